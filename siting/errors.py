@@ -1,0 +1,57 @@
+"""Errors a planner reads: each names the file, row and column at fault, what was expected and how to fix it."""
+from __future__ import annotations
+
+from os import PathLike
+
+
+class SitingError(Exception):
+    """Base class for every error `siting` raises on purpose."""
+
+
+class InputError(SitingError):
+    """Bad input data. `row` is the spreadsheet row number (header = row 1, first data row = row 2)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | PathLike | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        expected: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.row = row
+        self.column = column
+        self.expected = expected
+        self.fix = fix
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        text = (", ".join(where) + ": " if where else "") + self.message
+        if self.expected:
+            text += f". Expected {self.expected}"
+        if self.fix:
+            text += f". Fix: {self.fix}"
+        return text
+
+
+class ConfigError(InputError):
+    """A project, scenario or profile file that is wrong (unknown key, missing or contradictory figure)."""
+
+
+class NetworkError(InputError):
+    """A walking network that cannot serve (no walkable ways, unreadable file)."""
+
+
+class OptimizationError(SitingError):
+    """A siting model that is infeasible or unbounded; the message says which constraint and why."""

@@ -1,0 +1,89 @@
+"""Safe output: every file is written to a temporary sibling and renamed into place, so a failed or
+interrupted run never leaves a partial result and never destroys the previous one."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from .errors import InputError
+
+
+def ensure_writable_dir(folder: str | os.PathLike) -> Path:
+    """Create `folder` if needed and prove it is writable before any long computation starts."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".siting-probe-"):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"output folder is not writable ({exc.strerror or exc})",
+            file=path,
+            expected="a folder this user can create files in",
+            fix="choose another folder with --output or fix its permissions",
+        ) from None
+    return path
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success rename it onto `target`, on error delete it."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix or ".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    tmp_path.unlink()  # writers such as GDAL want to create the file themselves
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(target: str | os.PathLike, text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_json(target: str | os.PathLike, data: Any) -> Path:
+    """Deterministic JSON (sorted keys, fixed float repr) so that identical runs give identical bytes."""
+    return write_text(target, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_csv(target: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    """UTF-8 with BOM so that Excel on a Chinese Windows opens it with the right characters."""
+    frame = frame.drop(columns="geometry", errors="ignore")
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n", float_format="%.6g")
+    return Path(target)
+
+
+def write_gpkg(target: str | os.PathLike, frame, layer: str) -> Path:
+    with atomic_path(target) as tmp:
+        frame.to_file(tmp, layer=layer, driver="GPKG")
+    return Path(target)
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
