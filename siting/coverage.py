@@ -1,0 +1,277 @@
+"""The coverage stage: for every residence, walking minutes to the nearest facility of each kind, membership of each
+facility's catchment, and the capacity measures against the standard profile.
+
+Works on a `WalkNetwork` and schema GeoDataFrames (see `siting.schema`); file reading and writing live elsewhere.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import measures
+from .isochrones import catchment_polygons
+from .network import WalkNetwork
+from .routing import Reach, nearest_source, reach
+from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS, NURSERY
+from .snap import Snapped, snap_geoseries
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class KindCoverage:
+    """Everything computed for one facility kind; arrays are aligned with the residences / facilities frames."""
+
+    kind: str
+    threshold_min: float
+    speed_m_per_min: float
+    reach: Reach  # facility × residence pairs within the largest threshold
+    facility_snap: Snapped
+    servable: measures.ServableShare
+
+
+@dataclass
+class CoverageResult:
+    residences: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    catchments: gpd.GeoDataFrame
+    summary: dict
+    residence_snap: Snapped
+    kinds: dict[str, KindCoverage] = field(default_factory=dict)
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def analyse_coverage(
+    net: WalkNetwork,
+    residences: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    profile,
+    *,
+    thresholds_min: Sequence[float] | None = None,
+    walk_minutes: float | None = None,
+    max_snap_m: float = 500.0,
+    polygons: bool = True,
+    polygon_buffer_m: float = 25.0,
+    progress: Progress | None = None,
+) -> CoverageResult:
+    """Walking coverage of `residences` by `facilities` on `net` under `profile`.
+
+    `walk_minutes` is the service circle (default: the profile's 15 minutes); `thresholds_min` adds further rings
+    (e.g. 5 and 10) reported side by side. Residences and facilities farther than `max_snap_m` from any walkable
+    street are kept in the tables, flagged, and counted as not covered.
+    """
+    say = progress or _noop
+    circle = float(walk_minutes if walk_minutes is not None else profile.value("walk_minutes"))
+    rings = sorted({float(t) for t in (thresholds_min or [])} | {circle})
+
+    say(f"snapping {len(residences)} residences to the network")
+    res = residences.copy()
+    res_snap = snap_geoseries(net, res.geometry, max_snap_m=max_snap_m)
+    res["snap_m"] = res_snap.off_network_m
+    res["snap_ok"] = ~res_snap.too_far
+    res["network_component"] = res_snap.component
+    households = res["households"].to_numpy(dtype=np.float64)
+    population = res["population"].to_numpy(dtype=np.float64)
+    area_type = res["area_type"].to_numpy(dtype=object)
+    usable_res = ~res_snap.too_far
+
+    fac_frames, catch_frames, kinds, kind_summaries = [], [], {}, {}
+    for kind in KINDS:
+        fac = facilities[facilities["kind"] == kind].copy()
+        speed = profile.walk_speed_m_per_min(kind)
+        limits = {t: t * speed for t in rings}
+        say(f"{kind}: {len(fac)} facilities, walking speed {speed:g} m/min, {circle:g} min = {circle * speed:.0f} m")
+        fac_snap = snap_geoseries(net, fac.geometry, max_snap_m=max_snap_m) if len(fac) else snap_geoseries(net, fac.geometry)
+        usable_fac = ~fac_snap.too_far
+        fac_used = fac_snap.subset(usable_fac)
+        fac_ids = fac["fac_id"].to_numpy(dtype=object)
+        used_ids = fac_ids[usable_fac]
+
+        dist_m, nearest = nearest_source(net, fac_used, res_snap)
+        dist_m = np.where(usable_res, dist_m, np.nan)
+        walk_min = dist_m / speed
+        res[f"walk_min_{kind}"] = walk_min
+        res[f"nearest_{kind}"] = np.where((nearest >= 0) & usable_res, used_ids[np.maximum(nearest, 0)] if used_ids.size else "", "")
+        res[f"covered_{kind}"] = np.nan_to_num(walk_min, nan=np.inf) <= circle
+
+        say(f"{kind}: catchments within {max(rings):g} min")
+        within = reach(net, fac_used, res_snap, max(limits.values()))
+        ok_pair = usable_res[within.dst]
+        within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
+        circle_reach = within.within(limits[circle])
+
+        capacity_all = fac[CAPACITY_COLUMN[kind]].to_numpy(dtype=np.float64)
+        capacity = np.nan_to_num(capacity_all[usable_fac], nan=0.0)
+        base = measures.demand_base(kind, households, population)
+        required = measures.required_capacity(kind, households, population, area_type, profile)
+        divisor = measures.standard_divisor(kind)
+        prov = measures.facility_provision(circle_reach, capacity, base, required, divisor)
+        access = measures.two_step_fca(circle_reach, capacity, base) * divisor
+        res[f"access_2sfca_{kind}"] = np.where(usable_res, access, np.nan)
+        servable = measures.servable_share(circle_reach, capacity, np.where(usable_res, required, 0.0))
+        res[f"servable_{kind}"] = np.where(required > 0, servable.served_per_destination / np.maximum(required, 1e-12), np.nan)
+
+        fac["snap_m"] = fac_snap.off_network_m
+        fac["snap_ok"] = usable_fac
+        fac["walk_speed_m_per_min"] = speed
+        for col in ("households_served", "population_served", "provision", "standard_value", "meets_standard", "shortfall"):
+            fac[col] = np.nan if col != "meets_standard" else False
+        hh_served = np.bincount(circle_reach.src, weights=households[circle_reach.dst], minlength=len(used_ids))
+        pop_served = np.bincount(circle_reach.src, weights=population[circle_reach.dst], minlength=len(used_ids))
+        idx = np.flatnonzero(usable_fac)
+        fac.iloc[idx, fac.columns.get_loc("households_served")] = hh_served
+        fac.iloc[idx, fac.columns.get_loc("population_served")] = pop_served
+        for col in ("provision", "standard_value", "shortfall"):
+            fac.iloc[idx, fac.columns.get_loc(col)] = prov[col].to_numpy()
+        fac.iloc[idx, fac.columns.get_loc("meets_standard")] = prov["meets_standard"].to_numpy()
+        fac["meets_standard"] = fac["meets_standard"].astype(bool)
+        fac["capacity_used_servable"] = np.nan
+        fac.iloc[idx, fac.columns.get_loc("capacity_used_servable")] = servable.used_per_source
+        fac_frames.append(fac)
+
+        if polygons and len(fac_used):
+            say(f"{kind}: catchment polygons for {len(fac_used)} facilities")
+            poly = catchment_polygons(net, fac_used, limits, buffer_m=polygon_buffer_m, source_ids=list(used_ids))
+            poly = poly.rename(columns={"source_id": "fac_id"})
+            poly.insert(1, "kind", kind)
+            catch_frames.append(poly)
+
+        kinds[kind] = KindCoverage(kind, circle, speed, within, fac_snap, servable)
+        kind_summaries[kind] = _kind_summary(kind, res, fac, within, rings, limits, speed, circle, servable, required,
+                                             capacity, profile, usable_res)
+
+    fac_out = gpd.GeoDataFrame(pd.concat(fac_frames, ignore_index=True), geometry="geometry", crs=facilities.crs) if fac_frames else facilities.copy()
+    catchments = (
+        gpd.GeoDataFrame(pd.concat(catch_frames, ignore_index=True), geometry="geometry", crs="EPSG:4326")
+        if catch_frames
+        else gpd.GeoDataFrame({"fac_id": [], "kind": [], "threshold_min": []}, geometry=[], crs="EPSG:4326")
+    )
+    summary = {
+        "profile": profile.name,
+        "walk_minutes": circle,
+        "thresholds_min": rings,
+        "network": net.summary(),
+        "residences": int(len(res)),
+        "households": float(households.sum()),
+        "population": float(population.sum()),
+        "residences_too_far_from_network": res.loc[~usable_res, "res_id"].astype(str).tolist(),
+        "max_snap_m": max_snap_m,
+        "kinds": kind_summaries,
+    }
+    island = usable_res & (res_snap.component != 0)
+    summary["residences_on_network_islands"] = res.loc[island, "res_id"].astype(str).tolist()
+    return CoverageResult(res, fac_out, catchments, summary, res_snap, kinds)
+
+
+def _clause(profile, key: str) -> dict:
+    fig = profile.figure(key)
+    return {
+        "figure": key,
+        "value": fig.value,
+        "unit": fig.unit,
+        "source": fig.source,
+        "clause": fig.clause,
+        "confirmed": fig.confirmed,
+        "inherited_from": fig.inherited_from,
+    }
+
+
+def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, servable, required, capacity, profile, usable_res) -> dict:
+    households = res["households"].to_numpy(dtype=np.float64)
+    population = res["population"].to_numpy(dtype=np.float64)
+    walk_min = np.nan_to_num(res[f"walk_min_{kind}"].to_numpy(dtype=np.float64), nan=np.inf)
+    covered = walk_min <= circle
+    by_ring = {}
+    for t in rings:
+        cov_t = walk_min <= t
+        by_ring[f"{t:g}"] = {
+            "walk_m": round(limits[t], 1),
+            "households_covered": float(households[cov_t].sum()),
+            "coverage_rate": measures.coverage_rate(households, cov_t),
+        }
+    by_area = {}
+    for area in sorted(set(res["area_type"].astype(str))):
+        m = (res["area_type"].astype(str) == area).to_numpy()
+        by_area[area] = {
+            "households": float(households[m].sum()),
+            "coverage_rate": measures.coverage_rate(households[m], covered[m]),
+            "required_capacity": float(required[m].sum()),
+        }
+    total_required = float(required[usable_res].sum())
+    total_capacity = float(capacity.sum())
+    divisor = measures.standard_divisor(kind)
+    base_total = float((households if kind == ELDERLY else population).sum())
+    rate = measures.coverage_rate(households, covered)
+    target_key = "day_care_coverage_target" if kind == ELDERLY else "childcare_coverage_target"
+    target = profile.get(target_key)
+    out = {
+        "unit": CAPACITY_UNIT[kind],
+        "facilities": int(len(fac)),
+        "facilities_off_network": fac.loc[~fac["snap_ok"], "fac_id"].astype(str).tolist(),
+        "walk_speed_m_per_min": speed,
+        "walk_m": round(circle * speed, 1),
+        "households_covered": float(households[covered].sum()),
+        "households_uncovered": float(households[~covered].sum()),
+        "residences_uncovered": int((~covered).sum()),
+        "coverage_rate": rate,
+        "by_threshold": by_ring,
+        "by_area_type": by_area,
+        "capacity_total": total_capacity,
+        "required_capacity_total": total_required,
+        "provision_overall": (total_capacity / base_total * divisor) if base_total > 0 else None,
+        "provision_unit": "m² per 100 households" if kind == ELDERLY else "seats per 1,000 residents",
+        "facilities_meeting_standard": int(fac["meets_standard"].sum()),
+        "facility_shortfall_total": float(np.nansum(fac["shortfall"].to_numpy(dtype=np.float64))),
+        "servable_share": servable.share,
+        "servable_capacity": servable.served_total,
+        "reachable_pairs": int(within.src.size),
+        "residences_with_no_reachable_facility": int((~np.isfinite(walk_min) & usable_res).sum()),
+        "walk_clause": _clause(profile, "walk_minutes"),
+        "speed_clause": _clause(profile, "elderly_walk_speed_m_per_min" if kind == ELDERLY else "walk_speed_m_per_min"),
+    }
+    verdicts = []
+    if target is not None:
+        verdicts.append({
+            "check": "coverage rate within the walking circle",
+            "value": rate,
+            "target": float(target),
+            "verdict": "pass" if rate >= float(target) else "fail",
+            **{k: v for k, v in _clause(profile, target_key).items() if k not in ("value",)},
+        })
+    if kind == ELDERLY:
+        for area in ("new", "existing"):
+            key = f"elderly_m2_per_100_households_{area}"
+            verdicts.append({
+                "check": f"floor area per 100 households in each catchment ({area} areas)",
+                "standard": profile.value(key),
+                "verdict": "see facilities table: meets_standard",
+                **{k: v for k, v in _clause(profile, key).items() if k not in ("value",)},
+            })
+    else:
+        city = float(profile.value("nursery_seats_per_1000_city"))
+        overall = out["provision_overall"]
+        verdicts.append({
+            "check": "childcare seats per 1,000 residents (city-wide)",
+            "value": overall,
+            "target": city,
+            "verdict": "pass" if overall is not None and overall >= city else "fail",
+            **{k: v for k, v in _clause(profile, "nursery_seats_per_1000_city").items() if k not in ("value",)},
+        })
+    verdicts.append({
+        "check": "capacity meets the standard for all households within the circle (servable share)",
+        "value": servable.share,
+        "target": 1.0,
+        "verdict": "pass" if servable.share >= 1 - 1e-9 else "fail",
+    })
+    out["verdicts"] = verdicts
+    return out

@@ -1,0 +1,197 @@
+"""Network walking distances between snapped points: the multi-source shortest-path kernel.
+
+Sources (facilities or candidate sites) become virtual nodes joined to both ends of the edge they sit on, weighted by
+the off-network walk plus the distance along the edge. One Dijkstra from all virtual nodes (scipy's compiled
+`csgraph.dijkstra`, `min_only=True`) gives every point's nearest source; bounded Dijkstra runs (`limit`) give every
+(source, destination) pair within a walking threshold, returned as sparse triples, never as a dense city-size matrix.
+Distances are metres; convert to minutes with the profile's walking speed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from .network import WalkNetwork
+from .snap import Snapped
+
+#: Dense working memory per Dijkstra batch, in matrix cells (float64): 2e7 cells = 160 MB.
+_BATCH_CELLS = 20_000_000
+_EPS_M = 1e-6
+
+
+@dataclass(frozen=True)
+class Reach:
+    """All (source, destination) pairs within a walking limit, sorted by source then destination."""
+
+    src: np.ndarray  # int64 source index
+    dst: np.ndarray  # int64 destination index
+    dist_m: np.ndarray  # float64 walking metres
+    n_src: int
+    n_dst: int
+
+    def within(self, limit_m: float) -> "Reach":
+        keep = self.dist_m <= limit_m
+        return Reach(self.src[keep], self.dst[keep], self.dist_m[keep], self.n_src, self.n_dst)
+
+    def to_csr(self) -> sp.csr_matrix:
+        """Source × destination matrix of walking metres (pairs at distance 0 are stored as 1e-9 m)."""
+        return sp.csr_matrix((np.maximum(self.dist_m, 1e-9), (self.src, self.dst)), shape=(self.n_src, self.n_dst))
+
+    def to_dense(self, fill: float = np.inf) -> np.ndarray:
+        out = np.full((self.n_src, self.n_dst), fill)
+        out[self.src, self.dst] = self.dist_m
+        return out
+
+
+def _augmented_graph(net: WalkNetwork, src: Snapped) -> sp.csr_matrix:
+    """The network plus one virtual node per source with directed edges to its edge's two ends."""
+    n, s = net.n_nodes, len(src)
+    u = net.edge_u[src.edge]
+    v = net.edge_v[src.edge]
+    length = net.edge_length_m[src.edge]
+    virtual = np.arange(n, n + s)
+    rows = np.concatenate([virtual, virtual])
+    cols = np.concatenate([u, v])
+    data = np.concatenate([src.off_network_m + src.along_m, src.off_network_m + (length - src.along_m)]) + _EPS_M
+    extra = sp.csr_matrix((data, (rows, cols)), shape=(n + s, n + s))
+    adj = net.adjacency
+    base = sp.csr_matrix((adj.data, adj.indices, np.concatenate([adj.indptr, np.full(s, adj.indptr[-1])])),
+                         shape=(n + s, n + s))
+    return (base + extra).tocsr()
+
+
+def _same_edge_pairs(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source/destination pairs on the same edge, with the direct walk along it (the node route can be longer)."""
+    order = np.argsort(src.edge, kind="stable")
+    src_edges = src.edge[order]
+    lo = np.searchsorted(src_edges, dst.edge, side="left")
+    hi = np.searchsorted(src_edges, dst.edge, side="right")
+    counts = hi - lo
+    if counts.sum() == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    dst_idx = np.repeat(np.arange(len(dst)), counts)
+    pos = _ranges(lo, counts)
+    src_idx = order[pos]
+    dist = src.off_network_m[src_idx] + np.abs(src.along_m[src_idx] - dst.along_m[dst_idx]) + dst.off_network_m[dst_idx]
+    return src_idx, dst_idx, dist
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate arange(start, start+count) for every pair, vectorised."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.ndarray, np.ndarray]:
+    """Walking metres from each destination to its nearest source, and that source's index (-1 where none is
+    reachable: another network component, or no sources at all)."""
+    n_dst = len(dst)
+    if len(src) == 0 or n_dst == 0:
+        return np.full(n_dst, np.inf), np.full(n_dst, -1, dtype=np.int64)
+    n = net.n_nodes
+    graph = _augmented_graph(net, src)
+    node_dist, _, sources = dijkstra(graph, directed=True, indices=np.arange(n, n + len(src)), min_only=True,
+                                     return_predecessors=True)
+    u = net.edge_u[dst.edge]
+    v = net.edge_v[dst.edge]
+    via_u = dst.off_network_m + dst.along_m + node_dist[u]
+    via_v = dst.off_network_m + (net.edge_length_m[dst.edge] - dst.along_m) + node_dist[v]
+    dist = np.minimum(via_u, via_v)
+    nearest = np.where(via_u <= via_v, sources[u], sources[v]).astype(np.int64) - n
+    nearest[~np.isfinite(dist)] = -1
+    s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
+    if direct.size:
+        better = direct < dist[d_idx]
+        # several sources on one edge: apply in descending distance so the smallest wins
+        order = np.argsort(-direct[better], kind="stable")
+        d_b, s_b, dist_b = d_idx[better][order], s_idx[better][order], direct[better][order]
+        dist[d_b] = dist_b
+        nearest[d_b] = s_b
+    return dist, nearest
+
+
+def iter_source_node_distances(
+    net: WalkNetwork, src: Snapped, limit_m: float = np.inf
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (source indices, node-distance block) in batches; block[k, node] is metres from source k (inf beyond
+    `limit_m`). The batch size keeps the dense block near 160 MB whatever the city size."""
+    n = net.n_nodes
+    s = len(src)
+    if s == 0:
+        return
+    graph = _augmented_graph(net, src)
+    batch = max(1, min(s, _BATCH_CELLS // (n + s)))
+    for start in range(0, s, batch):
+        idx = np.arange(start, min(s, start + batch))
+        block = dijkstra(graph, directed=True, indices=n + idx, limit=limit_m)
+        yield idx, block[:, :n]
+
+
+def reach(
+    net: WalkNetwork,
+    src: Snapped,
+    dst: Snapped,
+    limit_m: float,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> Reach:
+    """Every (source, destination) pair whose walking distance is at most `limit_m` metres."""
+    n_src, n_dst = len(src), len(dst)
+    if n_src == 0 or n_dst == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return Reach(z, z, np.zeros(0), n_src, n_dst)
+    n = net.n_nodes
+    u = net.edge_u[dst.edge]
+    v = net.edge_v[dst.edge]
+    to_u = dst.off_network_m + dst.along_m
+    to_v = dst.off_network_m + (net.edge_length_m[dst.edge] - dst.along_m)
+    # node -> destinations touching it (each destination is listed under both ends of its edge)
+    node_key = np.concatenate([u, v])
+    dst_key = np.concatenate([np.arange(n_dst), np.arange(n_dst)])
+    extra_key = np.concatenate([to_u, to_v])
+    order = np.argsort(node_key, kind="stable")
+    node_sorted, dst_sorted, extra_sorted = node_key[order], dst_key[order], extra_key[order]
+    indptr = np.searchsorted(node_sorted, np.arange(n + 1))
+
+    parts_src, parts_dst, parts_dist = [], [], []
+    done = 0
+    for idx, block in iter_source_node_distances(net, src, limit_m):
+        rows, nodes = np.nonzero(np.isfinite(block))
+        counts = indptr[nodes + 1] - indptr[nodes]
+        pos = _ranges(indptr[nodes], counts)
+        row_rep = np.repeat(rows, counts)
+        dist = block[row_rep, np.repeat(nodes, counts)] + extra_sorted[pos]
+        keep = dist <= limit_m
+        parts_src.append(idx[row_rep[keep]])
+        parts_dst.append(dst_sorted[pos[keep]])
+        parts_dist.append(dist[keep])
+        done += idx.size
+        if progress is not None:
+            progress(done, n_src)
+    s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
+    keep = direct <= limit_m
+    parts_src.append(s_idx[keep])
+    parts_dst.append(d_idx[keep])
+    parts_dist.append(direct[keep])
+    all_src = np.concatenate(parts_src)
+    all_dst = np.concatenate(parts_dst)
+    all_dist = np.concatenate(parts_dist)
+    # keep the shortest of the routes found for each pair (via u, via v, direct)
+    order = np.lexsort((all_dist, all_dst, all_src))
+    all_src, all_dst, all_dist = all_src[order], all_dst[order], all_dist[order]
+    first = np.ones(all_src.size, dtype=bool)
+    first[1:] = (all_src[1:] != all_src[:-1]) | (all_dst[1:] != all_dst[:-1])
+    return Reach(all_src[first], all_dst[first], all_dist[first], n_src, n_dst)
+
+
+def cost_matrix_m(net: WalkNetwork, src: Snapped, dst: Snapped) -> np.ndarray:
+    """Dense source × destination walking metres (inf where unreachable) for small problems (p-median, checks)."""
+    return reach(net, src, dst, np.inf).to_dense()
