@@ -67,10 +67,26 @@ def write_csv(target: str | os.PathLike, frame: pd.DataFrame) -> Path:
     return Path(target)
 
 
-def write_gpkg(target: str | os.PathLike, frame, layer: str) -> Path:
+def write_gpkg(target: str | os.PathLike, layers: dict) -> Path:
+    """All `layers` ({name: GeoDataFrame}) in one GeoPackage, with a fixed timestamp so reruns are byte-identical."""
+    import pyogrio
+
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
     with atomic_path(target) as tmp:
-        frame.to_file(tmp, layer=layer, driver="GPKG")
+        for name, frame in layers.items():
+            frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
     return Path(target)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Content hash of an input, recorded in summaries so a result can be traced to the exact data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _json_default(value: Any) -> Any:

@@ -1,0 +1,150 @@
+"""The `siting` command line. Thin: every command parses flags, calls the same Python function a script would, and
+prints progress to stderr. Errors a planner can fix are printed as one clear message with exit code 2."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import SitingError
+
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def planner_errors(func):
+    """Turn SitingError into a one-line message and exit code 2 instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SitingError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="siting")
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
+def main(verbose: bool) -> None:
+    """15-minute walking coverage, space standards and siting for elderly day-care stations and nurseries."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles):
+    overrides = {"profile": profile, "output": output, "map": map_path, "walk_minutes": walk_minutes, "tiles": tiles}
+    if thresholds:
+        overrides["thresholds_min"] = [float(t) for t in thresholds.split(",")]
+    return overrides
+
+
+_coverage_options = [
+    click.option("--profile", help="Standard profile: national, jixi, shangzhi, huzhong, jingdezhen, chifeng, or a .toml path."),
+    click.option("--output", type=click.Path(file_okay=False), help="Folder for tables and summary (overrides the project file)."),
+    click.option("--map", "map_path", type=click.Path(dir_okay=False), help="Where to write the HTML map."),
+    click.option("--walk-minutes", type=float, help="The service circle in minutes (default: the profile's, 15)."),
+    click.option("--thresholds", help="Extra rings in minutes, comma separated, e.g. 5,10,15."),
+    click.option("--tiles", type=click.Choice(["osm"]), help="Add an online OpenStreetMap basemap (default: none, works offline)."),
+]
+
+
+def coverage_options(func):
+    for option in reversed(_coverage_options):
+        func = option(func)
+    return func
+
+
+def _print_summary(run) -> None:
+    summary = run.result.summary
+    click.echo(f"{run.project.name} — profile {summary['profile']}, {summary['walk_minutes']:g}-minute walk")
+    for kind, info in summary["kinds"].items():
+        click.echo(
+            f"  {kind:18s} coverage {info['coverage_rate']:.1%} of {summary['households']:.0f} households; "
+            f"{info['facilities']} facilities, {info['facilities_meeting_standard']} meet the standard; "
+            f"servable share {info['servable_share']:.1%}"
+        )
+    for name, path in run.outputs.items():
+        click.echo(f"  {name:14s} {path}")
+
+
+@main.command()
+@click.argument("project_file", type=click.Path(exists=True, dir_okay=False))
+@coverage_options
+@planner_errors
+def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles):
+    """Coverage analysis for a project file: walking minutes, catchments, standards, tables and HTML map."""
+    from .pipeline import run_coverage
+
+    result = run_coverage(project_file, progress=_progress,
+                          **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
+    _print_summary(result)
+
+
+@main.command()
+@coverage_options
+@planner_errors
+def demo(profile, output, map_path, walk_minutes, thresholds, tiles):
+    """Run the coverage analysis on the embedded sample (a real OSM extract plus example layers)."""
+    from .pipeline import run_coverage
+
+    project_file = REPO_DATA / "sample_project.toml"
+    if not project_file.exists():
+        raise click.ClickException(f"sample project not found at {project_file}; run from a source checkout")
+    result = run_coverage(project_file, progress=_progress,
+                          **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
+    _print_summary(result)
+
+
+@main.group()
+def profiles() -> None:
+    """List and show the standard profiles."""
+
+
+@profiles.command("list")
+def profiles_list() -> None:
+    """Names of the built-in profiles."""
+    from .profiles import list_profiles, load_profile
+
+    for name in list_profiles():
+        click.echo(f"{name:12s} {load_profile(name).title}")
+
+
+@profiles.command("show")
+@click.argument("name")
+@planner_errors
+def profiles_show(name: str) -> None:
+    """Every figure of a profile with its source and clause (a name or a .toml path)."""
+    from .profiles import load_profile
+
+    click.echo(json.dumps(load_profile(name).to_dict(), ensure_ascii=False, indent=2, default=str))
+
+
+@main.group()
+def network() -> None:
+    """Inspect walking networks."""
+
+
+@network.command("info")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--metric-crs", default="utm", show_default=True, help="utm, cgcs2000 or EPSG:xxxx")
+@planner_errors
+def network_info(path: str, metric_crs: str) -> None:
+    """Nodes, edges, street length, CRS and disconnected pieces of a network file."""
+    from .network import load_network
+
+    click.echo(json.dumps(load_network(path, metric_crs=metric_crs).summary(), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

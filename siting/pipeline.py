@@ -1,0 +1,220 @@
+"""The main job, end to end: project file → network → layers → coverage → tables, summary and HTML map.
+
+This is the edge where files are read and written; the stages it calls work on arrays and GeoDataFrames.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import geopandas as gpd
+import pandas as pd
+
+from . import __version__
+from .coverage import CoverageResult, analyse_coverage
+from .errors import ConfigError
+from .network import WalkNetwork, load_network
+from .output import ensure_writable_dir, file_sha256, write_csv, write_gpkg, write_json
+from .project import Project, load_project
+from .schema import FACILITY_COLUMNS, KINDS
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Inputs:
+    network: WalkNetwork
+    residences: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    profile: Any
+    sources: dict[str, str] = field(default_factory=dict)  # what each layer was read from, with its content hash
+
+
+@dataclass
+class CoverageRun:
+    project: Project
+    inputs: Inputs
+    result: CoverageResult
+    outputs: dict[str, Path]
+
+
+def _say(progress: Progress | None) -> Progress:
+    start = time.perf_counter()
+
+    def say(message: str) -> None:
+        line = f"[{time.perf_counter() - start:7.1f} s] {message}"
+        if progress is not None:
+            progress(line)
+        else:
+            log.info(line)
+
+    return say
+
+
+def load_profile_for(project: Project):
+    from .profiles import load_profile
+
+    name = project.profile
+    candidate = project.resolve(name) if name.endswith(".toml") else name
+    return load_profile(candidate)
+
+
+def load_network_for(project: Project, say: Progress) -> WalkNetwork:
+    net_cfg = project.network
+    if "path" not in net_cfg:
+        from .download import network_from_place
+
+        return network_from_place(net_cfg.get("place"), metric_crs=project.metric_crs)
+    path = project.resolve(net_cfg["path"])
+    cache_dir = project.output / ".siting-cache" if net_cfg.get("cache", True) else None
+    say(f"reading walking network {Path(path).name}")
+    net = load_network(path, metric_crs=project.metric_crs, cache_dir=cache_dir)
+    summary = net.components_summary()
+    say(f"network: {net.n_nodes} nodes, {net.n_edges} edges, {summary['n_components']} connected pieces, CRS {net.crs.to_string()}")
+    if summary["n_components"] > 1:
+        say(f"warning: {summary['n_components'] - 1} small pieces are disconnected from the main network "
+            f"({summary['other_component_nodes']} nodes); residences on them are reported in the summary")
+    return net
+
+
+def _read_layer(project: Project, block: dict, role: str, profile, kind: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
+    from . import layers
+
+    options = dict(columns=block.get("columns"), crs=block.get("crs"), coords=block.get("coords", "wgs84"))
+    if block.get("source") == "osm":
+        from . import osm_features
+
+        osm_path = project.resolve(block.get("path", project.network["path"]))
+        if role == "residences":
+            buildings = osm_features.read_osm_residential_buildings(osm_path)
+            frame = layers.estimate_households_from_buildings(
+                buildings,
+                dwelling_size_m2=float(profile.value("dwelling_size_m2")),
+                default_levels=float(profile.value("default_building_levels")),
+                household_size=float(profile.value("household_size")),
+            )
+            return layers.residences_from_frame(frame, source=f"{osm_path} (OSM residential buildings)",
+                                                household_size=float(profile.value("household_size")),
+                                                default_area_type=block.get("default_area_type", "existing")), str(osm_path)
+        frame = osm_features.read_osm_facilities(osm_path)
+        if kind:
+            frame = frame[frame["kind"] == kind]
+        return frame, str(osm_path)
+    if "path" not in block:
+        raise ConfigError(f"[{role}] needs a path (or source = \"osm\")", file=project.path, column=f"{role}.path")
+    location = project.resolve(block["path"])
+    if isinstance(location, str) and "://" in location:
+        from .postgis import read_postgis_table
+
+        table = block.get("table")
+        if not table:
+            raise ConfigError(f"[{role}] reads from a database but names no table", file=project.path, column=f"{role}.table")
+        frame = read_postgis_table(location, table)
+        source = f"{location.split('@')[-1]} table {table}"
+        if role == "residences":
+            return layers.residences_from_frame(frame, source=source, household_size=float(profile.value("household_size")),
+                                                default_area_type=block.get("default_area_type", "existing"), **options), source
+        return layers.facilities_from_frame(frame, source=source, kind=kind, **options), source
+    read_opts = dict(layer=block.get("layer"), encoding=block.get("encoding"))
+    if role == "residences":
+        frame = layers.read_residences(location, household_size=float(profile.value("household_size")),
+                                       default_area_type=block.get("default_area_type", "existing"), **options, **read_opts)
+    else:
+        frame = layers.read_facilities(location, kind=kind, **options, **read_opts)
+    return frame, f"{location} sha256:{file_sha256(location)}"
+
+
+def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs:
+    say = progress or _say(None)
+    profile = load_profile_for(project)
+    net = load_network_for(project, say)
+    sources = {"network": f"{net.source}"}
+    say("reading residences")
+    residences, sources["residences"] = _read_layer(project, project.residences, "residences", profile)
+    say(f"{len(residences)} residences, {residences['households'].sum():.0f} households, {residences['population'].sum():.0f} residents")
+    fac_frames = []
+    for i, block in enumerate(project.facilities):
+        frame, sources[f"facilities[{i}]"] = _read_layer(project, block, "facilities", profile, kind=block.get("kind"))
+        fac_frames.append(frame)
+    if fac_frames:
+        facilities = gpd.GeoDataFrame(pd.concat(fac_frames, ignore_index=True), geometry="geometry", crs="EPSG:4326")
+    else:
+        facilities = gpd.GeoDataFrame({c: [] for c in FACILITY_COLUMNS if c != "geometry"}, geometry=[], crs="EPSG:4326")
+    dup = facilities["fac_id"].astype(str).duplicated(keep=False)
+    if dup.any():
+        ids = sorted(set(facilities.loc[dup, "fac_id"].astype(str)))
+        raise ConfigError(f"facility ids repeat across the facility files: {', '.join(ids[:10])}",
+                          file=project.path, fix="give every facility a unique id (编号)")
+    for kind in KINDS:
+        say(f"{kind}: {(facilities['kind'] == kind).sum()} facilities")
+    return Inputs(net, residences, facilities, profile, sources)
+
+
+def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress) -> dict[str, Path]:
+    out = project.output
+    paths: dict[str, Path] = {}
+    say(f"writing tables to {out}")
+    residences = result.residences.sort_values("res_id", kind="stable")
+    facilities = result.facilities.sort_values(["kind", "fac_id"], kind="stable")
+    paths["residences_csv"] = write_csv(out / "residences.csv", _with_lonlat(residences))
+    paths["facilities_csv"] = write_csv(out / "facilities.csv", _with_lonlat(facilities))
+    paths["gpkg"] = write_gpkg(out / "coverage.gpkg", {
+        "residences": residences, "facilities": facilities, "catchments": result.catchments,
+    })
+    summary = dict(result.summary)
+    summary.update({
+        "siting_version": __version__,
+        "project": project.name,
+        "inputs": inputs.sources,
+        "profile_figures": inputs.profile.to_dict(),
+    })
+    paths["summary"] = write_json(out / "summary.json", summary)
+    say(f"writing map {project.map_path}")
+    from .maps import coverage_map, save_map
+
+    m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
+                     threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
+                     tiles=project.tiles)
+    paths["map"] = save_map(m, project.map_path)
+    if project.postgis_url:
+        from .postgis import write_postgis_tables
+
+        say("writing result tables to PostGIS")
+        write_postgis_tables(project.postgis_url, {
+            "siting_residences": residences, "siting_facilities": facilities, "siting_catchments": result.catchments,
+        }, schema=project.postgis_schema)
+    return paths
+
+
+def _with_lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """CSV rows carry lon/lat of the point used for walking (polygons: a point inside them)."""
+    pts = frame.geometry.where(frame.geometry.geom_type == "Point", frame.geometry.representative_point())
+    out = pd.DataFrame(frame.drop(columns="geometry"))
+    out["lon"] = pts.x.round(7).to_numpy()
+    out["lat"] = pts.y.round(7).to_numpy()
+    return out
+
+
+def run_coverage(project: Project | str | Path, *, progress: Progress | None = None, **overrides: Any) -> CoverageRun:
+    """Read the project, compute coverage and write tables, summary and map. The same call the CLI makes."""
+    if not isinstance(project, Project):
+        project = load_project(project, **overrides)
+    say = _say(progress)
+    ensure_writable_dir(project.output)
+    ensure_writable_dir(project.map_path.parent)
+    inputs = load_inputs(project, progress=say)
+    result = analyse_coverage(
+        inputs.network, inputs.residences, inputs.facilities, inputs.profile,
+        thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes, max_snap_m=project.max_snap_m,
+        polygons=project.polygons, progress=say,
+    )
+    for kind, info in result.summary["kinds"].items():
+        say(f"{kind}: {info['coverage_rate']:.1%} of households within {result.summary['walk_minutes']:g} min; "
+            f"servable share {info['servable_share']:.1%}")
+    outputs = write_coverage_outputs(project, inputs, result, say=say)
+    say("done")
+    return CoverageRun(project, inputs, result, outputs)

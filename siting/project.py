@@ -1,0 +1,188 @@
+"""The project file (TOML): one study area — its layers, column mappings, coordinate systems, profile and thresholds.
+
+Paths inside are relative to the project file. Every key is checked: an unknown key is an error that names it and
+lists the valid ones, so a typo never silently falls back to a default.
+
+    [project]
+    name = "示例 Sample town"
+    profile = "national"          # built-in profile name or path to a profile .toml
+    output = "../out/sample"      # tables and summary go here
+    map = "../maps/sample.html"   # the HTML coverage map
+    thresholds_min = [5, 10, 15]  # extra rings; the circle itself is the profile's walk_minutes
+    max_snap_m = 500              # farther than this from a walkable street = reported, not moved
+    metric_crs = "utm"            # utm | cgcs2000 | EPSG:xxxx (projected, metres)
+
+    [network]
+    path = "sample.osm.pbf"       # .osm.pbf / .osm / .osm.bz2 / .graphml
+    cache = true                  # keep the compiled graph next to the outputs
+
+    [residences]                  # or: source = "osm" to estimate households from OSM residential buildings
+    path = "example_residences.csv"
+    coords = "wgs84"              # wgs84 | cgcs2000 | gcj02 | bd09
+    crs = "EPSG:4326"             # for x/y columns or files without a CRS
+    columns = { households = "户数" }
+
+    [[facilities]]                # one block per file; `kind` for files holding one kind only
+    path = "example_facilities.csv"
+"""
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ConfigError
+
+_LAYER_KEYS = {"path", "table", "layer", "encoding", "crs", "coords", "columns", "sheet", "source"}
+SCHEMA: dict[str, set[str]] = {
+    "project": {"name", "profile", "output", "map", "thresholds_min", "walk_minutes", "max_snap_m", "metric_crs",
+                "polygons", "tiles", "postgis_url", "postgis_schema"},
+    "network": {"path", "cache", "url", "place"},
+    "residences": _LAYER_KEYS | {"default_area_type"},
+    "facilities": _LAYER_KEYS | {"kind"},
+    "candidates": _LAYER_KEYS | {"kind", "cost", "max_capacity"},
+    "optimize": {"model", "kinds", "p", "budget", "solver", "time_limit_s", "gap_rel", "objective", "joint",
+                 "colocation_bonus", "min_station_m2", "m2_per_seat", "expand_existing", "expansion_cost"},
+}
+
+
+@dataclass
+class Project:
+    """A parsed project file; `path` is where it was read from (relative layer paths resolve against its folder)."""
+
+    path: Path | None
+    name: str
+    profile: str
+    output: Path
+    map_path: Path
+    network: dict[str, Any]
+    residences: dict[str, Any]
+    facilities: list[dict[str, Any]]
+    candidates: dict[str, Any] | None = None
+    optimize: dict[str, Any] = field(default_factory=dict)
+    thresholds_min: list[float] = field(default_factory=lambda: [5.0, 10.0, 15.0])
+    walk_minutes: float | None = None
+    max_snap_m: float = 500.0
+    metric_crs: str = "utm"
+    polygons: bool = True
+    tiles: str | None = None
+    postgis_url: str | None = None
+    postgis_schema: str = "public"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self, value: str | os.PathLike) -> Path | str:
+        """A layer path relative to the project file; database URLs are returned as they are."""
+        text = str(value)
+        if "://" in text:
+            return text
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return (base / text).resolve() if not Path(text).is_absolute() else Path(text)
+
+
+def _check_keys(section: str, table: dict, file: Path | None) -> None:
+    allowed = SCHEMA[section]
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)} in [{section}]",
+            file=file,
+            expected="one of " + ", ".join(sorted(allowed)),
+            fix="correct the spelling or remove the key",
+        )
+
+
+def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: dict[str, Any] | None = None) -> Project:
+    """Build a Project from an already-parsed TOML mapping (scenarios use this after merging)."""
+    data = copy.deepcopy(data)
+    unknown = sorted(set(data) - set(SCHEMA))
+    if unknown:
+        raise ConfigError(f"unknown section{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)}",
+                          file=path, expected="sections " + ", ".join(f"[{s}]" for s in SCHEMA))
+    proj = data.get("project", {})
+    _check_keys("project", proj, path)
+    network = data.get("network")
+    if not network or not (network.get("path") or network.get("place") or network.get("url")):
+        raise ConfigError("no walking network given", file=path, expected="[network] path = \"….osm.pbf\"",
+                          fix="add a [network] section with the path of an OpenStreetMap extract or GraphML file")
+    _check_keys("network", network, path)
+    residences = data.get("residences")
+    if not residences:
+        raise ConfigError("no residences layer given", file=path, expected="a [residences] section with path = …")
+    _check_keys("residences", residences, path)
+    facilities = data.get("facilities", [])
+    if isinstance(facilities, dict):
+        facilities = [facilities]
+    for block in facilities:
+        _check_keys("facilities", block, path)
+    candidates = data.get("candidates")
+    if candidates is not None:
+        _check_keys("candidates", candidates, path)
+    optimize = data.get("optimize", {})
+    _check_keys("optimize", optimize, path)
+
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for key in overrides:
+        if key not in SCHEMA["project"]:
+            raise ConfigError(f"unknown override {key!r}", expected="one of " + ", ".join(sorted(SCHEMA["project"])))
+    proj.update(overrides)
+    base = path.parent if path is not None else Path.cwd()
+
+    def _path(value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else (base / p).resolve()
+
+    name = str(proj.get("name", path.stem if path else "study area"))
+    output = _path(proj.get("output", "out"))
+    try:
+        thresholds = [float(t) for t in proj.get("thresholds_min", [5, 10, 15])]
+    except (TypeError, ValueError):
+        raise ConfigError("thresholds_min must be a list of minutes", file=path, column="project.thresholds_min",
+                          expected="e.g. [5, 10, 15]") from None
+    if any(t <= 0 for t in thresholds):
+        raise ConfigError("thresholds must be positive minutes", file=path, column="project.thresholds_min")
+    return Project(
+        path=path,
+        name=name,
+        profile=str(proj.get("profile", "national")),
+        output=output,
+        map_path=_path(proj["map"]) if "map" in proj else output / "coverage_map.html",
+        network=network,
+        residences=residences,
+        facilities=facilities,
+        candidates=candidates,
+        optimize=optimize,
+        thresholds_min=thresholds,
+        walk_minutes=float(proj["walk_minutes"]) if "walk_minutes" in proj else None,
+        max_snap_m=float(proj.get("max_snap_m", 500.0)),
+        metric_crs=str(proj.get("metric_crs", "utm")),
+        polygons=bool(proj.get("polygons", True)),
+        tiles=proj.get("tiles"),
+        postgis_url=proj.get("postgis_url"),
+        postgis_schema=str(proj.get("postgis_schema", "public")),
+        raw=data,
+    )
+
+
+def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("project file not found", file=path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML ({exc})", file=path, fix="check quotes, brackets and '=' on the line named") from None
+
+
+def load_project(path: str | os.PathLike, **overrides: Any) -> Project:
+    """Read a project file; keyword overrides (profile=…, output=…, walk_minutes=…) win over the file, as CLI flags do."""
+    path = Path(path).resolve()
+    return parse_project(read_toml(path), path=path, overrides=overrides)
