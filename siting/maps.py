@@ -1,0 +1,558 @@
+"""Offline HTML maps of walking coverage for planners.
+
+The map must open on a machine with no network (a planning office laptop, an e-mail attachment), so
+save_map inlines the vendored Leaflet instead of folium's CDN links, and it must be reproducible, so
+folium's random element ids are replaced by a counter. Every string that comes from an input file is
+HTML-escaped before it reaches a popup, tooltip or legend: Leaflet renders those as HTML.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.element import Element, Figure
+from folium.utilities import JsCode
+from shapely.geometry import box, mapping
+
+from .errors import ConfigError, InputError
+from .output import atomic_path
+from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, KIND_LABEL, KINDS
+
+STATIC_LEAFLET = Path(__file__).resolve().parent / "static" / "leaflet"
+
+#: Fill colours of the four walking-time classes (fastest first) and of the covered-share classes.
+CLASS_COLORS: tuple[str, ...] = ("#1a9850", "#a6d96a", "#fdae61", "#d73027")
+UNCOVERED_COLOR = "#c51b7d"
+CATCHMENT_COLORS: dict[str, str] = {KINDS[0]: "#2c7fb8", KINDS[1]: "#e6550d"}
+PROPOSED_COLOR = "#6a3d9a"
+NEWLY_COVERED_COLOR = "#00bcd4"
+
+UNCOVERED_LABEL = "未覆盖 Uncovered"
+COORD_DECIMALS = 5  # about 1 m: enough to draw, small enough to keep 20 000 points light
+CANVAS_ABOVE_FEATURES = 5000  # SVG slows down past a few thousand paths; canvas does not
+TILES = {"osm": ("OpenStreetMap", '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors')}
+
+
+def coverage_map(
+    residences: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    catchments: gpd.GeoDataFrame,
+    *,
+    title: str,
+    threshold_min: float = 15,
+    profile_name: str = "",
+    proposed: gpd.GeoDataFrame | None = None,
+    newly_covered: gpd.GeoDataFrame | None = None,
+    tiles: str | None = None,
+    max_points: int = 20000,
+) -> folium.Map:
+    """Coverage, catchments and facility adequacy on one map; one residence layer per facility kind.
+
+    Above `max_points` residences the points are summed into a square grid in metres (see
+    aggregate_to_grid) so that the HTML stays light; the legend says so.
+    """
+    kinds = [k for k in KINDS if f"walk_min_{k}" in residences.columns]
+    if not kinds:
+        raise InputError(
+            "residences carry no walking-time column",
+            column=f"walk_min_{KINDS[0]}",
+            expected=f"one of {', '.join('walk_min_' + k for k in KINDS)} from the coverage stage",
+            fix="run the coverage stage before drawing the map",
+        )
+    _require(residences, ["res_id", "households", "geometry"] + [f"covered_{k}" for k in kinds], "residences")
+    _require(facilities, ["fac_id", "kind", "geometry"], "facilities")
+    _require(catchments, ["kind", "geometry"], "catchments")
+    if tiles is not None and tiles not in TILES:
+        raise ConfigError(
+            f"unknown basemap {tiles!r}",
+            column="tiles",
+            expected=f"no basemap (None) or one of {', '.join(TILES)}",
+            fix="leave tiles unset for an offline map, or use 'osm' (needs internet)",
+        )
+    residences, facilities, catchments = (_to_wgs84(f) for f in (residences, facilities, catchments))
+    proposed = _to_wgs84(proposed) if proposed is not None else None
+    newly_covered = _to_wgs84(newly_covered) if newly_covered is not None else None
+
+    aggregated = len(residences) > max_points
+    cells, cell_m = aggregate_to_grid(residences, kinds, max_points) if aggregated else (None, 0.0)
+    n_drawn = (len(cells) if aggregated else len(residences)) * 2 * len(kinds)
+    m = folium.Map(location=_center(residences, facilities), zoom_start=14, tiles=None, prefer_canvas=n_drawn > CANVAS_ABOVE_FEATURES, control_scale=True)
+    m.get_root().title = html.escape(title)
+    if tiles is not None:
+        name, attribution = TILES[tiles]
+        folium.TileLayer(name, attr=attribution, name="底图 Basemap (OpenStreetMap)").add_to(m)
+
+    edges = (threshold_min / 3, 2 * threshold_min / 3, threshold_min)
+    for i, kind in enumerate(kinds):
+        for threshold, group in _catchment_groups(catchments, kind):
+            _catchment_layer(group, kind, threshold, show=i == 0).add_to(m)
+        if aggregated:
+            for layer in _cell_layers(cells, kind, cell_m, show=i == 0):
+                layer.add_to(m)
+        else:
+            for layer in _residence_layers(residences, kind, edges, show=i == 0):
+                layer.add_to(m)
+        fac = facilities[facilities["kind"] == kind]
+        if len(fac):
+            _facility_layer(fac, kind).add_to(m)
+    if proposed is not None and len(proposed):
+        _proposed_layer(proposed).add_to(m)
+    if newly_covered is not None and len(newly_covered):
+        _newly_covered_layer(newly_covered).add_to(m)
+
+    folium.LayerControl(collapsed=False).add_to(m)
+    root = m.get_root()
+    root.html.add_child(Element(_legend_html(kinds, edges, cell_m if aggregated else None)), name="siting_legend")
+    root.html.add_child(
+        Element(_info_html(residences, facilities, kinds, title=title, threshold_min=threshold_min, profile_name=profile_name)),
+        name="siting_info",
+    )
+    bounds = _bounds([residences, facilities, proposed])
+    if bounds is not None:
+        m.fit_bounds(bounds, padding=(20, 20))
+    return m
+
+
+def save_map(m: folium.Map, path: str | os.PathLike) -> Path:
+    """Write `m` as one self-contained HTML file (Leaflet inlined, no CDN), atomically and deterministically."""
+    _inline_leaflet(m)
+    _number_elements(m.get_root())
+    text = m.get_root().render()
+    leftover = re.search(r'<(?:script|link)[^>]+(?:src|href)="https?://', text)
+    if leftover:  # a folium piece we did not vendor: fail loudly rather than ship a map that is blank offline
+        raise RuntimeError(f"map still loads a remote asset: {text[leftover.start():leftover.start() + 160]}")
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def aggregate_to_grid(residences: gpd.GeoDataFrame, kinds: Iterable[str], max_cells: int) -> tuple[gpd.GeoDataFrame, float]:
+    """Sum households into square cells (metres, UTM), doubling the cell from 50 m until at most `max_cells` are occupied.
+
+    Returns one row per occupied cell, EPSG:4326 squares, with households, residences and, per kind,
+    covered_households_{k}, uncovered_households_{k} and covered_share_{k} (0–1, households-weighted),
+    and the cell size in metres.
+    """
+    kinds = list(kinds)
+    metric = residences.to_crs(residences.estimate_utm_crs())
+    points = metric.geometry.representative_point()
+    x, y = points.x.to_numpy(), points.y.to_numpy()
+    households = residences["households"].fillna(0).to_numpy(dtype=float)
+    cell_m = 50.0
+    while True:
+        ix, iy = np.floor(x / cell_m).astype(np.int64), np.floor(y / cell_m).astype(np.int64)
+        keys, inverse = np.unique(np.stack([iy, ix], axis=1), axis=0, return_inverse=True)
+        if len(keys) <= max(max_cells, 1):
+            break
+        cell_m *= 2
+    inverse = inverse.ravel()
+    columns: dict[str, Any] = {
+        "households": np.bincount(inverse, weights=households, minlength=len(keys)),
+        "residences": np.bincount(inverse, minlength=len(keys)),
+    }
+    for kind in kinds:
+        covered = households * residences[f"covered_{kind}"].fillna(False).to_numpy(dtype=bool)
+        covered_sum = np.bincount(inverse, weights=covered, minlength=len(keys))
+        columns[f"covered_households_{kind}"] = covered_sum
+        columns[f"uncovered_households_{kind}"] = columns["households"] - covered_sum
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns[f"covered_share_{kind}"] = np.where(columns["households"] > 0, covered_sum / columns["households"], 0.0)
+    squares = [box(cx * cell_m, cy * cell_m, (cx + 1) * cell_m, (cy + 1) * cell_m) for cy, cx in keys]
+    cells = gpd.GeoDataFrame(columns, geometry=squares, crs=metric.crs).to_crs(4326)
+    return cells, cell_m
+
+
+# ---------------------------------------------------------------- layers
+
+
+def _residence_layers(residences: gpd.GeoDataFrame, kind: str, edges: tuple[float, float, float], show: bool) -> list[folium.GeoJson]:
+    label = _short_kind(kind)
+    minutes = residences[f"walk_min_{kind}"].to_numpy(dtype=float)
+    covered = residences[f"covered_{kind}"].fillna(False).to_numpy(dtype=bool)
+    classes = np.searchsorted(np.asarray(edges), np.where(np.isfinite(minutes), minutes, np.inf), side="left")
+    classes = np.minimum(classes, 3)
+    points = _points(residences)
+    names = residences["name"].fillna("").astype(str) if "name" in residences else pd.Series("", index=residences.index)
+    res_ids = residences["res_id"].astype(str)
+    households = residences["households"].fillna(0).to_numpy(dtype=float)
+    features = []
+    for i, (pt, name, res_id) in enumerate(zip(points, names, res_ids)):
+        props = {
+            "n": html.escape(name or res_id),
+            "h": _num(households[i]),
+            "m": round(float(minutes[i]), 1) if math.isfinite(minutes[i]) else None,
+            "c": int(covered[i]),
+            "k": int(classes[i]),
+        }
+        features.append(_feature(i, pt, props))
+    popup = JsCode(
+        "function(feature, layer) { var p = feature.properties; layer.bindPopup(function() { return '<b>' + p.n + '</b><br>户数 Households: ' + p.h"
+        " + '<br>步行时间 Walking time: ' + (p.m === null ? '不可达 unreachable' : p.m + ' min')"
+        " + '<br>' + (p.c ? '已覆盖 Covered' : '未覆盖 Uncovered'); }); }"
+    )
+    all_layer = _geojson(
+        features,
+        name=f"居民点 Residences · {label} — 步行时间 Walking time",
+        style=lambda f, k=kind: {"radius": 4, "weight": 0.5, "color": "#333333", "fillColor": CLASS_COLORS[f["properties"]["k"]], "fillOpacity": 0.85, "className": f"siting-res-{k}"},
+        on_each_feature=popup,
+        show=show,
+    )
+    uncovered = [f for f in features if not f["properties"]["c"]]
+    uncovered_layer = _geojson(
+        uncovered,
+        name=f"{UNCOVERED_LABEL} · {label}",
+        style=lambda f, k=kind: {"radius": 7, "weight": 2, "color": UNCOVERED_COLOR, "fill": False, "className": f"siting-uncovered-{k}"},
+        on_each_feature=popup,
+        show=show,
+    )
+    return [all_layer, uncovered_layer]
+
+
+def _cell_layers(cells: gpd.GeoDataFrame, kind: str, cell_m: float, show: bool) -> list[folium.GeoJson]:
+    label = _short_kind(kind)
+    share = cells[f"covered_share_{kind}"].to_numpy(dtype=float)
+    classes = np.where(share >= 0.75, 0, np.where(share >= 0.5, 1, np.where(share >= 0.25, 2, 3)))
+    features = []
+    for i, geom in enumerate(cells.geometry):
+        props = {
+            "h": _num(cells["households"].iat[i]),
+            "r": int(cells["residences"].iat[i]),
+            "u": _num(cells[f"uncovered_households_{kind}"].iat[i]),
+            "s": round(float(share[i]) * 100, 1),
+            "k": int(classes[i]),
+        }
+        features.append(_feature(i, geom, props))
+    popup = JsCode(
+        f"function(feature, layer) {{ var p = feature.properties; layer.bindPopup(function() {{ return '<b>{int(cell_m)} m 网格 grid cell</b>"
+        "<br>户数 Households: ' + p.h + '<br>居民点 Residences: ' + p.r + '<br>已覆盖 Covered: ' + p.s + '%'"
+        " + '<br>未覆盖户数 Uncovered households: ' + p.u; }}); }}"
+    )
+    all_layer = _geojson(
+        features,
+        name=f"居民点(网格) Residences (grid) · {label} — 已覆盖比例 Covered share",
+        style=lambda f, k=kind: {"weight": 0, "fillColor": CLASS_COLORS[f["properties"]["k"]], "fillOpacity": 0.7, "className": f"siting-res-{k}"},
+        on_each_feature=popup,
+        show=show,
+    )
+    uncovered = [f for f in features if f["properties"]["u"] > 0]
+    uncovered_layer = _geojson(
+        uncovered,
+        name=f"{UNCOVERED_LABEL} · {label}",
+        style=lambda f, k=kind: {"weight": 2, "color": UNCOVERED_COLOR, "fill": False, "className": f"siting-uncovered-{k}"},
+        on_each_feature=popup,
+        show=show,
+    )
+    return [all_layer, uncovered_layer]
+
+
+def _facility_layer(facilities: gpd.GeoDataFrame, kind: str) -> folium.GeoJson:
+    capacity_column = CAPACITY_COLUMN[kind]
+    radii = _sqrt_radii(_column(facilities, capacity_column).to_numpy(dtype=float), smallest_px=4.0)
+    meets = _column(facilities, "meets_standard")
+    features = []
+    for i, (pt, (_, row)) in enumerate(zip(_points(facilities), facilities.iterrows())):
+        verdict = meets.iat[i]
+        color = "#1a9850" if verdict is True or verdict == 1 else ("#d73027" if verdict is False or verdict == 0 else "#777777")
+        props = {
+            "popup": _facility_popup(row, kind),
+            "tip": html.escape(str(row.get("name") or row["fac_id"])),
+            "style": {"radius": radii[i], "weight": 2, "color": "#222222", "fillColor": color, "fillOpacity": 0.9, "className": f"siting-fac-{kind}"},
+        }
+        features.append(_feature(i, pt, props))
+    return _geojson(
+        features,
+        name=f"设施 Facilities · {_short_kind(kind)} (大小 size ∝ √{CAPACITY_UNIT[kind]})",
+        style=lambda f: f["properties"]["style"],
+        on_each_feature=JsCode("function(feature, layer) { layer.bindPopup(feature.properties.popup, {maxWidth: 340}); layer.bindTooltip(feature.properties.tip); }"),
+    )
+
+
+def _facility_popup(row: pd.Series, kind: str) -> str:
+    unit = CAPACITY_UNIT[kind]
+    measure = "m²/100户 per 100 households" if kind == KINDS[0] else "托位/千人 seats per 1,000 residents"
+    verdict = row.get("meets_standard")
+    if verdict is True or verdict == 1:
+        verdict_text = "达标 Meets standard"
+    elif verdict is False or verdict == 0:
+        verdict_text = f"不达标 Below standard (缺口 shortfall {_fmt(row.get('shortfall'))} {unit})"
+    else:
+        verdict_text = "未评估 Not assessed"
+    lines = [
+        f"<b>{html.escape(str(row.get('name') or ''))}</b> ({html.escape(str(row['fac_id']))})",
+        html.escape(KIND_LABEL.get(kind, kind)),
+        f"规模 Capacity: {_fmt(row.get(CAPACITY_COLUMN[kind]))} {unit}",
+        f"服务户数 Households served: {_fmt(row.get('households_served'))}",
+        f"服务人口 Residents served: {_fmt(row.get('population_served'))}",
+        f"配置水平 Provision: {_fmt(row.get('provision'))} / 标准 standard {_fmt(row.get('standard_value'))} {measure}",
+        f"<b>{verdict_text}</b>",
+    ]
+    return "<br>".join(lines)
+
+
+def _catchment_groups(catchments: gpd.GeoDataFrame, kind: str) -> list[tuple[float | None, gpd.GeoDataFrame]]:
+    """Largest threshold first so that the smaller rings stay clickable on top."""
+    own = catchments[catchments["kind"] == kind]
+    if not len(own):
+        return []
+    if "threshold_min" not in own:
+        return [(None, own)]
+    return [(float(t), own[own["threshold_min"] == t]) for t in sorted(own["threshold_min"].unique(), reverse=True)]
+
+
+def _catchment_layer(catchments: gpd.GeoDataFrame, kind: str, threshold: float | None, show: bool) -> folium.GeoJson:
+    fac_ids = _column(catchments, "fac_id").fillna("").astype(str)
+    features = [
+        _feature(i, geom, {"tip": html.escape(f"{fac_id} · {_fmt(threshold)} min" if threshold is not None else fac_id)})
+        for i, (geom, fac_id) in enumerate(zip(catchments.geometry, fac_ids))
+        if geom is not None and not geom.is_empty
+    ]
+    minutes = f" {_fmt(threshold)} min" if threshold is not None else ""
+    color = CATCHMENT_COLORS.get(kind, "#555555")
+    return _geojson(
+        features,
+        name=f"服务范围 Catchments · {_short_kind(kind)}{minutes}",
+        style=lambda f, k=kind: {"weight": 1, "color": color, "fillColor": color, "fillOpacity": 0.08, "className": f"siting-catchment-{k}"},
+        on_each_feature=JsCode("function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true}); }"),
+        show=show,
+    )
+
+
+def _proposed_layer(proposed: gpd.GeoDataFrame) -> folium.GeoJson:
+    radii = _sqrt_radii(_column(proposed, "size").to_numpy(dtype=float), smallest_px=5.0)
+    features = []
+    for i, (pt, (_, row)) in enumerate(zip(_points(proposed), proposed.iterrows())):
+        kind = str(row.get("kind", ""))
+        popup = "<br>".join(
+            [
+                f"<b>拟建 Proposed: {html.escape(str(row.get('name') or row.get('site_id', '')))}</b>",
+                html.escape(KIND_LABEL.get(kind, kind)),
+                f"规模 Size: {_fmt(row.get('size'))} {CAPACITY_UNIT.get(kind, '')}",
+                f"新覆盖户数 Households newly covered: {_fmt(row.get('households_newly_covered'))}",
+            ]
+        )
+        style = {"radius": radii[i], "weight": 3, "color": PROPOSED_COLOR, "dashArray": "4 3", "fillColor": PROPOSED_COLOR, "fillOpacity": 0.5, "className": "siting-proposed"}
+        features.append(_feature(i, pt, {"popup": popup, "tip": html.escape(str(row.get("name") or row.get("site_id", ""))), "style": style}))
+    return _geojson(
+        features,
+        name="拟建 Proposed sites",
+        style=lambda f: f["properties"]["style"],
+        on_each_feature=JsCode("function(feature, layer) { layer.bindPopup(feature.properties.popup, {maxWidth: 340}); layer.bindTooltip(feature.properties.tip); }"),
+    )
+
+
+def _newly_covered_layer(residences: gpd.GeoDataFrame) -> folium.GeoJson:
+    names = _column(residences, "name").fillna("").astype(str)
+    res_ids = _column(residences, "res_id").fillna("").astype(str)
+    features = [
+        _feature(i, pt, {"tip": html.escape(name or res_id)}) for i, (pt, name, res_id) in enumerate(zip(_points(residences), names, res_ids))
+    ]
+    return _geojson(
+        features,
+        name="新覆盖 Newly covered",
+        style=lambda f: {"radius": 5, "weight": 2, "color": NEWLY_COVERED_COLOR, "fillColor": NEWLY_COVERED_COLOR, "fillOpacity": 0.6, "className": "siting-newly-covered"},
+        on_each_feature=JsCode("function(feature, layer) { layer.bindTooltip(feature.properties.tip); }"),
+    )
+
+
+def _geojson(features: list[dict], *, name: str, style, on_each_feature: JsCode, show: bool = True) -> folium.GeoJson:
+    """Points become CircleMarkers; the style dict may set radius and className (applied before the path is created)."""
+    has_points = any(f["geometry"]["type"] == "Point" for f in features)
+    return folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=name,
+        style_function=style,
+        marker=folium.CircleMarker(radius=4, fill=True) if has_points else None,
+        on_each_feature=on_each_feature,
+        show=show,
+    )
+
+
+# ---------------------------------------------------------------- legend and info box
+
+_BOX_STYLE = "position: fixed; z-index: 1000; background: rgba(255,255,255,0.92); padding: 8px 10px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.4); font: 12px/1.4 sans-serif;"
+
+
+def _legend_html(kinds: list[str], edges: tuple[float, float, float], cell_m: float | None) -> str:
+    swatch = '<i style="display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;background:{}"></i>'
+    ring = '<i style="display:inline-block;width:10px;height:10px;margin-right:6px;vertical-align:middle;border:2px solid {};border-radius:50%"></i>'
+    if cell_m is None:
+        rows = [
+            "<b>步行时间 Walking time</b>",
+            *(f"{swatch.format(CLASS_COLORS[i])}{_fmt(lo)}–{_fmt(hi)} min" for i, (lo, hi) in enumerate(zip((0,) + edges[:2], edges))),
+            f"{swatch.format(CLASS_COLORS[3])}&gt;{_fmt(edges[2])} min / 不可达 unreachable",
+        ]
+    else:
+        rows = [
+            f"<b>已聚合 Aggregated</b> to a {int(cell_m)} m grid (too many residences to draw one by one)",
+            "<b>已覆盖户数比例 Covered share of households</b>",
+            *(f"{swatch.format(CLASS_COLORS[i])}{text}" for i, text in enumerate(("75–100%", "50–75%", "25–50%", "0–25%"))),
+        ]
+    rows += [
+        f"{ring.format(UNCOVERED_COLOR)}{UNCOVERED_LABEL}",
+        *(f"{swatch.format(CATCHMENT_COLORS.get(k, '#555'))}服务范围 Catchment · {html.escape(_short_kind(k))}" for k in kinds),
+        f"{ring.format('#1a9850')}设施达标 Facility meets standard",
+        f"{ring.format('#d73027')}设施不达标 Facility below standard",
+        "设施大小 ∝ √规模 Facility size ∝ √capacity",
+    ]
+    return f'<div id="siting-legend" style="{_BOX_STYLE} bottom: 20px; right: 10px;">' + "<br>".join(rows) + "</div>"
+
+
+def _info_html(
+    residences: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, kinds: list[str], *, title: str, threshold_min: float, profile_name: str
+) -> str:
+    households = residences["households"].fillna(0).to_numpy(dtype=float)
+    total = households.sum()
+    rows = [f"<b>{html.escape(title)}</b>"]
+    if profile_name:
+        rows.append(f"标准 Profile: {html.escape(profile_name)}")
+    rows.append(f"步行阈值 Walking threshold: {_fmt(threshold_min)} min")
+    rows.append(f"居民点 Residences: {len(residences):,} · 户数 Households: {_fmt(total)}")
+    for kind in kinds:
+        covered = households[residences[f"covered_{kind}"].fillna(False).to_numpy(dtype=bool)].sum()
+        rate = f"{100 * covered / total:.1f}%" if total > 0 else "—"
+        own = facilities[facilities["kind"] == kind]
+        meets = int((_column(own, "meets_standard") == True).sum())  # noqa: E712  (NaN-safe)
+        rows.append(
+            f'<span class="siting-rate" data-kind="{kind}">{html.escape(_short_kind(kind))}: 已覆盖 Covered {rate}</span>'
+            f" ({_fmt(covered)}/{_fmt(total)} 户) · 设施 {len(own)} facilities, 达标 {meets} meet standard"
+        )
+    return f'<div id="siting-info" style="{_BOX_STYLE} top: 10px; left: 54px; max-width: 420px;">' + "<br>".join(rows) + "</div>"
+
+
+# ---------------------------------------------------------------- offline, deterministic output
+
+
+def _inline_leaflet(m: folium.Map) -> None:
+    """Replace every CDN link by the vendored Leaflet; nothing else folium links (jQuery, Bootstrap, awesome-markers) is used here."""
+    for element in _walk(m):
+        if hasattr(element, "default_js"):
+            element.default_js = []
+            element.default_css = []
+    header = m.get_root().header
+    header.add_child(Element(f"<style>{_leaflet_css()}</style>"), name="siting_leaflet_css", index=0)
+    header.add_child(Element(f"<script>{(STATIC_LEAFLET / 'leaflet.js').read_text(encoding='utf-8')}</script>"), name="siting_leaflet_js", index=1)
+
+
+def _leaflet_css() -> str:
+    """leaflet.css with its images turned into data: URIs, so the layer-control icon shows offline too."""
+    css = (STATIC_LEAFLET / "leaflet.css").read_text(encoding="utf-8")
+
+    def to_data_uri(match: re.Match) -> str:
+        image = STATIC_LEAFLET / match.group(1)
+        return f"url(data:image/png;base64,{base64.b64encode(image.read_bytes()).decode('ascii')})"
+
+    return re.sub(r"url\((images/[\w.-]+\.png)\)", to_data_uri, css)
+
+
+def _number_elements(root: Figure) -> None:
+    """folium names elements with random hex ids; a counter in tree order makes the HTML byte-reproducible."""
+    for number, element in enumerate(_walk(root)):
+        element._id = f"{number:05d}"
+
+
+def _walk(element: Element) -> Iterable[Element]:
+    yield element
+    for part in ("header", "html", "script"):
+        child = getattr(element, part, None) if isinstance(element, Figure) else None
+        if child is not None:
+            yield from _walk(child)
+    for child in element._children.values():
+        yield from _walk(child)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _require(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise InputError(
+                f"{what} have no column '{column}'",
+                column=column,
+                expected=f"the {what} columns produced by the coverage stage",
+                fix="run the coverage stage first, or add the column",
+            )
+
+
+def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if frame.crs is not None and frame.crs.to_epsg() != 4326:
+        return frame.to_crs(4326)
+    return frame
+
+
+def _points(frame: gpd.GeoDataFrame) -> list:
+    """Polygons are drawn at their representative point, the same point the walking model snaps."""
+    return [g if g is None or g.geom_type == "Point" else g.representative_point() for g in frame.geometry]
+
+
+def _feature(i: int, geometry, properties: dict) -> dict:
+    return {"type": "Feature", "id": i, "properties": properties, "geometry": _round_coords(mapping(geometry)) if geometry is not None else None}
+
+
+def _round_coords(geometry: dict) -> dict:
+    def rnd(coords):
+        if isinstance(coords[0], (int, float)):
+            return [round(float(c), COORD_DECIMALS) for c in coords]
+        return [rnd(c) for c in coords]
+
+    return {"type": geometry["type"], "coordinates": rnd(geometry["coordinates"])}
+
+
+def _sqrt_radii(capacity: np.ndarray, smallest_px: float, largest_px: float = 18.0) -> list[float]:
+    """Marker radius in pixels ∝ √capacity, so that marker *area* reads as capacity; unknown capacity gets the smallest."""
+    known = np.isfinite(capacity) & (capacity > 0)
+    if not known.any():
+        return [smallest_px] * len(capacity)
+    scaled = largest_px * np.sqrt(np.where(known, capacity, 0.0) / capacity[known].max())
+    return [max(smallest_px, round(float(r), 1)) if k else smallest_px for r, k in zip(scaled, known)]
+
+
+def _column(frame: pd.DataFrame, column: str) -> pd.Series:
+    return frame[column] if column in frame.columns else pd.Series(np.nan, index=frame.index, dtype=object)
+
+
+def _short_kind(kind: str) -> str:
+    return {KINDS[0]: "养老 Elderly day care", KINDS[1]: "托育 Nursery"}.get(kind, kind)
+
+
+def _num(value: Any) -> float | int:
+    value = float(value)
+    return int(value) if value.is_integer() else round(value, 3)
+
+
+def _fmt(value: Any) -> str:
+    """A number for people: no trailing .0, '—' when missing."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "—" if value is None else html.escape(str(value))
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:,.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:,.1f}"
+
+
+def _center(*frames: gpd.GeoDataFrame) -> list[float]:
+    bounds = _bounds(list(frames))
+    if bounds is None:
+        return [0.0, 0.0]
+    (s, w), (n, e) = bounds
+    return [(s + n) / 2, (w + e) / 2]
+
+
+def _bounds(frames: list[gpd.GeoDataFrame | None]) -> list[list[float]] | None:
+    boxes = [f.total_bounds for f in frames if f is not None and len(f) and not f.geometry.is_empty.all()]
+    if not boxes:
+        return None
+    stacked = np.vstack(boxes)
+    w, s = np.nanmin(stacked[:, 0]), np.nanmin(stacked[:, 1])
+    e, n = np.nanmax(stacked[:, 2]), np.nanmax(stacked[:, 3])
+    return [[float(s), float(w)], [float(n), float(e)]]
