@@ -149,3 +149,28 @@ def test_graphml_round_trip_through_osmnx(tmp_path):
     a = routing.cost_matrix_m(net, snap_points(net, pts[0][:3], pts[1][:3]), snap_points(net, *pts))
     b = routing.cost_matrix_m(again, snap_points(again, pts[0][:3], pts[1][:3]), snap_points(again, *pts))
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_osmnx_graph_from_the_same_file_gives_the_same_distances():
+    """The online path (osmnx graph → network) checked offline: osmnx reads the same .osm file, unsimplified."""
+    import osmnx as ox
+
+    from siting.download import network_from_osmnx_graph
+
+    path = shared_file("bupt_beijing", "map.osm")
+    ours = load_network(path)
+    from siting.network import is_walkable
+
+    graph = ox.graph_from_xml(path, simplify=False, retain_all=True, bidirectional=True)
+    # graph_from_xml keeps every way of the file (buildings too): apply the same walking filter to its edges
+    graph.remove_edges_from([(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True) if not is_walkable(d)])
+    graph.remove_nodes_from([n for n in list(graph.nodes) if graph.degree(n) == 0])
+    theirs = network_from_osmnx_graph(graph)
+    assert theirs.n_nodes == ours.n_nodes and theirs.n_edges == ours.n_edges
+    pts = _random_points(ours, 20, 11)
+    a = routing.cost_matrix_m(ours, snap_points(ours, pts[0][:4], pts[1][:4]), snap_points(ours, *pts))
+    b = routing.cost_matrix_m(theirs, snap_points(theirs, pts[0][:4], pts[1][:4]), snap_points(theirs, *pts))
+    both = np.isfinite(a) & np.isfinite(b)
+    assert np.array_equal(np.isfinite(a), np.isfinite(b))
+    # osmnx uses great-circle lengths, we use UTM segment lengths: agree within 0.2 %
+    np.testing.assert_allclose(a[both], b[both], rtol=2e-3, atol=1.0)
