@@ -1,0 +1,672 @@
+"""Planners' residence and facility files (CSV, Excel, GeoPackage, Shapefile, GeoJSON) into the schema of
+`siting.schema`, with every problem reported as an InputError naming file, spreadsheet row and column.
+
+Reading (`read_table`) is kept apart from normalising (`residences_from_frame`, `facilities_from_frame`) so that
+frames from other sources (PostGIS tables, scenario additions) go through exactly the same checks.
+
+Row numbers in messages are spreadsheet rows: the header is row 1 and the first data row is row 2. For spatial
+files the same numbering is used for features (feature n is row n + 1, as in an exported attribute table).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import unicodedata
+from pathlib import Path
+from typing import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from .errors import ConfigError, InputError
+from .schema import AREA_TYPES, ELDERLY, FACILITY_COLUMNS, KINDS, NURSERY, RESIDENCE_COLUMNS
+
+log = logging.getLogger(__name__)
+
+#: More households than this in one row is taken as a typing error (a large compound has a few thousand).
+MAX_HOUSEHOLDS_PER_ROW = 20_000
+
+#: Accepted column headers per schema field, compared after NFKC normalisation, lower case, without spaces.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "res_id", "fac_id", "编号", "序号", "代码"),
+    "name": ("name", "名称", "小区名称", "设施名称", "小区名", "名字"),
+    "households": ("households", "hh", "户数", "住户数", "总户数"),
+    "population": ("population", "pop", "人口", "人口数", "常住人口"),
+    "area_type": ("area_type", "type", "小区类型", "新旧"),
+    "floor_area_m2": ("floor_area_m2", "area", "面积", "建筑面积", "建筑面积(m2)", "建筑面积(㎡)", "建筑面积(平方米)"),
+    "seats": ("seats", "托位", "托位数"),
+    "places": ("places", "床位", "床位数"),
+    "lon": ("lon", "lng", "long", "longitude", "x", "经度"),
+    "lat": ("lat", "latitude", "y", "纬度"),
+    "kind": ("kind", "类型", "设施类型"),
+}
+#: Keys a project file may use in `columns = {...}`, mapped to the field they name.
+_MAPPING_KEYS: dict[str, str] = {**{field: field for field in ALIASES}, "res_id": "id", "fac_id": "id", "x": "lon", "y": "lat"}
+
+_RESIDENCE_FIELDS = ("id", "name", "households", "population", "area_type", "lon", "lat")
+_FACILITY_FIELDS = ("id", "name", "kind", "floor_area_m2", "seats", "places", "lon", "lat")
+
+AREA_TYPE_VALUES: dict[str, str] = {
+    "new": "new", "新建": "new", "新": "new", "新建居住区": "new", "新区": "new",
+    "existing": "existing", "old": "existing", "既有": "existing", "老旧": "existing", "老城区": "existing",
+    "已建成": "existing", "旧": "existing", "老旧小区": "existing", "既有居住区": "existing",
+}
+KIND_VALUES: dict[str, str] = {
+    ELDERLY: ELDERLY, "elderly": ELDERLY, "elderly day care": ELDERLY, "day care": ELDERLY, "daycare": ELDERLY,
+    "日间照料": ELDERLY, "日间照料站": ELDERLY, "日间照料中心": ELDERLY, "养老": ELDERLY, "养老服务": ELDERLY,
+    NURSERY: NURSERY, "kindergarten": NURSERY, "childcare": NURSERY, "托育": NURSERY, "托儿所": NURSERY,
+    "托育园": NURSERY, "托育机构": NURSERY, "幼儿园": NURSERY,
+}
+#: Substrings that decide the kind of a longer label such as 社区日间照料中心 or 普惠托育中心.
+_KIND_KEYWORDS: dict[str, str] = {"日间照料": ELDERLY, "养老": ELDERLY, "老年": ELDERLY, "托育": NURSERY,
+                                  "托儿": NURSERY, "幼儿园": NURSERY}
+
+_SPATIAL_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".shp.zip", ".zip")
+_TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+_EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+_CSV_ENCODINGS = ("utf-8-sig", "gbk", "gb18030")
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def read_table(
+    path: str | os.PathLike, *, layer: str | None = None, encoding: str | None = None, sheet: str | int | None = None
+) -> pd.DataFrame | gpd.GeoDataFrame:
+    """Read a table as the planner saved it. CSV cells come back as strings (blank = ""), so that ids such as
+    "007" survive and numbers are checked with row numbers later; `frame.attrs["encoding"]` says how a CSV was read."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=path, fix="check the path in the project file")
+    name = path.name.lower()
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty", file=path, expected="a header row and at least one data row")
+    if name.endswith(_TEXT_SUFFIXES):
+        frame = _read_csv(path, encoding)
+    elif name.endswith(_EXCEL_SUFFIXES):
+        frame = _read_excel(path, sheet)
+    elif name.endswith(".xls"):
+        raise InputError("old Excel .xls files are not read", file=path, expected="an .xlsx workbook or a CSV file",
+                         fix="open it in Excel or WPS and save it as .xlsx")
+    elif name.endswith(_SPATIAL_SUFFIXES):
+        frame = _read_spatial(path, layer, encoding)
+    else:
+        raise InputError("unknown file type", file=path,
+                         expected="CSV, Excel .xlsx, GeoPackage .gpkg, Shapefile .shp or GeoJSON .geojson")
+    if len(frame) == 0:
+        raise InputError("the file has no data rows", file=path, expected="a header row and at least one data row")
+    return frame
+
+
+def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
+    raw = path.read_bytes()
+    if encoding is not None:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"bytes cannot be decoded as {encoding}", file=path, row=_line_of(raw, exc.start),
+                             expected=f"a file saved as {encoding}",
+                             fix="remove the encoding setting to let siting detect UTF-8 or GBK") from None
+        except LookupError:
+            raise ConfigError(f"unknown encoding '{encoding}'", file=path, expected="e.g. utf-8, gbk, gb18030") from None
+        used = encoding
+    else:
+        text, used = _decode_guess(path, raw)
+    if not text.strip():
+        raise InputError("the file is empty", file=path, expected="a header row and at least one data row")
+    sep = "\t" if path.name.lower().endswith(".tsv") else ","
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
+    except pd.errors.ParserError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise InputError(f"the CSV cannot be parsed ({exc})", file=path, row=int(match.group(1)) if match else None,
+                         expected="the same number of comma-separated cells in every row",
+                         fix="quote cells that contain commas, or re-export the sheet as CSV") from None
+    except pd.errors.EmptyDataError:
+        raise InputError("the file is empty", file=path, expected="a header row and at least one data row") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.attrs["encoding"] = used
+    return frame
+
+
+def _decode_guess(path: Path, raw: bytes) -> tuple[str, str]:
+    """UTF-8 first; else GBK (Excel on Chinese Windows) or its superset GB18030."""
+    first_bad: dict[str, int] = {}
+    for candidate in _CSV_ENCODINGS:
+        try:
+            text = raw.decode(candidate)
+        except UnicodeDecodeError as exc:
+            first_bad[candidate] = _line_of(raw, exc.start)
+            continue
+        if candidate != "utf-8-sig":
+            log.warning("%s: not UTF-8 (row %d), read as %s", path, first_bad["utf-8-sig"], candidate.upper())
+        return text, candidate
+    raise InputError(
+        f"bytes cannot be decoded as UTF-8 (first bad row {first_bad['utf-8-sig']}) nor as GBK/GB18030 "
+        f"(first bad row {first_bad['gb18030']})",
+        file=path, row=first_bad["utf-8-sig"], expected="text saved as UTF-8 or GBK",
+        fix="open the file in Excel or WPS and save it as 'CSV UTF-8', or give encoding = \"...\" in the project file",
+    )
+
+
+def _line_of(raw: bytes, offset: int) -> int:
+    return raw.count(b"\n", 0, offset) + 1
+
+
+def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    try:
+        frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=object, engine="openpyxl")
+    except ValueError as exc:  # unknown sheet
+        raise InputError(f"cannot read the workbook ({exc})", file=path, expected="an existing sheet name",
+                         fix="check the `sheet` setting in the project file") from None
+    except Exception as exc:  # corrupt zip / not a workbook
+        raise InputError(f"cannot read the workbook ({exc})", file=path, expected="an Excel .xlsx file") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.dropna(how="all").reset_index(drop=True)  # formatted but empty rows at the end of a sheet
+    return frame
+
+
+def _read_spatial(path: Path, layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
+    kwargs = {"engine": "pyogrio"}
+    if layer is not None:
+        kwargs["layer"] = layer
+    if encoding is not None:
+        kwargs["encoding"] = encoding
+    try:
+        return gpd.read_file(path, **kwargs)
+    except Exception as exc:  # pyogrio raises DataSourceError / DataLayerError etc.
+        raise InputError(f"cannot read the spatial file ({exc})", file=path,
+                         expected="a GeoPackage, Shapefile or GeoJSON readable by GDAL",
+                         fix="check the `layer` name and that all parts of a Shapefile (.shp .shx .dbf .prj) are present") from None
+
+
+def read_residences(
+    path: str | os.PathLike,
+    *,
+    columns: dict[str, str] | None = None,
+    crs: str | None = None,
+    coords: str = "wgs84",
+    household_size: float,
+    layer: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    default_area_type: str = "existing",
+) -> gpd.GeoDataFrame:
+    frame = read_table(path, layer=layer, encoding=encoding, sheet=sheet)
+    return residences_from_frame(frame, source=str(path), columns=columns, crs=crs, coords=coords,
+                                 household_size=household_size, default_area_type=default_area_type)
+
+
+def read_facilities(
+    path: str | os.PathLike,
+    *,
+    kind: str | None = None,
+    columns: dict[str, str] | None = None,
+    crs: str | None = None,
+    coords: str = "wgs84",
+    layer: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+) -> gpd.GeoDataFrame:
+    frame = read_table(path, layer=layer, encoding=encoding, sheet=sheet)
+    return facilities_from_frame(frame, source=str(path), kind=kind, columns=columns, crs=crs, coords=coords)
+
+
+# ---------------------------------------------------------------------------------------------------- normalising
+
+
+def residences_from_frame(
+    frame: pd.DataFrame | gpd.GeoDataFrame,
+    *,
+    source: str,
+    columns: dict[str, str] | None = None,
+    crs: str | None = None,
+    coords: str = "wgs84",
+    household_size: float,
+    default_area_type: str = "existing",
+) -> gpd.GeoDataFrame:
+    """Residences in the schema (EPSG:4326); households and population each derived from the other where missing."""
+    if not (np.isfinite(household_size) and household_size > 0):
+        raise ConfigError(f"household size {household_size} is not a positive number", file=source,
+                          expected="people per household, e.g. 2.62", fix="set household_size in the profile")
+    if default_area_type not in AREA_TYPES:
+        raise ConfigError(f"default area type '{default_area_type}' is unknown", file=source,
+                          expected=" or ".join(AREA_TYPES), fix="set default_area_type = \"existing\" or \"new\"")
+    _check_not_empty(frame, source)
+    found = _resolve_columns(frame, source, columns, _RESIDENCE_FIELDS)
+    geometry = _geometry(frame, source, found, crs, coords)
+    n = len(frame)
+
+    households = _numbers(frame, source, found.get("households"))
+    population = _numbers(frame, source, found.get("population"))
+    if "households" not in found and "population" not in found:
+        raise _missing_column(frame, source, "households", also="population")
+    both_missing = np.isnan(households) & np.isnan(population)
+    if both_missing.any():
+        i = int(np.flatnonzero(both_missing)[0])
+        column = found.get("households") or found.get("population")
+        raise InputError("households and population are both blank", file=source, row=i + 2, column=column,
+                         expected="a number of households (户数) or residents (人口) in every row",
+                         fix="fill in either figure; the other is derived with the household size")
+    for field, values in (("households", households), ("population", population)):
+        _check_non_negative(values, source, found.get(field), field)
+    households = np.where(np.isnan(households), population / household_size, households)
+    population = np.where(np.isnan(population), households * household_size, population)
+    too_many = households > MAX_HOUSEHOLDS_PER_ROW
+    if too_many.any():
+        i = int(np.flatnonzero(too_many)[0])
+        column = found["households"] if "households" in found and not pd.isna(_cell(frame, found["households"], i)) \
+            else found.get("population")
+        raise InputError(f"{households[i]:,.0f} households in one row is more than the plausible "
+                         f"{MAX_HOUSEHOLDS_PER_ROW:,}", file=source, row=i + 2, column=column,
+                         expected=f"at most {MAX_HOUSEHOLDS_PER_ROW:,} households per row (one building or compound)",
+                         fix="check for a typing error (extra digits) or split the district into compounds")
+
+    area_type = _area_types(frame, source, found.get("area_type"), default_area_type)
+    result = gpd.GeoDataFrame(
+        {
+            "res_id": _ids(frame, source, found.get("id"), "R"),
+            "name": _names(frame, found.get("name")),
+            "households": households.astype(np.float64),
+            "population": population.astype(np.float64),
+            "area_type": area_type,
+        },
+        geometry=geometry,
+        crs="EPSG:4326",
+    )
+    assert len(result) == n
+    return result[list(RESIDENCE_COLUMNS)]
+
+
+def facilities_from_frame(
+    frame: pd.DataFrame | gpd.GeoDataFrame,
+    *,
+    source: str,
+    kind: str | None = None,
+    columns: dict[str, str] | None = None,
+    crs: str | None = None,
+    coords: str = "wgs84",
+) -> gpd.GeoDataFrame:
+    """Facilities in the schema (EPSG:4326). `kind` applies to the whole file; else a kind column is required."""
+    _check_not_empty(frame, source)
+    found = _resolve_columns(frame, source, columns, _FACILITY_FIELDS)
+    geometry = _geometry(frame, source, found, crs, coords)
+    if kind is not None:
+        whole = _kind_of(kind)
+        if whole is None:
+            raise ConfigError(f"unknown facility kind '{kind}'", file=source, expected=" or ".join(KINDS),
+                              fix="set kind = \"elderly_day_care\" or \"nursery\"")
+        if "kind" in found:
+            log.info("%s: kind = %s given for the whole file; column '%s' ignored", source, whole, found["kind"])
+        kinds = np.full(len(frame), whole, dtype=object)
+    elif "kind" in found:
+        kinds = _kinds(frame, source, found["kind"])
+    else:
+        raise _missing_column(frame, source, "kind",
+                              fix=f"add a 类型 column (values such as 日间照料 or 托育) or set kind = \"{ELDERLY}\" "
+                                  f"or \"{NURSERY}\" for this file in the project file")
+    values = {}
+    for field in ("floor_area_m2", "places", "seats"):
+        values[field] = _numbers(frame, source, found.get(field))
+        _check_non_negative(values[field], source, found.get(field), field)
+    result = gpd.GeoDataFrame(
+        {"fac_id": _ids(frame, source, found.get("id"), "F"), "name": _names(frame, found.get("name")),
+         "kind": kinds, **values},
+        geometry=geometry,
+        crs="EPSG:4326",
+    )
+    return result[list(FACILITY_COLUMNS)]
+
+
+# ---------------------------------------------------------------------------------------------------- columns
+
+
+def _normalise_header(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text))).lower()
+
+
+_ALIAS_INDEX: dict[str, dict[str, str]] = {
+    field: {_normalise_header(a): a for a in aliases} for field, aliases in ALIASES.items()
+}
+
+
+def _resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] | None,
+                     fields: Iterable[str]) -> dict[str, str]:
+    """{field: file column} from the project mapping first, then from the aliases (exact, then without a unit
+    in brackets such as 户数(户))."""
+    present = [c for c in frame.columns if c != _geometry_name(frame)]
+    found: dict[str, str] = {}
+    for key, file_column in (columns or {}).items():
+        field = _MAPPING_KEYS.get(str(key).strip().lower())
+        if field is None:
+            raise ConfigError(f"unknown column key '{key}' in the column mapping", file=source,
+                              expected="one of " + ", ".join(sorted(_MAPPING_KEYS)),
+                              fix="use the schema names on the left: columns = { households = \"户数\" }")
+        if file_column not in present:
+            raise InputError(f"column '{file_column}' (mapped to {field}) is not in the file; found: "
+                             + ", ".join(map(str, present)), file=source, column=file_column,
+                             fix="correct the column mapping in the project file")
+        found[field] = file_column
+    wanted = [f for f in fields if f not in found]
+    for strip_unit in (False, True):
+        for column in present:
+            key = _normalise_header(column)
+            if strip_unit:
+                key = re.sub(r"\([^()]*\)$", "", key)
+            for field in wanted:
+                if field not in found and column not in found.values() and key in _ALIAS_INDEX[field]:
+                    found[field] = column
+    return found
+
+
+def _geometry_name(frame: pd.DataFrame) -> str | None:
+    if isinstance(frame, gpd.GeoDataFrame):
+        name = frame._geometry_column_name
+        if name is not None and name in frame.columns:
+            return name
+    return None
+
+
+def _as_crs(crs: str, source: str) -> pyproj.CRS:
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        raise ConfigError(f"'{crs}' is not a coordinate reference system pyproj knows ({exc})", file=source,
+                          expected="a code such as EPSG:4326 or EPSG:4548", fix="check the code on epsg.io") from None
+
+
+def _missing_column(frame: pd.DataFrame, source: str, field: str, also: str | None = None,
+                    fix: str | None = None) -> InputError:
+    present = [str(c) for c in frame.columns if c != _geometry_name(frame)]
+    fields = [field] + ([also] if also else [])
+    accepted = "; ".join(f"{f}: " + ", ".join(ALIASES[f]) for f in fields)
+    what = " or ".join(f"'{f}'" for f in fields)
+    return InputError(f"no {what} column; found: " + ", ".join(present), file=source, column=field,
+                      expected=f"a column named one of ({accepted})",
+                      fix=fix or f"rename the column, or map it in the project file: columns = {{ {field} = \"…\" }}")
+
+
+def _check_not_empty(frame: pd.DataFrame, source: str) -> None:
+    if len(frame) == 0:
+        raise InputError("the table has no data rows", file=source, expected="a header row and at least one data row")
+
+
+def _cell(frame: pd.DataFrame, column: str, i: int):
+    return frame[column].iat[i]
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def _numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.ndarray:
+    """float64 array, NaN for blank cells; InputError at the first cell that is not a number."""
+    if column is None:
+        return np.full(len(frame), np.nan)
+    out = np.full(len(frame), np.nan)
+    for i, value in enumerate(frame[column].tolist()):
+        if _blank(value) or value is pd.NA:
+            continue
+        try:
+            number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or np.isinf(number):
+            raise InputError(f"'{value}' is not a number", file=source, row=i + 2, column=column,
+                             expected="a number (digits only, no units)", fix="correct the cell or leave it blank")
+        out[i] = number
+    return out
+
+
+def _check_non_negative(values: np.ndarray, source: str, column: str | None, field: str) -> None:
+    negative = values < 0
+    if negative.any():
+        i = int(np.flatnonzero(negative)[0])
+        raise InputError(f"{field} is negative ({values[i]:g})", file=source, row=i + 2, column=column,
+                         expected="zero or a positive number", fix="correct the cell")
+
+
+def _ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str) -> list[str]:
+    if column is None:
+        log.info("%s: no id column; ids %s1..%s%d generated in row order", source, prefix, prefix, len(frame))
+        return [f"{prefix}{i + 1}" for i in range(len(frame))]
+    ids: list[str] = []
+    first_row: dict[str, int] = {}
+    for i, value in enumerate(frame[column].tolist()):
+        if _blank(value) or value is pd.NA:
+            raise InputError("blank id", file=source, row=i + 2, column=column, expected="a unique id in every row",
+                             fix="fill in the id, or delete the id column to have ids generated")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # Excel stores 7 as 7.0
+        text = str(value).strip()
+        if text in first_row:
+            raise InputError(f"id '{text}' appears twice, in rows {first_row[text]} and {i + 2}", file=source,
+                             row=i + 2, column=column, expected="unique ids", fix="give one of the two rows another id")
+        first_row[text] = i + 2
+        ids.append(text)
+    return ids
+
+
+def _names(frame: pd.DataFrame, column: str | None) -> list[str]:
+    if column is None:
+        return [""] * len(frame)
+    return ["" if (_blank(v) and not isinstance(v, str)) or v is pd.NA else str(v) for v in frame[column].tolist()]
+
+
+def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: str) -> np.ndarray:
+    out = np.full(len(frame), default, dtype=object)
+    if column is None:
+        return out
+    for i, value in enumerate(frame[column].tolist()):
+        if _blank(value) or value is pd.NA:
+            continue
+        mapped = AREA_TYPE_VALUES.get(_normalise_header(value))
+        if mapped is None:
+            raise InputError(f"area type '{value}' is not recognised", file=source, row=i + 2, column=column,
+                             expected="新建/新/new for new districts, 既有/老旧/老城区/已建成/old/existing for existing ones",
+                             fix=f"use one of those values, or leave blank for the default '{default}'")
+        out[i] = mapped
+    return out
+
+
+def _kind_of(value) -> str | None:
+    key = _normalise_header(value).replace("_", " ").strip()
+    kind = KIND_VALUES.get(key) or KIND_VALUES.get(key.replace(" ", "_"))
+    if kind is not None:
+        return kind
+    hits = {k for word, k in _KIND_KEYWORDS.items() if word in key}
+    return hits.pop() if len(hits) == 1 else None
+
+
+def _kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
+    out = np.empty(len(frame), dtype=object)
+    for i, value in enumerate(frame[column].tolist()):
+        kind = None if _blank(value) or value is pd.NA else _kind_of(value)
+        if kind is None:
+            raise InputError(f"facility type '{'' if _blank(value) else value}' is not recognised", file=source,
+                             row=i + 2, column=column,
+                             expected="日间照料/养老/elderly for elderly day care, 托育/托儿所/幼儿园/nursery for nurseries",
+                             fix="use one of those values, or give kind for the whole file in the project file")
+        out[i] = kind
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- geometry
+
+
+def _geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs: str | None, coords: str) -> gpd.GeoSeries:
+    """WGS84 geometry from a geometry column or from coordinate columns; checks emptiness, validity, types, swaps."""
+    from .coords import canonical_system, to_wgs84
+
+    system = canonical_system(coords)
+    geom_name = _geometry_name(frame)
+    if geom_name is not None and frame.geometry.notna().any():
+        series = _spatial_geometry(frame, source, crs)
+        column = "geometry"
+    else:
+        series = _point_geometry(frame, source, found, crs, system)
+        column = f"{found['lon']}/{found['lat']}"
+    if not series.crs.is_geographic:
+        if system != "wgs84":
+            raise ConfigError(f"coords = \"{coords}\" cannot apply to projected coordinates ({series.crs.name})",
+                              file=source, expected="coords = \"wgs84\" or \"cgcs2000\" with a projected crs",
+                              fix="remove coords, or give longitude/latitude degrees without a projected crs")
+        return gpd.GeoSeries(series.to_crs("EPSG:4326").values, crs="EPSG:4326")
+    if not series.crs.equals(pyproj.CRS.from_epsg(4326)):
+        series = series.to_crs("EPSG:4326")  # e.g. EPSG:4490 (CGCS2000 degrees)
+    _check_swapped(series, source, column)
+    if system != "wgs84":
+        def _shift(xy: np.ndarray) -> np.ndarray:
+            lon, lat = to_wgs84(xy[:, 0], xy[:, 1], system)
+            return np.column_stack([lon, lat])
+
+        series = gpd.GeoSeries(shapely.transform(np.asarray(series.values), _shift), crs="EPSG:4326")
+    return gpd.GeoSeries(np.asarray(series.values), crs="EPSG:4326").reset_index(drop=True)
+
+
+def _spatial_geometry(frame: gpd.GeoDataFrame, source: str, crs: str | None) -> gpd.GeoSeries:
+    series = frame.geometry.reset_index(drop=True)
+    if series.crs is None:
+        if crs is None:
+            minx, miny, maxx, maxy = series.total_bounds
+            if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+                raise InputError("the layer has no coordinate system and its coordinates are not degrees",
+                                 file=source, expected="a layer with a CRS (.prj for Shapefiles)",
+                                 fix="give crs = \"EPSG:xxxx\" for this layer in the project file")
+            crs = "EPSG:4326"
+        series = series.set_crs(_as_crs(crs, source))
+    types = series.geom_type
+    for i, geom in enumerate(series.values):
+        if geom is None or geom.is_empty:
+            raise InputError("empty geometry", file=source, row=i + 2, column="geometry",
+                             expected="a point or polygon", fix="draw the feature or delete the row")
+    kinds = {"Point": "point", "MultiPoint": "point", "Polygon": "polygon", "MultiPolygon": "polygon"}
+    families = types.map(kinds)
+    if families.isna().any():
+        i = int(np.flatnonzero(families.isna().to_numpy())[0])
+        mixed = sorted(set(types))
+        raise InputError(f"geometry type {types.iat[i]} cannot be used (types in the layer: {', '.join(mixed)})",
+                         file=source, row=i + 2, column="geometry", expected="points or polygons only",
+                         fix="keep only points (entrances) or polygons (building/compound outlines) in this layer")
+    invalid = ~shapely.is_valid(np.asarray(series.values))
+    if invalid.any():
+        i = int(np.flatnonzero(invalid)[0])
+        reason = shapely.is_valid_reason(series.values[i])
+        raise InputError(f"invalid polygon ({reason})", file=source, row=i + 2, column="geometry",
+                         expected="a polygon whose outline does not cross itself",
+                         fix="repair it in QGIS (Vector > Geometry Tools > Fix Geometries, i.e. make_valid) and reload")
+    return series
+
+
+def _point_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs: str | None,
+                    system: str) -> gpd.GeoSeries:
+    if "lon" not in found or "lat" not in found:
+        raise _missing_column(frame, source, "lon" if "lon" not in found else "lat",
+                              also=("lat" if "lon" not in found else None),
+                              fix="add longitude/latitude columns (经度, 纬度), or x/y columns and crs = \"EPSG:xxxx\", "
+                                  "or use a GeoPackage/Shapefile/GeoJSON with geometry")
+    x = _numbers(frame, source, found["lon"])
+    y = _numbers(frame, source, found["lat"])
+    for values, column in ((x, found["lon"]), (y, found["lat"])):
+        blank = np.isnan(values)
+        if blank.any():
+            raise InputError("blank coordinate", file=source, row=int(np.flatnonzero(blank)[0]) + 2, column=column,
+                             expected="a coordinate in every row", fix="fill it in or delete the row")
+    if crs is not None and not _as_crs(crs, source).is_geographic:
+        return gpd.GeoSeries(gpd.points_from_xy(x, y), crs=crs)
+    lat_out = np.abs(y) > 90
+    if lat_out.any():
+        i = int(np.flatnonzero(lat_out)[0])
+        swap = " — the longitude and latitude columns look swapped" if np.abs(x[i]) <= 90 else ""
+        raise InputError(f"latitude {y[i]:g} is outside -90..90{swap}", file=source, row=i + 2, column=found["lat"],
+                         expected="latitude in degrees (China: about 18..54)",
+                         fix="swap the longitude and latitude columns" if swap
+                         else "for projected x/y give crs = \"EPSG:xxxx\" in the project file")
+    lon_out = np.abs(x) > 180
+    if lon_out.any():
+        i = int(np.flatnonzero(lon_out)[0])
+        raise InputError(f"longitude {x[i]:g} is outside -180..180", file=source, row=i + 2, column=found["lon"],
+                         expected="longitude in degrees (China: about 73..135)",
+                         fix="for projected x/y give crs = \"EPSG:xxxx\" in the project file")
+    return gpd.GeoSeries(gpd.points_from_xy(x, y), crs=crs or "EPSG:4326")
+
+
+def _check_swapped(series: gpd.GeoSeries, source: str, column: str) -> None:
+    """A lon/lat pair outside China whose swap falls inside it was almost surely typed the wrong way round."""
+    from .coords import out_of_china
+
+    points = shapely.point_on_surface(np.asarray(series.values))
+    lon, lat = shapely.get_x(points), shapely.get_y(points)
+    suspicious = out_of_china(lon, lat) & ~out_of_china(lat, lon) & (np.abs(lon) <= 90)
+    if suspicious.any():
+        i = int(np.flatnonzero(suspicious)[0])
+        raise InputError(f"point ({lon[i]:g}, {lat[i]:g}) lies outside China, but swapped ({lat[i]:g}, {lon[i]:g}) "
+                         "lies inside: longitude and latitude look swapped", file=source, row=i + 2, column=column,
+                         expected="longitude first (China: 73..135), latitude second (18..54)",
+                         fix="swap the longitude and latitude columns (or the axis order of the export)")
+
+
+# ---------------------------------------------------------------------------------------------------- buildings
+
+
+def parse_levels(value, default: float) -> float:
+    """OSM building:levels ("6", "5;6", "3.5", "") as a number of storeys; `default` where absent or unusable."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return float(default)
+    match = re.match(r"\s*(\d+(?:\.\d+)?)", str(value))
+    if not match or float(match.group(1)) <= 0:
+        return float(default)
+    return float(match.group(1))
+
+
+def footprint_area_m2(geometry: gpd.GeoSeries) -> np.ndarray:
+    """Polygon areas in m², measured in the UTM zone of the layer (points have area 0)."""
+    from .crs import metric_crs_for
+
+    geometry = geometry.to_crs("EPSG:4326") if geometry.crs is not None else geometry.set_crs("EPSG:4326")
+    if len(geometry) == 0:
+        return np.zeros(0)
+    centres = shapely.point_on_surface(np.asarray(geometry.values))
+    metric = metric_crs_for(shapely.get_x(centres), shapely.get_y(centres), "utm")
+    return geometry.to_crs(metric).area.to_numpy(dtype=np.float64)
+
+
+def estimate_households_from_buildings(
+    buildings_gdf: gpd.GeoDataFrame,
+    dwelling_size_m2: float,
+    default_levels: float,
+    household_size: float,
+    *,
+    default_area_type: str = "existing",
+) -> gpd.GeoDataFrame:
+    """Residences from bare building outlines: footprint (m²) × storeys ÷ dwelling size, rounded half up to whole
+    dwellings and at least one; population = households × household size. Storeys come from a `levels` or
+    `building:levels` column, else `default_levels`. Extra columns footprint_m2 and levels show the working."""
+    for label, value in (("dwelling size", dwelling_size_m2), ("default levels", default_levels),
+                         ("household size", household_size)):
+        if not (np.isfinite(value) and value > 0):
+            raise ConfigError(f"{label} {value} is not a positive number", expected="a positive number",
+                              fix="check the profile")
+    level_column = next((c for c in ("levels", "building:levels") if c in buildings_gdf.columns), None)
+    levels = np.array([parse_levels(v, default_levels) for v in buildings_gdf[level_column]]) if level_column \
+        else np.full(len(buildings_gdf), float(default_levels))
+    footprint = footprint_area_m2(buildings_gdf.geometry)
+    households = np.maximum(1.0, np.floor(footprint * levels / dwelling_size_m2 + 0.5))
+    if "osm_id" in buildings_gdf.columns:
+        ids = [str(v) for v in buildings_gdf["osm_id"]]
+    else:
+        ids = [f"R{i + 1}" for i in range(len(buildings_gdf))]
+    names = _names(buildings_gdf, "name" if "name" in buildings_gdf.columns else None)
+    result = gpd.GeoDataFrame(
+        {"res_id": ids, "name": names, "households": households, "population": households * household_size,
+         "area_type": np.full(len(buildings_gdf), default_area_type, dtype=object),
+         "footprint_m2": footprint, "levels": levels},
+        geometry=buildings_gdf.geometry.to_crs("EPSG:4326").reset_index(drop=True).values,
+        crs="EPSG:4326",
+    )
+    return result[list(RESIDENCE_COLUMNS[:-1]) + ["footprint_m2", "levels", "geometry"]]
