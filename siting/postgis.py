@@ -151,16 +151,9 @@ def write_postgis_tables(
                     conn.execute(text(f"DROP TABLE IF EXISTS {_quote(schema)}.{_quote(name)}"))
                     conn.execute(text(f"ALTER TABLE {_quote(schema)}.{_quote(staging_name)} RENAME TO {_quote(name)}"))
                     if geometry is not None:
-                        # GeoAlchemy2 names the index after the staging table; give it the final table's name.
                         conn.execute(
                             text(
-                                f"ALTER INDEX IF EXISTS {_quote(schema)}.{_quote(_index_name(staging_name, geometry))} "
-                                f"RENAME TO {_quote(_index_name(name, geometry))}"
-                            )
-                        )
-                        conn.execute(
-                            text(
-                                f"CREATE INDEX IF NOT EXISTS {_quote(_index_name(name, geometry))} "
+                                f"CREATE INDEX {_quote(_index_name(name, geometry))} "
                                 f"ON {_quote(schema)}.{_quote(name)} USING GIST ({_quote(geometry)})"
                             )
                         )
@@ -196,7 +189,8 @@ def _write_frame(conn: Connection, frame: pd.DataFrame, name: str, schema: str) 
         frame = pd.DataFrame(frame, copy=False).assign(
             **{geometry: shapely.to_wkb(shapely.set_srid(shapes, srid), hex=True, include_srid=True)}
         )
-        dtype = {geometry: Geometry(geometry_type=geometry_type, srid=srid)}
+        # The spatial index is made after the rename, so that it carries the final table name.
+        dtype = {geometry: Geometry(geometry_type=geometry_type, srid=srid, spatial_index=False)}
     pd.DataFrame(frame).to_sql(name, conn, schema=schema, if_exists="fail", index=False, dtype=dtype, method=_copy_rows)
     return geometry
 
@@ -399,7 +393,7 @@ def _choose_geometry_column(columns: dict[str, int], wanted: str | None, where: 
 
 
 def _index_name(table: str, column: str) -> str:
-    """GeoAlchemy2's spatial index name, hashed when PostgreSQL would otherwise truncate it."""
+    """The spatial index name (GeoAlchemy2's convention), hashed when PostgreSQL would otherwise truncate it."""
     name = f"idx_{table}_{column}"
     if len(name.encode("utf-8")) <= _MAX_IDENTIFIER_BYTES:
         return name
