@@ -26,6 +26,15 @@ def _lonlat(geometry) -> tuple[np.ndarray, np.ndarray]:
     return pts.x.round(7).to_numpy(), pts.y.round(7).to_numpy()
 
 
+def _spread(x: np.ndarray, y: np.ndarray, cx: float, cy: float, k: int) -> list[int]:
+    """k well-spread points: the one nearest (cx, cy), then repeatedly the one farthest from those chosen."""
+    chosen = [int(np.argmin(np.hypot(x - cx, y - cy)))]
+    while len(chosen) < k:
+        d = np.min([np.hypot(x - x[c], y - y[c]) for c in chosen], axis=0)
+        chosen.append(int(np.argmax(d)))
+    return chosen
+
+
 def main() -> None:
     profile = load_profile("national")
     buildings = osm_features.read_osm_residential_buildings(OSM).sort_values("osm_id", kind="stable")
@@ -39,8 +48,8 @@ def main() -> None:
     # invented: the north-east quarter is a "new residential area" (新建居住区), the rest existing (既有)
     new_area = (lon > np.median(lon)) & (lat > np.median(lat))
     residences = pd.DataFrame({
-        "编号": [f"B{int(i)}" for i in est["osm_id"]],
-        "名称": [f"住宅楼 Building {int(i)}" for i in est["osm_id"]],
+        "编号": [f"B{i.split('/')[-1]}" for i in est["res_id"]],
+        "名称": [f"住宅楼 Building {i.split('/')[-1]}" for i in est["res_id"]],
         "户数": est["households"].astype(int).to_numpy(),
         "小区类型": np.where(new_area, "新建", "既有"),
         "经度": lon,
@@ -59,7 +68,7 @@ def main() -> None:
     # invented elderly day-care stations, placed at real public buildings of the extract
     public = osm_features.read_osm_candidate_sites(OSM).sort_values("site_id", kind="stable")
     p_lon, p_lat = _lonlat(public.geometry)
-    for i, (area, k) in enumerate([(350.0, 0), (180.0, len(public) // 2), (420.0, len(public) - 1)]):
+    for i, (area, k) in enumerate(zip([350.0, 180.0, 420.0], _spread(p_lon, p_lat, lon.mean(), lat.mean(), 3))):
         rows.append({"编号": f"E{i + 1}", "名称": f"社区日间照料站 Day-care station {i + 1}", "类型": "日间照料",
                      "建筑面积": area, "托位": np.nan, "经度": p_lon[k], "纬度": p_lat[k]})
     pd.DataFrame(rows).to_csv(HERE / "example_facilities.csv", index=False, encoding="utf-8", lineterminator="\n")
