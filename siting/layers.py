@@ -260,7 +260,7 @@ def residences_from_frame(
     too_many = households > MAX_HOUSEHOLDS_PER_ROW
     if too_many.any():
         i = int(np.flatnonzero(too_many)[0])
-        column = found["households"] if "households" in found and not pd.isna(_cell(frame, found["households"], i)) \
+        column = found["households"] if "households" in found and not _blank(frame[found["households"]].iat[i]) \
             else found.get("population")
         raise InputError(f"{households[i]:,.0f} households in one row is more than the plausible "
                          f"{MAX_HOUSEHOLDS_PER_ROW:,}", file=source, row=i + 2, column=column,
@@ -396,12 +396,11 @@ def _check_not_empty(frame: pd.DataFrame, source: str) -> None:
         raise InputError("the table has no data rows", file=source, expected="a header row and at least one data row")
 
 
-def _cell(frame: pd.DataFrame, column: str, i: int):
-    return frame[column].iat[i]
-
-
 def _blank(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+    """None, NaN, pandas NA or a string of spaces: an empty cell in any of the readers."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
 
 
 def _numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.ndarray:
@@ -410,7 +409,7 @@ def _numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.ndarray
         return np.full(len(frame), np.nan)
     out = np.full(len(frame), np.nan)
     for i, value in enumerate(frame[column].tolist()):
-        if _blank(value) or value is pd.NA:
+        if _blank(value):
             continue
         try:
             number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
@@ -438,7 +437,7 @@ def _ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str) -> l
     ids: list[str] = []
     first_row: dict[str, int] = {}
     for i, value in enumerate(frame[column].tolist()):
-        if _blank(value) or value is pd.NA:
+        if _blank(value):
             raise InputError("blank id", file=source, row=i + 2, column=column, expected="a unique id in every row",
                              fix="fill in the id, or delete the id column to have ids generated")
         if isinstance(value, float) and value.is_integer():
@@ -455,7 +454,7 @@ def _ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str) -> l
 def _names(frame: pd.DataFrame, column: str | None) -> list[str]:
     if column is None:
         return [""] * len(frame)
-    return ["" if (_blank(v) and not isinstance(v, str)) or v is pd.NA else str(v) for v in frame[column].tolist()]
+    return ["" if _blank(v) and not isinstance(v, str) else str(v) for v in frame[column].tolist()]
 
 
 def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: str) -> np.ndarray:
@@ -463,7 +462,7 @@ def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: s
     if column is None:
         return out
     for i, value in enumerate(frame[column].tolist()):
-        if _blank(value) or value is pd.NA:
+        if _blank(value):
             continue
         mapped = AREA_TYPE_VALUES.get(_normalise_header(value))
         if mapped is None:
@@ -486,7 +485,7 @@ def _kind_of(value) -> str | None:
 def _kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
     out = np.empty(len(frame), dtype=object)
     for i, value in enumerate(frame[column].tolist()):
-        kind = None if _blank(value) or value is pd.NA else _kind_of(value)
+        kind = None if _blank(value) else _kind_of(value)
         if kind is None:
             raise InputError(f"facility type '{'' if _blank(value) else value}' is not recognised", file=source,
                              row=i + 2, column=column,
@@ -505,7 +504,7 @@ def _geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs: str 
 
     system = canonical_system(coords)
     geom_name = _geometry_name(frame)
-    if geom_name is not None and frame.geometry.notna().any():
+    if geom_name is not None and any(g is not None for g in frame.geometry.values):
         series = _spatial_geometry(frame, source, crs)
         column = "geometry"
     else:
