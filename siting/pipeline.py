@@ -108,13 +108,13 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
         raise ConfigError(f"[{role}] needs a path (or source = \"osm\")", file=project.path, column=f"{role}.path")
     location = project.resolve(block["path"])
     if isinstance(location, str) and "://" in location:
-        from .postgis import read_postgis_table
+        from .postgis import read_postgis_table, redact_url
 
         table = block.get("table")
         if not table:
             raise ConfigError(f"[{role}] reads from a database but names no table", file=project.path, column=f"{role}.table")
         frame = read_postgis_table(location, table)
-        source = f"{location.split('@')[-1]} table {table}"
+        source = f"{redact_url(location)} table {table}"
         if role == "residences":
             return layers.residences_from_frame(frame, source=source, household_size=float(profile.value("household_size")),
                                                 default_area_type=block.get("default_area_type", "existing"), **options), source
