@@ -121,7 +121,7 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
         raise InputError("the file is empty", file=path, expected="a header row and at least one data row")
     sep = "\t" if path.name.lower().endswith(".tsv") else ","
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep, skip_blank_lines=False)
     except pd.errors.ParserError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise InputError(f"the CSV cannot be parsed ({exc})", file=path, row=int(match.group(1)) if match else None,
@@ -130,6 +130,7 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty", file=path, expected="a header row and at least one data row") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame = _drop_blank_rows(frame)
     frame.attrs["encoding"] = used
     return frame
 
@@ -167,8 +168,17 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     except Exception as exc:  # corrupt zip / not a workbook
         raise InputError(f"cannot read the workbook ({exc})", file=path, expected="an Excel .xlsx file") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame = frame.dropna(how="all").reset_index(drop=True)  # formatted but empty rows at the end of a sheet
-    return frame
+    return _drop_blank_rows(frame)
+
+
+def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop wholly blank rows (separators, formatted rows at the end of a sheet) but remember the spreadsheet row
+    of every kept row, so that messages still point at the right line."""
+    blank = frame.apply(lambda column: column.map(_blank)).all(axis=1).to_numpy() if len(frame.columns) else \
+        np.zeros(len(frame), dtype=bool)
+    kept = frame.loc[~blank].reset_index(drop=True)
+    kept.attrs["spreadsheet_rows"] = (np.flatnonzero(~blank) + 2).tolist()
+    return kept
 
 
 def _read_spatial(path: Path, layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
@@ -250,11 +260,11 @@ def residences_from_frame(
     if both_missing.any():
         i = int(np.flatnonzero(both_missing)[0])
         column = found.get("households") or found.get("population")
-        raise InputError("households and population are both blank", file=source, row=i + 2, column=column,
+        raise InputError("households and population are both blank", file=source, row=_row(frame, i), column=column,
                          expected="a number of households (户数) or residents (人口) in every row",
                          fix="fill in either figure; the other is derived with the household size")
     for field, values in (("households", households), ("population", population)):
-        _check_non_negative(values, source, found.get(field), field)
+        _check_non_negative(frame, values, source, found.get(field), field)
     households = np.where(np.isnan(households), population / household_size, households)
     population = np.where(np.isnan(population), households * household_size, population)
     too_many = households > MAX_HOUSEHOLDS_PER_ROW
@@ -263,7 +273,7 @@ def residences_from_frame(
         column = found["households"] if "households" in found and not _blank(frame[found["households"]].iat[i]) \
             else found.get("population")
         raise InputError(f"{households[i]:,.0f} households in one row is more than the plausible "
-                         f"{MAX_HOUSEHOLDS_PER_ROW:,}", file=source, row=i + 2, column=column,
+                         f"{MAX_HOUSEHOLDS_PER_ROW:,}", file=source, row=_row(frame, i), column=column,
                          expected=f"at most {MAX_HOUSEHOLDS_PER_ROW:,} households per row (one building or compound)",
                          fix="check for a typing error (extra digits) or split the district into compounds")
 
@@ -313,7 +323,7 @@ def facilities_from_frame(
     values = {}
     for field in ("floor_area_m2", "places", "seats"):
         values[field] = _numbers(frame, source, found.get(field))
-        _check_non_negative(values[field], source, found.get(field), field)
+        _check_non_negative(frame, values[field], source, found.get(field), field)
     result = gpd.GeoDataFrame(
         {"fac_id": _ids(frame, source, found.get("id"), "F"), "name": _names(frame, found.get("name")),
          "kind": kinds, **values},
@@ -396,6 +406,12 @@ def _check_not_empty(frame: pd.DataFrame, source: str) -> None:
         raise InputError("the table has no data rows", file=source, expected="a header row and at least one data row")
 
 
+def _row(frame: pd.DataFrame, i: int) -> int:
+    """Spreadsheet row of the i-th data row: read_table records them when it drops blank lines."""
+    rows = frame.attrs.get("spreadsheet_rows")
+    return int(rows[i]) if rows is not None and len(rows) == len(frame) else i + 2
+
+
 def _blank(value) -> bool:
     """None, NaN, pandas NA or a string of spaces: an empty cell in any of the readers."""
     if isinstance(value, str):
@@ -416,17 +432,17 @@ def _numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.ndarray
         except (TypeError, ValueError):
             number = None
         if number is None or np.isinf(number):
-            raise InputError(f"'{value}' is not a number", file=source, row=i + 2, column=column,
+            raise InputError(f"'{value}' is not a number", file=source, row=_row(frame, i), column=column,
                              expected="a number (digits only, no units)", fix="correct the cell or leave it blank")
         out[i] = number
     return out
 
 
-def _check_non_negative(values: np.ndarray, source: str, column: str | None, field: str) -> None:
+def _check_non_negative(frame: pd.DataFrame, values: np.ndarray, source: str, column: str | None, field: str) -> None:
     negative = values < 0
     if negative.any():
         i = int(np.flatnonzero(negative)[0])
-        raise InputError(f"{field} is negative ({values[i]:g})", file=source, row=i + 2, column=column,
+        raise InputError(f"{field} is negative ({values[i]:g})", file=source, row=_row(frame, i), column=column,
                          expected="zero or a positive number", fix="correct the cell")
 
 
@@ -438,15 +454,15 @@ def _ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str) -> l
     first_row: dict[str, int] = {}
     for i, value in enumerate(frame[column].tolist()):
         if _blank(value):
-            raise InputError("blank id", file=source, row=i + 2, column=column, expected="a unique id in every row",
+            raise InputError("blank id", file=source, row=_row(frame, i), column=column, expected="a unique id in every row",
                              fix="fill in the id, or delete the id column to have ids generated")
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # Excel stores 7 as 7.0
         text = str(value).strip()
         if text in first_row:
-            raise InputError(f"id '{text}' appears twice, in rows {first_row[text]} and {i + 2}", file=source,
-                             row=i + 2, column=column, expected="unique ids", fix="give one of the two rows another id")
-        first_row[text] = i + 2
+            raise InputError(f"id '{text}' appears twice, in rows {first_row[text]} and {_row(frame, i)}", file=source,
+                             row=_row(frame, i), column=column, expected="unique ids", fix="give one of the two rows another id")
+        first_row[text] = _row(frame, i)
         ids.append(text)
     return ids
 
@@ -466,7 +482,7 @@ def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: s
             continue
         mapped = AREA_TYPE_VALUES.get(_normalise_header(value))
         if mapped is None:
-            raise InputError(f"area type '{value}' is not recognised", file=source, row=i + 2, column=column,
+            raise InputError(f"area type '{value}' is not recognised", file=source, row=_row(frame, i), column=column,
                              expected="新建/新/new for new districts, 既有/老旧/老城区/已建成/old/existing for existing ones",
                              fix=f"use one of those values, or leave blank for the default '{default}'")
         out[i] = mapped
@@ -488,7 +504,7 @@ def _kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
         kind = None if _blank(value) else _kind_of(value)
         if kind is None:
             raise InputError(f"facility type '{'' if _blank(value) else value}' is not recognised", file=source,
-                             row=i + 2, column=column,
+                             row=_row(frame, i), column=column,
                              expected="日间照料/养老/elderly for elderly day care, 托育/托儿所/幼儿园/nursery for nurseries",
                              fix="use one of those values, or give kind for the whole file in the project file")
         out[i] = kind
@@ -518,7 +534,7 @@ def _geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs: str 
         return gpd.GeoSeries(series.to_crs("EPSG:4326").values, crs="EPSG:4326")
     if not series.crs.equals(pyproj.CRS.from_epsg(4326)):
         series = series.to_crs("EPSG:4326")  # e.g. EPSG:4490 (CGCS2000 degrees)
-    _check_swapped(series, source, column)
+    _check_swapped(frame, series, source, column)
     if system != "wgs84":
         def _shift(xy: np.ndarray) -> np.ndarray:
             lon, lat = to_wgs84(xy[:, 0], xy[:, 1], system)
@@ -542,7 +558,7 @@ def _spatial_geometry(frame: gpd.GeoDataFrame, source: str, crs: str | None) -> 
     types = series.geom_type
     for i, geom in enumerate(series.values):
         if geom is None or geom.is_empty:
-            raise InputError("empty geometry", file=source, row=i + 2, column="geometry",
+            raise InputError("empty geometry", file=source, row=_row(frame, i), column="geometry",
                              expected="a point or polygon", fix="draw the feature or delete the row")
     kinds = {"Point": "point", "MultiPoint": "point", "Polygon": "polygon", "MultiPolygon": "polygon"}
     families = types.map(kinds)
@@ -550,13 +566,13 @@ def _spatial_geometry(frame: gpd.GeoDataFrame, source: str, crs: str | None) -> 
         i = int(np.flatnonzero(families.isna().to_numpy())[0])
         mixed = sorted(set(types))
         raise InputError(f"geometry type {types.iat[i]} cannot be used (types in the layer: {', '.join(mixed)})",
-                         file=source, row=i + 2, column="geometry", expected="points or polygons only",
+                         file=source, row=_row(frame, i), column="geometry", expected="points or polygons only",
                          fix="keep only points (entrances) or polygons (building/compound outlines) in this layer")
     invalid = ~shapely.is_valid(np.asarray(series.values))
     if invalid.any():
         i = int(np.flatnonzero(invalid)[0])
         reason = shapely.is_valid_reason(series.values[i])
-        raise InputError(f"invalid polygon ({reason})", file=source, row=i + 2, column="geometry",
+        raise InputError(f"invalid polygon ({reason})", file=source, row=_row(frame, i), column="geometry",
                          expected="a polygon whose outline does not cross itself",
                          fix="repair it in QGIS (Vector > Geometry Tools > Fix Geometries, i.e. make_valid) and reload")
     return series
@@ -574,7 +590,7 @@ def _point_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs
     for values, column in ((x, found["lon"]), (y, found["lat"])):
         blank = np.isnan(values)
         if blank.any():
-            raise InputError("blank coordinate", file=source, row=int(np.flatnonzero(blank)[0]) + 2, column=column,
+            raise InputError("blank coordinate", file=source, row=_row(frame, int(np.flatnonzero(blank)[0])), column=column,
                              expected="a coordinate in every row", fix="fill it in or delete the row")
     if crs is not None and not _as_crs(crs, source).is_geographic:
         return gpd.GeoSeries(gpd.points_from_xy(x, y), crs=crs)
@@ -582,20 +598,20 @@ def _point_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs
     if lat_out.any():
         i = int(np.flatnonzero(lat_out)[0])
         swap = " — the longitude and latitude columns look swapped" if np.abs(x[i]) <= 90 else ""
-        raise InputError(f"latitude {y[i]:g} is outside -90..90{swap}", file=source, row=i + 2, column=found["lat"],
+        raise InputError(f"latitude {y[i]:g} is outside -90..90{swap}", file=source, row=_row(frame, i), column=found["lat"],
                          expected="latitude in degrees (China: about 18..54)",
                          fix="swap the longitude and latitude columns" if swap
                          else "for projected x/y give crs = \"EPSG:xxxx\" in the project file")
     lon_out = np.abs(x) > 180
     if lon_out.any():
         i = int(np.flatnonzero(lon_out)[0])
-        raise InputError(f"longitude {x[i]:g} is outside -180..180", file=source, row=i + 2, column=found["lon"],
+        raise InputError(f"longitude {x[i]:g} is outside -180..180", file=source, row=_row(frame, i), column=found["lon"],
                          expected="longitude in degrees (China: about 73..135)",
                          fix="for projected x/y give crs = \"EPSG:xxxx\" in the project file")
     return gpd.GeoSeries(gpd.points_from_xy(x, y), crs=crs or "EPSG:4326")
 
 
-def _check_swapped(series: gpd.GeoSeries, source: str, column: str) -> None:
+def _check_swapped(frame: pd.DataFrame, series: gpd.GeoSeries, source: str, column: str) -> None:
     """A lon/lat pair outside China whose swap falls inside it was almost surely typed the wrong way round."""
     from .coords import out_of_china
 
@@ -605,7 +621,7 @@ def _check_swapped(series: gpd.GeoSeries, source: str, column: str) -> None:
     if suspicious.any():
         i = int(np.flatnonzero(suspicious)[0])
         raise InputError(f"point ({lon[i]:g}, {lat[i]:g}) lies outside China, but swapped ({lat[i]:g}, {lon[i]:g}) "
-                         "lies inside: longitude and latitude look swapped", file=source, row=i + 2, column=column,
+                         "lies inside: longitude and latitude look swapped", file=source, row=_row(frame, i), column=column,
                          expected="longitude first (China: 73..135), latitude second (18..54)",
                          fix="swap the longitude and latitude columns (or the axis order of the export)")
 

@@ -98,6 +98,7 @@ def test_xlsx_matches_csv(tmp_path):
     for row in source.itertuples(index=False):
         # numbers as Excel stores them, blanks as empty cells
         sheet.append([None if v == "" else (float(v) if k >= 2 and k != 4 else v) for k, v in enumerate(row)])
+        sheet.append([None] * len(row))  # blank separator rows are skipped
     path = tmp_path / "residences.xlsx"
     book.save(path)
     _check_residences(read_residences(path, household_size=HOUSEHOLD_SIZE, sheet="小区"))
@@ -366,3 +367,12 @@ def test_generated_residence_ids_are_logged(caplog):
     assert got["res_id"].tolist() == ["R1", "R2"]
     assert "scenario additions: no id column; ids R1..R2 generated in row order" in caplog.text
     assert got["population"].tolist() == [15.0, 18.0]
+
+
+def test_blank_separator_rows_are_skipped_but_rows_keep_their_numbers(tmp_path):
+    text = HEADER + "A1,x,10,,116.35,39.96\n,,,,,\n\nA2,y,abc,,116.35,39.96\n"
+    # header = 1, A1 = 2, separator = 3, empty line = 4, A2 = 5
+    assert _residence_error(tmp_path, "b.csv", text).startswith("b.csv, row 5, column '户数': 'abc' is not a number")
+    path = tmp_path / "ok.csv"
+    path.write_text(HEADER + "A1,x,10,,116.35,39.96\n,,,,,\nA2,y,20,,116.35,39.96\n\n", encoding="utf-8")
+    assert read_residences(path, household_size=2.0)["households"].tolist() == [10.0, 20.0]
