@@ -128,6 +128,16 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
     return frame, f"{location} sha256:{file_sha256(location)}"
 
 
+def _check_against_network(project: Project, net: WalkNetwork, frame: gpd.GeoDataFrame, block: dict) -> None:
+    from .diagnose import check_layer_against_network
+
+    if block.get("source") == "osm":
+        return
+    where = project.resolve(block.get("path", ""))
+    check_layer_against_network(net, frame, source=str(where) if "://" not in str(where) else str(block.get("table")),
+                                max_snap_m=project.max_snap_m, declared=block.get("coords", "wgs84"))
+
+
 def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs:
     say = progress or _say(None)
     profile = load_profile_for(project)
@@ -136,9 +146,11 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     say("reading residences")
     residences, sources["residences"] = _read_layer(project, project.residences, "residences", profile)
     say(f"{len(residences)} residences, {residences['households'].sum():.0f} households, {residences['population'].sum():.0f} residents")
+    _check_against_network(project, net, residences, project.residences)
     fac_frames = []
     for i, block in enumerate(project.facilities):
         frame, sources[f"facilities[{i}]"] = _read_layer(project, block, "facilities", profile, kind=block.get("kind"))
+        _check_against_network(project, net, frame, block)
         fac_frames.append(frame)
     if fac_frames:
         facilities = gpd.GeoDataFrame(pd.concat(fac_frames, ignore_index=True), geometry="geometry", crs="EPSG:4326")

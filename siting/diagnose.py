@@ -1,0 +1,66 @@
+"""Checks of a layer against the network that catch the commonest silent mistakes before any walking time is computed:
+points in the wrong coordinate system (far outside the network), and GCJ-02 (Amap/Tencent) or BD-09 (Baidu) points
+not declared as such, which land a few hundred metres off the OpenStreetMap streets in a systematic direction."""
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from .coords import bd09_to_wgs84, gcj02_to_wgs84
+from .errors import InputError
+from .network import WalkNetwork
+from .snap import snap_points
+
+
+def _lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    geom = frame.geometry.to_crs("EPSG:4326")
+    pts = geom.where(geom.geom_type == "Point", geom.representative_point())
+    return pts.x.to_numpy(), pts.y.to_numpy()
+
+
+def _median_snap_m(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray) -> float:
+    import pyproj
+
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True).transform(lon, lat)
+    return float(np.median(snap_points(net, np.asarray(x), np.asarray(y), max_snap_m=np.inf).off_network_m))
+
+
+def check_layer_against_network(net: WalkNetwork, frame: gpd.GeoDataFrame, *, source: str, max_snap_m: float,
+                                declared: str = "wgs84") -> None:
+    """Raise an InputError when the layer as a whole cannot be where the network is, or is shifted like GCJ-02/BD-09."""
+    if len(frame) == 0:
+        return
+    lon, lat = _lonlat(frame)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    lon, lat = lon[ok], lat[ok]
+    hull = shapely.box(net.lon.min(), net.lat.min(), net.lon.max(), net.lat.max())
+    inside = shapely.contains_xy(shapely.buffer(hull, 0.05), lon, lat)  # ~5 km margin
+    if inside.mean() < 0.5:
+        raise InputError(
+            f"{(~inside).sum()} of {lon.size} points lie more than ~5 km outside the walking network "
+            f"(points around lon {np.median(lon):.4f}, lat {np.median(lat):.4f}; network spans lon "
+            f"{net.lon.min():.4f}–{net.lon.max():.4f}, lat {net.lat.min():.4f}–{net.lat.max():.4f})",
+            file=source,
+            expected="points inside the area of the network extract",
+            fix="check the layer's coordinate system (crs = \"EPSG:…\" for x/y columns), swapped longitude/latitude, "
+                "or use a network extract covering the study area",
+        )
+    if declared not in ("wgs84", "cgcs2000") or lon.size < 5:
+        return
+    sample = np.linspace(0, lon.size - 1, min(lon.size, 400)).astype(int)
+    as_given = _median_snap_m(net, lon[sample], lat[sample])
+    if as_given < 25:  # already on the streets: nothing to explain
+        return
+    for system, convert in (("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
+        clon, clat = convert(lon[sample], lat[sample])
+        converted = _median_snap_m(net, clon, clat)
+        # true WGS84 points move ~500 m away from the streets when "converted", so only shifted data gets closer
+        if converted < 0.5 * as_given:
+            raise InputError(
+                f"the points look like {system.upper()} coordinates: as given they sit a median {as_given:.0f} m from the "
+                f"nearest street, converted from {system.upper()} a median {converted:.0f} m",
+                file=source,
+                expected="WGS84 coordinates, or a declared coordinate system",
+                fix=f"add coords = \"{system}\" to this layer in the project file (Amap/Tencent = gcj02, Baidu = bd09)",
+            )
