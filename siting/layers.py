@@ -249,13 +249,11 @@ def residences_from_frame(
                           expected=" or ".join(AREA_TYPES), fix="set default_area_type = \"existing\" or \"new\"")
     _check_not_empty(frame, source)
     found = _resolve_columns(frame, source, columns, _RESIDENCE_FIELDS)
-    geometry = _geometry(frame, source, found, crs, coords)
-    n = len(frame)
-
-    households = _numbers(frame, source, found.get("households"))
-    population = _numbers(frame, source, found.get("population"))
     if "households" not in found and "population" not in found:
         raise _missing_column(frame, source, "households", also="population")
+    geometry = _geometry(frame, source, found, crs, coords)
+    households = _numbers(frame, source, found.get("households"))
+    population = _numbers(frame, source, found.get("population"))
     both_missing = np.isnan(households) & np.isnan(population)
     if both_missing.any():
         i = int(np.flatnonzero(both_missing)[0])
@@ -289,7 +287,6 @@ def residences_from_frame(
         geometry=geometry,
         crs="EPSG:4326",
     )
-    assert len(result) == n
     return result[list(RESIDENCE_COLUMNS)]
 
 
