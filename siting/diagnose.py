@@ -52,15 +52,18 @@ def check_layer_against_network(net: WalkNetwork, frame: gpd.GeoDataFrame, *, so
     as_given = _median_snap_m(net, lon[sample], lat[sample])
     if as_given < 25:  # already on the streets: nothing to explain
         return
+    trials = {}
     for system, convert in (("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
         clon, clat = convert(lon[sample], lat[sample])
-        converted = _median_snap_m(net, clon, clat)
-        # true WGS84 points move ~500 m away from the streets when "converted", so only shifted data gets closer
-        if converted < 0.5 * as_given:
-            raise InputError(
-                f"the points look like {system.upper()} coordinates: as given they sit a median {as_given:.0f} m from the "
-                f"nearest street, converted from {system.upper()} a median {converted:.0f} m",
-                file=source,
-                expected="WGS84 coordinates, or a declared coordinate system",
-                fix=f"add coords = \"{system}\" to this layer in the project file (Amap/Tencent = gcj02, Baidu = bd09)",
-            )
+        trials[system] = _median_snap_m(net, clon, clat)
+    system = min(trials, key=trials.get)
+    converted = trials[system]
+    # true WGS84 points move ~500 m away from the streets when "converted", so only shifted data gets closer
+    if converted < 0.5 * as_given:
+        raise InputError(
+            f"the points look like {system.upper()} coordinates: as given they sit a median {as_given:.0f} m from the "
+            f"nearest street, converted from {system.upper()} a median {converted:.0f} m",
+            file=source,
+            expected="WGS84 coordinates, or a declared coordinate system",
+            fix=f"add coords = \"{system}\" to this layer in the project file (Amap/Tencent = gcj02, Baidu = bd09)",
+        )
