@@ -1,0 +1,857 @@
+"""Where new elderly day-care stations and nurseries should go: the siting integer programs.
+
+Models (one class each, built `from_cost_matrix` or `from_reach`, then `.solve(...)`):
+  LSCP                 fewest sites (or least total site cost) so that every reachable demand row is covered;
+  MCLP                 at most p new sites and/or a budget, most demand weight covered;
+  PMedian / PCenter    least total weighted cost / least worst cost, for comparison (PMedian also capacitated);
+  CapacitatedCoverage  the standards bind: demand in m² or seats, sites with a size between a minimum and a maximum;
+  JointCoverage        elderly care and nurseries on shared candidates and shared floor area, with a reward for
+                       putting both at one site (一老一小).
+
+Demand rows are residences (or anything with a weight); candidate columns are possible sites. Costs are walking
+metres or minutes: the unit is the caller's, the threshold `max_cost` must be in the same unit. Existing facilities
+are candidate columns flagged in `existing`: they are open whatever the solver says and cost nothing to keep.
+`p` always counts NEW sites only.
+
+The status we report is the solver's true one. pulp maps a CBC run stopped by its time limit with a feasible
+solution to "Optimal" (`prob.status == 1`); the truth is in `prob.sol_status`. The relative gap comes from the
+solver's own bound (CBC's log, HiGHS's `mip_dual_bound`); when no bound is known the gap is None, never a guess.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .errors import InputError, OptimizationError
+from .optimize_reduce import Pairs, ReductionReport, dominated_columns, group_identical_rows
+
+OPTIMAL = "optimal"
+FEASIBLE_TIME_LIMIT = "feasible (time limit)"
+FEASIBLE_GAP_LIMIT = "feasible (gap limit)"
+INFEASIBLE = "infeasible"
+UNBOUNDED = "unbounded"
+NOT_SOLVED = "not solved"
+SOLVERS = ("cbc", "highs")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The solver layer: a model held as sparse rows, solved by CBC (through pulp) or HiGHS (through highspy).
+
+
+class _Milp:
+    """A mixed-integer program as arrays: variable bounds/costs/integrality and constraint rows lb <= A x <= ub."""
+
+    def __init__(self, maximise: bool) -> None:
+        self.maximise = maximise
+        self._lb: list[np.ndarray] = []
+        self._ub: list[np.ndarray] = []
+        self._cost: list[np.ndarray] = []
+        self._int: list[np.ndarray] = []
+        self.n_vars = 0
+        self._r: list[np.ndarray] = []
+        self._c: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+        self._rlb: list[np.ndarray] = []
+        self._rub: list[np.ndarray] = []
+        self.n_rows = 0
+
+    def add_vars(self, n: int, *, lb: Any = 0.0, ub: Any = np.inf, cost: Any = 0.0, integer: bool = False) -> np.ndarray:
+        idx = np.arange(self.n_vars, self.n_vars + n, dtype=np.int64)
+        self._lb.append(np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,)).copy())
+        self._ub.append(np.broadcast_to(np.asarray(ub, dtype=np.float64), (n,)).copy())
+        self._cost.append(np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)).copy())
+        self._int.append(np.full(n, integer))
+        self.n_vars += n
+        return idx
+
+    def add_rows(self, n: int, row: np.ndarray, var: np.ndarray, coef: Any, *, lb: Any = -np.inf, ub: Any = np.inf) -> None:
+        """Add `n` rows; entry k puts `coef[k]` at (row[k], var[k]) with `row` local to these n rows."""
+        if n == 0:
+            return
+        row = np.asarray(row, dtype=np.int64)
+        self._r.append(row + self.n_rows)
+        self._c.append(np.asarray(var, dtype=np.int64))
+        self._v.append(np.broadcast_to(np.asarray(coef, dtype=np.float64), row.shape).copy())
+        self._rlb.append(np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,)).copy())
+        self._rub.append(np.broadcast_to(np.asarray(ub, dtype=np.float64), (n,)).copy())
+        self.n_rows += n
+
+    def arrays(self):
+        cat = lambda parts, dtype=np.float64: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)  # noqa: E731
+        matrix = sp.csr_matrix(
+            (cat(self._v), (cat(self._r, np.int64), cat(self._c, np.int64))), shape=(self.n_rows, self.n_vars)
+        )
+        matrix.sum_duplicates()
+        matrix.sort_indices()
+        return cat(self._cost), cat(self._lb), cat(self._ub), cat(self._int, bool), matrix, cat(self._rlb), cat(self._rub)
+
+
+@dataclass
+class _Solution:
+    status: str
+    x: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    solver: str
+    solve_time_s: float
+
+
+def pulp_status_text(status: int, sol_status: int) -> str:
+    """The true outcome of a pulp solve. `status` alone says "Optimal" for a CBC run stopped by its time limit with a
+    feasible solution; `sol_status` (LpSolutionIntegerFeasible = 2) tells it apart."""
+    import pulp
+
+    if sol_status == pulp.LpSolutionOptimal:
+        return OPTIMAL
+    if sol_status == pulp.LpSolutionIntegerFeasible:
+        return FEASIBLE_TIME_LIMIT
+    if sol_status == pulp.LpSolutionInfeasible or status == pulp.LpStatusInfeasible:
+        return INFEASIBLE
+    if sol_status == pulp.LpSolutionUnbounded or status == pulp.LpStatusUnbounded:
+        return UNBOUNDED
+    return NOT_SOLVED
+
+
+_NUM = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?)"
+_CBC_PARTIAL = re.compile(r"Partial search - best objective " + _NUM + r" \(best possible " + _NUM + r"\)", re.IGNORECASE)
+_CBC_GAP_EXIT = re.compile(r"Exiting as integer gap of " + _NUM, re.IGNORECASE)
+_CBC_BOUND_LINE = re.compile(r"^(?:Lower|Upper) bound:\s+" + _NUM, re.MULTILINE | re.IGNORECASE)
+
+
+def cbc_bound_from_log(log: str, maximise: bool, objective: float) -> float | None:
+    """The best bound CBC proved, read from its log; None when the log states none.
+
+    A run stopped on time ends with 'Partial search - best objective X (best possible Y)' (CBC minimises internally,
+    so Y is negated for a maximisation; the rounded 'Lower/Upper bound:' summary line is the fallback). A run stopped
+    on its relative-gap tolerance says 'Exiting as integer gap of G', the absolute gap."""
+    found = _CBC_PARTIAL.findall(log)
+    if found:
+        value = float(found[-1][1])
+        return -value if maximise else value
+    gap = _CBC_GAP_EXIT.findall(log)
+    if gap:
+        return objective + float(gap[-1]) if maximise else objective - float(gap[-1])
+    line = _CBC_BOUND_LINE.findall(log)
+    if line:
+        return float(line[-1])
+    return None
+
+
+def _solve_cbc(model: _Milp, time_limit_s: float | None, gap_rel: float | None) -> _Solution:
+    import pulp
+
+    cost, lb, ub, integer, matrix, rlb, rub = model.arrays()
+    prob = pulp.LpProblem("siting", pulp.LpMaximize if model.maximise else pulp.LpMinimize)
+    xs = [
+        pulp.LpVariable(
+            f"v{k}",
+            lowBound=None if math.isinf(lb[k]) else float(lb[k]),
+            upBound=None if math.isinf(ub[k]) else float(ub[k]),
+            cat=pulp.LpInteger if integer[k] else pulp.LpContinuous,
+        )
+        for k in range(model.n_vars)
+    ]
+    nz = np.flatnonzero(cost)
+    prob.setObjective(pulp.LpAffineExpression([(xs[k], float(cost[k])) for k in nz]))
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    for r in range(matrix.shape[0]):
+        a, b = indptr[r], indptr[r + 1]
+        if a == b:
+            if rlb[r] > 0 or rub[r] < 0:
+                return _Solution(INFEASIBLE, None, None, None, "cbc", 0.0)
+            continue
+        terms = [(xs[k], float(v)) for k, v in zip(indices[a:b], data[a:b])]
+        if rlb[r] == rub[r]:
+            prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintEQ, rhs=float(rlb[r])))
+            continue
+        if not math.isinf(rlb[r]):
+            prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintGE, rhs=float(rlb[r])))
+        if not math.isinf(rub[r]):
+            prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintLE, rhs=float(rub[r])))
+    fd, log_path = tempfile.mkstemp(prefix="siting-cbc-", suffix=".log")
+    os.close(fd)
+    try:
+        cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path)
+        start = time.perf_counter()
+        prob.solve(cmd)
+        elapsed = time.perf_counter() - start
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            log = fh.read()
+    finally:
+        os.unlink(log_path)
+    status = pulp_status_text(prob.status, prob.sol_status)
+    has_solution = status in (OPTIMAL, FEASIBLE_TIME_LIMIT)
+    x = np.array([v.varValue if v.varValue is not None else 0.0 for v in xs]) if has_solution else None
+    objective = float(cost @ x) if x is not None else None
+    bound = None
+    if x is not None:
+        if status == OPTIMAL and (gap_rel is None or not integer.any()):
+            bound = objective  # CBC closed the search with no gap tolerance (or solved an LP): proved optimal
+        else:
+            bound = cbc_bound_from_log(log, model.maximise, objective)
+    return _Solution(status, x, objective, bound, "cbc", elapsed)
+
+
+def _solve_highs(model: _Milp, time_limit_s: float | None, gap_rel: float | None) -> _Solution:
+    import highspy
+
+    cost, lb, ub, integer, matrix, rlb, rub = model.arrays()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", 0.0 if gap_rel is None else float(gap_rel))
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_vars
+    lp.num_row_ = matrix.shape[0]
+    lp.col_cost_ = cost
+    lp.col_lower_ = lb
+    lp.col_upper_ = ub
+    lp.row_lower_ = rlb
+    lp.row_upper_ = rub
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_ = model.n_vars
+    lp.a_matrix_.num_row_ = matrix.shape[0]
+    lp.a_matrix_.start_ = matrix.indptr
+    lp.a_matrix_.index_ = matrix.indices
+    lp.a_matrix_.value_ = matrix.data
+    if integer.any():
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
+    lp.sense_ = highspy.ObjSense.kMaximize if model.maximise else highspy.ObjSense.kMinimize
+    h.passModel(lp)
+    start = time.perf_counter()
+    h.run()
+    elapsed = time.perf_counter() - start
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    S = highspy.HighsModelStatus
+    if ms == S.kOptimal:
+        status = OPTIMAL
+    elif ms == S.kInfeasible:
+        status = INFEASIBLE
+    elif ms in (S.kUnbounded, S.kUnboundedOrInfeasible):
+        status = UNBOUNDED if ms == S.kUnbounded else INFEASIBLE
+    elif has_solution:
+        status = FEASIBLE_TIME_LIMIT
+    else:
+        status = NOT_SOLVED
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_solution and status not in (INFEASIBLE, UNBOUNDED) else None
+    objective = float(cost @ x) if x is not None else None
+    bound = None
+    if x is not None:
+        bound = float(info.mip_dual_bound) if integer.any() else (objective if status == OPTIMAL else None)
+        if bound is not None and not math.isfinite(bound):
+            bound = None
+    return _Solution(status, x, objective, bound, "highs", elapsed)
+
+
+def _run(model: _Milp, solver: str, time_limit_s: float | None, gap_rel: float | None) -> _Solution:
+    solver = solver.lower()
+    if solver not in SOLVERS:
+        raise InputError(f"unknown solver {solver!r}", expected=" or ".join(SOLVERS), fix="pass solver='cbc' or solver='highs'")
+    return (_solve_cbc if solver == "cbc" else _solve_highs)(model, time_limit_s, gap_rel)
+
+
+def _relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """|objective − bound| / |objective| (HiGHS's definition); 0 when both are 0."""
+    if objective is None or bound is None:
+        return None
+    diff = abs(objective - bound)
+    if diff <= 1e-9 * max(1.0, abs(objective)):
+        return 0.0
+    return diff / abs(objective) if objective != 0 else math.inf
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class SitingResult:
+    """One solved siting model. Indices are positions in the caller's demand rows / candidate columns."""
+
+    model: str
+    status: str
+    objective: float | None
+    gap: float | None
+    solve_time_s: float
+    solver: str
+    n_variables: int
+    n_constraints: int
+    chosen: np.ndarray  # candidate indices of NEW sites opened (per kind in a joint run: see sites)
+    chosen_ids: list
+    site_size: np.ndarray  # size per chosen site in capacity units (NaN where the model has no sizes)
+    existing: np.ndarray  # candidate indices of existing facilities (always open)
+    assignment: pd.DataFrame  # sparse: demand_row, demand_id, candidate, candidate_id, kind, amount, cost
+    covered_before: float  # weight covered by existing facilities only
+    covered_after: float  # weight covered once the chosen sites open
+    total_weight: float
+    unreachable: np.ndarray  # demand rows no candidate reaches (excluded from the model)
+    unreachable_ids: list
+    reduction: ReductionReport
+    sites: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    demand: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    def to_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(sites, demand): one row per open site (new and existing), one row per demand row."""
+        return self.sites.copy(), self.demand.copy()
+
+    def summary(self) -> dict:
+        return {
+            "model": self.model,
+            "status": self.status,
+            "objective": self.objective,
+            "gap": self.gap,
+            "solve_time_s": round(self.solve_time_s, 3),
+            "solver": self.solver,
+            "variables": self.n_variables,
+            "constraints": self.n_constraints,
+            "new_sites": int(len(self.chosen)),
+            "chosen_ids": [str(v) for v in self.chosen_ids],
+            "existing_sites": int(len(self.existing)),
+            "covered_before": self.covered_before,
+            "covered_after": self.covered_after,
+            "total_weight": self.total_weight,
+            "covered_share_before": self.covered_before / self.total_weight if self.total_weight > 0 else None,
+            "covered_share_after": self.covered_after / self.total_weight if self.total_weight > 0 else None,
+            "unreachable_rows": int(len(self.unreachable)),
+            "reduction": self.reduction.as_dict(),
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Input handling shared by every model
+
+
+def _ids(ids: Sequence | None, n: int, what: str) -> np.ndarray:
+    if ids is None:
+        return np.arange(n)
+    out = np.asarray(list(ids), dtype=object)
+    if len(out) != n:
+        raise InputError(f"{what} has {len(out)} ids for {n} entries", expected=f"{n} ids", fix=f"pass one id per {what} entry")
+    return out
+
+
+def _vector(value: Any, n: int, name: str, default: float = 0.0) -> np.ndarray:
+    if value is None:
+        return np.full(n, default, dtype=np.float64)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise InputError(f"'{name}' has {arr.size} values for {n} entries", column=name, expected=f"{n} numbers", fix=f"pass one {name} per entry")
+    if np.isnan(arr).any():
+        row = int(np.flatnonzero(np.isnan(arr))[0])
+        raise InputError(f"'{name}' is missing at position {row}", row=row + 2, column=name, expected="a number", fix="fill in the value")
+    return arr
+
+
+def _mask(value: Any, n: int, name: str) -> np.ndarray:
+    if value is None:
+        return np.zeros(n, dtype=bool)
+    arr = np.asarray(value, dtype=bool)
+    if arr.shape != (n,):
+        raise InputError(f"'{name}' has {arr.size} flags for {n} candidates", column=name, expected=f"{n} true/false flags", fix="pass one flag per candidate column")
+    return arr
+
+
+def _pairs_from_matrix(cost: Any, max_cost: float | None) -> tuple[Pairs, Any, Any]:
+    """Allowed pairs of a demand × candidate cost matrix (dense: every finite entry; sparse: every stored entry),
+    kept only where cost <= max_cost. A DataFrame lends its index and columns as default ids."""
+    row_ids = col_ids = None
+    if isinstance(cost, pd.DataFrame):
+        row_ids, col_ids = list(cost.index), list(cost.columns)
+        cost = cost.to_numpy(dtype=np.float64)
+    if sp.issparse(cost):
+        coo = sp.coo_matrix(cost)
+        r, c, v = coo.row, coo.col, coo.data.astype(np.float64)
+        shape = coo.shape
+    else:
+        dense = np.asarray(cost, dtype=np.float64)
+        if dense.ndim != 2:
+            raise InputError("cost matrix must be 2-D (demand rows × candidate columns)", expected="a 2-D array")
+        r, c = np.nonzero(np.isfinite(dense))
+        v = dense[r, c]
+        shape = dense.shape
+    if max_cost is not None:
+        keep = v <= max_cost
+        r, c, v = r[keep], c[keep], v[keep]
+    return Pairs.build(r, c, v, shape[0], shape[1]), row_ids, col_ids
+
+
+def _pairs_from_reach(reach: Any, max_cost: float | None) -> Pairs:
+    """Pairs of a `siting.routing.Reach` (sources = candidates, destinations = demand rows)."""
+    cost = np.asarray(reach.dist_m, dtype=np.float64)
+    keep = np.ones(cost.size, dtype=bool) if max_cost is None else cost <= max_cost
+    return Pairs.build(np.asarray(reach.dst)[keep], np.asarray(reach.src)[keep], cost[keep], reach.n_dst, reach.n_src)
+
+
+def _warn_unreachable(model: str, unreachable: np.ndarray, ids: np.ndarray) -> None:
+    if unreachable.size:
+        shown = ", ".join(str(ids[i]) for i in unreachable[:10]) + (" …" if unreachable.size > 10 else "")
+        warnings.warn(
+            f"{model}: {unreachable.size} demand row(s) have no candidate site within reach and are left out of the "
+            f"model (ids: {shown}); add candidate sites near them or raise the walking threshold",
+            stacklevel=3,
+        )
+
+
+def _nearest_open(pairs: Pairs, open_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each demand row: the nearest open candidate among its pairs (-1 when none) and its cost (NaN)."""
+    sel = open_mask[pairs.col]
+    r, c, v = pairs.row[sel], pairs.col[sel], pairs.cost[sel]
+    order = np.lexsort((c, v, r))
+    r, c, v = r[order], c[order], v[order]
+    first = np.ones(r.size, dtype=bool)
+    first[1:] = r[1:] != r[:-1]
+    site = np.full(pairs.n_rows, -1, dtype=np.int64)
+    cost = np.full(pairs.n_rows, np.nan)
+    site[r[first]] = c[first]
+    cost[r[first]] = v[first]
+    return site, cost
+
+
+def _check_solution(model: str, sol: _Solution, why: str) -> None:
+    if sol.status == INFEASIBLE:
+        raise OptimizationError(f"{model} has no feasible plan: {why}")
+    if sol.status == UNBOUNDED:
+        raise OptimizationError(f"{model} is unbounded: a cost or reward has the wrong sign ({why})")
+    if sol.status == NOT_SOLVED or sol.x is None:
+        raise OptimizationError(
+            f"{model}: the {sol.solver} solver stopped without any feasible plan (time limit too short?); "
+            "raise time_limit_s or reduce the number of candidate sites"
+        )
+
+
+def _status_with_gap(sol: _Solution, gap: float | None, gap_rel: float | None) -> str:
+    """'optimal' only when proved: a run stopped by gap_rel with a positive gap says so."""
+    if sol.status == OPTIMAL and gap_rel is not None and (gap is None or gap > 1e-9):
+        return FEASIBLE_GAP_LIMIT
+    return sol.status
+
+
+class _Model:
+    """What every model shares: demand rows, candidate columns, their ids and which candidates already exist."""
+
+    name = "model"
+
+    def __init__(self, pairs: Pairs, *, weights: Any = None, existing: Any = None, demand_ids: Any = None, candidate_ids: Any = None) -> None:
+        self.pairs = pairs
+        self.weights = _vector(weights, pairs.n_rows, "weights", default=1.0)
+        if (self.weights < 0).any():
+            raise InputError("weights must be >= 0", column="weights", expected="households or residents (>= 0)")
+        self.existing = _mask(existing, pairs.n_cols, "existing")
+        self.demand_ids = _ids(demand_ids, pairs.n_rows, "demand")
+        self.candidate_ids = _ids(candidate_ids, pairs.n_cols, "candidate")
+
+    @classmethod
+    def _from_matrix(cls, cost: Any, max_cost: float | None, kwargs: dict):
+        pairs, row_ids, col_ids = _pairs_from_matrix(cost, max_cost)
+        kwargs.setdefault("demand_ids", row_ids)
+        kwargs.setdefault("candidate_ids", col_ids)
+        return cls(pairs, **kwargs)
+
+    def _result(self, sol: _Solution, model: _Milp, gap_rel, *, chosen, site_size, assignment, covered_before, covered_after,
+                unreachable, reduction, objective, bound, sites, demand) -> SitingResult:
+        gap = _relative_gap(objective, bound)
+        return SitingResult(
+            model=self.name,
+            status=_status_with_gap(sol, gap, gap_rel),
+            objective=objective,
+            gap=gap,
+            solve_time_s=sol.solve_time_s,
+            solver=sol.solver,
+            n_variables=model.n_vars,
+            n_constraints=model.n_rows,
+            chosen=chosen,
+            chosen_ids=[self.candidate_ids[j] for j in chosen],
+            site_size=site_size,
+            existing=np.flatnonzero(self.existing),
+            assignment=assignment,
+            covered_before=float(covered_before),
+            covered_after=float(covered_after),
+            total_weight=float(self.weights.sum()),
+            unreachable=unreachable,
+            unreachable_ids=[self.demand_ids[i] for i in unreachable],
+            reduction=reduction,
+            sites=sites,
+            demand=demand,
+        )
+
+    def _uncapacitated_frames(self, open_mask: np.ndarray, chosen: np.ndarray, covered_before_mask: np.ndarray, kind: str = ""):
+        """Sites, demand and assignment frames for models that assign each row wholly to its nearest open site."""
+        site, cost = _nearest_open(self.pairs, open_mask)
+        covered = site >= 0
+        rows = np.flatnonzero(covered)
+        assignment = pd.DataFrame({
+            "demand_row": rows,
+            "demand_id": self.demand_ids[rows],
+            "candidate": site[rows],
+            "candidate_id": self.candidate_ids[site[rows]],
+            "kind": kind,
+            "amount": self.weights[rows],
+            "cost": cost[rows],
+        })
+        cols = np.flatnonzero(open_mask)
+        assigned = np.bincount(site[rows], weights=self.weights[rows], minlength=self.pairs.n_cols)
+        sites = pd.DataFrame({
+            "candidate": cols,
+            "candidate_id": self.candidate_ids[cols],
+            "kind": kind,
+            "is_existing": self.existing[cols],
+            "size": np.nan,
+            "assigned_weight": assigned[cols],
+        })
+        demand = pd.DataFrame({
+            "demand_row": np.arange(self.pairs.n_rows),
+            "demand_id": self.demand_ids,
+            "weight": self.weights,
+            "reachable": self.pairs.reach_count() > 0,
+            "covered_before": covered_before_mask,
+            "covered_after": covered,
+            "site": site,
+            "site_id": [self.candidate_ids[s] if s >= 0 else None for s in site],
+            "cost": cost,
+        })
+        return sites, demand, assignment, covered
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Covering models: LSCP and MCLP share one reduction
+
+
+@dataclass
+class _CoverReduced:
+    incidence: sp.csr_matrix  # reduced rows × kept columns (0/1)
+    weight: np.ndarray  # summed weight per reduced row
+    columns: np.ndarray  # original candidate index per kept column
+    report: ReductionReport
+    unreachable: np.ndarray
+    covered_by_existing: np.ndarray  # bool per original row
+
+
+def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_cost: np.ndarray, drop_zero_weight: bool) -> _CoverReduced:
+    reach_count = pairs.reach_count()
+    unreachable = np.flatnonzero(reach_count == 0)
+    covered_by_existing = np.zeros(pairs.n_rows, dtype=bool)
+    covered_by_existing[pairs.row[existing[pairs.col]]] = True
+    active = (reach_count > 0) & ~covered_by_existing
+    if drop_zero_weight:
+        active &= weights > 0
+    rows = np.flatnonzero(active)
+    full = pairs.to_csr()
+    inc = full[rows][:, np.flatnonzero(~existing)]
+    columns = np.flatnonzero(~existing)
+    w = weights[rows]
+    report = ReductionReport(
+        rows_before=pairs.n_rows, columns_before=pairs.n_cols, unreachable_rows=int(unreachable.size),
+        rows_covered_by_existing=int(covered_by_existing.sum()), columns_fixed_open=int(existing.sum()),
+    )
+    merged = dominated = 0
+    while True:
+        inc.sort_indices()
+        labels = group_identical_rows(inc)
+        n_groups = int(labels.max()) + 1 if labels.size else 0
+        changed = False
+        if n_groups < inc.shape[0]:
+            first = np.unique(labels, return_index=True)[1]
+            merged += inc.shape[0] - n_groups
+            inc = inc[first]
+            w = np.bincount(labels, weights=w, minlength=n_groups)
+            changed = True
+        dom = dominated_columns(inc, site_cost[columns])
+        if dom.any():
+            dominated += int(dom.sum())
+            inc = inc[:, np.flatnonzero(~dom)]
+            columns = columns[~dom]
+            changed = True
+        if not changed:
+            break
+    report.rows_merged = merged
+    report.columns_dominated = dominated
+    report.rows_after, report.columns_after = inc.shape
+    return _CoverReduced(inc.tocsr(), w, columns, report, unreachable, covered_by_existing)
+
+
+class LSCP(_Model):
+    """Location set covering: the fewest new sites (or least total `site_cost`) so that every demand row with a
+    candidate within `max_cost` is covered by an open site. Rows no candidate reaches are reported and left out."""
+
+    name = "LSCP"
+
+    def __init__(self, pairs: Pairs, *, site_cost: Any = None, **kwargs) -> None:
+        super().__init__(pairs, **kwargs)
+        self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
+
+    @classmethod
+    def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, **kwargs) -> "LSCP":
+        """`cost_matrix`: demand rows × candidate columns in metres or minutes (same unit as `max_cost`)."""
+        return cls._from_matrix(cost_matrix, max_cost, kwargs)
+
+    @classmethod
+    def from_reach(cls, reach: Any, max_cost: float | None = None, **kwargs) -> "LSCP":
+        """`reach`: a `siting.routing.Reach` of candidate sources to demand destinations within the walking limit."""
+        return cls(_pairs_from_reach(reach, max_cost), **kwargs)
+
+    def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
+        red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False)
+        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        model = _Milp(maximise=False)
+        y = model.add_vars(len(red.columns), lb=0, ub=1, cost=self.site_cost[red.columns], integer=True)
+        coo = red.incidence.tocoo()
+        model.add_rows(red.incidence.shape[0], coo.row, y[coo.col], 1.0, lb=1.0)
+        sol = _run(model, solver, time_limit_s, gap_rel)
+        _check_solution(self.name, sol, "a demand row cannot be covered")
+        chosen = np.sort(red.columns[sol.x[y] > 0.5])
+        open_mask = self.existing.copy()
+        open_mask[chosen] = True
+        sites, demand, assignment, covered = self._uncapacitated_frames(open_mask, chosen, red.covered_by_existing)
+        objective = float(self.site_cost[chosen].sum())
+        return self._result(
+            sol, model, gap_rel, chosen=chosen, site_size=np.full(chosen.size, np.nan), assignment=assignment,
+            covered_before=self.weights[red.covered_by_existing].sum(), covered_after=self.weights[covered].sum(),
+            unreachable=red.unreachable, reduction=red.report, objective=objective, bound=sol.bound, sites=sites, demand=demand,
+        )
+
+
+class MCLP(_Model):
+    """Maximal covering: at most `p` new sites and/or total `site_cost` within `budget`; maximise covered weight
+    (households, residents …). The objective counts weight covered by existing facilities too."""
+
+    name = "MCLP"
+
+    def __init__(self, pairs: Pairs, *, p: int | None = None, budget: float | None = None, site_cost: Any = None, **kwargs) -> None:
+        super().__init__(pairs, **kwargs)
+        if p is None and budget is None:
+            raise InputError("MCLP needs a limit", expected="p (number of new sites) and/or budget", fix="pass p=… or budget=…")
+        self.p = p
+        self.budget = budget
+        self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
+
+    @classmethod
+    def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, **kwargs) -> "MCLP":
+        return cls._from_matrix(cost_matrix, max_cost, kwargs)
+
+    @classmethod
+    def from_reach(cls, reach: Any, max_cost: float | None = None, **kwargs) -> "MCLP":
+        return cls(_pairs_from_reach(reach, max_cost), **kwargs)
+
+    def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
+        # site costs only matter through the budget; with p alone every column is equally priced
+        cost_for_dominance = self.site_cost if self.budget is not None else np.ones(self.pairs.n_cols)
+        red = _reduce_cover(self.pairs, self.weights, self.existing, cost_for_dominance, drop_zero_weight=True)
+        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        before = float(self.weights[red.covered_by_existing].sum())
+        model = _Milp(maximise=True)
+        n_rows, n_cols = red.incidence.shape
+        y = model.add_vars(n_cols, lb=0, ub=1, integer=True)
+        z = model.add_vars(n_rows, lb=0, ub=1, cost=red.weight)
+        coo = red.incidence.tocoo()
+        model.add_rows(n_rows, np.concatenate([np.arange(n_rows), coo.row]), np.concatenate([z, y[coo.col]]),
+                       np.concatenate([np.ones(n_rows), -np.ones(coo.nnz)]), ub=0.0)
+        if self.p is not None:
+            model.add_rows(1, np.zeros(n_cols, dtype=np.int64), y, 1.0, ub=float(self.p))
+        if self.budget is not None:
+            model.add_rows(1, np.zeros(n_cols, dtype=np.int64), y, self.site_cost[red.columns], ub=float(self.budget))
+        sol = _run(model, solver, time_limit_s, gap_rel)
+        _check_solution(self.name, sol, "p or budget is negative")
+        chosen = np.sort(red.columns[sol.x[y] > 0.5])
+        open_mask = self.existing.copy()
+        open_mask[chosen] = True
+        sites, demand, assignment, covered = self._uncapacitated_frames(open_mask, chosen, red.covered_by_existing)
+        after = float(self.weights[covered].sum())
+        bound = None if sol.bound is None else sol.bound + before
+        return self._result(
+            sol, model, gap_rel, chosen=chosen, site_size=np.full(chosen.size, np.nan), assignment=assignment,
+            covered_before=before, covered_after=after, unreachable=red.unreachable, reduction=red.report,
+            objective=after, bound=bound, sites=sites, demand=demand,
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Assignment models: PMedian and PCenter
+
+
+@dataclass
+class _AssignReduced:
+    pairs: Pairs  # reduced rows (groups) × all candidates
+    weight: np.ndarray  # summed weight per group
+    group_of_row: np.ndarray  # group per original row (-1 when unreachable)
+    report: ReductionReport
+    unreachable: np.ndarray
+
+
+def _reduce_assign(pairs: Pairs, weights: np.ndarray, existing: np.ndarray) -> _AssignReduced:
+    """Merge rows with identical candidate sets AND identical costs: exact for assignment models, because a merged
+    row's (continuous) assignment fractions can reproduce any split of its members."""
+    reach_count = pairs.reach_count()
+    unreachable = np.flatnonzero(reach_count == 0)
+    rows = np.flatnonzero(reach_count > 0)
+    csr = pairs.to_csr(pairs.cost)[rows]
+    labels = group_identical_rows(csr, with_values=True)
+    n_groups = int(labels.max()) + 1 if labels.size else 0
+    first = np.unique(labels, return_index=True)[1]
+    reduced = csr[first].tocoo()
+    group_pairs = Pairs.build(reduced.row, reduced.col, reduced.data, n_groups, pairs.n_cols)
+    group_of_row = np.full(pairs.n_rows, -1, dtype=np.int64)
+    group_of_row[rows] = labels
+    report = ReductionReport(
+        rows_before=pairs.n_rows, rows_after=n_groups, columns_before=pairs.n_cols, columns_after=pairs.n_cols,
+        unreachable_rows=int(unreachable.size), rows_merged=int(rows.size - n_groups), columns_fixed_open=int(existing.sum()),
+    )
+    return _AssignReduced(group_pairs, np.bincount(labels, weights=weights[rows], minlength=n_groups), group_of_row, report, unreachable)
+
+
+class _AssignModel(_Model):
+    """Shared by PMedian and PCenter: y_j open, x_ij fraction of row i served by j over the allowed pairs only."""
+
+    def __init__(self, pairs: Pairs, *, p: int, **kwargs) -> None:
+        super().__init__(pairs, **kwargs)
+        if p is None or p < 0:
+            raise InputError(f"p must be a whole number >= 0, got {p!r}", expected="the number of new sites", fix="pass p=…")
+        self.p = int(p)
+
+    @classmethod
+    def from_cost_matrix(cls, cost_matrix: Any, p: int, *, max_cost: float | None = None, **kwargs):
+        """`cost_matrix`: demand rows × candidate columns in metres or minutes; infinite entries are not allowed pairs."""
+        kwargs["p"] = p
+        return cls._from_matrix(cost_matrix, max_cost, kwargs)
+
+    @classmethod
+    def from_reach(cls, reach: Any, p: int, *, max_cost: float | None = None, **kwargs):
+        return cls(_pairs_from_reach(reach, max_cost), p=p, **kwargs)
+
+    def _build(self, red: _AssignReduced, maximise: bool = False):
+        gp = red.pairs
+        model = _Milp(maximise=maximise)
+        fixed = self.existing
+        y = model.add_vars(gp.n_cols, lb=fixed.astype(float), ub=1, integer=True)
+        x = model.add_vars(gp.row.size, lb=0, ub=1)
+        model.add_rows(gp.n_rows, gp.row, x, 1.0, lb=1.0, ub=1.0)  # every reachable row fully assigned
+        k = np.arange(gp.row.size)
+        model.add_rows(gp.row.size, np.concatenate([k, k]), np.concatenate([x, y[gp.col]]),
+                       np.concatenate([np.ones(k.size), -np.ones(k.size)]), ub=0.0)  # only to open sites
+        new = np.flatnonzero(~fixed)
+        model.add_rows(1, np.zeros(new.size, dtype=np.int64), y[new], 1.0, ub=float(self.p))
+        return model, y, x
+
+    def _why_infeasible(self) -> str:
+        if self.p == 0 and not self.existing.any():
+            return "p=0 allows no new site and there is no existing facility, yet every demand row must be assigned"
+        return f"p={self.p} new sites (plus {int(self.existing.sum())} existing) cannot serve every reachable demand row"
+
+    def _finish(self, sol: _Solution, model: _Milp, gap_rel, red: _AssignReduced, y, x, objective: float, bound):
+        _check_solution(self.name, sol, self._why_infeasible())
+        gp = red.pairs
+        open_mask = sol.x[y] > 0.5
+        chosen = np.flatnonzero(open_mask & ~self.existing)
+        frac = sol.x[x]
+        # expand group fractions back to member rows
+        rows = np.flatnonzero(red.group_of_row >= 0)
+        indptr = gp.indptr()
+        g = red.group_of_row[rows]
+        counts = indptr[g + 1] - indptr[g]
+        member = np.repeat(rows, counts)
+        pair_idx = np.concatenate([np.arange(indptr[a], indptr[a + 1]) for a in g]) if rows.size else np.zeros(0, dtype=np.int64)
+        amount = frac[pair_idx] * self.weights[member]
+        keep = frac[pair_idx] > 1e-9
+        member, pair_idx, amount = member[keep], pair_idx[keep], amount[keep]
+        cand = gp.col[pair_idx]
+        assignment = pd.DataFrame({
+            "demand_row": member, "demand_id": self.demand_ids[member], "candidate": cand,
+            "candidate_id": self.candidate_ids[cand], "kind": "", "amount": amount, "cost": gp.cost[pair_idx],
+        })
+        sites, demand, _, _ = self._uncapacitated_frames(open_mask, chosen, np.zeros(self.pairs.n_rows, dtype=bool))
+        used = np.bincount(cand, weights=amount, minlength=self.pairs.n_cols)
+        sites["assigned_weight"] = used[sites["candidate"].to_numpy()]
+        reach_existing = np.zeros(self.pairs.n_rows, dtype=bool)
+        reach_existing[self.pairs.row[self.existing[self.pairs.col]]] = True
+        demand["covered_before"] = reach_existing
+        # the solver's split may differ from "nearest open" under capacities: report the largest share's site
+        main = assignment.sort_values(["demand_row", "amount"], ascending=[True, False]).drop_duplicates("demand_row")
+        demand["site"] = -1
+        demand.loc[main["demand_row"].to_numpy(), "site"] = main["candidate"].to_numpy()
+        demand["site_id"] = [self.candidate_ids[s] if s >= 0 else None for s in demand["site"]]
+        demand["cost"] = np.nan
+        demand.loc[main["demand_row"].to_numpy(), "cost"] = main["cost"].to_numpy()
+        covered_after = float(self.weights[rows].sum())
+        return self._result(
+            sol, model, gap_rel, chosen=chosen, site_size=np.full(chosen.size, np.nan), assignment=assignment,
+            covered_before=self.weights[reach_existing].sum(), covered_after=covered_after,
+            unreachable=red.unreachable, reduction=red.report, objective=objective, bound=bound, sites=sites, demand=demand,
+        )
+
+
+class PMedian(_AssignModel):
+    """p-median: open at most `p` new sites; minimise total weighted cost (weight × metres or minutes).
+
+    Capacitated variant: `capacities` per candidate (in weight units); `fulfill_existing=True` fills every existing
+    facility exactly to its capacity (spopt's `fulfill_predefined_fac`)."""
+
+    name = "PMedian"
+
+    def __init__(self, pairs: Pairs, *, p: int, capacities: Any = None, fulfill_existing: bool = False, **kwargs) -> None:
+        super().__init__(pairs, p=p, **kwargs)
+        self.capacities = None if capacities is None else _vector(capacities, pairs.n_cols, "capacities")
+        if fulfill_existing and self.capacities is None:
+            raise InputError("fulfill_existing needs capacities", column="capacities", expected="one capacity per candidate")
+        self.fulfill_existing = fulfill_existing
+
+    def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
+        red = _reduce_assign(self.pairs, self.weights, self.existing)
+        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        model, y, x = self._build(red)
+        gp = red.pairs
+        model._cost[1] = red.weight[gp.row] * gp.cost  # x is the second variable block
+        if self.capacities is not None:
+            load = red.weight[gp.row]
+            cols = np.arange(gp.n_cols)
+            model.add_rows(gp.n_cols, np.concatenate([gp.col, cols]), np.concatenate([x, y]),
+                           np.concatenate([load, -self.capacities]), ub=0.0)
+            if self.fulfill_existing:
+                ex = np.flatnonzero(self.existing)
+                sel = self.existing[gp.col]
+                local = np.searchsorted(ex, gp.col[sel])
+                model.add_rows(ex.size, local, x[sel], load[sel], lb=self.capacities[ex], ub=self.capacities[ex])
+        sol = _run(model, solver, time_limit_s, gap_rel)
+        return self._finish(sol, model, gap_rel, red, y, x, sol.objective if sol.objective is not None else math.nan, sol.bound)
+
+    def _why_infeasible(self) -> str:
+        why = super()._why_infeasible()
+        if self.capacities is not None:
+            why += "; or the capacities are too small for the total weight" + (
+                ", or the existing facilities cannot all be filled exactly to capacity" if self.fulfill_existing else "")
+        return why
+
+
+class PCenter(_AssignModel):
+    """p-center: open at most `p` new sites; minimise the worst cost (metres or minutes) from any demand row to its
+    site."""
+
+    name = "PCenter"
+
+    def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
+        red = _reduce_assign(self.pairs, self.weights, self.existing)
+        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        model, y, x = self._build(red)
+        gp = red.pairs
+        worst = model.add_vars(1, lb=0, cost=1.0)
+        model.add_rows(gp.n_rows, np.concatenate([gp.row, np.arange(gp.n_rows)]),
+                       np.concatenate([x, np.repeat(worst, gp.n_rows)]),
+                       np.concatenate([gp.cost, -np.ones(gp.n_rows)]), ub=0.0)
+        sol = _run(model, solver, time_limit_s, gap_rel)
+        objective = math.nan
+        if sol.x is not None:  # the worst cost actually used (the solver prints W rounded)
+            objective = float(gp.cost[sol.x[x] > 1e-6].max()) if gp.row.size else 0.0
+        return self._finish(sol, model, gap_rel, red, y, x, objective, sol.bound)
