@@ -12,16 +12,28 @@ import numpy as np
 import shapely
 
 from .network import WalkNetwork
-from .routing import iter_source_node_distances
+from .routing import iter_local_node_distances
 from .snap import Snapped
 
 
-def reached_segments(net: WalkNetwork, node_dist: np.ndarray, limit_m: float, src: Snapped | None = None, k: int = 0) -> np.ndarray:
-    """Segments (n × 2 × 2, metres) of every street stretch within `limit_m` of a source, given node distances."""
-    du = node_dist[net.edge_u]
-    dv = node_dist[net.edge_v]
-    length = net.edge_length_m
-    xu, yu, xv, yv = net.edge_xy()
+def reached_segments(
+    net: WalkNetwork,
+    node_dist: np.ndarray,
+    limit_m: float,
+    src: Snapped | None = None,
+    k: int = 0,
+    *,
+    edges: np.ndarray | None = None,
+) -> np.ndarray:
+    """Segments (n × 2 × 2, metres) of every street stretch within `limit_m` of a source, given node distances.
+    `edges` restricts the scan to these edge indices (those touching the searched nodes) on large networks."""
+    if edges is None:
+        edges = np.arange(net.n_edges)
+    eu, ev = net.edge_u[edges], net.edge_v[edges]
+    du = node_dist[eu]
+    dv = node_dist[ev]
+    length = net.edge_length_m[edges]
+    xu, yu, xv, yv = net.x[eu], net.y[eu], net.x[ev], net.y[ev]
     touched = (du <= limit_m) | (dv <= limit_m)
     full = touched & ((du + dv + length) / 2 <= limit_m)
     part = touched & ~full
@@ -38,6 +50,8 @@ def reached_segments(net: WalkNetwork, node_dist: np.ndarray, limit_m: float, sr
     segs.append(np.stack([np.stack([xu[m] + t * (xv[m] - xu[m]), yu[m] + t * (yv[m] - yu[m])], 1), np.stack([xv[m], yv[m]], 1)], 1))
     if src is not None:  # the source's own edge, around its foot point
         e = src.edge[k]
+        xu, yu, xv, yv = net.edge_xy()
+        length = net.edge_length_m
         reach_m = limit_m - src.off_network_m[k]
         if reach_m > 0 and length[e] > 0:
             t0 = np.clip((src.along_m[k] - reach_m) / length[e], 0, 1)
@@ -60,19 +74,29 @@ def catchment_polygons(
     """One polygon per source and threshold: `limits_m` maps threshold minutes to metres. `buffer_m` widens the
     reached streets so that buildings along them fall inside. Returned in EPSG:4326."""
     ids = source_ids if source_ids is not None else [str(i) for i in range(len(src))]
-    rows_src, rows_min, geoms = [], [], []
+    rows_k, rows_min, geoms = [], [], []
     max_limit = max(limits_m.values()) if limits_m else 0.0
     done = 0
-    for idx, block in iter_source_node_distances(net, src, max_limit):
+    node_dist = np.full(net.n_nodes, np.inf)
+    for idx, nodes, block in iter_local_node_distances(net, src, max_limit):
+        searched = np.zeros(net.n_nodes, dtype=bool)
+        searched[nodes] = True
+        edges = np.flatnonzero(searched[net.edge_u] | searched[net.edge_v])
         for row, k in enumerate(idx):
+            node_dist[nodes] = block[row]
             for minutes, limit in sorted(limits_m.items()):
-                segs = reached_segments(net, block[row], limit, src, int(k))
+                segs = reached_segments(net, node_dist, limit, src, int(k), edges=edges)
                 lines = shapely.multilinestrings(shapely.linestrings(segs)) if len(segs) else shapely.empty(1)[0]
                 geoms.append(shapely.buffer(lines, buffer_m, quad_segs=2))
-                rows_src.append(ids[int(k)])
+                rows_k.append(int(k))
                 rows_min.append(minutes)
+        node_dist[nodes] = np.inf
         done += idx.size
         if progress is not None:
             progress(done, len(src))
-    frame = gpd.GeoDataFrame({"source_id": rows_src, "threshold_min": rows_min}, geometry=geoms, crs=net.crs)
+    order = np.lexsort((np.asarray(rows_min, dtype=np.float64), np.asarray(rows_k, dtype=np.int64)))  # source order
+    frame = gpd.GeoDataFrame(
+        {"source_id": [ids[rows_k[i]] for i in order], "threshold_min": [rows_min[i] for i in order]},
+        geometry=[geoms[i] for i in order], crs=net.crs,
+    )
     return frame.to_crs("EPSG:4326")

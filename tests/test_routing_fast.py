@@ -1,0 +1,114 @@
+"""The tiled bounded-search kernel (`iter_local_node_distances`, used by `reach` and catchment polygons) gives the
+same pairs and metres as a whole-graph search and as networkx Dijkstra."""
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from siting import routing
+from siting.isochrones import catchment_polygons, reached_segments
+from siting.network import load_network, network_from_arrays
+from siting.snap import snap_points
+from conftest import shared_file
+
+
+def _grid_network(seed: int, n: int = 14, spacing_m: float = 180.0, length_factor: np.ndarray | None = None):
+    """A jittered n × n street grid near Chifeng with some links removed (dead ends), in WGS84."""
+    rng = np.random.default_rng(seed)
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    x = (i.ravel() * spacing_m + rng.uniform(-20, 20, n * n))
+    y = (j.ravel() * spacing_m + rng.uniform(-20, 20, n * n))
+    node = lambda a, b: a * n + b  # noqa: E731
+    hu, hv = node(i[:-1, :], j[:-1, :]).ravel(), node(i[1:, :], j[1:, :]).ravel()
+    vu, vv = node(i[:, :-1], j[:, :-1]).ravel(), node(i[:, 1:], j[:, 1:]).ravel()
+    u, v = np.concatenate([hu, vu]), np.concatenate([hv, vv])
+    keep = rng.random(u.size) > 0.08
+    u, v = u[keep], v[keep]
+    lon = 118.9 + x / 82_000.0  # about 82 km per degree of longitude at 42° N
+    lat = 42.27 + y / 111_000.0
+    probe = network_from_arrays(lon, lat, u, v)
+    length = None
+    if length_factor is not None:
+        length = np.hypot(probe.x[u] - probe.x[v], probe.y[u] - probe.y[v]) * length_factor[: u.size]
+    return network_from_arrays(lon, lat, u, v, edge_length_m=length)
+
+
+def _points(net, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(net.x.min() - 40, net.x.max() + 40, n), rng.uniform(net.y.min() - 40, net.y.max() + 40, n)
+
+
+def _global_reach(net, src, dst, limit_m):
+    """The same pairs from the whole-graph kernel (unbounded limit → no tiling), cut at the limit afterwards."""
+    return routing.reach(net, src, dst, np.inf).within(limit_m)
+
+
+def _assert_same_reach(a: routing.Reach, b: routing.Reach) -> None:
+    assert np.array_equal(a.src, b.src)
+    assert np.array_equal(a.dst, b.dst)
+    np.testing.assert_allclose(a.dist_m, b.dist_m, atol=1e-6)
+
+
+@pytest.mark.parametrize("limit_m", [150.0, 600.0, 1500.0])
+def test_tiled_reach_equals_whole_graph_reach_on_a_grid(limit_m):
+    net = _grid_network(3)
+    assert routing._detour_floor(net) == pytest.approx(1.0)
+    src = snap_points(net, *_points(net, 40, 1))
+    dst = snap_points(net, *_points(net, 300, 2))
+    got = routing.reach(net, src, dst, limit_m)
+    assert got.src.size > 0
+    _assert_same_reach(got, _global_reach(net, src, dst, limit_m))
+
+
+def test_tiled_reach_is_exact_when_edges_are_shorter_than_their_chords():
+    """GraphML lengths can be below the straight chord; the search disc widens by the detour floor (here 0.5)."""
+    rng = np.random.default_rng(5)
+    net = _grid_network(4, length_factor=np.where(rng.random(1000) < 0.3, 0.5, 1.0))
+    assert routing._detour_floor(net) == pytest.approx(0.5, abs=1e-6)
+    src = snap_points(net, *_points(net, 25, 6))
+    dst = snap_points(net, *_points(net, 200, 7))
+    got = routing.reach(net, src, dst, 700.0)
+    _assert_same_reach(got, _global_reach(net, src, dst, 700.0))
+    # and against networkx: each source's virtual node joined to its edge ends, bounded Dijkstra
+    graph = net.to_networkx()
+    to_u, to_v = routing._source_legs(net, src)
+    for k in range(len(src)):
+        g = graph.copy()
+        g.add_edge("S", int(net.edge_u[src.edge[k]]), length=to_u[k])
+        g.add_edge("S", ("S", 1), length=0.0)
+        g.add_edge(("S", 1), int(net.edge_v[src.edge[k]]), length=to_v[k])
+        node_m = nx.single_source_dijkstra_path_length(g, "S", cutoff=700.0, weight="length")
+        for (idx, nodes, block) in routing.iter_local_node_distances(net, src.subset(np.arange(len(src)) == k), 700.0):
+            finite = np.isfinite(block[0])
+            assert {int(n) for n in nodes[finite]} == {n for n in node_m if isinstance(n, (int, np.integer))}
+            for node, metres in zip(nodes[finite].tolist(), block[0][finite].tolist()):
+                assert metres == pytest.approx(node_m[node], abs=1e-6)
+
+
+@pytest.mark.parametrize("parts", [("bupt_beijing", "map.osm"), ("hk_osm_tst", "hong-kong_china_tst.osm")])
+def test_tiled_reach_equals_whole_graph_reach_on_real_extracts(parts):
+    net = load_network(shared_file(*parts))
+    src = snap_points(net, *_points(net, 30, 11))
+    dst = snap_points(net, *_points(net, 400, 12))
+    for limit_m in (300.0, 900.0):
+        _assert_same_reach(routing.reach(net, src, dst, limit_m), _global_reach(net, src, dst, limit_m))
+
+
+def test_local_catchment_segments_equal_whole_graph_segments():
+    """Catchment polygons built from tiled node distances equal those from whole-graph node distances."""
+    net = _grid_network(8)
+    src = snap_points(net, *_points(net, 12, 9))
+    limits = {10.0: 550.0, 15.0: 825.0}
+    got = catchment_polygons(net, src, limits, buffer_m=20.0).to_crs(net.crs)
+    expected = []
+    for idx, block in routing.iter_source_node_distances(net, src, 825.0):
+        for row, k in enumerate(idx):
+            for limit in sorted(limits.values()):
+                import shapely
+
+                segs = reached_segments(net, block[row], limit, src, int(k))
+                expected.append(shapely.buffer(shapely.multilinestrings(shapely.linestrings(segs)), 20.0, quad_segs=2))
+    assert len(got) == len(expected)
+    for geom, ref in zip(got.geometry, expected):
+        assert geom.symmetric_difference(ref).area < 1e-3 * ref.area
