@@ -19,7 +19,8 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.element import Element, Figure
+from branca.element import Element, Figure, MacroElement
+from folium.template import Template
 from folium.utilities import JsCode
 from shapely.geometry import box, mapping
 
@@ -110,13 +111,14 @@ def coverage_map(
         _newly_covered_layer(newly_covered).add_to(m)
 
     folium.LayerControl(collapsed=False).add_to(m)
-    root = m.get_root()
-    root.html.add_child(Element(_legend_html(kinds, edges, cell_m if aggregated else None)), name="siting_legend")
-    root.html.add_child(
-        Element(_info_html(residences, facilities, kinds, title=title, threshold_min=threshold_min, profile_name=profile_name)),
-        name="siting_info",
-    )
-    bounds = _bounds([residences, facilities, proposed])
+    m.get_root().header.add_child(Element(f"<style>.siting-box {{{_BOX_STYLE}}}</style>"), name="siting_box_style")
+    _BoxControl(_legend_html(kinds, edges, cell_m if aggregated else None), box_id="siting-legend", position="bottomright").add_to(m)
+    _BoxControl(
+        _info_html(residences, facilities, kinds, title=title, threshold_min=threshold_min, profile_name=profile_name),
+        box_id="siting-info",
+        position="topleft",
+    ).add_to(m)
+    bounds = _bounds([residences, facilities, proposed, cells])
     if bounds is not None:
         m.fit_bounds(bounds, padding=(20, 20))
     return m
@@ -234,7 +236,7 @@ def _cell_layers(cells: gpd.GeoDataFrame, kind: str, cell_m: float, show: bool) 
     popup = JsCode(
         f"function(feature, layer) {{ var p = feature.properties; layer.bindPopup(function() {{ return '<b>{int(cell_m)} m 网格 grid cell</b>"
         "<br>户数 Households: ' + p.h + '<br>居民点 Residences: ' + p.r + '<br>已覆盖 Covered: ' + p.s + '%'"
-        " + '<br>未覆盖户数 Uncovered households: ' + p.u; }}); }}"
+        " + '<br>未覆盖户数 Uncovered households: ' + p.u; }); }"
     )
     all_layer = _geojson(
         features,
@@ -378,7 +380,33 @@ def _geojson(features: list[dict], *, name: str, style, on_each_feature: JsCode,
 
 # ---------------------------------------------------------------- legend and info box
 
-_BOX_STYLE = "position: fixed; z-index: 1000; background: rgba(255,255,255,0.92); padding: 8px 10px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.4); font: 12px/1.4 sans-serif;"
+_BOX_STYLE = "background: rgba(255,255,255,0.92); padding: 8px 10px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.4); font: 12px/1.4 sans-serif; max-width: 420px;"
+
+
+class _BoxControl(MacroElement):
+    """A Leaflet control holding prepared (already escaped) HTML, so that it stacks with the zoom and layer controls."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function() {
+            var box = L.control({position: {{ this.position|tojson }}});
+            box.onAdd = function() {
+                var div = L.DomUtil.create("div", "siting-box");
+                div.id = {{ this.box_id|tojson }};
+                div.innerHTML = {{ this.box_html|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                return div;
+            };
+            box.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}"""
+    )
+
+    def __init__(self, box_html: str, *, box_id: str, position: str) -> None:
+        super().__init__()
+        self._name = "BoxControl"
+        self.box_html, self.box_id, self.position = box_html, box_id, position
 
 
 def _legend_html(kinds: list[str], edges: tuple[float, float, float], cell_m: float | None) -> str:
@@ -403,7 +431,7 @@ def _legend_html(kinds: list[str], edges: tuple[float, float, float], cell_m: fl
         f"{ring.format('#d73027')}设施不达标 Facility below standard",
         "设施大小 ∝ √规模 Facility size ∝ √capacity",
     ]
-    return f'<div id="siting-legend" style="{_BOX_STYLE} bottom: 20px; right: 10px;">' + "<br>".join(rows) + "</div>"
+    return "<br>".join(rows)
 
 
 def _info_html(
@@ -425,7 +453,7 @@ def _info_html(
             f'<span class="siting-rate" data-kind="{kind}">{html.escape(_short_kind(kind))}: 已覆盖 Covered {rate}</span>'
             f" ({_fmt(covered)}/{_fmt(total)} 户) · 设施 {len(own)} facilities, 达标 {meets} meet standard"
         )
-    return f'<div id="siting-info" style="{_BOX_STYLE} top: 10px; left: 54px; max-width: 420px;">' + "<br>".join(rows) + "</div>"
+    return "<br>".join(rows)
 
 
 # ---------------------------------------------------------------- offline, deterministic output

@@ -71,6 +71,12 @@ def embedded_layers(text: str) -> dict[str, dict]:
     return layers
 
 
+def box_html(text: str, box_id: str) -> str:
+    """The HTML of the legend ('siting-legend') or info box ('siting-info') as the browser will insert it."""
+    literal = re.search(rf'div\.id = "{box_id}";\s*div\.innerHTML = ("(?:[^"\\]|\\.)*");', text).group(1)
+    return json.loads(literal)
+
+
 @pytest.fixture(scope="module")
 def inputs():
     return make_inputs()
@@ -120,7 +126,9 @@ def test_input_names_are_escaped_everywhere(point_map):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in popup and "<script" not in popup
     assert "达标 Meets standard" in popup and "60 / 标准 standard 40" in popup
     assert "<title>示例 &lt;script&gt;alert(1)&lt;/script&gt;</title>" in point_map
-    assert "profile &lt;script&gt;alert(1)&lt;/script&gt;" in point_map
+    info = box_html(point_map, "siting-info")
+    assert "<b>示例 &lt;script&gt;alert(1)&lt;/script&gt;</b>" in info
+    assert "标准 Profile: profile &lt;script&gt;alert(1)&lt;/script&gt;" in info
 
 
 def test_no_remote_script_or_stylesheet_without_basemap(point_map, inputs, tmp_path):
@@ -150,7 +158,7 @@ def test_aggregation_keeps_every_household(inputs, tmp_path):
     assert sum(f["properties"]["r"] for f in cells) == len(residences)
     uncovered_hh = residences.loc[~residences[f"covered_{ELDERLY}"], "households"].sum()
     assert sum(f["properties"]["u"] for f in cells) == pytest.approx(uncovered_hh)
-    assert "已聚合 Aggregated" in text
+    assert "已聚合 Aggregated" in box_html(text, "siting-legend")
 
 
 def test_grid_cells_contain_their_residences_brute_force():
