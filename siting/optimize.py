@@ -268,7 +268,7 @@ def _relative_gap(objective: float | None, bound: float | None) -> float | None:
     if objective is None or bound is None:
         return None
     diff = abs(objective - bound)
-    if diff <= 1e-9 * max(1.0, abs(objective)):
+    if diff <= 1e-7 * max(1.0, abs(objective)):  # CBC prints 8 significant digits
         return 0.0
     return diff / abs(objective) if objective != 0 else math.inf
 
@@ -852,6 +852,320 @@ class PCenter(_AssignModel):
                        np.concatenate([gp.cost, -np.ones(gp.n_rows)]), ub=0.0)
         sol = _run(model, solver, time_limit_s, gap_rel)
         objective = math.nan
-        if sol.x is not None:  # the worst cost actually used (the solver prints W rounded)
-            objective = float(gp.cost[sol.x[x] > 1e-6].max()) if gp.row.size else 0.0
+        if sol.x is not None:  # worst walk to the nearest open site: W itself is printed rounded by CBC
+            _, cost = _nearest_open(self.pairs, (sol.x[y] > 0.5))
+            objective = float(np.nanmax(cost)) if np.isfinite(cost).any() else 0.0
         return self._finish(sol, model, gap_rel, red, y, x, objective, sol.bound)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Capacitated models: the standards bind (demand in m² or seats), sites have sizes
+
+
+@dataclass
+class KindDemand:
+    """One facility kind in a capacitated model. Demand and sizes are in the kind's capacity unit: m² of floor area
+    for elderly care (households × m²-per-100-households / 100), seats for nurseries (residents × seats-per-1000 / 1000).
+    `pairs` are demand rows × candidates within the walking threshold; `weight` is what coverage counts (households,
+    residents). Per-candidate figures may be scalars."""
+
+    kind: str
+    pairs: Pairs
+    demand: np.ndarray
+    weight: np.ndarray | None = None
+    can_host: Any = True  # candidates that may get a NEW facility of this kind
+    m2_per_unit: float = 1.0  # floor area one unit takes from a candidate's shared floor area (m² per seat for nurseries)
+    min_size: Any = 0.0  # e.g. 350 m² for a community elderly-care station
+    max_size: Any = np.inf
+    fixed_cost: Any = 0.0
+    unit_cost: Any = 0.0  # per m² or per seat
+    existing: Any = None  # candidates that already host this kind (always open)
+    existing_capacity: Any = 0.0
+    expansion_max: Any = 0.0
+    expansion_unit_cost: Any = 0.0
+
+
+class JointCoverage:
+    """Capacitated siting of one or more kinds on shared candidates.
+
+    Variables: y (open), s (size of a new facility: min_size·y ≤ s ≤ max_size·y), e (expansion of an existing one),
+    x (fraction of a demand row's need served by a site, only for pairs within reach). A site serves at most its size;
+    the kinds at one candidate share its `floor_area_m2`. With two kinds, `colocation_reward` is earned per candidate
+    hosting both (一老一小): added to covered weight for "max_covered", subtracted from cost for "min_cost".
+
+    objective="max_covered": most weight served (partially served rows count pro rata) with at most `p` new sites
+    (int, or {kind: int}) and/or total cost ≤ `budget`. objective="min_cost": least cost serving every reachable row."""
+
+    name = "JointCoverage"
+
+    def __init__(self, kinds: Sequence[KindDemand], *, floor_area_m2: Any = np.inf, objective: str = "max_covered",
+                 p: int | dict | None = None, budget: float | None = None, colocation_reward: float = 0.0,
+                 demand_ids: Any = None, candidate_ids: Any = None) -> None:
+        if objective not in ("max_covered", "min_cost"):
+            raise InputError(f"unknown objective {objective!r}", expected="'max_covered' or 'min_cost'")
+        if objective == "max_covered" and p is None and budget is None:
+            raise InputError("max_covered needs a limit", expected="p and/or budget", fix="pass p=… or budget=…")
+        self.kinds = list(kinds)
+        n_rows, n_cols = self.kinds[0].pairs.n_rows, self.kinds[0].pairs.n_cols
+        self.n_rows, self.n_cols = n_rows, n_cols
+        self.floor_area_m2 = _vector(floor_area_m2, n_cols, "floor_area_m2")
+        self.objective, self.p, self.budget, self.colocation_reward = objective, p, budget, float(colocation_reward)
+        self.demand_ids = _ids(demand_ids, n_rows, "demand")
+        self.candidate_ids = _ids(candidate_ids, n_cols, "candidate")
+        self._k = []
+        for kd in self.kinds:
+            if (kd.pairs.n_rows, kd.pairs.n_cols) != (n_rows, n_cols):
+                raise InputError(f"kind {kd.kind}: reach has another shape than the first kind's", expected="the same demand rows and candidates for every kind")
+            existing = _mask(kd.existing, n_cols, "existing")
+            host = np.broadcast_to(np.asarray(kd.can_host, dtype=bool), (n_cols,)) & ~existing
+            demand = _vector(kd.demand, n_rows, "demand")
+            self._k.append(dict(
+                kd=kd, existing=existing, host=host, demand=demand,
+                weight=demand.copy() if kd.weight is None else _vector(kd.weight, n_rows, "weight"),
+                min_size=_vector(kd.min_size, n_cols, "min_size"), max_size=_vector(kd.max_size, n_cols, "max_size"),
+                fixed_cost=_vector(kd.fixed_cost, n_cols, "fixed_cost"), unit_cost=_vector(kd.unit_cost, n_cols, "unit_cost"),
+                existing_capacity=_vector(kd.existing_capacity, n_cols, "existing_capacity"),
+                expansion_max=_vector(kd.expansion_max, n_cols, "expansion_max"),
+                expansion_unit_cost=_vector(kd.expansion_unit_cost, n_cols, "expansion_unit_cost"),
+            ))
+            bad = np.flatnonzero(host & (self._k[-1]["min_size"] > np.minimum(self._k[-1]["max_size"], self.floor_area_m2 / kd.m2_per_unit) + 1e-9))
+            if bad.size:
+                raise InputError(f"kind {kd.kind}: candidate {self.candidate_ids[bad[0]]} cannot fit the minimum size",
+                                 column="min_size", expected="min_size ≤ max_size and ≤ floor area", fix="lower min_size or drop the candidate")
+
+    def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
+        built = self._build(new_sites=True)
+        model, blocks, report, unreachable = built
+        sol = _run(model, solver, time_limit_s, gap_rel)
+        _check_solution(self.name, sol, self._why_infeasible())
+        before = self._covered_before(solver)
+        return self._collect(sol, model, gap_rel, blocks, report, unreachable, before)
+
+    # -- model -------------------------------------------------------------------------------------------------------
+    def _build(self, new_sites: bool):
+        maximise = self.objective == "max_covered" or not new_sites
+        model = _Milp(maximise=maximise)
+        report = ReductionReport(rows_before=self.n_rows * len(self._k), columns_before=self.n_cols * len(self._k))
+        blocks, budget_terms, p_terms = [], [], {}
+        area_rows, area_vars, area_coef = [], [], []
+        unreachable_all = []
+        for k in self._k:
+            kd, pairs = k["kd"], k["kd"].pairs
+            host = k["host"] if new_sites else np.zeros(self.n_cols, dtype=bool)
+            usable = host | k["existing"]
+            reach_count = np.bincount(pairs.row[usable[pairs.col]], minlength=self.n_rows)
+            need = k["demand"] > 0
+            unreachable = np.flatnonzero(need & (reach_count == 0))
+            unreachable_all.append(unreachable)
+            rows = np.flatnonzero(need & (reach_count > 0))
+            sub = pairs.select(usable[pairs.col])
+            csr = sub.to_csr()[rows]
+            # merging is exact when the merged rows trade capacity for weight at the same rate (max_covered)
+            ratio = k["weight"][rows] / k["demand"][rows] if self.objective == "max_covered" else None
+            labels = group_identical_rows(csr, extra_key=ratio)
+            g = int(labels.max()) + 1 if labels.size else 0
+            first = np.unique(labels, return_index=True)[1]
+            gcoo = csr[first].tocoo()
+            gdem = np.bincount(labels, weights=k["demand"][rows], minlength=g)
+            gwt = np.bincount(labels, weights=k["weight"][rows], minlength=g)
+            report.rows_merged += int(rows.size - g)
+            report.rows_after += g
+            report.unreachable_rows += int(unreachable.size)
+            new = np.flatnonzero(host)
+            ex = np.flatnonzero(k["existing"])
+            report.columns_after += int(new.size + ex.size)
+            report.columns_fixed_open += int(ex.size)
+            y = model.add_vars(new.size, lb=0, ub=1, integer=True, cost=0.0 if maximise else k["fixed_cost"][new])
+            s = model.add_vars(new.size, lb=0, ub=np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit),
+                               cost=0.0 if maximise else k["unit_cost"][new])
+            e = model.add_vars(ex.size, lb=0, ub=k["expansion_max"][ex] if new_sites else 0.0,
+                               cost=0.0 if maximise else k["expansion_unit_cost"][ex])
+            x = model.add_vars(gcoo.nnz, lb=0, ub=1, cost=gwt[gcoo.row] if maximise else 0.0)
+            # each row served at most once (max_covered) or exactly once (min_cost)
+            full = self.objective == "min_cost" and new_sites
+            model.add_rows(g, gcoo.row, x, 1.0, lb=1.0 if full else -np.inf, ub=1.0)
+            # a site serves at most its size: Σ demand·x − s ≤ 0 (new), Σ demand·x − e ≤ existing capacity
+            col_pos = np.full(self.n_cols, -1, dtype=np.int64)
+            col_pos[new] = np.arange(new.size)
+            col_pos[ex] = new.size + np.arange(ex.size)
+            local = col_pos[gcoo.col]
+            size_var = np.concatenate([s, e])
+            model.add_rows(new.size + ex.size, np.concatenate([local, np.arange(new.size + ex.size)]),
+                           np.concatenate([x, size_var]), np.concatenate([gdem[gcoo.row], -np.ones(new.size + ex.size)]),
+                           ub=np.concatenate([np.zeros(new.size), k["existing_capacity"][ex]]))
+            # min_size·y ≤ s ≤ max·y
+            cap = np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit)
+            i = np.arange(new.size)
+            model.add_rows(new.size, np.concatenate([i, i]), np.concatenate([s, y]), np.concatenate([np.ones(new.size), -cap]), ub=0.0)
+            model.add_rows(new.size, np.concatenate([i, i]), np.concatenate([s, y]), np.concatenate([-np.ones(new.size), k["min_size"][new]]), ub=0.0)
+            # shared floor area (new sizes and expansions)
+            area_rows += [new, ex]
+            area_vars += [s, e]
+            area_coef += [np.full(new.size, kd.m2_per_unit), np.full(ex.size, kd.m2_per_unit)]
+            budget_terms += [(y, k["fixed_cost"][new]), (s, k["unit_cost"][new]), (e, k["expansion_unit_cost"][ex])]
+            p_terms[kd.kind] = y
+            blocks.append(dict(k=k, new=new, ex=ex, y=y, s=s, e=e, x=x, gcoo=gcoo, gdem=gdem, labels=labels, rows=rows, first=first))
+        cand = np.concatenate(area_rows)
+        limited = np.isfinite(self.floor_area_m2[cand])
+        if limited.any():
+            used = np.unique(cand[limited])
+            model.add_rows(used.size, np.searchsorted(used, cand[limited]), np.concatenate(area_vars)[limited],
+                           np.concatenate(area_coef)[limited], ub=self.floor_area_m2[used])
+        if new_sites and self.p is not None:
+            if isinstance(self.p, dict):
+                for kind, limit in self.p.items():
+                    yk = p_terms[kind]
+                    model.add_rows(1, np.zeros(yk.size, dtype=np.int64), yk, 1.0, ub=float(limit))
+            else:
+                ys = np.concatenate(list(p_terms.values()))
+                model.add_rows(1, np.zeros(ys.size, dtype=np.int64), ys, 1.0, ub=float(self.p))
+        if new_sites and self.budget is not None:
+            v = np.concatenate([t[0] for t in budget_terms])
+            c = np.concatenate([t[1] for t in budget_terms])
+            model.add_rows(1, np.zeros(v.size, dtype=np.int64), v, c, ub=float(self.budget))
+        if new_sites and len(blocks) == 2 and self.colocation_reward > 0:
+            a, b = blocks
+            both = np.intersect1d(np.concatenate([a["new"], a["ex"]]), np.concatenate([b["new"], b["ex"]]))
+            both = both[np.isin(both, a["new"]) | np.isin(both, b["new"])]  # at least one kind is new there
+            if both.size:
+                reward = self.colocation_reward if maximise else -self.colocation_reward
+                z = model.add_vars(both.size, lb=0, ub=1, cost=reward)
+                for blk in (a, b):
+                    i = np.arange(both.size)
+                    is_new = np.isin(both, blk["new"])
+                    yv = np.full(both.size, -1, dtype=np.int64)
+                    yv[is_new] = blk["y"][np.searchsorted(blk["new"], both[is_new])]
+                    sel = np.flatnonzero(is_new)  # existing facilities are open: z ≤ 1 already
+                    model.add_rows(sel.size, np.concatenate([np.arange(sel.size)] * 2), np.concatenate([z[sel], yv[sel]]),
+                                   np.concatenate([np.ones(sel.size), -np.ones(sel.size)]), ub=0.0)
+                blocks[0]["colocation"] = (both, z)
+        return model, blocks, report, np.unique(np.concatenate(unreachable_all)) if unreachable_all else np.zeros(0, dtype=np.int64)
+
+    def _covered_before(self, solver: str) -> float:
+        """Weight the existing facilities can serve at their present capacity (an LP: nothing new opens)."""
+        if not any(k["existing"].any() for k in self._k):
+            return 0.0
+        model, blocks, _, _ = self._build(new_sites=False)
+        sol = _run(model, solver, None, None)
+        return float(sol.objective) if sol.objective is not None else math.nan
+
+    def _why_infeasible(self) -> str:
+        from .measures import servable_share
+        from .routing import Reach
+
+        reasons = []
+        for k in self._k:
+            kd = k["kd"]
+            cap = np.where(k["host"], np.minimum(k["max_size"], self.floor_area_m2 / kd.m2_per_unit), 0.0)
+            cap = cap + np.where(k["existing"], k["existing_capacity"] + k["expansion_max"], 0.0)
+            pr = kd.pairs
+            share = servable_share(Reach(pr.col, pr.row, pr.cost, self.n_cols, self.n_rows), cap, k["demand"])
+            short = np.flatnonzero(share.served_per_destination < k["demand"] - 1e-6 * np.maximum(1, k["demand"]))
+            reachable_short = short[np.isin(short, pr.row)]
+            if reachable_short.size:
+                ids = ", ".join(str(self.demand_ids[i]) for i in reachable_short[:10])
+                reasons.append(f"{kd.kind}: even with every candidate open at its largest size, {reachable_short.size} "
+                               f"reachable row(s) cannot be fully served (ids: {ids}); add candidates or floor area nearby")
+        if self.p is not None:
+            reasons.append(f"p={self.p} limits the number of new sites")
+        if self.budget is not None:
+            reasons.append(f"budget={self.budget} limits the cost")
+        return "; ".join(reasons) or "the constraints contradict each other"
+
+    # -- results ----------------------------------------------------------------------------------------------------
+    def _collect(self, sol: _Solution, model: _Milp, gap_rel, blocks, report, unreachable, before: float) -> SitingResult:
+        site_rows, assign_parts, demand_parts = [], [], []
+        chosen_all, sizes_all = [], []
+        after = 0.0
+        total = 0.0
+        xval = sol.x
+        for blk in blocks:
+            k, kd = blk["k"], blk["k"]["kd"]
+            gcoo = blk["gcoo"]
+            frac = xval[blk["x"]]
+            # per original row: members of each group get the group's fractions
+            member_group = blk["labels"]
+            rows = blk["rows"]
+            g_indptr = np.concatenate([[0], np.cumsum(np.bincount(gcoo.row, minlength=len(blk["first"])))])
+            counts = g_indptr[member_group + 1] - g_indptr[member_group]
+            member = np.repeat(rows, counts)
+            pair = np.concatenate([np.arange(g_indptr[a], g_indptr[a + 1]) for a in member_group]) if rows.size else np.zeros(0, dtype=np.int64)
+            f = frac[pair]
+            keep = f > 1e-9
+            member, pair, f = member[keep], pair[keep], f[keep]
+            amount = f * k["demand"][member]
+            cand = gcoo.col[pair]
+            assign_parts.append(pd.DataFrame({"demand_row": member, "demand_id": self.demand_ids[member], "candidate": cand,
+                                              "candidate_id": self.candidate_ids[cand], "kind": kd.kind, "amount": amount,
+                                              "cost": np.nan}))
+            served = np.bincount(member, weights=f, minlength=self.n_rows)
+            after += float((served * k["weight"]).sum())
+            total += float(k["weight"].sum())
+            used = np.bincount(cand, weights=amount, minlength=self.n_cols)
+            opened = blk["new"][xval[blk["y"]] > 0.5]
+            # report the smallest size that is allowed and serves what is assigned (the solver may leave slack)
+            cap_new = np.minimum(k["max_size"][opened], self.floor_area_m2[opened] / kd.m2_per_unit)
+            size_new = np.minimum(np.maximum(k["min_size"][opened], used[opened]), cap_new)  # CBC prints 8 digits
+            size_ex = k["existing_capacity"][blk["ex"]] + np.maximum(0.0, used[blk["ex"]] - k["existing_capacity"][blk["ex"]])
+            chosen_all.append(opened)
+            sizes_all.append(size_new)
+            site_rows.append(pd.DataFrame({
+                "candidate": np.concatenate([opened, blk["ex"]]),
+                "candidate_id": self.candidate_ids[np.concatenate([opened, blk["ex"]])],
+                "kind": kd.kind,
+                "is_existing": np.concatenate([np.zeros(opened.size, bool), np.ones(blk["ex"].size, bool)]),
+                "size": np.concatenate([size_new, size_ex]),
+                "expansion": np.concatenate([np.zeros(opened.size), size_ex - k["existing_capacity"][blk["ex"]]]),
+                "assigned": used[np.concatenate([opened, blk["ex"]])],
+            }))
+            demand_parts.append(pd.DataFrame({"demand_row": np.arange(self.n_rows), "demand_id": self.demand_ids, "kind": kd.kind,
+                                              "weight": k["weight"], "demand": k["demand"], "served_share": served,
+                                              "reachable": np.isin(np.arange(self.n_rows), kd.pairs.row)}))
+        sites = pd.concat(site_rows, ignore_index=True)
+        if "colocation" in blocks[0]:
+            both, _ = blocks[0]["colocation"]
+            kinds_at = sites.groupby("candidate")["kind"].nunique()
+            sites["colocated"] = sites["candidate"].map(kinds_at).fillna(0).to_numpy() >= 2
+        chosen = np.concatenate(chosen_all)
+        sizes = np.concatenate(sizes_all)
+        if self.objective == "max_covered":
+            n_coloc = int(sites.loc[sites["colocated"], "candidate"].nunique()) if "colocated" in sites else 0
+            objective = after + self.colocation_reward * n_coloc
+            bound = sol.bound
+        else:
+            objective = float(sol.objective)
+            bound = sol.bound
+        gap = _relative_gap(objective, bound)
+        return SitingResult(
+            model=self.name, status=_status_with_gap(sol, gap, gap_rel), objective=objective, gap=gap,
+            solve_time_s=sol.solve_time_s, solver=sol.solver, n_variables=model.n_vars, n_constraints=model.n_rows,
+            chosen=chosen, chosen_ids=[self.candidate_ids[j] for j in chosen], site_size=sizes,
+            existing=np.unique(np.concatenate([np.flatnonzero(k["existing"]) for k in self._k])),
+            assignment=pd.concat(assign_parts, ignore_index=True), covered_before=before, covered_after=after,
+            total_weight=total, unreachable=unreachable, unreachable_ids=[self.demand_ids[i] for i in unreachable],
+            reduction=report, sites=sites, demand=pd.concat(demand_parts, ignore_index=True),
+        )
+
+
+class CapacitatedCoverage(JointCoverage):
+    """Capacitated coverage for one kind: sites sized between `min_size` and `max_size` (m² or seats), demand per row
+    in the same unit, existing facilities open at `existing_capacity` and expandable up to `expansion_max`."""
+
+    name = "CapacitatedCoverage"
+
+    def __init__(self, pairs: Pairs, demand: Any, *, kind: str = "", weights: Any = None, objective: str = "max_covered",
+                 p: int | None = None, budget: float | None = None, demand_ids: Any = None, candidate_ids: Any = None,
+                 **site_figures) -> None:
+        super().__init__([KindDemand(kind=kind, pairs=pairs, demand=demand, weight=weights, **site_figures)],
+                         objective=objective, p=p, budget=budget, demand_ids=demand_ids, candidate_ids=candidate_ids)
+
+    @classmethod
+    def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, demand: Any, **kwargs) -> "CapacitatedCoverage":
+        pairs, row_ids, col_ids = _pairs_from_matrix(cost_matrix, max_cost)
+        kwargs.setdefault("demand_ids", row_ids)
+        kwargs.setdefault("candidate_ids", col_ids)
+        return cls(pairs, demand, **kwargs)
+
+    @classmethod
+    def from_reach(cls, reach: Any, demand: Any, *, max_cost: float | None = None, **kwargs) -> "CapacitatedCoverage":
+        return cls(_pairs_from_reach(reach, max_cost), demand, **kwargs)
