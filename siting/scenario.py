@@ -44,7 +44,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import ConfigError
-from .output import ensure_writable_dir, file_sha256, write_csv, write_json, write_text
+from .output import ensure_writable_dir, file_sha256, write_csv, write_text
 from .project import SCHEMA as PROJECT_SCHEMA
 from .project import Project, parse_project, read_toml
 from .schema import CAPACITY_UNIT, KINDS
