@@ -9,7 +9,7 @@ import pytest
 
 from siting.batch import job_folder, run_batch, run_job
 
-from test_scenario import BASE, FACILITIES, OPEN, PROJECT, RESIDENCES
+from test_scenario import write_area
 
 OSM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bupt_beijing" / "map.osm"
 
@@ -18,12 +18,7 @@ OSM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bupt_bei
 def jobs(tmp_path_factory) -> list[Path]:
     if not OSM.exists():
         pytest.skip(f"shared test data not found: {OSM} (tests read ../shared/data beside the repo)")
-    folder = tmp_path_factory.mktemp("batch")
-    (folder / "project.toml").write_text(PROJECT.format(osm=OSM.as_posix()), encoding="utf-8")
-    (folder / "residences.csv").write_text(RESIDENCES, encoding="utf-8")
-    (folder / "facilities.csv").write_text(FACILITIES, encoding="utf-8")
-    (folder / "base.toml").write_text(BASE, encoding="utf-8")
-    (folder / "open.toml").write_text(OPEN, encoding="utf-8")
+    folder = write_area(tmp_path_factory.mktemp("batch"))
     (folder / "broken.toml").write_text('[scenario]\nbase = "project.toml"\nremove_facilities = ["NOPE"]\n', encoding="utf-8")
     return [folder / "base.toml", folder / "broken.toml", folder / "open.toml", folder / "project.toml"]
 

@@ -89,12 +89,14 @@ year = 2030
 def area(tmp_path_factory) -> Path:
     if not OSM.exists():
         pytest.skip(f"shared test data not found: {OSM} (tests read ../shared/data beside the repo)")
-    folder = tmp_path_factory.mktemp("scen")
-    (folder / "project.toml").write_text(PROJECT.format(osm=OSM.as_posix()), encoding="utf-8")
-    (folder / "residences.csv").write_text(RESIDENCES, encoding="utf-8")
-    (folder / "facilities.csv").write_text(FACILITIES, encoding="utf-8")
-    (folder / "base.toml").write_text(BASE, encoding="utf-8")
-    (folder / "open.toml").write_text(OPEN, encoding="utf-8")
+    return write_area(tmp_path_factory.mktemp("scen"))
+
+
+def write_area(folder: Path) -> Path:
+    """The test project (6 residences, 3 facilities on the BUPT extract) and two scenarios over it."""
+    for name, text in (("project.toml", PROJECT.format(osm=OSM.as_posix())), ("residences.csv", RESIDENCES),
+                       ("facilities.csv", FACILITIES), ("base.toml", BASE), ("open.toml", OPEN)):
+        (folder / name).write_text(text, encoding="utf-8")
     return folder
 
 
