@@ -106,6 +106,30 @@ def demo(profile, output, map_path, walk_minutes, thresholds, tiles):
     _print_summary(result)
 
 
+@main.command()
+@click.argument("developments", type=click.Path(exists=True, dir_okay=False))
+@click.option("--facilities", "facilities_path", type=click.Path(exists=True, dir_okay=False),
+              help="Facilities table when it is a separate file (CSV/GeoJSON).")
+@click.option("--network", "network_path", type=click.Path(exists=True, dir_okay=False),
+              help="Walking network (.osm.pbf/.osm/.osm.bz2/.graphml) for the 15-minute location check.")
+@click.option("--profile", default="national", show_default=True, help="Standard profile name or .toml path.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Judge milestones as of this date (default: today).")
+@click.option("--output", default="out/sync", show_default=True, type=click.Path(file_okay=False), help="Report folder.")
+@planner_errors
+def check(developments, facilities_path, network_path, profile, as_of, output):
+    """四同步 check: facilities planned, built, accepted and delivered with the housing of new developments."""
+    from .profiles import load_profile
+    from .sync import run_check
+
+    result, paths = run_check(developments, load_profile(profile), network_path, output,
+                              as_of.date() if as_of else None, facilities_path=facilities_path)
+    indicator = result.summary["indicator"]
+    click.echo(f"{indicator['name']} ({indicator['name_en']}): {indicator['value']:.1%} (strict, every check passed: "
+               f"{indicator['strict_value']:.1%})")
+    for name, path in paths.items():
+        click.echo(f"  {name:18s} {path}")
+
+
 @main.group()
 def profiles() -> None:
     """List and show the standard profiles."""
