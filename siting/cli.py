@@ -170,5 +170,9 @@ def network_info(path: str, metric_crs: str) -> None:
     click.echo(json.dumps(load_network(path, metric_crs=metric_crs).summary(), ensure_ascii=False, indent=2))
 
 
+from .cli_extra import register  # noqa: E402  (scenario, projection and batch commands)
+
+register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
