@@ -152,8 +152,9 @@ def _solve_cbc(model: _Milp, time_limit_s: float | None, gap_rel: float | None) 
 
     cost, lb, ub, integer, matrix, rlb, rub = model.arrays()
     prob = pulp.LpProblem("siting", pulp.LpMaximize if model.maximise else pulp.LpMinimize)
+    new_var = getattr(prob, "add_variable", None) or pulp.LpVariable  # pulp >= 3.3 attaches variables to the model
     xs = [
-        pulp.LpVariable(
+        new_var(
             f"v{k}",
             lowBound=None if math.isinf(lb[k]) else float(lb[k]),
             upBound=None if math.isinf(ub[k]) else float(ub[k]),
@@ -181,7 +182,9 @@ def _solve_cbc(model: _Milp, time_limit_s: float | None, gap_rel: float | None) 
     fd, log_path = tempfile.mkstemp(prefix="siting-cbc-", suffix=".log")
     os.close(fd)
     try:
-        cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # PULP_CBC_CMD: the CBC bundled with pulp 3.x
+            cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path)
         start = time.perf_counter()
         prob.solve(cmd)
         elapsed = time.perf_counter() - start
