@@ -107,6 +107,29 @@ def demo(profile, output, map_path, walk_minutes, thresholds, tiles):
 
 
 @main.command()
+@click.argument("project_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", type=click.Choice(["mclp", "lscp", "pmedian", "pcenter", "capacitated"]), help="Siting model.")
+@click.option("--p", "p", type=int, help="Number of new sites (MCLP, p-median, p-center, capacitated).")
+@click.option("--budget", type=float, help="Budget for new sites, in the candidates' cost unit.")
+@click.option("--solver", type=click.Choice(["cbc", "highs"]), help="MILP solver (default CBC, bundled with pulp).")
+@click.option("--time-limit", "time_limit_s", type=float, help="Solver time limit in seconds; the best solution and its gap are reported.")
+@planner_errors
+def optimize(project_file, model, p, budget, solver, time_limit_s):
+    """Choose new sites for elderly day-care stations and nurseries (candidates from the project file)."""
+    from .plan import run_optimize
+
+    _, plan, paths = run_optimize(project_file, progress=_progress, model=model, p=p, budget=budget, solver=solver,
+                                  time_limit_s=time_limit_s)
+    for kind, info in plan.summaries.items():
+        share = info.get("covered_share_after")
+        click.echo(f"  {kind:18s} {info['model']}: status {info['status']}, gap {info['gap']}, new sites "
+                   f"{', '.join(info['chosen_ids']) or '-'}; covered share after {share:.1%}" if share is not None else
+                   f"  {kind:18s} {info['model']}: status {info['status']}")
+    for name, path in paths.items():
+        click.echo(f"  {name:14s} {path}")
+
+
+@main.command()
 @click.argument("developments", type=click.Path(exists=True, dir_okay=False))
 @click.option("--facilities", "facilities_path", type=click.Path(exists=True, dir_okay=False),
               help="Facilities table when it is a separate file (CSV/GeoJSON).")

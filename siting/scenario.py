@@ -380,13 +380,13 @@ def _empty_sites() -> pd.DataFrame:
 def _optimise(project: Project, inputs, result) -> pd.DataFrame:
     """New sites chosen by the project's siting model (siting.optimize); one row per opened site."""
     try:
-        from .optimize import optimise_project  # written by the optimisation stage
+        from .plan import optimise_project
     except ImportError:
         raise ConfigError("this scenario asks for an optimisation, but this version of siting has no optimisation "
                           "stage (siting.optimize.optimise_project)", column="optimize",
                           fix="remove the [optimize] table from the scenario, or update siting") from None
-    chosen = optimise_project(project, inputs, result)
-    return pd.DataFrame(chosen)[list(_empty_sites().columns)]
+    plan = optimise_project(project, inputs, result)
+    return plan.new_sites[list(_empty_sites().columns)]
 
 
 def _read_result(name: str, key: str, folder: Path, cached: bool = True) -> ScenarioResult:

@@ -1,0 +1,55 @@
+"""Siting on the sample project: the MCLP's choice equals a brute force over all candidate pairs, computed from a
+dense walking-distance matrix, and the CLI writes the proposals."""
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from siting.plan import optimise_project, read_candidates
+from siting.pipeline import run_coverage
+from siting.project import load_project
+from siting.routing import cost_matrix_m
+from siting.snap import snap_geoseries
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def project(tmp_path):
+    for name in ("sample.osm.pbf", "example_residences.csv", "example_facilities.csv", "example_candidates.csv"):
+        shutil.copy(REPO / "data" / name, tmp_path / name)
+    text = (REPO / "data" / "sample_project.toml").read_text(encoding="utf-8")
+    (tmp_path / "p.toml").write_text(text.replace("../out/sample", "out").replace("../maps/sample_coverage.html", "out/map.html"),
+                                     encoding="utf-8")
+    return load_project(tmp_path / "p.toml")
+
+
+def test_mclp_on_the_sample_equals_brute_force(project):
+    run = run_coverage(project)
+    project.optimize.update({"model": "mclp", "p": 2, "kinds": ["nursery"]})
+    with pytest.warns(UserWarning):
+        plan = optimise_project(project, run.inputs, run.result)
+    kind = "nursery"
+    res = run.result.residences
+    households = res["households"].to_numpy()
+    limit = run.inputs.profile.walk_limit_m(kind, 15)
+    cand = read_candidates(project, kind)
+    existing = run.inputs.facilities[run.inputs.facilities.kind == kind]
+    net = run.inputs.network
+    dist_c = cost_matrix_m(net, snap_geoseries(net, cand.geometry), run.result.residence_snap)
+    covered_now = res[f"walk_min_{kind}"].fillna(np.inf).to_numpy() <= 15
+    best = max(
+        households[covered_now | (dist_c[list(pair)] <= limit).any(axis=0)].sum()
+        for pair in itertools.combinations(range(len(cand)), 2)
+    )
+    summary = plan.summaries[kind]
+    assert summary["status"] == "optimal" and summary["gap"] == pytest.approx(0, abs=1e-9)
+    assert summary["covered_after"] == pytest.approx(best)
+    assert summary["covered_before"] == pytest.approx(households[covered_now].sum())
+    chosen = [cand.index[cand.site_id == s][0] for s in plan.new_sites.site_id]
+    assert households[covered_now | (dist_c[chosen] <= limit).any(axis=0)].sum() == pytest.approx(best)
+    assert plan.new_sites["households_newly_covered"].sum() >= best - households[covered_now].sum() - 1e-6
