@@ -35,6 +35,12 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
     from .layers import facilities_from_frame, read_table
 
     block = project.candidates
+    if block and block.get("source") == "osm":
+        from .osm_features import read_osm_candidate_sites
+
+        sites = read_osm_candidate_sites(project.resolve(block.get("path", project.network["path"])))
+        sites = sites.assign(cost=1.0, max_capacity=float(block.get("default_capacity", np.nan)))
+        return sites[["site_id", "name", "cost", "max_capacity", "geometry"]]
     if not block or "path" not in block:
         raise ConfigError("no candidate sites given", file=project.path, column="candidates.path",
                           fix="add a [candidates] section with the path of a candidate-site table")

