@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from siting import routing
-from siting.isochrones import catchment_polygons, reached_segments
+from siting.isochrones import catchment_polygons, reached_segments, street_buffer
 from siting.network import load_network, network_from_arrays
 from siting.snap import snap_points
 from conftest import shared_file
@@ -105,10 +105,7 @@ def test_local_catchment_segments_equal_whole_graph_segments():
     for idx, block in routing.iter_source_node_distances(net, src, 825.0):
         for row, k in enumerate(idx):
             for limit in sorted(limits.values()):
-                import shapely
-
-                segs = reached_segments(net, block[row], limit, src, int(k))
-                expected.append(shapely.buffer(shapely.multilinestrings(shapely.linestrings(segs)), 20.0, quad_segs=2))
+                expected.append(street_buffer(reached_segments(net, block[row], limit, src, int(k)), 20.0))
     assert len(got) == len(expected)
     for geom, ref in zip(got.geometry, expected):
         assert geom.symmetric_difference(ref).area < 1e-3 * ref.area
