@@ -5,40 +5,9 @@ the saved file give the same network.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import NetworkError
-from .network import WalkNetwork, network_from_arrays
-
-
-def network_from_osmnx_graph(graph, *, metric_crs: str = "utm", source: str = "osmnx graph") -> WalkNetwork:
-    """Convert an osmnx MultiDiGraph (unprojected, node x/y in degrees, edge `length` in metres)."""
-    import pyproj
-
-    if graph.number_of_nodes() == 0:
-        raise NetworkError("the osmnx graph has no nodes", file=source)
-    keys = list(graph.nodes)
-    index = {k: i for i, k in enumerate(keys)}
-    x = np.array([graph.nodes[k]["x"] for k in keys], dtype=np.float64)
-    y = np.array([graph.nodes[k]["y"] for k in keys], dtype=np.float64)
-    lon, lat = pyproj.Transformer.from_crs(graph.graph.get("crs", "EPSG:4326"), "EPSG:4326", always_xy=True).transform(x, y)
-    u, v, length, highway = [], [], [], []
-    for a, b, data in graph.edges(data=True):
-        u.append(index[a])
-        v.append(index[b])
-        length.append(float(data.get("length", np.nan)))
-        hw = data.get("highway", "")
-        highway.append(hw if isinstance(hw, str) else ",".join(map(str, hw)))
-    length_arr = np.array(length)
-    try:
-        osmid = np.array([int(k) for k in keys], dtype=np.int64)
-    except (TypeError, ValueError):
-        osmid = None
-    return network_from_arrays(
-        np.asarray(lon), np.asarray(lat), np.array(u), np.array(v), osmid=osmid,
-        edge_length_m=None if np.isnan(length_arr).any() else length_arr,
-        edge_highway=np.array(highway, dtype=object), metric_crs=metric_crs, source=source,
-    )
+from .network import WalkNetwork
+from .network import network_from_nx_graph as network_from_osmnx_graph
 
 
 def network_from_place(place: str, *, metric_crs: str = "utm") -> WalkNetwork:

@@ -283,35 +283,39 @@ def _from_graphml(path: Path, metric_crs: str) -> WalkNetwork:
         graph = nx.read_graphml(path)
     except Exception as exc:
         raise NetworkError(f"cannot read GraphML ({exc})", file=path, expected="a GraphML file as written by osmnx.save_graphml") from None
+    return network_from_nx_graph(graph, metric_crs=metric_crs, source=str(path))
+
+
+def network_from_nx_graph(graph, *, metric_crs: str = "utm", source: str = "networkx graph") -> WalkNetwork:
+    """Convert a networkx/osmnx graph (node x/y in `graph.graph["crs"]`, default WGS84; edge `length` in metres).
+    Where any edge lacks a length, all lengths fall back to projected straight segments."""
     if graph.number_of_nodes() == 0:
-        raise NetworkError("the GraphML graph has no nodes", file=path)
+        raise NetworkError("the graph has no nodes", file=source)
     keys = list(graph.nodes)
     index = {k: i for i, k in enumerate(keys)}
     try:
         xs = np.array([float(graph.nodes[k]["x"]) for k in keys])
         ys = np.array([float(graph.nodes[k]["y"]) for k in keys])
     except KeyError:
-        raise NetworkError("GraphML nodes lack x/y attributes", file=path, expected="node attributes x and y (lon/lat)") from None
-    graph_crs = graph.graph.get("crs", "EPSG:4326")
-    lon, lat = pyproj.Transformer.from_crs(graph_crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+        raise NetworkError("graph nodes lack x/y attributes", file=source, expected="node attributes x and y (lon/lat)") from None
+    lon, lat = pyproj.Transformer.from_crs(graph.graph.get("crs", "EPSG:4326"), "EPSG:4326", always_xy=True).transform(xs, ys)
     u, v, length, highway = [], [], [], []
     for a, b, data in graph.edges(data=True):
         u.append(index[a])
         v.append(index[b])
         length.append(float(data["length"]) if "length" in data else np.nan)
         hw = data.get("highway", "")
-        highway.append(hw if isinstance(hw, str) else str(hw))
+        highway.append(hw if isinstance(hw, str) else ",".join(map(str, hw)))
     length_arr = np.array(length, dtype=np.float64)
     try:
         osmid = np.array([int(k) for k in keys], dtype=np.int64)
-    except ValueError:
+    except (TypeError, ValueError):
         osmid = None
-    net = network_from_arrays(lon, lat, np.array(u), np.array(v), osmid=osmid, edge_highway=np.array(highway, dtype=object),
-                              metric_crs=metric_crs, source=str(path))
-    if np.isnan(length_arr).any():
-        return net  # lengths fall back to projected straight segments
-    return network_from_arrays(lon, lat, np.array(u), np.array(v), osmid=osmid, edge_length_m=length_arr,
-                               edge_highway=np.array(highway, dtype=object), metric_crs=metric_crs, source=str(path))
+    return network_from_arrays(
+        np.asarray(lon), np.asarray(lat), np.array(u), np.array(v), osmid=osmid,
+        edge_length_m=None if np.isnan(length_arr).any() else length_arr,
+        edge_highway=np.array(highway, dtype=object), metric_crs=metric_crs, source=source,
+    )
 
 
 def _cache_file(path: Path, metric_crs: str, cache_dir: str | os.PathLike) -> Path:
