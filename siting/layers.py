@@ -174,7 +174,7 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
 def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Drop wholly blank rows (separators, formatted rows at the end of a sheet) but remember the spreadsheet row
     of every kept row, so that messages still point at the right line."""
-    blank = frame.apply(lambda column: column.map(_blank)).all(axis=1).to_numpy() if len(frame.columns) else \
+    blank = frame.apply(lambda column: column.map(is_blank)).all(axis=1).to_numpy() if len(frame.columns) else \
         np.zeros(len(frame), dtype=bool)
     kept = frame.loc[~blank].reset_index(drop=True)
     kept.attrs["spreadsheet_rows"] = (np.flatnonzero(~blank) + 2).tolist()
@@ -248,38 +248,38 @@ def residences_from_frame(
         raise ConfigError(f"default area type '{default_area_type}' is unknown", file=source,
                           expected=" or ".join(AREA_TYPES), fix="set default_area_type = \"existing\" or \"new\"")
     _check_not_empty(frame, source)
-    found = _resolve_columns(frame, source, columns, _RESIDENCE_FIELDS)
+    found = resolve_columns(frame, source, columns, _RESIDENCE_FIELDS)
     if "households" not in found and "population" not in found:
         raise _missing_column(frame, source, "households", also="population")
-    geometry = _geometry(frame, source, found, crs, coords)
-    households = _numbers(frame, source, found.get("households"))
-    population = _numbers(frame, source, found.get("population"))
+    geometry = parse_geometry(frame, source, found, crs, coords)
+    households = parse_numbers(frame, source, found.get("households"))
+    population = parse_numbers(frame, source, found.get("population"))
     both_missing = np.isnan(households) & np.isnan(population)
     if both_missing.any():
         i = int(np.flatnonzero(both_missing)[0])
         column = found.get("households") or found.get("population")
-        raise InputError("households and population are both blank", file=source, row=_row(frame, i), column=column,
+        raise InputError("households and population are both blank", file=source, row=spreadsheet_row(frame, i), column=column,
                          expected="a number of households (户数) or residents (人口) in every row",
                          fix="fill in either figure; the other is derived with the household size")
     for field, values in (("households", households), ("population", population)):
-        _check_non_negative(frame, values, source, found.get(field), field)
+        check_non_negative(frame, values, source, found.get(field), field)
     households = np.where(np.isnan(households), population / household_size, households)
     population = np.where(np.isnan(population), households * household_size, population)
     too_many = households > MAX_HOUSEHOLDS_PER_ROW
     if too_many.any():
         i = int(np.flatnonzero(too_many)[0])
-        column = found["households"] if "households" in found and not _blank(frame[found["households"]].iat[i]) \
+        column = found["households"] if "households" in found and not is_blank(frame[found["households"]].iat[i]) \
             else found.get("population")
         raise InputError(f"{households[i]:,.0f} households in one row is more than the plausible "
-                         f"{MAX_HOUSEHOLDS_PER_ROW:,}", file=source, row=_row(frame, i), column=column,
+                         f"{MAX_HOUSEHOLDS_PER_ROW:,}", file=source, row=spreadsheet_row(frame, i), column=column,
                          expected=f"at most {MAX_HOUSEHOLDS_PER_ROW:,} households per row (one building or compound)",
                          fix="check for a typing error (extra digits) or split the district into compounds")
 
     area_type = _area_types(frame, source, found.get("area_type"), default_area_type)
     result = gpd.GeoDataFrame(
         {
-            "res_id": _ids(frame, source, found.get("id"), "R"),
-            "name": _names(frame, found.get("name")),
+            "res_id": parse_ids(frame, source, found.get("id"), "R"),
+            "name": parse_names(frame, found.get("name")),
             "households": households.astype(np.float64),
             "population": population.astype(np.float64),
             "area_type": area_type,
@@ -301,8 +301,8 @@ def facilities_from_frame(
 ) -> gpd.GeoDataFrame:
     """Facilities in the schema (EPSG:4326). `kind` applies to the whole file; else a kind column is required."""
     _check_not_empty(frame, source)
-    found = _resolve_columns(frame, source, columns, _FACILITY_FIELDS)
-    geometry = _geometry(frame, source, found, crs, coords)
+    found = resolve_columns(frame, source, columns, _FACILITY_FIELDS)
+    geometry = parse_geometry(frame, source, found, crs, coords)
     if kind is not None:
         whole = _kind_of(kind)
         if whole is None:
@@ -312,17 +312,17 @@ def facilities_from_frame(
             log.info("%s: kind = %s given for the whole file; column '%s' ignored", source, whole, found["kind"])
         kinds = np.full(len(frame), whole, dtype=object)
     elif "kind" in found:
-        kinds = _kinds(frame, source, found["kind"])
+        kinds = parse_kinds(frame, source, found["kind"])
     else:
         raise _missing_column(frame, source, "kind",
                               fix=f"add a 类型 column (values such as 日间照料 or 托育) or set kind = \"{ELDERLY}\" "
                                   f"or \"{NURSERY}\" for this file in the project file")
     values = {}
     for field in ("floor_area_m2", "places", "seats"):
-        values[field] = _numbers(frame, source, found.get(field))
-        _check_non_negative(frame, values[field], source, found.get(field), field)
+        values[field] = parse_numbers(frame, source, found.get(field))
+        check_non_negative(frame, values[field], source, found.get(field), field)
     result = gpd.GeoDataFrame(
-        {"fac_id": _ids(frame, source, found.get("id"), "F"), "name": _names(frame, found.get("name")),
+        {"fac_id": parse_ids(frame, source, found.get("id"), "F"), "name": parse_names(frame, found.get("name")),
          "kind": kinds, **values},
         geometry=geometry,
         crs="EPSG:4326",
@@ -331,22 +331,27 @@ def facilities_from_frame(
 
 
 # ---------------------------------------------------------------------------------------------------- columns
+#
+# Public cell and column helpers. Other readers of planner tables (siting.sync's development workbooks) use these so
+# that every table gives the same messages with the same file/row/column, whatever its schema.
 
 
-def _normalise_header(text: str) -> str:
+def normalise_header(text: str) -> str:
+    """A header (or a label cell) as compared against ALIASES: NFKC (full-width → ASCII), no spaces, lower case."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text))).lower()
 
 
 _ALIAS_INDEX: dict[str, dict[str, str]] = {
-    field: {_normalise_header(a): a for a in aliases} for field, aliases in ALIASES.items()
+    field: {normalise_header(a): a for a in aliases} for field, aliases in ALIASES.items()
 }
 
 
-def _resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] | None,
-                     fields: Iterable[str]) -> dict[str, str]:
-    """{field: file column} from the project mapping first, then from the aliases (exact, then without a unit
-    in brackets such as 户数(户))."""
-    present = [c for c in frame.columns if c != _geometry_name(frame)]
+def resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] | None,
+                    fields: Iterable[str]) -> dict[str, str]:
+    """{field: file column} for the schema `fields`: the project mapping `columns` first, then the ALIASES (exact,
+    then without a unit in brackets such as 户数(户)). Fields without a column are left out; callers decide which are
+    required. ConfigError/InputError for a mapping key or mapped column that does not exist."""
+    present = [c for c in frame.columns if c != geometry_column_name(frame)]
     found: dict[str, str] = {}
     for key, file_column in (columns or {}).items():
         field = _MAPPING_KEYS.get(str(key).strip().lower())
@@ -362,7 +367,7 @@ def _resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] |
     wanted = [f for f in fields if f not in found]
     for strip_unit in (False, True):
         for column in present:
-            key = _normalise_header(column)
+            key = normalise_header(column)
             if strip_unit:
                 key = re.sub(r"\([^()]*\)$", "", key)
             for field in wanted:
@@ -371,7 +376,8 @@ def _resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] |
     return found
 
 
-def _geometry_name(frame: pd.DataFrame) -> str | None:
+def geometry_column_name(frame: pd.DataFrame) -> str | None:
+    """Name of the active geometry column of a GeoDataFrame, None for a plain table (CSV, Excel)."""
     if isinstance(frame, gpd.GeoDataFrame):
         name = frame._geometry_column_name
         if name is not None and name in frame.columns:
@@ -389,7 +395,7 @@ def _as_crs(crs: str, source: str) -> pyproj.CRS:
 
 def _missing_column(frame: pd.DataFrame, source: str, field: str, also: str | None = None,
                     fix: str | None = None) -> InputError:
-    present = [str(c) for c in frame.columns if c != _geometry_name(frame)]
+    present = [str(c) for c in frame.columns if c != geometry_column_name(frame)]
     fields = [field] + ([also] if also else [])
     accepted = "; ".join(f"{f}: " + ", ".join(ALIASES[f]) for f in fields)
     what = " or ".join(f"'{f}'" for f in fields)
@@ -403,71 +409,78 @@ def _check_not_empty(frame: pd.DataFrame, source: str) -> None:
         raise InputError("the table has no data rows", file=source, expected="a header row and at least one data row")
 
 
-def _row(frame: pd.DataFrame, i: int) -> int:
-    """Spreadsheet row of the i-th data row: read_table records them when it drops blank lines."""
+def spreadsheet_row(frame: pd.DataFrame, i: int) -> int:
+    """Spreadsheet row (header = row 1) of the i-th data row, as messages must name it: read_table records the rows
+    when it drops blank lines, so numbers stay those the planner sees in Excel."""
     rows = frame.attrs.get("spreadsheet_rows")
     return int(rows[i]) if rows is not None and len(rows) == len(frame) else i + 2
 
 
-def _blank(value) -> bool:
+def is_blank(value) -> bool:
     """None, NaN, pandas NA or a string of spaces: an empty cell in any of the readers."""
     if isinstance(value, str):
         return not value.strip()
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
 
 
-def _numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.ndarray:
-    """float64 array, NaN for blank cells; InputError at the first cell that is not a number."""
+def parse_numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.ndarray:
+    """Cells of `column` as a float64 array, NaN for blank cells (all NaN when `column` is None). Thousands
+    separators are accepted ("1,200"); text such as "12户", "NaN" or "inf" is an InputError at its row, because a
+    silently dropped figure would change the coverage result."""
     if column is None:
         return np.full(len(frame), np.nan)
     out = np.full(len(frame), np.nan)
     for i, value in enumerate(frame[column].tolist()):
-        if _blank(value):
+        if is_blank(value):
             continue
         try:
             number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
         except (TypeError, ValueError):
             number = None
-        if number is None or np.isinf(number):
-            raise InputError(f"'{value}' is not a number", file=source, row=_row(frame, i), column=column,
+        if number is None or not np.isfinite(number):  # NaN from a blank spatial field was caught by is_blank
+            raise InputError(f"'{value}' is not a number", file=source, row=spreadsheet_row(frame, i), column=column,
                              expected="a number (digits only, no units)", fix="correct the cell or leave it blank")
         out[i] = number
     return out
 
 
-def _check_non_negative(frame: pd.DataFrame, values: np.ndarray, source: str, column: str | None, field: str) -> None:
+def check_non_negative(frame: pd.DataFrame, values: np.ndarray, source: str, column: str | None, field: str) -> None:
+    """InputError at the first negative value of `values` (as read from `column` by parse_numbers); NaN passes."""
     negative = values < 0
     if negative.any():
         i = int(np.flatnonzero(negative)[0])
-        raise InputError(f"{field} is negative ({values[i]:g})", file=source, row=_row(frame, i), column=column,
+        raise InputError(f"{field} is negative ({values[i]:g})", file=source, row=spreadsheet_row(frame, i), column=column,
                          expected="zero or a positive number", fix="correct the cell")
 
 
-def _ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str) -> list[str]:
+def parse_ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str) -> list[str]:
+    """Ids of `column` as text ("007" stays "007", Excel's 7.0 becomes "7"); blank or repeated ids are an InputError
+    naming both rows. Without a column, ids `prefix`1.. are generated in row order (and logged)."""
     if column is None:
         log.info("%s: no id column; ids %s1..%s%d generated in row order", source, prefix, prefix, len(frame))
         return [f"{prefix}{i + 1}" for i in range(len(frame))]
     ids: list[str] = []
     first_row: dict[str, int] = {}
     for i, value in enumerate(frame[column].tolist()):
-        if _blank(value):
-            raise InputError("blank id", file=source, row=_row(frame, i), column=column, expected="a unique id in every row",
+        if is_blank(value):
+            raise InputError("blank id", file=source, row=spreadsheet_row(frame, i), column=column, expected="a unique id in every row",
                              fix="fill in the id, or delete the id column to have ids generated")
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # Excel stores 7 as 7.0
         text = str(value).strip()
         if text in first_row:
-            raise InputError(f"id '{text}' appears twice, in rows {first_row[text]} and {_row(frame, i)}", file=source,
-                             row=_row(frame, i), column=column, expected="unique ids", fix="give one of the two rows another id")
-        first_row[text] = _row(frame, i)
+            raise InputError(f"id '{text}' appears twice, in rows {first_row[text]} and {spreadsheet_row(frame, i)}", file=source,
+                             row=spreadsheet_row(frame, i), column=column, expected="unique ids", fix="give one of the two rows another id")
+        first_row[text] = spreadsheet_row(frame, i)
         ids.append(text)
     return ids
 
 
-def _names(frame: pd.DataFrame, column: str | None) -> list[str]:
+def parse_names(frame: pd.DataFrame, column: str | None) -> list[str]:
+    """Names of `column` as text, "" for blank cells or when there is no name column."""
     if column is None:
         return [""] * len(frame)
-    return ["" if _blank(v) and not isinstance(v, str) else str(v) for v in frame[column].tolist()]
+    return ["" if is_blank(v) and not isinstance(v, str) else str(v) for v in frame[column].tolist()]
 
 
 def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: str) -> np.ndarray:
@@ -475,11 +488,11 @@ def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: s
     if column is None:
         return out
     for i, value in enumerate(frame[column].tolist()):
-        if _blank(value):
+        if is_blank(value):
             continue
-        mapped = AREA_TYPE_VALUES.get(_normalise_header(value))
+        mapped = AREA_TYPE_VALUES.get(normalise_header(value))
         if mapped is None:
-            raise InputError(f"area type '{value}' is not recognised", file=source, row=_row(frame, i), column=column,
+            raise InputError(f"area type '{value}' is not recognised", file=source, row=spreadsheet_row(frame, i), column=column,
                              expected="新建/新/new for new districts, 既有/老旧/老城区/已建成/old/existing for existing ones",
                              fix=f"use one of those values, or leave blank for the default '{default}'")
         out[i] = mapped
@@ -487,7 +500,7 @@ def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: s
 
 
 def _kind_of(value) -> str | None:
-    key = _normalise_header(value).replace("_", " ").strip()
+    key = normalise_header(value).replace("_", " ").strip()
     kind = KIND_VALUES.get(key) or KIND_VALUES.get(key.replace(" ", "_"))
     if kind is not None:
         return kind
@@ -495,13 +508,15 @@ def _kind_of(value) -> str | None:
     return hits.pop() if len(hits) == 1 else None
 
 
-def _kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
+def parse_kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
+    """Facility kinds (ELDERLY / NURSERY) from labels such as 日间照料, 托育, 幼儿园 or 社区日间照料中心; an
+    unrecognised or blank label is an InputError at its row."""
     out = np.empty(len(frame), dtype=object)
     for i, value in enumerate(frame[column].tolist()):
-        kind = None if _blank(value) else _kind_of(value)
+        kind = None if is_blank(value) else _kind_of(value)
         if kind is None:
-            raise InputError(f"facility type '{'' if _blank(value) else value}' is not recognised", file=source,
-                             row=_row(frame, i), column=column,
+            raise InputError(f"facility type '{'' if is_blank(value) else value}' is not recognised", file=source,
+                             row=spreadsheet_row(frame, i), column=column,
                              expected="日间照料/养老/elderly for elderly day care, 托育/托儿所/幼儿园/nursery for nurseries",
                              fix="use one of those values, or give kind for the whole file in the project file")
         out[i] = kind
@@ -511,12 +526,17 @@ def _kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------- geometry
 
 
-def _geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs: str | None, coords: str) -> gpd.GeoSeries:
-    """WGS84 geometry from a geometry column or from coordinate columns; checks emptiness, validity, types, swaps."""
+def parse_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs: str | None,
+                   coords: str) -> gpd.GeoSeries:
+    """WGS84 geometry per row, from the frame's geometry column or from the lon/lat columns named in `found` (as
+    returned by resolve_columns). `crs` is the layer's coordinate system when the file has none (x/y columns, a
+    Shapefile without .prj); `coords` the web-map system of degree coordinates (wgs84, cgcs2000, gcj02, bd09), which
+    is converted to WGS84. Empty, invalid or unusable geometries, out-of-range and swapped coordinates are an
+    InputError at their row."""
     from .coords import canonical_system, to_wgs84
 
     system = canonical_system(coords)
-    geom_name = _geometry_name(frame)
+    geom_name = geometry_column_name(frame)
     if geom_name is not None and any(g is not None for g in frame.geometry.values):
         series = _spatial_geometry(frame, source, crs)
         column = "geometry"
@@ -555,7 +575,7 @@ def _spatial_geometry(frame: gpd.GeoDataFrame, source: str, crs: str | None) -> 
     types = series.geom_type
     for i, geom in enumerate(series.values):
         if geom is None or geom.is_empty:
-            raise InputError("empty geometry", file=source, row=_row(frame, i), column="geometry",
+            raise InputError("empty geometry", file=source, row=spreadsheet_row(frame, i), column="geometry",
                              expected="a point or polygon", fix="draw the feature or delete the row")
     kinds = {"Point": "point", "MultiPoint": "point", "Polygon": "polygon", "MultiPolygon": "polygon"}
     families = types.map(kinds)
@@ -563,13 +583,13 @@ def _spatial_geometry(frame: gpd.GeoDataFrame, source: str, crs: str | None) -> 
         i = int(np.flatnonzero(families.isna().to_numpy())[0])
         mixed = sorted(set(types))
         raise InputError(f"geometry type {types.iat[i]} cannot be used (types in the layer: {', '.join(mixed)})",
-                         file=source, row=_row(frame, i), column="geometry", expected="points or polygons only",
+                         file=source, row=spreadsheet_row(frame, i), column="geometry", expected="points or polygons only",
                          fix="keep only points (entrances) or polygons (building/compound outlines) in this layer")
     invalid = ~shapely.is_valid(np.asarray(series.values))
     if invalid.any():
         i = int(np.flatnonzero(invalid)[0])
         reason = shapely.is_valid_reason(series.values[i])
-        raise InputError(f"invalid polygon ({reason})", file=source, row=_row(frame, i), column="geometry",
+        raise InputError(f"invalid polygon ({reason})", file=source, row=spreadsheet_row(frame, i), column="geometry",
                          expected="a polygon whose outline does not cross itself",
                          fix="repair it in QGIS (Vector > Geometry Tools > Fix Geometries, i.e. make_valid) and reload")
     return series
@@ -582,12 +602,12 @@ def _point_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs
                               also=("lat" if "lon" not in found else None),
                               fix="add longitude/latitude columns (经度, 纬度), or x/y columns and crs = \"EPSG:xxxx\", "
                                   "or use a GeoPackage/Shapefile/GeoJSON with geometry")
-    x = _numbers(frame, source, found["lon"])
-    y = _numbers(frame, source, found["lat"])
+    x = parse_numbers(frame, source, found["lon"])
+    y = parse_numbers(frame, source, found["lat"])
     for values, column in ((x, found["lon"]), (y, found["lat"])):
         blank = np.isnan(values)
         if blank.any():
-            raise InputError("blank coordinate", file=source, row=_row(frame, int(np.flatnonzero(blank)[0])), column=column,
+            raise InputError("blank coordinate", file=source, row=spreadsheet_row(frame, int(np.flatnonzero(blank)[0])), column=column,
                              expected="a coordinate in every row", fix="fill it in or delete the row")
     if crs is not None and not _as_crs(crs, source).is_geographic:
         return gpd.GeoSeries(gpd.points_from_xy(x, y), crs=crs)
@@ -595,14 +615,14 @@ def _point_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs
     if lat_out.any():
         i = int(np.flatnonzero(lat_out)[0])
         swap = " — the longitude and latitude columns look swapped" if np.abs(x[i]) <= 90 else ""
-        raise InputError(f"latitude {y[i]:g} is outside -90..90{swap}", file=source, row=_row(frame, i), column=found["lat"],
+        raise InputError(f"latitude {y[i]:g} is outside -90..90{swap}", file=source, row=spreadsheet_row(frame, i), column=found["lat"],
                          expected="latitude in degrees (China: about 18..54)",
                          fix="swap the longitude and latitude columns" if swap
                          else "for projected x/y give crs = \"EPSG:xxxx\" in the project file")
     lon_out = np.abs(x) > 180
     if lon_out.any():
         i = int(np.flatnonzero(lon_out)[0])
-        raise InputError(f"longitude {x[i]:g} is outside -180..180", file=source, row=_row(frame, i), column=found["lon"],
+        raise InputError(f"longitude {x[i]:g} is outside -180..180", file=source, row=spreadsheet_row(frame, i), column=found["lon"],
                          expected="longitude in degrees (China: about 73..135)",
                          fix="for projected x/y give crs = \"EPSG:xxxx\" in the project file")
     return gpd.GeoSeries(gpd.points_from_xy(x, y), crs=crs or "EPSG:4326")
@@ -618,7 +638,7 @@ def _check_swapped(frame: pd.DataFrame, series: gpd.GeoSeries, source: str, colu
     if suspicious.any():
         i = int(np.flatnonzero(suspicious)[0])
         raise InputError(f"point ({lon[i]:g}, {lat[i]:g}) lies outside China, but swapped ({lat[i]:g}, {lon[i]:g}) "
-                         "lies inside: longitude and latitude look swapped", file=source, row=_row(frame, i), column=column,
+                         "lies inside: longitude and latitude look swapped", file=source, row=spreadsheet_row(frame, i), column=column,
                          expected="longitude first (China: 73..135), latitude second (18..54)",
                          fix="swap the longitude and latitude columns (or the axis order of the export)")
 
@@ -673,7 +693,7 @@ def estimate_households_from_buildings(
         ids = [str(v) for v in buildings_gdf["osm_id"]]
     else:
         ids = [f"R{i + 1}" for i in range(len(buildings_gdf))]
-    names = _names(buildings_gdf, "name" if "name" in buildings_gdf.columns else None)
+    names = parse_names(buildings_gdf, "name" if "name" in buildings_gdf.columns else None)
     result = gpd.GeoDataFrame(
         {"res_id": ids, "name": names, "households": households, "population": households * household_size,
          "area_type": np.full(len(buildings_gdf), default_area_type, dtype=object),

@@ -131,7 +131,7 @@ def parse_date(value: Any, *, file: str | os.PathLike | None = None, row: int | 
                column: str | None = None) -> dt.date | None:
     """A milestone date from a cell: ISO, 2023/5/1, 2023.5.1, 2023年5月1日, a datetime or an Excel serial number;
     None for a blank cell."""
-    if layers._blank(value):
+    if layers.is_blank(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.date()
@@ -191,7 +191,7 @@ def read_developments(path: str | os.PathLike, facilities_path: str | os.PathLik
 
 def _pick(names: list[str], role: str, path: Path) -> str:
     for name in names:
-        if layers._normalise_header(name) in _SHEETS[role]:
+        if layers.normalise_header(name) in _SHEETS[role]:
             return name
     raise InputError(f"no '{role}' sheet or layer (found: {', '.join(names)})", file=path,
                      expected=f"one named {' or '.join(_SHEETS[role])}", fix="rename the sheet or layer")
@@ -200,9 +200,9 @@ def _pick(names: list[str], role: str, path: Path) -> str:
 def _find(frame: pd.DataFrame, fields: tuple[str, ...]) -> dict[str, str]:
     found: dict[str, str] = {}
     for column in frame.columns:
-        key = re.sub(r"\([^()]*\)$", "", layers._normalise_header(column))
+        key = re.sub(r"\([^()]*\)$", "", layers.normalise_header(column))
         for f in fields:
-            if f not in found and key in {layers._normalise_header(a) for a in SYNC_ALIASES[f]}:
+            if f not in found and key in {layers.normalise_header(a) for a in SYNC_ALIASES[f]}:
                 found[f] = column
     return found
 
@@ -212,7 +212,7 @@ def _dates(frame: pd.DataFrame, source: str, found: dict[str, str]) -> dict[str,
     for m in MILESTONES:
         col = found.get(m)
         values = frame[col].tolist() if col else [None] * len(frame)
-        out[m] = [parse_date(v, file=source, row=i + 2, column=col) for i, v in enumerate(values)]
+        out[m] = [parse_date(v, file=source, row=layers.spreadsheet_row(frame, i), column=col) for i, v in enumerate(values)]
     return out
 
 
@@ -220,11 +220,11 @@ def _locations(frame: pd.DataFrame, source: str, found: dict[str, str]) -> gpd.G
     """WGS84 geometry per row from a geometry layer, WKT text (lon/lat degrees) or 经度/纬度 columns; None where the
     row has no location (a facility not yet sited)."""
     empty = gpd.GeoSeries([None] * len(frame), crs="EPSG:4326")
-    geom_name = layers._geometry_name(frame)
+    geom_name = layers.geometry_column_name(frame)
     if geom_name is not None:
         present = np.array([g is not None and not g.is_empty for g in frame.geometry.values], dtype=bool)
     elif "lon" in found and "lat" in found:
-        present = ~(frame[found["lon"]].map(layers._blank).to_numpy(bool) & frame[found["lat"]].map(layers._blank).to_numpy(bool))
+        present = ~(frame[found["lon"]].map(layers.is_blank).to_numpy(bool) & frame[found["lat"]].map(layers.is_blank).to_numpy(bool))
     else:
         present = np.zeros(len(frame), dtype=bool)
     series = empty
@@ -236,19 +236,20 @@ def _locations(frame: pd.DataFrame, source: str, found: dict[str, str]) -> gpd.G
         else:
             for col in (found["lon"], found["lat"]):
                 filled.loc[~present, col] = frame[col].iloc[first]
-        located = layers._geometry(filled, source, found, None, "wgs84")
+        located = layers.parse_geometry(filled, source, found, None, "wgs84")
         series = gpd.GeoSeries(np.where(present, np.asarray(located.values), None), crs="EPSG:4326")
     if geom_name is None and "wkt" in found:
         values = np.asarray(series.values, dtype=object)
         for i, text in enumerate(frame[found["wkt"]].tolist()):
-            if layers._blank(text):
+            if layers.is_blank(text):
                 continue
             try:
                 geom = shapely.from_wkt(str(text))
             except shapely.errors.GEOSException:
                 geom = None
             if geom is None or geom.is_empty or not geom.is_valid:
-                raise InputError(f"'{str(text)[:40]}' is not a valid WKT point or polygon", file=source, row=i + 2,
+                raise InputError(f"'{str(text)[:40]}' is not a valid WKT point or polygon", file=source,
+                                 row=layers.spreadsheet_row(frame, i),
                                  column=found["wkt"], expected="e.g. POINT (lon lat) or POLYGON ((lon lat, ...)) in degrees",
                                  fix="correct the cell, or give 经度/纬度 instead")
             values[i] = geom
@@ -267,14 +268,14 @@ def _require(frame: pd.DataFrame, source: str, found: dict[str, str], fields: tu
 def _id_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return "" if layers._blank(value) else str(value).strip()
+    return "" if layers.is_blank(value) else str(value).strip()
 
 
 def normalize_phases(frame: pd.DataFrame, source: str = "phases") -> gpd.GeoDataFrame:
     """Phases table with Chinese or English headers -> PHASE_COLUMNS (dates as datetime.date or None)."""
     if set(PHASE_COLUMNS) <= set(frame.columns):
         return frame
-    found = {**layers._resolve_columns(frame, source, None, ("name", "households", "population", "lon", "lat")),
+    found = {**layers.resolve_columns(frame, source, None, ("name", "households", "population", "lon", "lat")),
              **_find(frame, ("development_id", "phase", *MILESTONES, "dev_name", "wkt"))}
     if "dev_name" in found:
         found["name"] = found["dev_name"]
@@ -282,23 +283,24 @@ def normalize_phases(frame: pd.DataFrame, source: str = "phases") -> gpd.GeoData
     dev_ids = [_id_text(v) for v in frame[found["development_id"]].tolist()]
     for i, d in enumerate(dev_ids):
         if not d:
-            raise InputError("blank development id", file=source, row=i + 2, column=found["development_id"],
+            raise InputError("blank development id", file=source, row=layers.spreadsheet_row(frame, i), column=found["development_id"],
                              expected="the development's id in every row", fix="fill it in")
     phases = [_id_text(v) or "1" for v in frame[found["phase"]].tolist()] if "phase" in found else ["1"] * len(frame)
     seen: dict[tuple[str, str], int] = {}
     for i, key in enumerate(zip(dev_ids, phases)):
+        row = layers.spreadsheet_row(frame, i)
         if key in seen:
-            raise InputError(f"development {key[0]} phase {key[1]} appears twice (rows {seen[key]} and {i + 2})",
-                             file=source, row=i + 2, column=found.get("phase"), expected="one row per development and phase",
+            raise InputError(f"development {key[0]} phase {key[1]} appears twice (rows {seen[key]} and {row})",
+                             file=source, row=row, column=found.get("phase"), expected="one row per development and phase",
                              fix="number the phases 1, 2, 3 … or merge the rows")
-        seen[key] = i + 2
-    households = layers._numbers(frame, source, found["households"])
-    layers._check_non_negative(frame, households, source, found["households"], "households")
-    population = layers._numbers(frame, source, found.get("population"))
+        seen[key] = row
+    households = layers.parse_numbers(frame, source, found["households"])
+    layers.check_non_negative(frame, households, source, found["households"], "households")
+    population = layers.parse_numbers(frame, source, found.get("population"))
     return gpd.GeoDataFrame(
-        {"development_id": dev_ids, "name": layers._names(frame, found.get("name")), "phase": phases,
+        {"development_id": dev_ids, "name": layers.parse_names(frame, found.get("name")), "phase": phases,
          "households": households, "population": population, **_dates(frame, source, found),
-         "row": np.arange(len(frame)) + 2},
+         "row": [layers.spreadsheet_row(frame, i) for i in range(len(frame))]},
         geometry=_locations(frame, source, found), crs="EPSG:4326")
 
 
@@ -306,7 +308,7 @@ def normalize_facilities(frame: pd.DataFrame, source: str = "facilities") -> gpd
     """Facilities table -> FACILITY_COLUMNS; development_ids is a list (one facility may serve several)."""
     if set(FACILITY_COLUMNS) <= set(frame.columns):
         return frame
-    found = {**layers._resolve_columns(frame, source, None, ("id", "name", "kind", "floor_area_m2", "seats", "lon", "lat")),
+    found = {**layers.resolve_columns(frame, source, None, ("id", "name", "kind", "floor_area_m2", "seats", "lon", "lat")),
              **_find(frame, ("development_id", *MILESTONES, "wkt", "fac_id"))}
     if "fac_id" in found:
         found["id"] = found["fac_id"]
@@ -315,17 +317,17 @@ def normalize_facilities(frame: pd.DataFrame, source: str = "facilities") -> gpd
     for i, v in enumerate(frame[found["development_id"]].tolist()):
         ids = [p.strip() for p in re.split(r"[;；,，、]", _id_text(v)) if p.strip()]
         if not ids:
-            raise InputError("blank development id", file=source, row=i + 2, column=found["development_id"],
+            raise InputError("blank development id", file=source, row=layers.spreadsheet_row(frame, i), column=found["development_id"],
                              expected="the id of the development(s) the facility serves; several separated by ;",
                              fix="fill it in")
         dev_lists.append(ids)
-    values = {f: layers._numbers(frame, source, found.get(f)) for f in ("floor_area_m2", "seats")}
+    values = {f: layers.parse_numbers(frame, source, found.get(f)) for f in ("floor_area_m2", "seats")}
     for f, v in values.items():
-        layers._check_non_negative(frame, v, source, found.get(f), f)
+        layers.check_non_negative(frame, v, source, found.get(f), f)
     return gpd.GeoDataFrame(
-        {"fac_id": layers._ids(frame, source, found.get("id"), "F"), "development_ids": dev_lists,
-         "kind": layers._kinds(frame, source, found["kind"]), "name": layers._names(frame, found.get("name")),
-         **values, **_dates(frame, source, found), "row": np.arange(len(frame)) + 2},
+        {"fac_id": layers.parse_ids(frame, source, found.get("id"), "F"), "development_ids": dev_lists,
+         "kind": layers.parse_kinds(frame, source, found["kind"]), "name": layers.parse_names(frame, found.get("name")),
+         **values, **_dates(frame, source, found), "row": [layers.spreadsheet_row(frame, i) for i in range(len(frame))]},
         geometry=_locations(frame, source, found), crs="EPSG:4326")
 
 
