@@ -44,6 +44,27 @@ class InputError(SitingError):
             text += f". Fix: {self.fix}"
         return text
 
+    def located(self, *, file: str | PathLike | None = None, row: int | None = None,
+                column: str | None = None) -> "InputError":
+        """Fill in where the error is when the code that raised it could not know (a profile name or a coordinate
+        system checked deep down, but written in a project file); what is already known is kept."""
+        if self.file is None and file is not None:
+            self.file = str(file)
+        if self.row is None:
+            self.row = row
+        if self.column is None:
+            self.column = column
+        self.args = (self.__str__(),)
+        return self
+
+
+def nearest_names(name: str, valid) -> str:
+    """' (did you mean 'x'?)' for the closest valid spelling of a mistyped key, '' when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), sorted(valid), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
 
 class ConfigError(InputError):
     """A project, scenario or profile file that is wrong (unknown key, missing or contradictory figure)."""

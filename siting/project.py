@@ -28,6 +28,7 @@ lists the valid ones, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .errors import ConfigError
+from .errors import ConfigError, nearest_names
 
 _LAYER_KEYS = {"path", "table", "layer", "encoding", "crs", "coords", "columns", "sheet", "source"}
 SCHEMA: dict[str, set[str]] = {
@@ -91,8 +92,9 @@ def _check_keys(section: str, table: dict, file: Path | None) -> None:
     allowed = SCHEMA[section]
     unknown = sorted(set(table) - allowed)
     if unknown:
+        named = ", ".join(repr(k) + nearest_names(k, allowed) for k in unknown)
         raise ConfigError(
-            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)} in [{section}]",
+            f"unknown key{'s' if len(unknown) > 1 else ''} {named} in [{section}]",
             file=file,
             expected="one of " + ", ".join(sorted(allowed)),
             fix="correct the spelling or remove the key",
@@ -104,8 +106,10 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
     data = copy.deepcopy(data)
     unknown = sorted(set(data) - set(SCHEMA))
     if unknown:
-        raise ConfigError(f"unknown section{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)}",
-                          file=path, expected="sections " + ", ".join(f"[{s}]" for s in SCHEMA))
+        named = ", ".join(repr(k) + nearest_names(k, SCHEMA) for k in unknown)
+        raise ConfigError(f"unknown section{'s' if len(unknown) > 1 else ''} {named}",
+                          file=path, expected="sections " + ", ".join(f"[{s}]" for s in SCHEMA),
+                          fix="correct the spelling or remove the section")
     proj = data.get("project", {})
     _check_keys("project", proj, path)
     network = data.get("network")
@@ -141,13 +145,15 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
 
     name = str(proj.get("name", path.stem if path else "study area"))
     output = _path(proj.get("output", "out"))
-    try:
-        thresholds = [float(t) for t in proj.get("thresholds_min", [5, 10, 15])]
-    except (TypeError, ValueError):
-        raise ConfigError("thresholds_min must be a list of minutes", file=path, column="project.thresholds_min",
-                          expected="e.g. [5, 10, 15]") from None
-    if any(t <= 0 for t in thresholds):
-        raise ConfigError("thresholds must be positive minutes", file=path, column="project.thresholds_min")
+    raw_thresholds = proj.get("thresholds_min", [5, 10, 15])
+    if not isinstance(raw_thresholds, list):
+        raw_thresholds = [raw_thresholds]
+    thresholds = [_positive(t, "thresholds_min", path, "minutes, e.g. thresholds_min = [5, 10, 15]")
+                  for t in raw_thresholds]
+    walk_minutes = proj.get("walk_minutes")
+    if walk_minutes is not None:
+        walk_minutes = _positive(walk_minutes, "walk_minutes", path, "minutes, e.g. walk_minutes = 15")
+    max_snap_m = _positive(proj.get("max_snap_m", 500.0), "max_snap_m", path, "metres, e.g. max_snap_m = 300")
     return Project(
         path=path,
         name=name,
@@ -160,8 +166,8 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
         candidates=candidates,
         optimize=optimize,
         thresholds_min=thresholds,
-        walk_minutes=float(proj["walk_minutes"]) if "walk_minutes" in proj else None,
-        max_snap_m=float(proj.get("max_snap_m", 500.0)),
+        walk_minutes=walk_minutes,
+        max_snap_m=max_snap_m,
         metric_crs=str(proj.get("metric_crs", "utm")),
         polygons=bool(proj.get("polygons", True)),
         tiles=proj.get("tiles"),
@@ -169,6 +175,20 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
         postgis_schema=str(proj.get("postgis_schema", "public")),
         raw=data,
     )
+
+
+def _positive(value: Any, key: str, path: Path | None, what: str) -> float:
+    """A [project] figure that must be a positive number (a walking time, a distance); ConfigError naming the key."""
+    number = None if isinstance(value, bool) else value
+    if isinstance(number, str):
+        try:
+            number = float(number.strip())
+        except ValueError:
+            number = None
+    if not isinstance(number, (int, float)) or not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{key} = {value!r} is not a positive number", file=path, column=f"project.{key}",
+                          expected=f"a positive number of {what}", fix=f"correct {key} in [project] (or the command-line flag)")
+    return float(number)
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
