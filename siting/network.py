@@ -85,6 +85,18 @@ class WalkNetwork:
         rank[order] = np.arange(order.size)
         return rank[labels].astype(np.int32)
 
+    @cached_property
+    def node_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Edges incident to each node as CSR arrays (indptr, edge indices): node i's edges are
+        edges[indptr[i]:indptr[i + 1]]. Lets a search touch only the edges at its reached nodes instead of scanning
+        every edge of the city. A self-loop is listed once."""
+        ends = np.concatenate([self.edge_u, np.where(self.edge_v != self.edge_u, self.edge_v, -1)])
+        edge = np.concatenate([np.arange(self.n_edges), np.arange(self.n_edges)])
+        keep = ends >= 0
+        order = np.argsort(ends[keep], kind="stable")
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(ends[keep], minlength=self.n_nodes))]).astype(np.int64)
+        return indptr, edge[keep][order]
+
     def components_summary(self) -> dict:
         """How many disconnected pieces the network has and how big they are (nodes, street metres)."""
         comp = self.component
