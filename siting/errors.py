@@ -47,14 +47,11 @@ class InputError(SitingError):
     def located(self, *, file: str | PathLike | None = None, row: int | None = None,
                 column: str | None = None) -> "InputError":
         """Fill in where the error is when the code that raised it could not know (a profile name or a coordinate
-        system checked deep down, but written in a project file); what is already known is kept."""
+        system checked deep down, but written in a project file). An error that already names its file (say, a
+        profile file with a bad figure) is left as it is."""
         if self.file is None and file is not None:
-            self.file = str(file)
-        if self.row is None:
-            self.row = row
-        if self.column is None:
-            self.column = column
-        self.args = (self.__str__(),)
+            self.file, self.row, self.column = str(file), row, column
+            self.args = (self.__str__(),)
         return self
 
 

@@ -9,6 +9,7 @@ files the same numbering is used for features (feature n is row n + 1, as in an 
 """
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import os
@@ -105,11 +106,17 @@ def read_table(
 
 def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
     raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError("the file is saved as UTF-16 (Excel's 'Unicode Text'), not as CSV", file=path,
+                         expected="a CSV file saved as UTF-8 or GBK",
+                         fix="open it in Excel or WPS and save it as 'CSV UTF-8 (comma delimited)'")
     if encoding is not None:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise InputError(f"bytes cannot be decoded as {encoding}", file=path, row=_line_of(raw, exc.start),
+            guess = next((c for c in _CSV_ENCODINGS if _decodes(raw, c)), None)
+            looks = f" (it decodes as {'UTF-8' if guess == 'utf-8-sig' else guess.upper()})" if guess else ""
+            raise InputError(f"bytes cannot be decoded as {encoding}{looks}", file=path, row=_line_of(raw, exc.start),
                              expected=f"a file saved as {encoding}",
                              fix="remove the encoding setting to let siting detect UTF-8 or GBK") from None
         except LookupError:
@@ -123,8 +130,9 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep, skip_blank_lines=False)
     except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise InputError(f"the CSV cannot be parsed ({exc})", file=path, row=int(match.group(1)) if match else None,
+        detail = " ".join(str(exc).split())  # pandas' message ends in a newline; the planner gets one line
+        match = re.search(r"line (\d+)", detail)
+        raise InputError(f"the CSV cannot be parsed ({detail})", file=path, row=int(match.group(1)) if match else None,
                          expected="the same number of comma-separated cells in every row",
                          fix="quote cells that contain commas, or re-export the sheet as CSV") from None
     except pd.errors.EmptyDataError:
@@ -145,7 +153,9 @@ def _decode_guess(path: Path, raw: bytes) -> tuple[str, str]:
             first_bad[candidate] = _line_of(raw, exc.start)
             continue
         if candidate != "utf-8-sig":
-            log.warning("%s: not UTF-8 (row %d), read as %s", path, first_bad["utf-8-sig"], candidate.upper())
+            log.warning("%s: not UTF-8 (first non-UTF-8 text in row %d), read as %s; if names look garbled, save the "
+                        "file as 'CSV UTF-8' or set encoding for this layer in the project file",
+                        path, first_bad["utf-8-sig"], candidate.upper())
         return text, candidate
     raise InputError(
         f"bytes cannot be decoded as UTF-8 (first bad row {first_bad['utf-8-sig']}) nor as GBK/GB18030 "
@@ -155,18 +165,31 @@ def _decode_guess(path: Path, raw: bytes) -> tuple[str, str]:
     )
 
 
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _line_of(raw: bytes, offset: int) -> int:
     return raw.count(b"\n", 0, offset) + 1
 
 
 def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     try:
-        frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=object, engine="openpyxl")
-    except ValueError as exc:  # unknown sheet
-        raise InputError(f"cannot read the workbook ({exc})", file=path, expected="an existing sheet name",
-                         fix="check the `sheet` setting in the project file") from None
+        workbook = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # corrupt zip / not a workbook
-        raise InputError(f"cannot read the workbook ({exc})", file=path, expected="an Excel .xlsx file") from None
+        raise InputError(f"cannot read the workbook ({exc})", file=path, expected="an Excel .xlsx file",
+                         fix="open it in Excel or WPS and save it again as .xlsx") from None
+    with workbook:
+        names = [str(n) for n in workbook.sheet_names]
+        if sheet is not None and sheet not in names and not (isinstance(sheet, int) and 0 <= sheet < len(names)):
+            raise InputError(f"the workbook has no sheet {sheet!r}; its sheets are: {', '.join(names)}", file=path,
+                             expected="the name of one of those sheets",
+                             fix="correct `sheet` for this layer in the project file")
+        frame = workbook.parse(0 if sheet is None else sheet, dtype=object)
     frame.columns = [str(c).strip() for c in frame.columns]
     return _drop_blank_rows(frame)
 
@@ -535,7 +558,10 @@ def parse_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs:
     InputError at their row."""
     from .coords import canonical_system, to_wgs84
 
-    system = canonical_system(coords)
+    try:
+        system = canonical_system(coords)
+    except ConfigError as exc:
+        raise exc.located(file=source) from None
     geom_name = geometry_column_name(frame)
     if geom_name is not None and any(g is not None for g in frame.geometry.values):
         series = _spatial_geometry(frame, source, crs)

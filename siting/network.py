@@ -241,6 +241,7 @@ def _from_osm(path: Path, metric_crs: str) -> WalkNetwork:
     lats: list[np.ndarray] = []
     highways: list[str] = []
     n_ways = 0
+    not_walkable: dict[str, int] = {}  # highway value -> ways left out, to explain an empty result
     try:
         processor = (
             osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
@@ -251,6 +252,8 @@ def _from_osm(path: Path, metric_crs: str) -> WalkNetwork:
         for way in processor:
             n_ways += 1
             if not is_walkable(way.tags):
+                value = way.tags.get("highway")
+                not_walkable[value] = not_walkable.get(value, 0) + 1
                 continue
             nodes = [(n.ref, n.lon, n.lat) for n in way.nodes if n.location.valid()]
             if len(nodes) < 2:
@@ -263,11 +266,19 @@ def _from_osm(path: Path, metric_crs: str) -> WalkNetwork:
     except RuntimeError as exc:
         raise NetworkError(f"cannot read OpenStreetMap data ({exc})", file=path, expected="a valid .osm.pbf/.osm/.osm.bz2 file") from None
     if not refs:
+        if n_ways == 0:
+            found = "the file has no ways tagged highway=*"
+        else:
+            tags = ", ".join(f"highway={k} ×{v}" for k, v in sorted(not_walkable.items(), key=lambda kv: (-kv[1], kv[0])))
+            found = f"{n_ways} ways have a highway tag, none of them walkable: {tags}" if tags else \
+                f"{n_ways} ways have a highway tag but fewer than two located nodes"
         raise NetworkError(
-            f"no walkable ways in the file ({n_ways} ways with a highway tag, none of them walkable)",
+            f"no walkable ways in the file ({found})",
             file=path,
-            expected="OpenStreetMap ways tagged highway=footway/path/residential/… ",
-            fix="check that the extract covers the study area and includes highways",
+            expected="OpenStreetMap ways tagged highway=footway, path, residential, service, … (motorways and trunk "
+                     "roads are not walked)",
+            fix="use an extract that covers the study area with all its streets (not only the main roads), "
+                "e.g. from download.geofabrik.de or osmnx",
         )
     all_refs = np.concatenate(refs)
     osmid, first_index, inverse = np.unique(all_refs, return_index=True, return_inverse=True)

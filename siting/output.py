@@ -22,8 +22,10 @@ def ensure_writable_dir(folder: str | os.PathLike) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".siting-probe-"):
             pass
     except OSError as exc:
+        blocker = next((parent for parent in (path, *path.parents) if parent.is_file()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
         raise InputError(
-            f"output folder is not writable ({exc.strerror or exc})",
+            f"output folder is not writable ({reason})",
             file=path,
             expected="a folder this user can create files in",
             fix="choose another folder with --output or fix its permissions",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -60,7 +61,10 @@ def load_profile_for(project: Project):
 
     name = project.profile
     candidate = project.resolve(name) if name.endswith(".toml") else name
-    return load_profile(candidate)
+    try:
+        return load_profile(candidate)
+    except ConfigError as exc:  # a built-in name that does not exist: say where it was written
+        raise exc.located(file=project.path, column="project.profile") from None
 
 
 def load_network_for(project: Project, say: Progress) -> WalkNetwork:
@@ -72,7 +76,10 @@ def load_network_for(project: Project, say: Progress) -> WalkNetwork:
     path = project.resolve(net_cfg["path"])
     cache_dir = project.output / ".siting-cache" if net_cfg.get("cache", True) else None
     say(f"reading walking network {Path(path).name}")
-    net = load_network(path, metric_crs=project.metric_crs, cache_dir=cache_dir)
+    try:
+        net = load_network(path, metric_crs=project.metric_crs, cache_dir=cache_dir)
+    except ConfigError as exc:  # metric_crs is checked where it is used, but written in the project file
+        raise exc.located(file=project.path, column="project.metric_crs") from None
     summary = net.components_summary()
     say(f"network: {net.n_nodes} nodes, {net.n_edges} edges, {summary['n_components']} connected pieces, CRS {net.crs.to_string()}")
     if summary["n_components"] > 1:
@@ -119,7 +126,7 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
             return layers.residences_from_frame(frame, source=source, household_size=float(profile.value("household_size")),
                                                 default_area_type=block.get("default_area_type", "existing"), **options), source
         return layers.facilities_from_frame(frame, source=source, kind=kind, **options), source
-    read_opts = dict(layer=block.get("layer"), encoding=block.get("encoding"))
+    read_opts = dict(layer=block.get("layer"), encoding=block.get("encoding"), sheet=block.get("sheet"))
     if role == "residences":
         frame = layers.read_residences(location, household_size=float(profile.value("household_size")),
                                        default_area_type=block.get("default_area_type", "existing"), **options, **read_opts)
@@ -147,11 +154,12 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     residences, sources["residences"] = _read_layer(project, project.residences, "residences", profile)
     say(f"{len(residences)} residences, {residences['households'].sum():.0f} households, {residences['population'].sum():.0f} residents")
     _check_against_network(project, net, residences, project.residences)
-    fac_frames = []
+    fac_frames, fac_files = [], []
     for i, block in enumerate(project.facilities):
         frame, sources[f"facilities[{i}]"] = _read_layer(project, block, "facilities", profile, kind=block.get("kind"))
         _check_against_network(project, net, frame, block)
         fac_frames.append(frame)
+        fac_files += [Path(str(block.get("path", "OSM"))).name] * len(frame)
     if fac_frames:
         facilities = gpd.GeoDataFrame(pd.concat(fac_frames, ignore_index=True), geometry="geometry", crs="EPSG:4326")
     else:
@@ -159,8 +167,10 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     dup = facilities["fac_id"].astype(str).duplicated(keep=False)
     if dup.any():
         ids = sorted(set(facilities.loc[dup, "fac_id"].astype(str)))
-        raise ConfigError(f"facility ids repeat across the facility files: {', '.join(ids[:10])}",
-                          file=project.path, fix="give every facility a unique id (编号)")
+        files = sorted({fac_files[i] for i in np.flatnonzero(dup.to_numpy())})
+        raise ConfigError(f"facility ids repeat across the facility files {', '.join(files)}: {', '.join(ids[:10])}",
+                          file=project.path, expected="ids unique over all [[facilities]] files",
+                          fix="give every facility a unique id (编号), e.g. a prefix per file")
     for kind in KINDS:
         say(f"{kind}: {(facilities['kind'] == kind).sum()} facilities")
     return Inputs(net, residences, facilities, profile, sources)
@@ -227,6 +237,10 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     for kind, info in result.summary["kinds"].items():
         say(f"{kind}: {info['coverage_rate']:.1%} of households within {result.summary['walk_minutes']:g} min; "
             f"servable share {info['servable_share']:.1%}")
+    idle = result.facilities[result.facilities["snap_ok"] & (result.facilities["households_served"] == 0)]
+    if len(idle):
+        say(f"warning: {len(idle)} facilities reach no residence within {result.summary['walk_minutes']:g} min "
+            f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")
     outputs = write_coverage_outputs(project, inputs, result, say=say)
     say("done")
     return CoverageRun(project, inputs, result, outputs)

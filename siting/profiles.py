@@ -349,7 +349,8 @@ def _number(label: str, raw: Any, where: str) -> float:
                           expected="a number without quotes or units, e.g. 20", fix="write the unit in 'unit', not in 'value'")
     value = float(raw)
     if value != value or value < 0:
-        raise ConfigError(f"figure '{label}' is {raw!r}", file=where, expected="a number that is not negative")
+        raise ConfigError(f"figure '{label}' is {raw!r}", file=where, expected="a number that is not negative",
+                          fix="correct the value")
     return value
 
 
@@ -359,7 +360,8 @@ def _validate(profile: Profile, changed: set[str]) -> None:
     for key, (low, high) in _RANGES.items():
         if key in figures and not low <= float(figures[key].value) <= high:  # type: ignore[arg-type]
             raise ConfigError(f"figure '{key}' is {figures[key].value:g} {figures[key].unit}",
-                              file=where.get(key, profile.path), expected=f"between {low:g} and {high:g} {figures[key].unit}")
+                              file=where.get(key, profile.path), expected=f"between {low:g} and {high:g} {figures[key].unit}",
+                              fix=f"correct the value of [figures.{key}] ({FIGURES[key].meaning})")
     for smaller, larger, why in _ORDER_RULES:
         if smaller in figures and larger in figures and figures[smaller].value > figures[larger].value:  # type: ignore[operator]
             blamed = where.get(smaller if smaller in changed else larger, "")
