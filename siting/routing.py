@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from . import kernels
 from .network import WalkNetwork
 from .snap import Snapped
 
@@ -71,6 +72,16 @@ def _with_virtual_sources(adj: sp.csr_matrix, u: np.ndarray, v: np.ndarray, to_u
     return (base + extra).tocsr()
 
 
+def csr_arrays(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The adjacency as (indptr int64, indices int64, metres float64), the form the compiled kernels take (cached)."""
+    arrays = net._extra.get("csr_arrays")
+    if arrays is None:
+        adj = net.adjacency
+        arrays = (adj.indptr.astype(np.int64), adj.indices.astype(np.int64), adj.data.astype(np.float64))
+        net._extra["csr_arrays"] = arrays
+    return arrays
+
+
 def _detour_floor(net: WalkNetwork) -> float:
     """The smallest ratio of edge length (as routed) to the straight chord between its ends, at most 1. Network
     metres are never below this ratio × straight metres, so a search bounded by L metres stays within L / ratio."""
@@ -117,16 +128,15 @@ def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.nda
     n_dst = len(dst)
     if len(src) == 0 or n_dst == 0:
         return np.full(n_dst, np.inf), np.full(n_dst, -1, dtype=np.int64)
-    n = net.n_nodes
-    graph = _augmented_graph(net, src)
-    node_dist, _, sources = dijkstra(graph, directed=True, indices=np.arange(n, n + len(src)), min_only=True,
-                                     return_predecessors=True)
+    leg_u, leg_v = _source_legs(net, src)
+    node_dist, sources = kernels.nearest_node_source(*csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
+                                                     net.edge_v[src.edge], leg_u, leg_v)
     u = net.edge_u[dst.edge]
     v = net.edge_v[dst.edge]
     via_u = dst.off_network_m + dst.along_m + node_dist[u]
     via_v = dst.off_network_m + (net.edge_length_m[dst.edge] - dst.along_m) + node_dist[v]
     dist = np.minimum(via_u, via_v)
-    nearest = np.where(via_u <= via_v, sources[u], sources[v]).astype(np.int64) - n
+    nearest = np.where(via_u <= via_v, sources[u], sources[v])
     nearest[~np.isfinite(dist)] = -1
     s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
     if direct.size:
@@ -236,7 +246,10 @@ def reach(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> Reach:
-    """Every (source, destination) pair whose walking distance is at most `limit_m` metres."""
+    """Every (source, destination) pair whose walking distance is at most `limit_m` metres.
+
+    Bounded limits run the compiled sparse search (`siting.kernels`), which settles only the nodes within the limit
+    of each source; an unbounded limit (dense cost matrices for small problems) uses scipy's whole-graph Dijkstra."""
     n_src, n_dst = len(src), len(dst)
     if n_src == 0 or n_dst == 0:
         z = np.zeros(0, dtype=np.int64)
@@ -253,28 +266,38 @@ def reach(
     order = np.argsort(node_key, kind="stable")
     node_sorted, dst_sorted, extra_sorted = node_key[order], dst_key[order], extra_key[order]
     indptr = np.searchsorted(node_sorted, np.arange(n + 1))
+    s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
+
+    if np.isfinite(limit_m):
+        by_src = np.argsort(s_idx, kind="stable")
+        direct_ptr = np.searchsorted(s_idx[by_src], np.arange(n_src + 1))
+        leg_u, leg_v = _source_legs(net, src)
+        out_src, out_dst, out_m = kernels.bounded_reach(
+            *csr_arrays(net), n,
+            net.edge_u[src.edge], net.edge_v[src.edge], leg_u, leg_v, float(limit_m),
+            indptr.astype(np.int64), dst_sorted.astype(np.int64), extra_sorted.astype(np.float64), n_dst,
+            direct_ptr.astype(np.int64), d_idx[by_src].astype(np.int64), direct[by_src].astype(np.float64))
+        if progress is not None:
+            progress(n_src, n_src)
+        return Reach(out_src, out_dst, out_m, n_src, n_dst)
 
     parts_src, parts_dst, parts_dist = [], [], []
     done = 0
-    for idx, nodes, block in iter_local_node_distances(net, src, limit_m):
-        rows, cols = np.nonzero(np.isfinite(block))
-        nodes = nodes[cols]
+    for idx, block in iter_source_node_distances(net, src, limit_m):
+        rows, nodes = np.nonzero(np.isfinite(block))
         counts = indptr[nodes + 1] - indptr[nodes]
         pos = _ranges(indptr[nodes], counts)
         row_rep = np.repeat(rows, counts)
-        dist = block[row_rep, np.repeat(cols, counts)] + extra_sorted[pos]
-        keep = dist <= limit_m
-        parts_src.append(idx[row_rep[keep]])
-        parts_dst.append(dst_sorted[pos[keep]])
-        parts_dist.append(dist[keep])
+        dist = block[row_rep, np.repeat(nodes, counts)] + extra_sorted[pos]
+        parts_src.append(idx[row_rep])
+        parts_dst.append(dst_sorted[pos])
+        parts_dist.append(dist)
         done += idx.size
         if progress is not None:
             progress(done, n_src)
-    s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
-    keep = direct <= limit_m
-    parts_src.append(s_idx[keep])
-    parts_dst.append(d_idx[keep])
-    parts_dist.append(direct[keep])
+    parts_src.append(s_idx)
+    parts_dst.append(d_idx)
+    parts_dist.append(direct)
     all_src = np.concatenate(parts_src)
     all_dst = np.concatenate(parts_dst)
     all_dist = np.concatenate(parts_dist)

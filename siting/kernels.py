@@ -1,0 +1,237 @@
+"""Compiled graph kernels (numba): bounded walking searches with sparse output, and nearest-edge snapping.
+
+Why compiled code here: scipy's `csgraph.dijkstra(limit=…)` returns a dense (sources × nodes) block, so a search that
+touches a few hundred nodes around a facility still allocates and scans the whole city. These kernels settle only
+the nodes within the limit, emit (source, node, metres) triples, reset only what they touched, and release the GIL
+so source chunks run on every core. Compiled once per machine (`cache=True` keeps the machine code next to this file).
+
+All arrays are plain numpy; distances are metres; the graph is the symmetric CSR adjacency of `WalkNetwork`.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import njit
+
+#: Worker threads for the compiled searches (defaults to the machine's cores).
+THREADS = max(1, int(os.environ.get("SITING_THREADS", os.cpu_count() or 1)))
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(heap_d, heap_n, size, d, node):
+    if size == heap_d.size:
+        grown_d = np.empty(heap_d.size * 2)
+        grown_n = np.empty(heap_d.size * 2, dtype=np.int64)
+        grown_d[:size] = heap_d[:size]
+        grown_n[:size] = heap_n[:size]
+        heap_d, heap_n = grown_d, grown_n
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap_d[parent] <= d:
+            break
+        heap_d[i] = heap_d[parent]
+        heap_n[i] = heap_n[parent]
+        i = parent
+    heap_d[i] = d
+    heap_n[i] = node
+    return heap_d, heap_n, size + 1
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(heap_d, heap_n, size):
+    d0, n0 = heap_d[0], heap_n[0]
+    size -= 1
+    d, node = heap_d[size], heap_n[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_d[child + 1] < heap_d[child]:
+            child += 1
+        if heap_d[child] >= d:
+            break
+        heap_d[i] = heap_d[child]
+        heap_n[i] = heap_n[child]
+        i = child
+    if size > 0:
+        heap_d[i] = d
+        heap_n[i] = node
+    return d0, n0, size
+
+
+@njit(cache=True, nogil=True)
+def _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, owner, touched, heap_d, heap_n):
+    """Dijkstra from several seed nodes (each `seed_m` metres from its source point) up to `limit` metres.
+
+    Leaves final metres in `dist` and the source reaching each node first in `owner` for the `touched` nodes (the
+    first `count` entries; every one within the limit). Callers reset `dist` on the touched nodes afterwards."""
+    count = 0
+    size = 0
+    for i in range(seeds.size):
+        node, d = seeds[i], seed_m[i]
+        if d <= limit and d < dist[node]:
+            if dist[node] == np.inf:
+                touched[count] = node
+                count += 1
+            dist[node] = d
+            owner[node] = seed_owner[i]
+            heap_d, heap_n, size = _heap_push(heap_d, heap_n, size, d, node)
+    while size > 0:
+        d, node, size = _heap_pop(heap_d, heap_n, size)
+        if d > dist[node]:
+            continue
+        for k in range(indptr[node], indptr[node + 1]):
+            j = indices[k]
+            nd = d + weights[k]
+            if nd <= limit and nd < dist[j]:
+                if dist[j] == np.inf:
+                    touched[count] = j
+                    count += 1
+                dist[j] = nd
+                owner[j] = owner[node]
+                heap_d, heap_n, size = _heap_push(heap_d, heap_n, size, nd, j)
+    return count, heap_d, heap_n
+
+
+@njit(cache=True, nogil=True)
+def _grow(a, need):
+    if need <= a.size:
+        return a
+    out = np.empty(max(need, 2 * a.size), dtype=a.dtype)
+    out[: a.size] = a
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v, limit,
+                 node_dst_ptr, node_dst, node_dst_extra, n_dst, direct_ptr, direct_dst, direct_m):
+    dist = np.full(n_nodes, np.inf)
+    owner = np.empty(n_nodes, dtype=np.int64)
+    touched = np.empty(n_nodes, dtype=np.int64)
+    seeds = np.empty(2, dtype=np.int64)
+    seed_m = np.empty(2)
+    seed_owner = np.zeros(2, dtype=np.int64)
+    best = np.full(n_dst, np.inf)
+    hit = np.empty(n_dst, dtype=np.int64)
+    heap_d = np.empty(1024)
+    heap_n = np.empty(1024, dtype=np.int64)
+    out_s = np.empty(4096, dtype=np.int64)
+    out_t = np.empty(4096, dtype=np.int64)
+    out_d = np.empty(4096)
+    m = 0
+    for s in sources:
+        hits = 0
+        for k in range(direct_ptr[s], direct_ptr[s + 1]):  # same-edge walks, which may beat the node routes
+            t = direct_dst[k]
+            if direct_m[k] <= limit and direct_m[k] < best[t]:
+                if best[t] == np.inf:
+                    hit[hits] = t
+                    hits += 1
+                best[t] = direct_m[k]
+        seeds[0], seeds[1], seed_m[0], seed_m[1] = u[s], v[s], leg_u[s], leg_v[s]
+        count, heap_d, heap_n = _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, owner,
+                                        touched, heap_d, heap_n)
+        for i in range(count):
+            node = touched[i]
+            d = dist[node]
+            dist[node] = np.inf
+            for k in range(node_dst_ptr[node], node_dst_ptr[node + 1]):
+                t = node_dst[k]
+                total = d + node_dst_extra[k]
+                if total <= limit and total < best[t]:
+                    if best[t] == np.inf:
+                        hit[hits] = t
+                        hits += 1
+                    best[t] = total
+        out_s = _grow(out_s, m + hits)
+        out_t = _grow(out_t, m + hits)
+        out_d = _grow(out_d, m + hits)
+        reached = np.sort(hit[:hits])
+        for i in range(hits):
+            t = reached[i]
+            out_s[m] = s
+            out_t[m] = t
+            out_d[m] = best[t]
+            best[t] = np.inf
+            m += 1
+    return out_s[:m], out_t[:m], out_d[:m]
+
+
+def nearest_node_source(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v) -> tuple[np.ndarray, np.ndarray]:
+    """For every node, walking metres to the nearest source point and that source's index (inf / -1 where none
+    reaches). Source k sits on edge (u[k], v[k]), leg_u[k] / leg_v[k] metres from its ends."""
+    dist = np.full(n_nodes, np.inf)
+    owner = np.full(n_nodes, -1, dtype=np.int64)
+    sources = np.arange(len(u), dtype=np.int64)
+    _search(indptr, indices, weights, np.concatenate([u, v]).astype(np.int64), np.concatenate([leg_u, leg_v]),
+            np.concatenate([sources, sources]), np.inf, dist, owner, np.empty(n_nodes, dtype=np.int64),
+            np.empty(max(1024, 2 * len(u))), np.empty(max(1024, 2 * len(u)), dtype=np.int64))
+    return dist, owner
+
+
+#: Below this many sources a bounded search runs on the calling thread (thread start-up would cost more).
+_PARALLEL_MIN_SOURCES = 64
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run `fn(sources)` over interleaved source chunks (neighbouring sources cost alike; several chunks per
+    thread for balance) on THREADS threads; triples come back sorted by source, then by their second column."""
+    global _POOL
+    if THREADS == 1 or n_sources < _PARALLEL_MIN_SOURCES:
+        a, b, d = fn(np.arange(n_sources, dtype=np.int64))
+        return a, b, d
+    parts = THREADS * 4
+    chunks = [np.arange(i, n_sources, parts, dtype=np.int64) for i in range(parts)]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
+    results = list(_POOL.map(fn, chunks))
+    a = np.concatenate([r[0] for r in results])
+    b = np.concatenate([r[1] for r in results])
+    d = np.concatenate([r[2] for r in results])
+    order = np.argsort(a, kind="stable")  # chunks interleave sources; within a source the order is kept
+    return a[order], b[order], d[order]
+
+
+def bounded_node_distances(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, limit_m: float):
+    """(source, node, metres) for every node within `limit_m` of each source point, sorted by source then node.
+    Source k sits on edge (u[k], v[k]), leg_u[k] / leg_v[k] metres from its two ends. (A reach whose destinations
+    are the nodes themselves.)"""
+    nodes = np.arange(n_nodes, dtype=np.int64)
+    no_direct = np.zeros(len(u) + 1, dtype=np.int64)
+    return bounded_reach(indptr, indices, weights, n_nodes, u, v, leg_u, leg_v, limit_m, np.arange(n_nodes + 1),
+                         nodes, np.zeros(n_nodes), n_nodes, no_direct, nodes[:0], np.zeros(0))
+
+
+def bounded_reach(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, limit_m: float,
+                  node_dst_ptr, node_dst, node_dst_extra, n_dst: int, direct_ptr, direct_dst, direct_m):
+    """(source, destination, metres) for every destination within `limit_m` of each source, the shortest of its
+    routes: via a node (node_dst_* lists, per node, the destinations attached to it and the metres from the node to
+    them) or along the shared edge (direct_* lists, per source, destinations on its own edge and the direct metres)."""
+    return _run_chunks(lambda sources: _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
+                                                    float(limit_m), node_dst_ptr, node_dst, node_dst_extra, n_dst,
+                                                    direct_ptr, direct_dst, direct_m), len(u))
+
+
+def warm_up() -> float:
+    """Load (or, on a new machine, compile) every kernel on a three-node path; returns the seconds it took.
+
+    The first call of each kernel in a process costs a fixed ~0.1–0.3 s (a few seconds on a new machine, when numba
+    compiles and caches it); long-running services and benchmarks call this once up front."""
+    import time
+
+    start = time.perf_counter()
+    indptr = np.array([0, 1, 3, 4], dtype=np.int64)
+    indices = np.array([1, 0, 2, 1], dtype=np.int64)
+    weights = np.ones(4)
+    one = np.zeros(1, dtype=np.int64)
+    u, v, leg = one, one + 1, np.full(1, 0.5)
+    nearest_node_source(indptr, indices, weights, 3, u, v, leg, leg)
+    bounded_node_distances(indptr, indices, weights, 3, u, v, leg, leg, 2.0)
+    bounded_reach(indptr, indices, weights, 3, u, v, leg, leg, 2.0, np.array([0, 1, 1, 1], dtype=np.int64), one,
+                  np.zeros(1), 1, np.array([0, 0], dtype=np.int64), one[:0], np.zeros(0))
+    return time.perf_counter() - start

@@ -1,0 +1,77 @@
+"""The compiled kernels against independent computations on real OSM extracts: nearest-edge snapping against a
+shapely brute force over every edge, and sparse bounded searches against scipy's whole-graph Dijkstra."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from siting import kernels, routing
+from siting.network import load_network
+from siting.snap import snap_points
+from conftest import shared_file
+
+EXTRACTS = [("bupt_beijing", "map.osm"), ("hk_osm_tst", "hong-kong_china_tst.osm")]
+
+
+def _points(net, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random points over the extract, every node exactly (ties between edges), and points 100 km away."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(net.x.min() - 300, net.x.max() + 300, 400)
+    y = rng.uniform(net.y.min() - 300, net.y.max() + 300, 400)
+    nodes = rng.choice(net.n_nodes, 50, replace=False)
+    far_x = net.x.mean() + np.array([1e5, -1e5, 0.0])
+    far_y = net.y.mean() + np.array([0.0, 3e4, -1e5])
+    return np.concatenate([x, net.x[nodes], far_x]), np.concatenate([y, net.y[nodes], far_y])
+
+
+@pytest.mark.parametrize("parts", EXTRACTS)
+def test_snapping_finds_the_nearest_edge_of_a_brute_force_search(parts):
+    net = load_network(shared_file(*parts))
+    x, y = _points(net, 3)
+    xu, yu, xv, yv = net.edge_xy()
+    lines = shapely.linestrings(np.stack([np.stack([xu, yu], 1), np.stack([xv, yv], 1)], 1))
+    brute = shapely.distance(shapely.points(x, y)[:, None], lines[None, :]).min(axis=1)  # points × every edge
+    snapped = snap_points(net, x, y)
+    np.testing.assert_allclose(snapped.off_network_m, brute, rtol=0, atol=1e-6)
+    # the foot point lies on the chosen edge at the reported distance
+    foot = shapely.line_interpolate_point(lines[snapped.edge], snapped.along_m / net.edge_length_m[snapped.edge],
+                                          normalized=True)
+    np.testing.assert_allclose(shapely.distance(shapely.points(x, y), foot), brute, atol=1e-6)
+
+
+@pytest.mark.parametrize("parts", EXTRACTS)
+def test_sparse_bounded_search_equals_scipy_whole_graph_dijkstra(parts):
+    net = load_network(shared_file(*parts))
+    rng = np.random.default_rng(5)
+    src = snap_points(net, rng.uniform(net.x.min(), net.x.max(), 40), rng.uniform(net.y.min(), net.y.max(), 40))
+    limit = 600.0
+    leg_u, leg_v = routing._source_legs(net, src)
+    s, node, dist = kernels.bounded_node_distances(*routing.csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
+                                                   net.edge_v[src.edge], leg_u, leg_v, limit)
+    expected = np.vstack([block for _, block in routing.iter_source_node_distances(net, src, limit)])
+    rows, cols = np.nonzero(np.isfinite(expected))
+    assert np.array_equal(s, rows) and np.array_equal(node, cols)  # same pairs, sorted by source then node
+    np.testing.assert_allclose(dist, expected[rows, cols], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("parts", EXTRACTS)
+def test_nearest_source_per_node_equals_scipy_min_only(parts):
+    from scipy.sparse.csgraph import dijkstra
+
+    net = load_network(shared_file(*parts))
+    rng = np.random.default_rng(9)
+    src = snap_points(net, rng.uniform(net.x.min(), net.x.max(), 25), rng.uniform(net.y.min(), net.y.max(), 25))
+    leg_u, leg_v = routing._source_legs(net, src)
+    dist, owner = kernels.nearest_node_source(*routing.csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
+                                              net.edge_v[src.edge], leg_u, leg_v)
+    n = net.n_nodes
+    graph = routing._augmented_graph(net, src)
+    expected, _, sources = dijkstra(graph, directed=True, indices=np.arange(n, n + len(src)), min_only=True,
+                                    return_predecessors=True)
+    np.testing.assert_allclose(dist, expected[:n], rtol=0, atol=1e-9)
+    reached = np.isfinite(dist)
+    assert np.array_equal(owner < 0, ~reached)
+    # the owner is a nearest source: its own distance to the node equals the minimum (ties may pick either)
+    per_source = np.vstack([b for _, b in routing.iter_source_node_distances(net, src)])
+    np.testing.assert_allclose(per_source[owner[reached], np.flatnonzero(reached)], dist[reached], atol=1e-9)
