@@ -21,7 +21,8 @@ def _progress(message: str) -> None:
 
 
 def planner_errors(func):
-    """Turn SitingError into a one-line message and exit code 2 instead of a traceback."""
+    """Turn SitingError (and an OSError such as a full disk) into a one-line message and exit code 2 instead of a
+    traceback. Other exceptions are bugs and keep their traceback for the bug report."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -29,6 +30,11 @@ def planner_errors(func):
             return func(*args, **kwargs)
         except SitingError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except OSError as exc:  # a disk that fills up or a file locked by Excel mid-run: still one line, no traceback
+            target = exc.filename2 or exc.filename  # os.replace(temporary, target) names the target second
+            where = f"{target}: " if target else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             sys.exit(2)
 
     return wrapper

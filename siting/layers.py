@@ -85,6 +85,9 @@ def read_table(
     if not path.exists():
         raise InputError("file not found", file=path, fix="check the path in the project file")
     name = path.name.lower()
+    if path.is_dir():
+        raise InputError("this is a folder, not a file", file=path, expected="a CSV, Excel, GeoPackage, Shapefile or "
+                         "GeoJSON file", fix="give the path of the file inside the folder in the project file")
     if path.stat().st_size == 0:
         raise InputError("the file is empty", file=path, expected="a header row and at least one data row")
     if name.endswith(_TEXT_SUFFIXES):
