@@ -25,6 +25,8 @@ from .snap import Snapped
 
 #: Segments gathered before a chunk of polygons is handed to a buffering thread (~1 MB of coordinates, a few dozen polygons: small enough to keep all threads busy to the end).
 _CHUNK_SEGMENTS = 25_000
+#: Buffering threads by default: one per core (GEOS releases the GIL), at most 4.
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
 def _cut_edges(net: WalkNetwork, edge: np.ndarray, du: np.ndarray, dv: np.ndarray, limit_m: float
@@ -95,14 +97,31 @@ def reached_segments(
 
 
 def _buffer_lines(segs: np.ndarray, owner: np.ndarray, n: int, buffer_m: float) -> np.ndarray:
-    """`n` polygons: polygon i is the segments with owner == i, widened by `buffer_m` (empty when it has none).
-    Merging the segments into long lines first makes GEOS buffer about 4× faster than buffering thousands of loose
-    two-point lines (the joins differ by < 0.1 % of the area). Vectorised shapely calls release the GIL."""
-    order = np.argsort(owner, kind="stable")
-    multi = np.full(n, shapely.MultiLineString(), dtype=object)
-    if segs.size:
-        shapely.multilinestrings(shapely.linestrings(segs[order]), indices=owner[order], out=multi)
-    return shapely.buffer(shapely.line_merge(multi), buffer_m, quad_segs=2)
+    """`n` polygons: polygon i is the segments (metres) with owner == i, widened by `buffer_m` (empty when none).
+
+    Why the merging: GEOS spends its buffering time where the buffers of line ends overlap, so the segments are
+    joined into long lines first (4× faster than loose two-point lines). Joining all of a polygon's segments at
+    once stops every line at every crossroads (line_merge only joins where exactly two lines meet), so the
+    segments are joined in two classes, along and across the polygon's dominant street direction: at a crossroads
+    each street then runs straight through. On a street grid that is 3–4× fewer lines and about 3× faster
+    buffering. The buffered set is the same whatever the lines; only the arcs approximated at joins differ
+    (< 0.1 % of the area). Vectorised shapely calls release the GIL, so chunks buffer in parallel threads."""
+    if not segs.size:
+        return shapely.buffer(np.full(n, shapely.MultiLineString(), dtype=object), buffer_m, quad_segs=2)
+    dx, dy = segs[:, 1, 0] - segs[:, 0, 0], segs[:, 1, 1] - segs[:, 0, 1]
+    theta, length = np.arctan2(dy, dx), np.hypot(dx, dy)
+    # dominant direction of each polygon modulo a right angle: length-weighted circular mean of 4θ
+    dominant = np.arctan2(np.bincount(owner, length * np.sin(4 * theta), minlength=n),
+                          np.bincount(owner, length * np.cos(4 * theta), minlength=n)) / 4
+    across = np.floor(((theta - dominant[owner]) % np.pi) / (np.pi / 2) + 0.5).astype(np.int64) % 2
+    key = owner * 2 + across
+    order = np.argsort(key, kind="stable")
+    by_class = np.full(2 * n, shapely.MultiLineString(), dtype=object)
+    shapely.multilinestrings(shapely.linestrings(segs[order]), indices=key[order], out=by_class)
+    lines, line_key = shapely.get_parts(shapely.line_merge(by_class), return_index=True)
+    merged = np.full(n, shapely.MultiLineString(), dtype=object)
+    shapely.multilinestrings(lines, indices=line_key // 2, out=merged)
+    return shapely.buffer(merged, buffer_m, quad_segs=2)
 
 
 def street_buffer(segs: np.ndarray, buffer_m: float) -> shapely.Geometry:
@@ -170,13 +189,13 @@ def catchment_polygons(
 ) -> gpd.GeoDataFrame:
     """One polygon per source and threshold, in source order then threshold order: `limits_m` maps threshold
     minutes to metres. `buffer_m` widens the reached streets so that buildings along them fall inside. `workers`
-    threads buffer (default: the machine's cores, at most 4). Returned in EPSG:4326."""
+    threads buffer (default DEFAULT_WORKERS). Returned in EPSG:4326."""
     ids = source_ids if source_ids is not None else [str(i) for i in range(len(src))]
     minutes = sorted(limits_m)
     limits = [limits_m[t] for t in minutes]
     n_lim = len(limits)
     geoms = np.full(len(src) * n_lim, None, dtype=object)  # polygon of source s, limit j at s * n_lim + j
-    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=workers or DEFAULT_WORKERS) as pool:
         pending: list[tuple[np.ndarray, Future]] = []
         chunk: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
