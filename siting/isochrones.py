@@ -3,28 +3,33 @@
 Coverage itself is never read off these polygons (polygon isochrones are a known source of error in peer tools);
 residences are counted from network distances. The polygons show where the streets within the limit run.
 
-Speed (1,000 polygons on a 190k-node city): each search batch touches only the edges incident to its reached nodes
-(`WalkNetwork.node_edges`), the cut is vectorised over the whole batch, and the GEOS work (merge + buffer, most of
-the time) runs vectorised on chunks of polygons in a thread pool — shapely 2 releases the GIL, so chunks buffer on
-all cores while the next searches run.
+Speed (1,000 polygons on a 190k-node city, bench/bench_network.py): the compiled bounded search settles only the
+nodes within the limit, only the edges incident to those nodes (`WalkNetwork.node_edges`) are cut, vectorised over
+a batch of sources, and the GEOS work (merging + buffering, most of the time) runs vectorised on chunks of polygons
+in a thread pool — shapely 2 releases the GIL, so chunks buffer on all cores while the next searches run.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
+from . import kernels
 from .network import WalkNetwork
-from .routing import _ranges, iter_local_node_distances
+from .routing import _ranges, _source_legs, csr_arrays
 from .snap import Snapped
 
-#: Segments gathered before a chunk of polygons is handed to a buffering thread (~1 MB of coordinates, a few dozen polygons: small enough to keep all threads busy to the end).
+#: Segments per task of a buffering thread (~1 MB of coordinates, a few dozen polygons): small enough that all
+#: threads stay busy to the end.
 _CHUNK_SEGMENTS = 25_000
+#: Sources per compiled search call: enough to spread over the kernel's threads, few enough that the segments of
+#: the first batch reach the buffering threads early.
+_SOURCES_PER_BATCH = 128
 #: Buffering threads by default: one per core (GEOS releases the GIL), at most 4.
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
@@ -142,29 +147,34 @@ class ReachedBatch:
 
 def iter_reached_segments(net: WalkNetwork, src: Snapped, limits_m: list[float]) -> Iterator[ReachedBatch]:
     """Every street stretch within each limit (metres) of each source, cut exactly where the walk runs out, one
-    batch of sources at a time. Only the edges incident to reached nodes are looked at, each once per source,
-    instead of every edge of the city per source."""
+    batch of sources at a time. The compiled bounded search (`kernels.bounded_node_distances`) settles only the
+    nodes within the limit; then only the edges incident to those nodes are looked at, each once per source."""
     if not len(src) or not limits_m:
         return
     max_limit = max(limits_m)
+    n = net.n_nodes
     indptr, incident = net.node_edges
-    local = np.full(net.n_nodes, -1, dtype=np.int64)  # node → column of the batch's block; -1 = the inf column
-    for idx, nodes, block in iter_local_node_distances(net, src, max_limit):
-        k, m = block.shape
-        rows, cols = np.nonzero(block <= max_limit)
-        node = nodes[cols]
-        counts = indptr[node + 1] - indptr[node]
-        edge = incident[_ranges(indptr[node], counts)]
-        row = np.repeat(rows, counts)
-        # walking metres to both ends; the block has a column per searched node, unsearched ones are out of reach
-        padded = np.concatenate([block, np.full((k, 1), np.inf)], axis=1)
-        local[nodes] = np.arange(m)
-        du = padded[row, local[net.edge_u[edge]]]
-        dv = padded[row, local[net.edge_v[edge]]]
-        local[nodes] = -1
+    graph = csr_arrays(net)
+    leg_u, leg_v = _source_legs(net, src)
+    src_u, src_v = net.edge_u[src.edge], net.edge_v[src.edge]
+    for start in range(0, len(src), _SOURCES_PER_BATCH):
+        idx = np.arange(start, min(len(src), start + _SOURCES_PER_BATCH))
+        row_of, node_of, metres = kernels.bounded_node_distances(*graph, n, src_u[idx], src_v[idx], leg_u[idx],
+                                                                 leg_v[idx], max_limit)
+        found_key = row_of * n + node_of  # sorted: the triples come by source, then node
+        counts = indptr[node_of + 1] - indptr[node_of]
+        edge = incident[_ranges(indptr[node_of], counts)]
+        row = np.repeat(row_of, counts)
+        at_u = np.repeat(node_of, counts) == net.edge_u[edge]
+        # metres to the edge's other end, for the same source (inf when the search did not reach it)
+        other_key = row * n + np.where(at_u, net.edge_v[edge], net.edge_u[edge])
+        pos = np.minimum(np.searchsorted(found_key, other_key), max(found_key.size - 1, 0))
+        other_found = found_key[pos] == other_key if found_key.size else np.zeros(0, dtype=bool)
+        here, there = np.repeat(metres, counts), np.where(other_found, metres[pos], np.inf)
         # an edge with both ends reached is listed under both: keep it once, from its u end
-        once = (np.repeat(node, counts) == net.edge_u[edge]) | (du > max_limit)
-        edge, row, du, dv = edge[once], row[once], du[once], dv[once]
+        once = at_u | ~other_found
+        edge, row, at_u, here, there = edge[once], row[once], at_u[once], here[once], there[once]
+        du, dv = np.where(at_u, here, there), np.where(at_u, there, here)
         segs, edges, sources, which_limit = [], [], [], []
         for j, limit in enumerate(limits_m):
             cut, which = _cut_edges(net, edge, du, dv, limit)
@@ -197,26 +207,23 @@ def catchment_polygons(
     geoms = np.full(len(src) * n_lim, None, dtype=object)  # polygon of source s, limit j at s * n_lim + j
     with ThreadPoolExecutor(max_workers=workers or DEFAULT_WORKERS) as pool:
         pending: list[tuple[np.ndarray, Future]] = []
-        chunk: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-
-        def flush() -> None:
-            if chunk:
-                polygon = np.sort(np.concatenate([c[0] for c in chunk]))
-                owner = np.searchsorted(polygon, np.concatenate([c[2] for c in chunk]))
-                segs = np.concatenate([c[1] for c in chunk])
-                pending.append((polygon, pool.submit(_buffer_lines, segs, owner, polygon.size, buffer_m)))
-                chunk.clear()
-
         done = 0
         for batch in iter_reached_segments(net, src, limits):
-            chunk.append(((batch.sources[:, None] * n_lim + np.arange(n_lim)).ravel(), batch.segments,
-                          batch.source * n_lim + batch.limit_index))
-            if sum(len(c[1]) for c in chunk) >= _CHUNK_SEGMENTS:
-                flush()
+            polygon = (batch.sources[:, None] * n_lim + np.arange(n_lim)).ravel()  # sorted: sources come in order
+            owner = np.searchsorted(polygon, batch.source * n_lim + batch.limit_index)
+            order = np.argsort(owner, kind="stable")
+            owner, segs = owner[order], batch.segments[order]
+            # hand the polygons to the threads in runs of about _CHUNK_SEGMENTS segments
+            seg_end = np.cumsum(np.bincount(owner, minlength=polygon.size))
+            cuts = np.unique(np.searchsorted(seg_end, np.arange(_CHUNK_SEGMENTS, seg_end[-1], _CHUNK_SEGMENTS)) + 1)
+            bounds = [0, *cuts[cuts < polygon.size].tolist(), polygon.size]
+            for p0, p1 in zip(bounds[:-1], bounds[1:]):
+                s0, s1 = (seg_end[p0 - 1] if p0 else 0), seg_end[p1 - 1]
+                pending.append((polygon[p0:p1], pool.submit(_buffer_lines, segs[s0:s1], owner[s0:s1] - p0, p1 - p0,
+                                                            buffer_m)))
             done += batch.sources.size
             if progress is not None:
                 progress(done, len(src))
-        flush()
         for polygon, future in pending:
             geoms[polygon] = future.result()
     frame = gpd.GeoDataFrame(

@@ -157,3 +157,10 @@ def test_catchment_polygon_area_equals_buffered_brute_force_segments(path, limit
         expected = shapely.buffer(shapely.multilinestrings(lines), BUFFER_M, quad_segs=2)
         assert geom.area == pytest.approx(expected.area, rel=1e-3)
         assert geom.symmetric_difference(expected).area < 2e-3 * expected.area
+
+
+def test_no_facilities_give_an_empty_frame():
+    net = load_network(REPO / "data" / "sample.osm.pbf")
+    src = snap_points(net, np.zeros(0), np.zeros(0))
+    frame = catchment_polygons(net, src, {15.0: 600.0})
+    assert len(frame) == 0 and list(frame.columns) == ["source_id", "threshold_min", "geometry"]
