@@ -227,7 +227,7 @@ def worker(args) -> None:
     from siting.profiles import load_profile
     from synthetic_city import make_city
 
-    city = make_city(args.residents, seed=args.seed)
+    city = make_city(args.residents, seed=args.seed, households_per_point=args.households_per_point)
     profile = load_profile("national")
     limits = _limits(profile)
     # import everything the method needs before the peak is reset
@@ -267,7 +267,8 @@ def run_one(method: str, size: str, args) -> dict:
     answers.unlink(missing_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method, "--residents", str(parse_size(size)),
            "--seed", str(args.seed), "--answers", str(answers), "--nx-sample", str(args.nx_sample),
-           "--nx-full", str(args.nx_full), "--pandana-k", str(args.pandana_k)] + (["--nx-ego"] if args.nx_ego else [])
+           "--nx-full", str(args.nx_full), "--pandana-k", str(args.pandana_k)] + (["--nx-ego"] if args.nx_ego else []) \
+        + (["--households-per-point", str(args.households_per_point)] if args.households_per_point else [])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0:
@@ -296,7 +297,7 @@ def report(results: dict, args, command: str) -> str:
         city = s.get("city") or next((v.get("city") for v in per.values() if "city" in v), {})
         lines += [f"## {size} residents", "",
                   f"City: {city.get('nodes')} nodes, {city.get('edges')} edges, {city.get('residences')} residences "
-                  f"(compounds), {city.get('facilities')} facilities, {city.get('residents', 0):.0f} residents.", "",
+                  f"({'compounds' if not args.households_per_point else f'points of ~{args.households_per_point:g} households'}), {city.get('facilities')} facilities, {city.get('residents', 0):.0f} residents.", "",
                   "| method | wall s | × siting | peak RSS MB | peak above input MB | notes |", "|---|---:|---:|---:|---:|---|"]
         base = s.get("wall_s")
         for m in METHODS:
@@ -350,6 +351,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--out", default=str(HERE / "results" / "coverage.md"))
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--households-per-point", type=float,
+                        help="split compounds into residence points of about this many households (1 = per household)")
     parser.add_argument("--residents", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--answers", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -72,8 +72,13 @@ def make_city(
     cul_de_sac_share: float = 0.10,
     households_per_elderly_station: float = 3_000.0,
     households_per_nursery: float = 5_000.0,
+    households_per_point: float | None = None,
 ) -> SyntheticCity:
-    """A seeded synthetic city with about `residents` residents (see the module docstring for the model)."""
+    """A seeded synthetic city with about `residents` residents (see the module docstring for the model).
+
+    `households_per_point` splits every compound into points of about that many households (1 = one point per
+    household), scattered over a 200 m square around the compound: the per-residence stress test. The streets,
+    compounds and facilities stay those of the unsplit city with the same seed."""
     rng = np.random.default_rng(seed)
     half = math.sqrt(residents / density_per_km2) * 1000.0 / 2.0  # metres
     to_utm = pyproj.Transformer.from_crs("EPSG:4326", UTM_50N, always_xy=True)
@@ -219,7 +224,41 @@ def make_city(
         geometry=gpd.points_from_xy(*to_wgs.transform(kx + cx, ky + cy)),
         crs="EPSG:4326",
     )
+    if households_per_point:
+        residences = split_residences(residences, households_per_point, seed)
     return SyntheticCity(net, residences, facilities, candidates, refs, way_len, way_highway)
+
+
+def split_residences(residences: gpd.GeoDataFrame, households_per_point: float, seed: int) -> gpd.GeoDataFrame:
+    """Each compound → ceil(households / households_per_point) points within ±100 m, households and population
+    shared out in whole numbers (totals kept exactly)."""
+    rng = np.random.default_rng(seed + 1)
+    hh = residences["households"].to_numpy(np.float64)
+    pop = residences["population"].to_numpy(np.float64)
+    parts = np.maximum(1, np.ceil(hh / households_per_point)).astype(np.int64)
+    owner = np.repeat(np.arange(len(residences)), parts)
+    first = np.concatenate([[0], np.cumsum(parts)[:-1]])
+    rank = np.arange(owner.size) - first[owner]
+
+    def share(total: np.ndarray) -> np.ndarray:  # whole-number split that sums to the total
+        base = np.floor(total / parts)
+        return base[owner] + (rank < (total - base * parts)[owner])
+
+    xy = residences.geometry.to_crs(UTM_50N)
+    x = xy.x.to_numpy()[owner] + rng.uniform(-100, 100, owner.size)
+    y = xy.y.to_numpy()[owner] + rng.uniform(-100, 100, owner.size)
+    out = gpd.GeoDataFrame(
+        {
+            "res_id": [f"P{i:08d}" for i in range(owner.size)],
+            "name": residences["name"].to_numpy()[owner],
+            "households": share(hh),
+            "population": share(pop),
+            "area_type": residences["area_type"].to_numpy()[owner],
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs=UTM_50N,
+    ).to_crs("EPSG:4326")
+    return out[out["households"] > 0].reset_index(drop=True)
 
 
 def write_pbf(city: SyntheticCity, path: str | Path) -> Path:

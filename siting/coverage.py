@@ -200,8 +200,9 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
             "coverage_rate": measures.coverage_rate(households, cov_t),
         }
     by_area = {}
-    for area in sorted(set(res["area_type"].astype(str))):
-        m = (res["area_type"].astype(str) == area).to_numpy()
+    area_type = res["area_type"].to_numpy().astype(str)
+    for area in np.unique(area_type).tolist():
+        m = area_type == area
         by_area[area] = {
             "households": float(households[m].sum()),
             "coverage_rate": measures.coverage_rate(households[m], covered[m]),

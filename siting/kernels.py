@@ -178,18 +178,22 @@ _PARALLEL_MIN_SOURCES = 64
 _POOL: ThreadPoolExecutor | None = None
 
 
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
+    return _POOL
+
+
 def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run `fn(sources)` over interleaved source chunks (neighbouring sources cost alike; several chunks per
     thread for balance) on THREADS threads; triples come back sorted by source, then by their second column."""
-    global _POOL
     if THREADS == 1 or n_sources < _PARALLEL_MIN_SOURCES:
         a, b, d = fn(np.arange(n_sources, dtype=np.int64))
         return a, b, d
-    parts = THREADS * 4
+    parts = THREADS * 2
     chunks = [np.arange(i, n_sources, parts, dtype=np.int64) for i in range(parts)]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
-    results = list(_POOL.map(fn, chunks))
+    results = list(_pool().map(fn, chunks))
     a = np.concatenate([r[0] for r in results])
     b = np.concatenate([r[1] for r in results])
     d = np.concatenate([r[2] for r in results])
@@ -217,6 +221,47 @@ def bounded_reach(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, li
                                                     direct_ptr, direct_dst, direct_m), len(u))
 
 
+@njit(cache=True, nogil=True)
+def _best_candidate_chunk(x, y, cand, kth_m, xu, yu, xv, yv, half_spacing_m, edge, foot_t, off_m, final):
+    for i in range(x.size):
+        best, best_edge, best_t = np.inf, -1, 0.0
+        for j in range(cand.shape[1]):
+            e = cand[i, j]
+            if e < 0:
+                continue
+            dx, dy = xv[e] - xu[e], yv[e] - yu[e]
+            seg2 = dx * dx + dy * dy
+            t = ((x[i] - xu[e]) * dx + (y[i] - yu[e]) * dy) / seg2 if seg2 > 0 else 0.0
+            t = min(1.0, max(0.0, t))
+            d = np.hypot(x[i] - (xu[e] + t * dx), y[i] - (yu[e] + t * dy))
+            if d < best or (d == best and e < best_edge):
+                best, best_edge, best_t = d, e, t
+        edge[i], foot_t[i], off_m[i] = best_edge, best_t, best
+        final[i] = kth_m[i] > best + half_spacing_m
+
+
+def best_candidate_edges(x, y, cand, kth_m, xu, yu, xv, yv, half_spacing_m: float):
+    """Per point, the nearest of its candidate edges (ties → lowest edge index): (edge, foot fraction t along the
+    edge, metres to the foot point, final). `final` says no other edge can be nearer: the k-th candidate sample
+    lies farther than best + half the sample spacing. Candidates < 0 are ignored."""
+    n = x.size
+    edge = np.empty(n, dtype=np.int64)
+    foot_t, off_m = np.empty(n), np.empty(n)
+    final = np.empty(n, dtype=np.bool_)
+    bounds = np.linspace(0, n, THREADS + 1).astype(np.int64)
+
+    def run(c: int) -> None:
+        a, b = bounds[c], bounds[c + 1]
+        _best_candidate_chunk(x[a:b], y[a:b], cand[a:b], kth_m[a:b], xu, yu, xv, yv, float(half_spacing_m),
+                              edge[a:b], foot_t[a:b], off_m[a:b], final[a:b])
+
+    if THREADS == 1 or n < 10_000:
+        _best_candidate_chunk(x, y, cand, kth_m, xu, yu, xv, yv, float(half_spacing_m), edge, foot_t, off_m, final)
+    else:
+        list(_pool().map(run, range(THREADS)))
+    return edge, foot_t, off_m, final
+
+
 def warm_up() -> float:
     """Load (or, on a new machine, compile) every kernel on a three-node path; returns the seconds it took.
 
@@ -234,4 +279,6 @@ def warm_up() -> float:
     bounded_node_distances(indptr, indices, weights, 3, u, v, leg, leg, 2.0)
     bounded_reach(indptr, indices, weights, 3, u, v, leg, leg, 2.0, np.array([0, 1, 1, 1], dtype=np.int64), one,
                   np.zeros(1), 1, np.array([0, 0], dtype=np.int64), one[:0], np.zeros(0))
+    xy = np.array([0.0, 1.0])
+    best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
     return time.perf_counter() - start

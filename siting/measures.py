@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .routing import Reach
+from .routing import Reach, _ranges
 from .schema import ELDERLY, NURSERY
 
 
@@ -113,22 +113,28 @@ def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> Se
     """Solve max Σx_ij s.t. Σ_j x_ij ≤ demand_i, Σ_i x_ij ≤ capacity_j, x ≥ 0 over reachable pairs only.
 
     A transportation LP (its constraint matrix is totally unimodular), solved exactly by HiGHS; equal to a max-flow.
+    Destinations that reach exactly the same facilities are pooled into one row first (same optimum: any split of
+    a pool's flow within its members' demands is feasible), so the LP grows with the number of distinct catchment
+    overlaps, not with the number of residence points; a pool's served amount is shared pro rata to demand.
     """
     from scipy.optimize import linprog
 
     demand = np.asarray(demand, dtype=np.float64)
     capacity = np.asarray(capacity, dtype=np.float64)
     total = float(demand.sum())
-    n_pairs = reach.src.size
-    if n_pairs == 0 or total <= 0:
+    if reach.src.size == 0 or total <= 0:
         return ServableShare(0.0 if total > 0 else float("nan"), 0.0, total, np.zeros(reach.n_dst), np.zeros(reach.n_src), "optimal")
+    pool, pool_src, pool_pair = _pool_by_source_set(reach)
+    in_pool = pool >= 0
+    pool_demand = np.bincount(pool[in_pool], weights=demand[in_pool], minlength=int(pool_pair.max()) + 1)
+    n_pairs = pool_src.size
     pairs = np.arange(n_pairs)
-    a_dst = sp.csr_matrix((np.ones(n_pairs), (reach.dst, pairs)), shape=(reach.n_dst, n_pairs))
-    a_src = sp.csr_matrix((np.ones(n_pairs), (reach.src, pairs)), shape=(reach.n_src, n_pairs))
+    a_dst = sp.csr_matrix((np.ones(n_pairs), (pool_pair, pairs)), shape=(pool_demand.size, n_pairs))
+    a_src = sp.csr_matrix((np.ones(n_pairs), (pool_src, pairs)), shape=(reach.n_src, n_pairs))
     res = linprog(
         c=-np.ones(n_pairs),
         A_ub=sp.vstack([a_dst, a_src]).tocsr(),
-        b_ub=np.concatenate([demand, capacity]),
+        b_ub=np.concatenate([pool_demand, capacity]),
         bounds=(0, None),
         method="highs",
     )
@@ -136,11 +142,47 @@ def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> Se
         raise RuntimeError(f"servable-share LP did not solve: {res.message}")
     flow = res.x
     served = float(flow.sum())
+    pool_served = np.bincount(pool_pair, weights=flow, minlength=pool_demand.size)
+    reached = np.zeros(reach.n_dst, dtype=bool)
+    reached[reach.dst] = True
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(pool_demand > 0, np.minimum(pool_served / pool_demand, 1.0), 0.0)
+    per_destination = np.where(reached, demand * fraction[np.maximum(pool, 0)], 0.0)
     return ServableShare(
         share=served / total,
         served_total=served,
         demand_total=total,
-        served_per_destination=np.bincount(reach.dst, weights=flow, minlength=reach.n_dst),
-        used_per_source=np.bincount(reach.src, weights=flow, minlength=reach.n_src),
+        served_per_destination=per_destination,
+        used_per_source=np.bincount(pool_src, weights=flow, minlength=reach.n_src),
         status="optimal",
     )
+
+
+def _pool_by_source_set(reach: Reach) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group destinations by the exact set of sources that reach them.
+
+    Returns `pool` (per destination, its pool id; -1 if nothing reaches it) and the pools' (source, pool) pairs.
+    Sets are matched by a 64-bit random hash, then verified member by member against the pool's first member, so a
+    hash collision can never merge different sets (it falls back to one pool per destination)."""
+    order = np.argsort(reach.dst, kind="stable")  # pairs come sorted by source, so each run stays source-sorted
+    dst, src = reach.dst[order], reach.src[order]
+    counts = np.bincount(dst, minlength=reach.n_dst)
+    reached = np.flatnonzero(counts)
+    starts = np.concatenate([[0], np.cumsum(counts)])[:-1]
+    keys = np.random.default_rng(20240601).integers(0, 2**63, reach.n_src + 1, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        set_hash = np.add.reduceat(keys[src], starts[reached]) + counts[reached].astype(np.uint64) * keys[-1]
+    _, first, inverse = np.unique(set_hash, return_index=True, return_inverse=True)
+    rep = reached[first][inverse]  # each reached destination's pool representative
+    n = counts[reached]
+    member_pos = _ranges(starts[reached], n)
+    rep_pos = _ranges(starts[rep], n)
+    if not np.array_equal(src[member_pos], src[rep_pos]):  # a hash collision: don't pool at all
+        inverse = np.arange(reached.size)
+        first = np.arange(reached.size)
+    pool = np.full(reach.n_dst, -1, dtype=np.int64)
+    pool[reached] = inverse
+    rep_dst = reached[first]
+    pool_pair = np.repeat(np.arange(rep_dst.size), counts[rep_dst])
+    pool_src = src[_ranges(starts[rep_dst], counts[rep_dst])]
+    return pool, pool_src, pool_pair

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
+from . import kernels
 from .network import WalkNetwork
 
 
@@ -33,62 +35,51 @@ _SAMPLE_SPACING_M = 25.0
 
 
 def _edge_samples(net: WalkNetwork):
-    """A k-d tree over points spaced ≤ `_SAMPLE_SPACING_M` along every edge, and each sample's edge (cached)."""
+    """A k-d tree over the midpoints of pieces ≤ `_SAMPLE_SPACING_M` long cut along every edge, so every point of
+    an edge lies within spacing / 2 of one of its own samples; and each sample's edge (cached on the network)."""
     cached = net._extra.get("edge_samples")
     if cached is None:
         from scipy.spatial import cKDTree
 
         xu, yu, xv, yv = net.edge_xy()
         pieces = np.maximum(1, np.ceil(np.hypot(xv - xu, yv - yu) / _SAMPLE_SPACING_M)).astype(np.int64)
-        counts = pieces + 1
-        sample_edge = np.repeat(np.arange(net.n_edges, dtype=np.int64), counts)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        t = (np.arange(sample_edge.size) - np.repeat(starts, counts)) / np.repeat(pieces, counts)
+        sample_edge = np.repeat(np.arange(net.n_edges, dtype=np.int64), pieces)
+        starts = np.concatenate([[0], np.cumsum(pieces)[:-1]])
+        t = (np.arange(sample_edge.size) - np.repeat(starts, pieces) + 0.5) / np.repeat(pieces, pieces)
         sx = xu[sample_edge] + t * (xv - xu)[sample_edge]
         sy = yu[sample_edge] + t * (yv - yu)[sample_edge]
-        cached = (cKDTree(np.column_stack([sx, sy]), balanced_tree=False, compact_nodes=False), sample_edge)
+        cached = (cKDTree(np.column_stack([sx, sy]), balanced_tree=False, compact_nodes=False), sample_edge,
+                  (xu, yu, xv, yv))
         net._extra["edge_samples"] = cached
     return cached
 
 
-def _segment_distance(net: WalkNetwork, edge: np.ndarray, x: np.ndarray, y: np.ndarray):
-    """Straight metres from points to edges (broadcast), and the foot point's fraction t along each edge."""
-    u, v = net.edge_u[edge], net.edge_v[edge]
-    xu, yu, xv, yv = net.x[u], net.y[u], net.x[v], net.y[v]
-    dx, dy = xv - xu, yv - yu
-    seg2 = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(seg2 > 0, ((x - xu) * dx + (y - yu) * dy) / seg2, 0.0)
-    t = np.clip(t, 0.0, 1.0)
-    return np.hypot(x - (xu + t * dx), y - (yu + t * dy)), t
-
-
-def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Index of the nearest edge to each point, exactly (ties go to the lowest edge index).
+def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nearest edge to each point, exactly (ties go to the lowest edge index), the foot point's fraction t along
+    it, and the straight metres to the foot point.
 
     Every point of an edge lies within h = spacing / 2 of one of its samples, so an edge at distance d has a sample
     within d + h. Taking the k nearest samples' edges, the best exact distance `best` is final once the k-th sample
     is farther than best + h (no unseen edge can come closer); points that fail the check are retried with more
     samples. Much faster than building shapely geometries for every edge, and exact wherever the point lies."""
-    tree, sample_edge = _edge_samples(net)
-    half = _SAMPLE_SPACING_M / 2 + 1e-9
+    tree, sample_edge, ends = _edge_samples(net)
     edge = np.full(x.size, -1, dtype=np.int64)
+    foot_t, off_m = np.zeros(x.size), np.zeros(x.size)
     pending = np.arange(x.size)
-    k = 8
+    k = 4
     while pending.size:
         k = min(k, tree.n)
         dk, ik = tree.query(np.column_stack([x[pending], y[pending]]), k=k, workers=-1 if pending.size > 20_000 else 1)
         dk, ik = dk.reshape(pending.size, k), ik.reshape(pending.size, k)
-        cand = sample_edge[ik]
-        cand = np.take_along_axis(cand, np.argsort(cand, axis=1, kind="stable"), axis=1)
-        dist, _ = _segment_distance(net, cand, x[pending, None], y[pending, None])
-        pick = np.argmin(dist, axis=1)
-        rows = np.arange(pending.size)
-        final = (dk[:, -1] > dist[rows, pick] + half) | (k == tree.n)
-        edge[pending[final]] = cand[rows[final], pick[final]]
+        cand = np.where(ik < tree.n, sample_edge[np.minimum(ik, tree.n - 1)], -1)
+        e, t, d, final = kernels.best_candidate_edges(x[pending], y[pending], cand, dk[:, -1], *ends,
+                                                      _SAMPLE_SPACING_M / 2 + 1e-9)
+        final |= k == tree.n
+        done = pending[final]
+        edge[done], foot_t[done], off_m[done] = e[final], t[final], d[final]
         pending = pending[~final]
         k *= 4
-    return edge
+    return edge, foot_t, off_m
 
 
 def snap_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray, *, max_snap_m: float = 500.0) -> Snapped:
@@ -98,8 +89,7 @@ def snap_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray, *, max_snap_m: f
     if x.size == 0:
         empty = np.zeros(0)
         return Snapped(empty.astype(np.int64), empty, empty, empty.astype(np.int32), empty.astype(bool))
-    edge = _nearest_edges(net, x, y)
-    off, t = _segment_distance(net, edge, x, y)
+    edge, t, off = _nearest_edges(net, x, y)
     along = t * net.edge_length_m[edge]  # edge length may exceed the chord for curved GraphML edges
     return Snapped(
         edge=edge,
@@ -112,9 +102,15 @@ def snap_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray, *, max_snap_m: f
 
 def snap_geoseries(net: WalkNetwork, geometry, *, max_snap_m: float = 500.0) -> Snapped:
     """Snap a GeoSeries (any CRS); polygons are represented by a point guaranteed to lie inside them."""
-    points = geometry.to_crs(net.crs)
-    not_point = (points.geom_type != "Point").to_numpy()
+    from pyproj import Transformer
+
+    geoms = np.asarray(geometry.values, dtype=object)
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN for non-points, replaced below
+    not_point = shapely.get_type_id(geoms) != 0
+    if geometry.crs is not None and geometry.crs != net.crs:  # project coordinates, not geometry objects
+        x, y = Transformer.from_crs(geometry.crs, net.crs, always_xy=True).transform(x, y)
     if not_point.any():
-        points = points.copy()
-        points[not_point] = points[not_point].representative_point()
-    return snap_points(net, points.x.to_numpy(), points.y.to_numpy(), max_snap_m=max_snap_m)
+        inside = geometry[not_point].to_crs(net.crs).representative_point()
+        x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+        x[not_point], y[not_point] = inside.x.to_numpy(), inside.y.to_numpy()
+    return snap_points(net, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), max_snap_m=max_snap_m)

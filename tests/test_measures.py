@@ -165,5 +165,10 @@ def test_servable_share_equals_networkx_max_flow():
             g.add_edge(("f", s), ("r", d))  # no capacity attribute = unbounded
         flow, _ = nx.maximum_flow(g, "source", "sink")
         assert got.served_total == pytest.approx(flow, abs=1e-6)
+        # the per-residence and per-facility split is a feasible flow of the same value (pools shared pro rata)
+        assert np.all(got.served_per_destination <= demand + 1e-9)
+        assert np.all(got.used_per_source <= capacity + 1e-9)
+        assert got.served_per_destination.sum() == pytest.approx(flow, abs=1e-6)
+        assert got.used_per_source.sum() == pytest.approx(flow, abs=1e-6)
         if demand.sum() > 0:
             assert got.share == pytest.approx(flow / demand.sum(), abs=1e-9)
