@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 import warnings
@@ -33,7 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .errors import InputError, OptimizationError
-from .optimize_reduce import Pairs, ReductionReport, dominated_columns, group_identical_rows
+from .optimize_reduce import Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows
 
 OPTIMAL = "optimal"
 FEASIBLE_TIME_LIMIT = "feasible (time limit)"
@@ -147,6 +148,20 @@ def cbc_bound_from_log(log: str, maximise: bool, objective: float) -> float | No
     return None
 
 
+def cbc_command(**options: Any):
+    """pulp's CBC solver object without the deprecated `PULP_CBC_CMD` (pulp >= 3.3 warns on every instance): `COIN_CMD`
+    pointed at the CBC binary bundled with pulp (read as a class attribute, which does not warn), or at the `cbc`
+    installed by `pip install pulp[cbc]` / on PATH once pulp stops bundling one. Works on older pulp too."""
+    import pulp
+
+    bundled = getattr(getattr(pulp, "PULP_CBC_CMD", None), "pulp_cbc_path", None)
+    path = bundled if bundled and os.access(bundled, os.X_OK) else shutil.which("cbc")
+    if path is None:
+        raise OptimizationError("no CBC solver found: pulp bundles none and `cbc` is not on PATH; "
+                                "run `pip install pulp[cbc]` or use solver='highs'")
+    return pulp.COIN_CMD(path=path, **options)
+
+
 def _solve_cbc(model: _Milp, time_limit_s: float | None, gap_rel: float | None) -> _Solution:
     import pulp
 
@@ -182,9 +197,7 @@ def _solve_cbc(model: _Milp, time_limit_s: float | None, gap_rel: float | None) 
     fd, log_path = tempfile.mkstemp(prefix="siting-cbc-", suffix=".log")
     os.close(fd)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # PULP_CBC_CMD: the CBC bundled with pulp 3.x
-            cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path)
+        cmd = cbc_command(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path)
         start = time.perf_counter()
         prob.solve(cmd)
         elapsed = time.perf_counter() - start
@@ -263,6 +276,14 @@ def _run(model: _Milp, solver: str, time_limit_s: float | None, gap_rel: float |
     solver = solver.lower()
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}", expected=" or ".join(SOLVERS), fix="pass solver='cbc' or solver='highs'")
+    if model.n_rows == 0:  # the reduction settled everything: each variable sits at its better bound
+        cost, lb, ub, *_ = model.arrays()
+        x = np.where((cost > 0) == model.maximise, ub, lb)
+        x = np.where(cost == 0, np.where(np.isfinite(lb), lb, 0.0), x)
+        if not np.isfinite(x).all():
+            return _Solution(UNBOUNDED, None, None, None, solver, 0.0)
+        objective = float(cost @ x)
+        return _Solution(OPTIMAL, x, objective, objective, solver, 0.0)
     return (_solve_cbc if solver == "cbc" else _solve_highs)(model, time_limit_s, gap_rel)
 
 
@@ -542,9 +563,15 @@ class _CoverReduced:
     report: ReductionReport
     unreachable: np.ndarray
     covered_by_existing: np.ndarray  # bool per original row
+    forced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # candidates every cover must open
 
 
-def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_cost: np.ndarray, drop_zero_weight: bool) -> _CoverReduced:
+def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_cost: np.ndarray, drop_zero_weight: bool,
+                  set_cover: bool = False) -> _CoverReduced:
+    """Rows: unreachable and already-covered rows out, identical rows merged. Columns: dominated ones out. With
+    `set_cover` (every remaining row must be covered: LSCP, p-center steps) also: rows that contain another row's
+    column set out (covered whenever that row is), and a row with a single column forces that column open (its rows
+    are then covered). Repeated until nothing changes; every step keeps the optimum."""
     reach_count = pairs.reach_count()
     unreachable = np.flatnonzero(reach_count == 0)
     covered_by_existing = np.zeros(pairs.n_rows, dtype=bool)
@@ -561,7 +588,8 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
         rows_before=pairs.n_rows, columns_before=pairs.n_cols, unreachable_rows=int(unreachable.size),
         rows_covered_by_existing=int(covered_by_existing.sum()), columns_fixed_open=int(existing.sum()),
     )
-    merged = dominated = 0
+    merged = dominated = rows_dominated = 0
+    forced: list[np.ndarray] = []
     while True:
         inc.sort_indices()
         labels = group_identical_rows(inc)
@@ -573,6 +601,22 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
             inc = inc[first]
             w = np.bincount(labels, weights=w, minlength=n_groups)
             changed = True
+        if set_cover and inc.shape[0]:
+            single = np.diff(inc.indptr) == 1
+            if single.any():  # the only column of a row must open; drop it and every row it covers
+                must = np.unique(inc.indices[inc.indptr[:-1][single]])
+                forced.append(columns[must])
+                keep_row = np.asarray(inc[:, must].sum(axis=1)).ravel() == 0
+                keep_col = np.ones(columns.size, dtype=bool)
+                keep_col[must] = False
+                inc, w, columns = inc[np.flatnonzero(keep_row)][:, np.flatnonzero(keep_col)], w[keep_row], columns[keep_col]
+                inc.sort_indices()
+                changed = True
+            drop = dominated_rows(inc)
+            if drop.any():
+                rows_dominated += int(drop.sum())
+                inc, w = inc[np.flatnonzero(~drop)], w[~drop]
+                changed = True
         dom = dominated_columns(inc, site_cost[columns])
         if dom.any():
             dominated += int(dom.sum())
@@ -582,9 +626,23 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
         if not changed:
             break
     report.rows_merged = merged
+    report.rows_dominated = rows_dominated
     report.columns_dominated = dominated
+    forced_cols = np.sort(np.concatenate(forced)) if forced else np.zeros(0, dtype=np.int64)
+    report.columns_forced = int(forced_cols.size)
     report.rows_after, report.columns_after = inc.shape
-    return _CoverReduced(inc.tocsr(), w, columns, report, unreachable, covered_by_existing)
+    return _CoverReduced(inc.tocsr(), w, columns, report, unreachable, covered_by_existing, forced_cols)
+
+
+def _cover_model(red: _CoverReduced, site_cost: np.ndarray, max_sites: int | None = None) -> tuple[_Milp, np.ndarray]:
+    """The set-covering MILP of a reduced instance: least Σ site_cost·y with every row covered (and Σy ≤ max_sites)."""
+    model = _Milp(maximise=False)
+    y = model.add_vars(len(red.columns), lb=0, ub=1, cost=site_cost[red.columns], integer=True)
+    coo = red.incidence.tocoo()
+    model.add_rows(red.incidence.shape[0], coo.row, y[coo.col], 1.0, lb=1.0)
+    if max_sites is not None:
+        model.add_rows(1, np.zeros(y.size, dtype=np.int64), y, 1.0, ub=float(max_sites))
+    return model, y
 
 
 class LSCP(_Model):
@@ -608,15 +666,13 @@ class LSCP(_Model):
         return cls(_pairs_from_reach(reach, max_cost), **kwargs)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
-        red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False)
+        red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
-        model = _Milp(maximise=False)
-        y = model.add_vars(len(red.columns), lb=0, ub=1, cost=self.site_cost[red.columns], integer=True)
-        coo = red.incidence.tocoo()
-        model.add_rows(red.incidence.shape[0], coo.row, y[coo.col], 1.0, lb=1.0)
+        model, y = _cover_model(red, self.site_cost)
         sol = _run(model, solver, time_limit_s, gap_rel)
         _check_solution(self.name, sol, "a demand row cannot be covered")
-        chosen = np.sort(red.columns[sol.x[y] > 0.5])
+        chosen = np.sort(np.concatenate([red.forced, red.columns[sol.x[y] > 0.5]]))
+        bound = None if sol.bound is None else sol.bound + float(self.site_cost[red.forced].sum())
         open_mask = self.existing.copy()
         open_mask[chosen] = True
         sites, demand, assignment, covered = self._uncapacitated_frames(open_mask, chosen, red.covered_by_existing)
@@ -624,7 +680,7 @@ class LSCP(_Model):
         return self._result(
             sol, model, gap_rel, chosen=chosen, site_size=np.full(chosen.size, np.nan), assignment=assignment,
             covered_before=self.weights[red.covered_by_existing].sum(), covered_after=self.weights[covered].sum(),
-            unreachable=red.unreachable, reduction=red.report, objective=objective, bound=sol.bound, sites=sites, demand=demand,
+            unreachable=red.unreachable, reduction=red.report, objective=objective, bound=bound, sites=sites, demand=demand,
         )
 
 
@@ -695,11 +751,21 @@ class _AssignReduced:
     unreachable: np.ndarray
 
 
-def _reduce_assign(pairs: Pairs, weights: np.ndarray, existing: np.ndarray) -> _AssignReduced:
+def _reduce_assign(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, nearest_only: bool = False) -> _AssignReduced:
     """Merge rows with identical candidate sets AND identical costs: exact for assignment models, because a merged
-    row's (continuous) assignment fractions can reproduce any split of its members."""
+    row's (continuous) assignment fractions can reproduce any split of its members. With `nearest_only` (uncapacitated
+    models, where every row goes to its nearest open site) pairs farther than the row's nearest existing facility are
+    dropped first: existing facilities are always open, so such a pair is never the nearest."""
     reach_count = pairs.reach_count()
     unreachable = np.flatnonzero(reach_count == 0)
+    dropped = 0
+    if nearest_only and existing.any():
+        nearest_existing = np.full(pairs.n_rows, np.inf)
+        on_existing = existing[pairs.col]
+        np.minimum.at(nearest_existing, pairs.row[on_existing], pairs.cost[on_existing])
+        keep = pairs.cost <= nearest_existing[pairs.row]
+        dropped = int((~keep).sum())
+        pairs = pairs.select(keep)
     rows = np.flatnonzero(reach_count > 0)
     csr = pairs.to_csr(pairs.cost)[rows]
     labels = group_identical_rows(csr, with_values=True)
@@ -713,6 +779,8 @@ def _reduce_assign(pairs: Pairs, weights: np.ndarray, existing: np.ndarray) -> _
         rows_before=pairs.n_rows, rows_after=n_groups, columns_before=pairs.n_cols, columns_after=pairs.n_cols,
         unreachable_rows=int(unreachable.size), rows_merged=int(rows.size - n_groups), columns_fixed_open=int(existing.sum()),
     )
+    if dropped:
+        report.notes.append(f"{dropped} pairs farther than the row's nearest existing facility dropped")
     return _AssignReduced(group_pairs, np.bincount(labels, weights=weights[rows], minlength=n_groups), group_of_row, report, unreachable)
 
 
@@ -812,7 +880,7 @@ class PMedian(_AssignModel):
         self.fulfill_existing = fulfill_existing
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
-        red = _reduce_assign(self.pairs, self.weights, self.existing)
+        red = _reduce_assign(self.pairs, self.weights, self.existing, nearest_only=self.capacities is None)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
         model, y, x = self._build(red)
         gp = red.pairs
@@ -839,26 +907,109 @@ class PMedian(_AssignModel):
 
 
 class PCenter(_AssignModel):
-    """p-center: open at most `p` new sites; minimise the worst cost (metres or minutes) from any demand row to its
-    site."""
+    """p-center: open at most `p` new sites; minimise the worst cost (metres or minutes) from any reachable demand row
+    to its nearest open site.
+
+    Solved as a search over radii rather than as one MILP: the textbook formulation (a continuous "worst" variable
+    above every assignment) has a weak LP bound, and CBC needed ~20 s to prove the 205 × 16 San Francisco optimum.
+    The optimum is one of the distinct pair costs, and "can p new sites (plus the existing ones) cover every reachable
+    row within r?" is a set-covering question (LSCP on the pairs with cost ≤ r, reduced like every LSCP). Bisection
+    over the sorted distinct costs, each step decided exactly by the solver, finds the smallest feasible r: the exact
+    optimum. A feasible step also lowers the upper end to its plan's actual worst walk. A final LSCP at the optimum
+    returns the fewest new sites that achieve it. With a time limit the best plan found is returned with the proven
+    lower bound (the smallest radius not shown infeasible) and the true gap."""
 
     name = "PCenter"
 
+    def _probe(self, radius: float, solver: str, time_limit_s: float | None, fewest: bool):
+        """Decide radius `radius`: ("feasible", open mask, model, reduction) / ("infeasible" | "unknown", None, …).
+        With `fewest`, the plan uses the fewest new sites (an optimal LSCP); otherwise any plan with ≤ p sites does."""
+        within = self.pairs.select(self.pairs.cost <= radius)
+        red = _reduce_cover(within, np.ones(self.pairs.n_rows), self.existing, np.ones(self.pairs.n_cols),
+                            drop_zero_weight=False, set_cover=True)
+        open_mask = self.existing.copy()
+        open_mask[red.forced] = True
+        left = self.p - red.forced.size  # new sites still allowed once the forced ones are open
+        if left < 0:
+            return "infeasible", None, _Milp(maximise=False), red
+        if red.incidence.shape[0] == 0:
+            return "feasible", open_mask, _Milp(maximise=False), red
+        if left == 0:
+            return "infeasible", None, _Milp(maximise=False), red
+        model, y = _cover_model(red, np.ones(self.pairs.n_cols), max_sites=left)
+        # a decision needs any plan with ≤ p sites: a relative gap of 1 stops at the first one
+        sol = _run(model, solver, time_limit_s, None if fewest else 1.0)
+        if sol.status == INFEASIBLE:
+            return "infeasible", None, model, red
+        if sol.x is None:
+            return "unknown", None, model, red
+        open_mask[red.columns[sol.x[y] > 0.5]] = True
+        return "feasible", open_mask, model, red
+
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
-        red = _reduce_assign(self.pairs, self.weights, self.existing)
-        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
-        model, y, x = self._build(red)
-        gp = red.pairs
-        worst = model.add_vars(1, lb=0, cost=1.0)
-        model.add_rows(gp.n_rows, np.concatenate([gp.row, np.arange(gp.n_rows)]),
-                       np.concatenate([x, np.repeat(worst, gp.n_rows)]),
-                       np.concatenate([gp.cost, -np.ones(gp.n_rows)]), ub=0.0)
-        sol = _run(model, solver, time_limit_s, gap_rel)
-        objective = math.nan
-        if sol.x is not None:  # worst walk to the nearest open site: W itself is printed rounded by CBC
-            _, cost = _nearest_open(self.pairs, (sol.x[y] > 0.5))
-            objective = float(np.nanmax(cost)) if np.isfinite(cost).any() else 0.0
-        return self._finish(sol, model, gap_rel, red, y, x, objective, sol.bound)
+        pairs = self.pairs
+        reachable = pairs.reach_count() > 0
+        unreachable = np.flatnonzero(~reachable)
+        _warn_unreachable(self.name, unreachable, self.demand_ids)
+        radii = np.unique(pairs.cost)
+        if radii.size == 0:
+            raise OptimizationError(f"{self.name}: no demand row has any candidate within reach")
+        nearest_any = np.full(pairs.n_rows, np.inf)
+        np.minimum.at(nearest_any, pairs.row, pairs.cost)
+        lo = int(np.searchsorted(radii, nearest_any[reachable].max()))  # every row needs some site: r ≥ this
+        hi = radii.size - 1
+        start = time.perf_counter()
+        remaining = lambda: None if time_limit_s is None else max(0.0, time_limit_s - (time.perf_counter() - start))  # noqa: E731
+
+        def worst(open_mask: np.ndarray) -> int:
+            _, cost = _nearest_open(pairs, open_mask)
+            return int(np.searchsorted(radii, np.nanmax(cost[reachable])))
+
+        verdict, best, model, red = self._probe(radii[hi], solver, remaining(), fewest=False)
+        if verdict == "infeasible":
+            raise OptimizationError(f"{self.name} has no feasible plan: {self._why_infeasible()}")
+        if verdict == "unknown":
+            raise OptimizationError(f"{self.name}: the {solver} solver stopped without any feasible plan (time limit too "
+                                    "short?); raise time_limit_s or reduce the number of candidate sites")
+        hi = worst(best)
+        steps, stopped = 1, False
+        while lo < hi:
+            if gap_rel is not None and (radii[hi] - radii[lo]) <= gap_rel * radii[hi]:
+                break
+            if remaining() == 0.0:
+                stopped = True
+                break
+            mid = (lo + hi) // 2
+            verdict, plan, *_ = self._probe(radii[mid], solver, remaining(), fewest=False)
+            steps += 1
+            if verdict == "feasible":
+                best, hi = plan, worst(plan)
+            elif verdict == "infeasible":
+                lo = mid + 1
+            else:
+                stopped = True
+                break
+        if not stopped and remaining() != 0.0:  # the fewest new sites that reach the optimum radius
+            verdict, plan, model, red = self._probe(radii[hi], solver, remaining(), fewest=True)
+            steps += 1
+            if verdict == "feasible" and (plan & ~self.existing).sum() <= (best & ~self.existing).sum():
+                best = plan
+        elapsed = time.perf_counter() - start
+        objective, bound = float(radii[hi]), float(radii[min(lo, hi)])
+        status = FEASIBLE_TIME_LIMIT if stopped and lo < hi else OPTIMAL
+        chosen = np.flatnonzero(best & ~self.existing)
+        reach_existing = np.zeros(pairs.n_rows, dtype=bool)
+        reach_existing[pairs.row[self.existing[pairs.col]]] = True
+        sites, demand, assignment, covered = self._uncapacitated_frames(best, chosen, reach_existing)
+        report = red.report
+        report.notes.append(f"bisection over {radii.size} distinct costs: {steps} set-covering steps; the reduction "
+                            f"shown is the last step's (radius {objective:g})")
+        sol = _Solution(status, None, objective, bound, solver.lower(), elapsed)
+        return self._result(
+            sol, model, gap_rel, chosen=chosen, site_size=np.full(chosen.size, np.nan), assignment=assignment,
+            covered_before=self.weights[reach_existing].sum(), covered_after=self.weights[covered].sum(),
+            unreachable=unreachable, reduction=report, objective=objective, bound=bound, sites=sites, demand=demand,
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -940,7 +1091,7 @@ class JointCoverage:
         built = self._build(new_sites=True)
         model, blocks, report, unreachable = built
         sol = _run(model, solver, time_limit_s, gap_rel)
-        _check_solution(self.name, sol, self._why_infeasible())
+        _check_solution(self.name, sol, self._why_infeasible() if sol.x is None else "")
         before = self._covered_before(solver)
         return self._collect(sol, model, gap_rel, blocks, report, unreachable, before)
 
@@ -979,7 +1130,12 @@ class JointCoverage:
             report.columns_after += int(new.size + ex.size)
             report.columns_fixed_open += int(ex.size)
             y = model.add_vars(new.size, lb=0, ub=1, integer=True, cost=0.0 if maximise else k["fixed_cost"][new])
-            s = model.add_vars(new.size, lb=0, ub=np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit),
+            # a site never needs more than the demand it can reach (nor less than its minimum): a finite big-M even
+            # when max_size and floor area are unlimited
+            reach_demand = np.bincount(sub.col, weights=k["demand"][sub.row], minlength=self.n_cols)
+            cap = np.minimum(np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit),
+                             np.maximum(reach_demand[new], k["min_size"][new]))
+            s = model.add_vars(new.size, lb=0, ub=cap,
                                cost=0.0 if maximise else k["unit_cost"][new])
             e = model.add_vars(ex.size, lb=0, ub=k["expansion_max"][ex] if new_sites else 0.0,
                                cost=0.0 if maximise else k["expansion_unit_cost"][ex])
@@ -997,7 +1153,6 @@ class JointCoverage:
                            np.concatenate([x, size_var]), np.concatenate([gdem[gcoo.row], -np.ones(new.size + ex.size)]),
                            ub=np.concatenate([np.zeros(new.size), k["existing_capacity"][ex]]))
             # min_size·y ≤ s ≤ max·y
-            cap = np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit)
             i = np.arange(new.size)
             model.add_rows(new.size, np.concatenate([i, i]), np.concatenate([s, y]), np.concatenate([np.ones(new.size), -cap]), ub=0.0)
             model.add_rows(new.size, np.concatenate([i, i]), np.concatenate([s, y]), np.concatenate([-np.ones(new.size), k["min_size"][new]]), ub=0.0)
@@ -1061,6 +1216,7 @@ class JointCoverage:
             kd = k["kd"]
             cap = np.where(k["host"], np.minimum(k["max_size"], self.floor_area_m2 / kd.m2_per_unit), 0.0)
             cap = cap + np.where(k["existing"], k["existing_capacity"] + k["expansion_max"], 0.0)
+            cap = np.where(np.isfinite(cap), cap, k["demand"].sum())  # unlimited: at most everything
             pr = kd.pairs
             share = servable_share(Reach(pr.col, pr.row, pr.cost, self.n_cols, self.n_rows), cap, k["demand"])
             short = np.flatnonzero(share.served_per_destination < k["demand"] - 1e-6 * np.maximum(1, k["demand"]))
@@ -1098,9 +1254,10 @@ class JointCoverage:
             member, pair, f = member[keep], pair[keep], f[keep]
             amount = f * k["demand"][member]
             cand = gcoo.col[pair]
+            pairs_cost = kd.pairs.cost_of(member, cand)  # walking metres (or minutes) of each assigned pair
             assign_parts.append(pd.DataFrame({"demand_row": member, "demand_id": self.demand_ids[member], "candidate": cand,
                                               "candidate_id": self.candidate_ids[cand], "kind": kd.kind, "amount": amount,
-                                              "cost": np.nan}))
+                                              "cost": pairs_cost}))
             served = np.bincount(member, weights=f, minlength=self.n_rows)
             after += float((served * k["weight"]).sum())
             total += float(k["weight"].sum())

@@ -41,6 +41,17 @@ class Pairs:
         keep = np.asarray(keep, dtype=bool)
         return Pairs(self.row[keep], self.col[keep], self.cost[keep], self.n_rows, self.n_cols)
 
+    def cost_of(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Cost of given (row, column) pairs (NaN where the pair is not allowed): a binary search in the sort order."""
+        key = self.row * self.n_cols + self.col
+        want = np.asarray(rows, dtype=np.int64) * self.n_cols + np.asarray(cols, dtype=np.int64)
+        out = np.full(want.shape, np.nan)
+        if key.size:
+            pos = np.minimum(np.searchsorted(key, want), key.size - 1)
+            hit = key[pos] == want
+            out[hit] = self.cost[pos[hit]]
+        return out
+
     def reach_count(self) -> np.ndarray:
         return np.bincount(self.row, minlength=self.n_rows)
 
@@ -56,8 +67,10 @@ class ReductionReport:
     unreachable_rows: int = 0
     rows_covered_by_existing: int = 0
     rows_merged: int = 0
+    rows_dominated: int = 0
     columns_dominated: int = 0
     columns_fixed_open: int = 0
+    columns_forced: int = 0
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -97,3 +110,18 @@ def dominated_columns(incidence: sp.csr_matrix, site_cost: np.ndarray) -> np.nda
     )
     dominated[j[better]] = True
     return dominated[:n]
+
+
+def dominated_rows(incidence: sp.csr_matrix) -> np.ndarray:
+    """Rows whose column set is a superset of another row's (ties: the higher index goes). In a set-covering model
+    such a row is covered whenever the smaller row is, so its constraint is redundant; NOT exact when rows carry
+    weights to maximise (MCLP), where every row counts."""
+    inc = sp.csr_matrix(incidence, dtype=np.float64)
+    size = np.asarray(inc.sum(axis=1)).ravel()
+    overlap = (inc @ inc.T).tocoo()
+    i, k, shared = overlap.row, overlap.col, overlap.data
+    # row i ⊆ row k: every column of i is shared; k is then redundant (for equal sets keep the lower index)
+    subset = (i != k) & (shared >= size[i] - 0.5) & (size[i] > 0) & ((size[k] > size[i]) | (k > i))
+    dominated = np.zeros(inc.shape[0], dtype=bool)
+    dominated[k[subset]] = True
+    return dominated

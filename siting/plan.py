@@ -16,16 +16,17 @@ import pandas as pd
 from . import measures
 from .errors import ConfigError
 from .routing import reach
-from .schema import CAPACITY_COLUMN, KINDS
+from .schema import CAPACITY_COLUMN, ELDERLY, KINDS
 from .snap import snap_geoseries
 
 Progress = Callable[[str], None]
 MODELS = ("mclp", "lscp", "pmedian", "pcenter", "capacitated")
+SITE_COLUMNS = ["site_id", "kind", "action", "size", "cost", "lon", "lat", "households_newly_covered", "colocated"]
 
 
 @dataclass
 class Plan:
-    new_sites: pd.DataFrame  # site_id, kind, size, cost, lon, lat, households_newly_covered
+    new_sites: pd.DataFrame  # site_id, kind, action (new | expand), size, cost, lon, lat, households_newly_covered, colocated
     summaries: dict[str, dict]  # per kind: model summary (true status, gap, objective, coverage before/after, reduction)
     newly_covered: gpd.GeoDataFrame  # residences that gain coverage
 
@@ -78,8 +79,9 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     model = str(cfg.get("model", "mclp")).lower()
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}", file=project.path, column="optimize.model", expected=" | ".join(MODELS))
-    kinds = cfg.get("kinds", list(KINDS))
+    kinds = list(cfg.get("kinds", list(KINDS)))
     say = progress or (lambda _: None)
+    _check_capacitated_keys(project, cfg, model, kinds)
     profile = inputs.profile
     res = result.residences
     households = res["households"].to_numpy(dtype=np.float64)
@@ -115,17 +117,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
         elif model == "pcenter":
             m = opt.PCenter.from_reach(within, int(cfg["p"]) + len(existing), weights=households, **common)
         else:
-            demand = measures.required_capacity(kind, households, population, res["area_type"].to_numpy(dtype=object), profile)
-            min_key = "elderly_station_min_m2" if kind == "elderly_day_care" else None
-            kd = opt.KindDemand(
-                kind=kind, pairs=opt._pairs_from_reach(within, None), demand=demand, weight=households,
-                can_host=~columns["existing"].to_numpy(), min_size=float(profile.value(min_key)) if min_key else 0.0,
-                max_size=np.nan_to_num(columns["max_capacity"].to_numpy(), nan=0.0),
-                fixed_cost=columns["cost"].to_numpy(), existing=columns["existing"].to_numpy(),
-                existing_capacity=np.nan_to_num(columns["max_capacity"].to_numpy(), nan=0.0),
-            )
-            m = opt.CapacitatedCoverage([kd], objective=str(cfg.get("objective", "max_covered")), p=cfg.get("p"),
-                                        budget=cfg.get("budget"), demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
+            return _capacitated_plan(project, inputs, result, kinds, cfg, say)
         sol = m.solve(**solve)
         summaries[kind] = sol.summary()
         say(f"optimise {kind}: status {sol.status}, gap {sol.gap}, {len(sol.chosen)} new sites in {sol.solve_time_s:.2f} s")
@@ -148,8 +140,140 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
                 "cost": float(columns.at[j, "cost"]), "lon": round(float(pts.iloc[k].x), 7), "lat": round(float(pts.iloc[k].y), 7),
                 "households_newly_covered": float(households[served][~walk[served]].sum()),
             })
-    new_sites = pd.DataFrame(rows, columns=["site_id", "kind", "size", "cost", "lon", "lat", "households_newly_covered"])
+    new_sites = pd.DataFrame(rows, columns=SITE_COLUMNS).assign(action="new", colocated=False)
     return Plan(new_sites, summaries, res[gained].copy())
+
+
+def _per_kind(project, cfg: dict, key: str, kinds: list[str], default: float = 0.0) -> dict[str, float]:
+    """`key = 3000` (every kind) or `key = { elderly_day_care = 3000, nursery = 20000 }` → {kind: number}."""
+    raw = cfg.get(key, default)
+    table = raw if isinstance(raw, dict) else {kind: raw for kind in kinds}
+    unknown = sorted(set(table) - set(KINDS))
+    if unknown:
+        raise ConfigError(f"unknown kind {unknown[0]!r} in optimize.{key}", file=project.path, column=f"optimize.{key}",
+                          expected="one of " + ", ".join(KINDS))
+    out = {}
+    for kind in kinds:
+        value = table.get(kind, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"optimize.{key} for {kind} must be a number >= 0, got {value!r}", file=project.path,
+                              column=f"optimize.{key}", expected="a number >= 0 (m² or seats, or cost per m² / per seat)")
+        out[kind] = float(value)
+    return out
+
+
+def _check_capacitated_keys(project, cfg: dict, model: str, kinds: list[str]) -> None:
+    """The joint / expansion keys only mean something for the capacitated model: say so instead of ignoring them."""
+    used = sorted(k for k in ("joint", "colocation_bonus", "m2_per_seat", "min_station_m2", "expand_existing",
+                              "expansion_cost", "expansion_max") if k in cfg)
+    if used and model != "capacitated":
+        raise ConfigError(f"optimize.{used[0]} applies to model = \"capacitated\" only, not {model!r}", file=project.path,
+                          column=f"optimize.{used[0]}", fix='set model = "capacitated" or remove the key')
+    if cfg.get("joint"):
+        if sorted(kinds) != sorted(KINDS):
+            raise ConfigError("a joint run sites both kinds together", file=project.path, column="optimize.kinds",
+                              expected=f"kinds = {list(KINDS)} (or leave kinds out)")
+        seat = cfg.get("m2_per_seat")
+        if isinstance(seat, bool) or not isinstance(seat, (int, float)) or seat <= 0:
+            raise ConfigError("a joint run needs the floor area one nursery seat takes", file=project.path,
+                              column="optimize.m2_per_seat", expected="m2_per_seat = a number > 0 (practice: 6–9 m²; no "
+                              "national figure)", fix="add m2_per_seat = … to [optimize]")
+
+
+def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say: Progress) -> Plan:
+    """Capacitated siting under the profile's space standards: per kind, or both kinds at once (`joint = true`) on the
+    shared floor area of each candidate with a reward per candidate hosting both (`colocation_bonus`, 一老一小).
+    Existing facilities are open at their present size and, with `expand_existing = true`, may grow by up to
+    `expansion_max` (m² / seats) at `expansion_cost` per m² / per seat."""
+    from . import optimize as opt
+
+    profile = inputs.profile
+    res = result.residences
+    households = res["households"].to_numpy(dtype=np.float64)
+    population = res["population"].to_numpy(dtype=np.float64)
+    area_type = res["area_type"].to_numpy(dtype=object)
+    res_ids = res["res_id"].astype(str).to_numpy()
+    joint = bool(cfg.get("joint", False))
+    expand = bool(cfg.get("expand_existing", False))
+    expansion_cost = _per_kind(project, cfg, "expansion_cost", kinds)
+    expansion_max = _per_kind(project, cfg, "expansion_max", kinds, default=np.inf if expand else 0.0) if expand else {
+        k: 0.0 for k in kinds}
+    min_station = float(cfg.get("min_station_m2", profile.value("elderly_station_min_m2")))
+    solve = dict(solver=str(cfg.get("solver", "cbc")), time_limit_s=cfg.get("time_limit_s"), gap_rel=cfg.get("gap_rel"))
+    walk_minutes = result.summary["walk_minutes"]
+    rows, summaries, gained = [], {}, np.zeros(len(res), dtype=bool)
+    for group in ([kinds] if joint else [[k] for k in kinds]):
+        existing = inputs.facilities[inputs.facilities["kind"].isin(group)]
+        cand = read_candidates(project, group[0])
+        capacity = np.select([existing["kind"].to_numpy() == k for k in group],  # m² for elderly care, seats for nurseries
+                             [existing[CAPACITY_COLUMN[k]].to_numpy(dtype=np.float64) for k in group], np.nan)
+        columns = pd.concat([
+            pd.DataFrame({"site_id": existing["fac_id"].astype(str).to_numpy(), "kind": existing["kind"].to_numpy(),
+                          "cost": 0.0, "max_capacity": np.nan_to_num(capacity, nan=0.0), "existing": True}),
+            pd.DataFrame({"site_id": cand["site_id"].astype(str).to_numpy(), "kind": "",
+                          "cost": cand["cost"].to_numpy(dtype=np.float64),
+                          "max_capacity": np.nan_to_num(cand["max_capacity"].to_numpy(dtype=np.float64), nan=0.0),
+                          "existing": False}),
+        ], ignore_index=True)
+        is_cand = ~columns["existing"].to_numpy()
+        geometry = gpd.GeoSeries(list(existing.geometry) + list(cand.geometry), crs="EPSG:4326")
+        snapped = snap_geoseries(inputs.network, geometry, max_snap_m=project.max_snap_m)
+        limits = {k: profile.walk_limit_m(k, walk_minutes) for k in group}
+        within = reach(inputs.network, snapped, result.residence_snap, max(limits.values()))
+        ok = ~snapped.too_far[within.src] & ~result.residence_snap.too_far[within.dst]
+        say(f"optimise {' + '.join(group)}: capacitated{' joint' if joint else ''}, {len(cand)} candidates + "
+            f"{len(existing)} existing")
+        demands, pairs_of = [], {}
+        for k in group:
+            sel = ok & (within.dist_m <= limits[k])
+            pairs_of[k] = opt.Pairs.build(within.dst[sel], within.src[sel], within.dist_m[sel], within.n_dst, within.n_src)
+            mine = columns["existing"].to_numpy() & (columns["kind"].to_numpy() == k)
+            cap = columns["max_capacity"].to_numpy()
+            if k == ELDERLY:
+                max_size, min_size, per_unit = cap, min_station, 1.0
+            else:
+                # joint: the candidate's max_capacity is its floor area (m²), shared; seats take m2_per_seat each
+                max_size, min_size = (np.full(len(columns), np.inf) if joint else cap), 0.0
+                per_unit = float(cfg["m2_per_seat"]) if joint else 1.0
+            fits = (cap / per_unit if joint else max_size) >= min_size
+            demands.append(opt.KindDemand(
+                kind=k, pairs=pairs_of[k], weight=households,
+                demand=measures.required_capacity(k, households, population, area_type, profile),
+                can_host=is_cand & fits & (cap > 0), m2_per_unit=per_unit, min_size=min_size,
+                max_size=np.where(is_cand, max_size, 0.0), fixed_cost=columns["cost"].to_numpy(), existing=mine,
+                existing_capacity=np.where(mine, cap, 0.0), expansion_max=np.where(mine, expansion_max[k], 0.0),
+                expansion_unit_cost=np.where(mine, expansion_cost[k], 0.0),
+            ))
+        floor = np.where(is_cand, columns["max_capacity"].to_numpy(), np.inf) if joint else np.inf
+        p = cfg.get("p")
+        if isinstance(p, dict):  # p = { elderly_day_care = 2, nursery = 1 }: new sites per kind
+            p = {k: int(v) for k, v in p.items() if k in group} if joint else p.get(group[0])
+        m = opt.JointCoverage(demands, floor_area_m2=floor, objective=str(cfg.get("objective", "max_covered")), p=p,
+                              budget=cfg.get("budget"), colocation_reward=float(cfg.get("colocation_bonus", 0.0)),
+                              demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
+        sol = m.solve(**solve)
+        summaries["joint" if joint else group[0]] = sol.summary()
+        say(f"optimise {' + '.join(group)}: status {sol.status}, gap {sol.gap}, {len(sol.chosen)} new facilities in "
+            f"{sol.solve_time_s:.2f} s")
+        pts = geometry.where(geometry.geom_type == "Point", geometry.representative_point())
+        for site in sol.sites.itertuples(index=False):
+            j, k = int(site.candidate), site.kind
+            if site.is_existing and site.expansion <= 1e-9:
+                continue
+            walk = res[f"walk_min_{k}"].fillna(np.inf).to_numpy() <= walk_minutes
+            served = pairs_of[k].row[pairs_of[k].col == j]
+            newly = served[~walk[served]]
+            if not site.is_existing:
+                gained[newly] = True
+            rows.append({
+                "site_id": columns.at[j, "site_id"], "kind": k, "action": "expand" if site.is_existing else "new",
+                "size": float(site.expansion if site.is_existing else site.size),
+                "cost": float(site.expansion * expansion_cost[k]) if site.is_existing else float(columns.at[j, "cost"]),
+                "lon": round(float(pts.iloc[j].x), 7), "lat": round(float(pts.iloc[j].y), 7),
+                "households_newly_covered": 0.0 if site.is_existing else float(households[newly].sum()),
+                "colocated": bool(getattr(site, "colocated", False)),
+            })
+    return Plan(pd.DataFrame(rows, columns=SITE_COLUMNS), summaries, res[gained].copy())
 
 
 def run_optimize(project_file: str | Path, *, progress: Progress | None = None, **settings: Any):

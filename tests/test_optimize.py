@@ -3,6 +3,7 @@ instances; unreachable rows; the true status of a time-limited CBC run; infeasib
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,7 @@ class _nothing:
         return False
 
 
+@pytest.mark.filterwarnings("ignore:.*have no candidate site within reach")
 def test_existing_sites_and_budget_brute_force():
     cost, w = random_instance(7, 30, 9)
     r = 300.0
@@ -107,6 +109,7 @@ def test_unreachable_rows_reported_and_excluded():
     assert res.status == "optimal" and res.objective == 2
 
 
+@pytest.mark.filterwarnings("ignore:.*have no candidate site within reach")
 def test_reduction_is_reported_and_exact():
     cost, w = random_instance(11, 400, 40)
     res = MCLP.from_cost_matrix(cost, 250, weights=w, p=3).solve("highs")
@@ -241,3 +244,135 @@ def test_joint_colocation_and_shared_floor_area(solver):
     assert (area <= pd.Series([500.0, 400.0])[area.index] + 1e-6).all()
     # costs are zero, so the co-location reward decides: both kinds together at one or more candidates
     assert sites["colocated"].any() and res.objective <= -1.0 + 1e-9
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_pcenter_and_pmedian_with_existing_sites_equal_brute_force(solver):
+    """p-center (bisection over radii, LSCP steps) and p-median (pairs beyond the nearest existing site pruned) with
+    facilities fixed open, p = 0..3 new sites, against every subset."""
+    for seed in (21, 22):
+        cost, w = random_instance(seed, 30, 9)
+        existing = np.zeros(9, bool)
+        existing[[2, 6]] = True
+        new = [j for j in range(9) if not existing[j]]
+        for p in range(4):
+            opened = [list(s) + [2, 6] for k in range(p + 1) for s in itertools.combinations(new, k)]
+            best_cen = min(cost[:, s].min(axis=1).max() for s in opened)
+            best_med = min((w * cost[:, s].min(axis=1)).sum() for s in opened)
+            res = PCenter.from_cost_matrix(cost, p, existing=existing).solve(solver)
+            assert res.status == "optimal" and res.gap == 0.0
+            assert res.objective == pytest.approx(best_cen, rel=1e-12), (seed, p)
+            assert len(res.chosen) <= p and not existing[res.chosen].any()
+            assert cost[:, list(res.chosen) + [2, 6]].min(axis=1).max() == pytest.approx(best_cen, rel=1e-12)
+            res = PMedian.from_cost_matrix(cost, p, weights=w, existing=existing).solve(solver)
+            assert res.objective == pytest.approx(best_med, rel=1e-7), (seed, p)
+
+
+def test_pcenter_infeasible_and_unreachable():
+    # rows 0 and 1 each reach only their own candidate: p = 1 cannot serve both, at any radius
+    cost = np.array([[100.0, np.inf], [np.inf, 200.0], [150.0, 120.0], [np.inf, np.inf]])
+    with pytest.warns(UserWarning, match="1 demand row"), pytest.raises(OptimizationError, match="p=1"):
+        PCenter.from_cost_matrix(cost, 1).solve("highs")
+    with pytest.warns(UserWarning, match="1 demand row"):
+        res = PCenter.from_cost_matrix(cost, 2).solve("highs")
+    assert res.objective == 200.0 and list(res.unreachable) == [3]  # hand: row 2 takes 120, rows 0/1 their own
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_weighted_lscp_with_existing_equals_brute_force(solver):
+    """The set-cover reduction (dominated rows, forced columns) keeps the least-cost cover."""
+    for seed in (31, 32, 33):
+        cost, _ = random_instance(seed, 40, 10)
+        r = 330.0
+        within = cost <= r
+        existing = np.zeros(10, bool)
+        existing[4] = True
+        site_cost = np.random.default_rng(seed).integers(1, 6, 10).astype(float)
+        need = within.any(axis=1) & ~within[:, 4]
+        best = min(site_cost[list(s)].sum() for s in subsets(10, 10)
+                   if 4 not in s and within[need][:, list(s)].any(axis=1).all())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            res = LSCP.from_cost_matrix(cost, r, site_cost=site_cost, existing=existing).solve(solver)
+        assert res.status == "optimal" and res.objective == pytest.approx(best), seed
+        assert within[need][:, res.chosen].any(axis=1).all()
+
+
+def test_dominated_rows_hand_matrix():
+    from siting.optimize_reduce import dominated_rows
+    import scipy.sparse as sp
+
+    # row 1 = {0, 1} contains row 0 = {0}; row 2 = {1, 2} contains nothing smaller; row 3 = {0, 1, 2} contains rows 0-2
+    inc = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [1, 1, 1]], float))
+    assert list(dominated_rows(inc)) == [False, True, False, True]
+
+
+@pytest.mark.filterwarnings("ignore:.*have no candidate site within reach")
+def test_cbc_runs_without_deprecation_warnings():
+    import warnings as w
+
+    cost, weights = random_instance(1)
+    with w.catch_warnings():
+        w.simplefilter("error", DeprecationWarning)
+        assert MCLP.from_cost_matrix(cost, 300.0, weights=weights, p=2).solve("cbc").status == "optimal"
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_capacitated_assignment_has_walking_costs(solver):
+    cost = np.array([[100, 200], [150, 120], [300, 80.0]])
+    res = CapacitatedCoverage.from_cost_matrix(cost, 1000, np.array([400.0, 300, 200]), max_size=600, min_size=350,
+                                               fixed_cost=1.0, objective="min_cost").solve(solver)
+    a = res.assignment
+    assert len(a) and a["cost"].notna().all()
+    assert np.allclose(a["cost"], cost[a["demand_row"], a["candidate"]])
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_joint_colocation_reward_changes_the_choice_brute_force(solver):
+    """One new site per kind, capacities ample: a plan's value is the households each kind's site reaches plus the
+    reward when both kinds share a site. The reward is set just above what co-locating costs in coverage, so the
+    brute-force best plan changes from two separate sites to one shared site."""
+    cost, hh = random_instance(40, 20, 5)  # best elderly site 2 (258 households), best nursery site 0 (316)
+    r_e, r_n = 300.0, 380.0  # elderly and nursery walks differ
+    pairs_e, _, _ = _pairs_from_matrix(cost, r_e)
+    pairs_n, _, _ = _pairs_from_matrix(cost, r_n)
+    cov_e = np.array([hh[cost[:, j] <= r_e].sum() for j in range(5)])
+    cov_n = np.array([hh[cost[:, j] <= r_n].sum() for j in range(5)])
+
+    def brute(reward):
+        plans = {(a, b): cov_e[a] + cov_n[b] + reward * (a == b) for a in range(5) for b in range(5)}
+        best = max(plans.values())
+        return best, {k for k, v in plans.items() if v >= best - 1e-9}
+
+    best0, argbest0 = brute(0.0)
+    same0 = max(cov_e[j] + cov_n[j] for j in range(5))
+    assert all(a != b for a, b in argbest0)  # without a reward, the best plan uses two different sites
+    reward = best0 - same0 + 10.0
+    best1, argbest1 = brute(reward)
+    assert all(a == b for a, b in argbest1)  # with it, one shared site
+    for rew, best, argbest in ((0.0, best0, argbest0), (reward, best1, argbest1)):
+        kinds = [KindDemand("elderly_day_care", pairs_e, demand=hh * 0.2, weight=hh),
+                 KindDemand("nursery", pairs_n, demand=hh * 0.05, weight=hh)]
+        res = JointCoverage(kinds, objective="max_covered", p={"elderly_day_care": 1, "nursery": 1},
+                            colocation_reward=rew).solve(solver)
+        sites = res.sites.set_index("kind")["candidate"]
+        assert (int(sites["elderly_day_care"]), int(sites["nursery"])) in argbest
+        assert res.objective == pytest.approx(best, rel=1e-7)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_expansion_of_existing_facility_priced_per_m2(solver):
+    """Hand calculation. Demand 900 m², all within reach of existing E (400 m²) and candidate C (350–600 m², fixed cost
+    100,000). Serving everything needs 500 m² more: expanding E by 500 m² costs 500 × price; opening C costs 100,000.
+    Price 150/m² → expand (75,000); price 250/m² → open C (100,000 < 125,000)."""
+    cost = np.array([[100.0, 200.0], [150.0, 120.0], [300.0, 80.0]])
+    need = np.array([400.0, 300.0, 200.0])
+    for price, expect_open, expect_cost in ((150.0, False, 75_000.0), (250.0, True, 100_000.0)):
+        res = CapacitatedCoverage.from_cost_matrix(
+            cost, 1000, need, objective="min_cost", existing=[True, False], existing_capacity=[400.0, 0.0],
+            expansion_max=[1000.0, 0.0], expansion_unit_cost=[price, 0.0], max_size=[0.0, 600.0], min_size=350.0,
+            fixed_cost=[0.0, 100_000.0]).solve(solver)
+        assert res.status == "optimal" and res.objective == pytest.approx(expect_cost, rel=1e-7)
+        assert (list(res.chosen) == [1]) == expect_open
+        expansion = res.sites.loc[res.sites["is_existing"], "expansion"].iloc[0]
+        assert expansion == pytest.approx(0.0 if expect_open else 500.0, abs=1e-4)

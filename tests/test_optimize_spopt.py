@@ -7,7 +7,7 @@ import pandas as pd
 import pulp
 import pytest
 
-from siting.optimize import LSCP, MCLP, PCenter, PMedian
+from siting.optimize import LSCP, MCLP, PCenter, PMedian, cbc_command
 
 from conftest import shared_file
 
@@ -54,7 +54,7 @@ def test_lscp_sf(sf, solver):
     assert (cost.to_numpy()[:, r.chosen].min(axis=1) <= 5000).all()
 
 
-@pytest.mark.parametrize("solver", ["highs"])  # CBC proves it too but takes ~20 s on this weak formulation
+@pytest.mark.parametrize("solver", SOLVERS)
 def test_pcenter_sf(sf, solver):
     cost, _ = sf
     r = PCenter.from_cost_matrix(cost, 4).solve(solver)
@@ -80,11 +80,12 @@ def test_capacitated_pmedian_school():
             assert used.get(j, 0.0) == pytest.approx(schools["Count"].iloc[j])
 
 
+@pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")  # spopt's own pulp calls
 def test_same_answers_as_spopt(sf):
     spopt_locate = pytest.importorskip("spopt.locate")
     cost, w = sf
     matrix = cost.to_numpy()
-    solver = pulp.PULP_CBC_CMD(msg=False)
+    solver = cbc_command(msg=False)
     theirs = spopt_locate.MCLP.from_cost_matrix(matrix, w, 5000.0, p_facilities=4).solve(solver)
     ours = MCLP.from_cost_matrix(cost, 5000.0, weights=w, p=4).solve("cbc")
     assert theirs.perc_cov == pytest.approx(100 * ours.demand["covered_after"].mean())

@@ -65,3 +65,59 @@ def test_candidates_generated_from_osm_when_asked(project):
     sites = read_candidates(project, "nursery")
     direct = read_osm_candidate_sites(project.resolve("sample.osm.pbf"))
     assert list(sites.site_id) == list(direct.site_id) and len(sites) == 21
+
+
+def test_joint_run_from_the_project_file_colocates_within_floor_area(project):
+    """`joint = true` with a large co-location bonus: one new elderly station and one new nursery, at the same
+    candidate, and together they fit its floor area (最大面积 read straight from the CSV) at m2_per_seat m² a seat."""
+    import pandas as pd
+
+    run = run_coverage(project)
+    project.optimize.clear()
+    project.optimize.update({"model": "capacitated", "joint": True, "m2_per_seat": 8.0, "colocation_bonus": 1e5,
+                             "p": {"elderly_day_care": 1, "nursery": 1}})
+    plan = optimise_project(project, run.inputs, run.result)
+    assert plan.summaries["joint"]["status"] == "optimal"
+    new = plan.new_sites[plan.new_sites["action"] == "new"]
+    assert sorted(new["kind"]) == ["elderly_day_care", "nursery"]
+    assert new["site_id"].nunique() == 1 and new["colocated"].all()
+    site = new["site_id"].iloc[0]
+    floor = pd.read_csv(REPO / "data" / "example_candidates.csv").set_index("编号").at[site, "最大面积"]
+    size = new.set_index("kind")["size"]
+    assert size["elderly_day_care"] >= run.inputs.profile.value("elderly_station_min_m2") - 1e-6
+    assert size["elderly_day_care"] + 8.0 * size["nursery"] <= floor + 1e-6
+
+
+def test_expansion_only_serves_everyone_the_existing_stations_reach(project):
+    """p = 0 and unlimited expansion: the plan only grows existing stations, and every household the coverage analysis
+    puts within 15 minutes of one is then fully served (covered_after = those households)."""
+    run = run_coverage(project)
+    project.optimize.clear()
+    project.optimize.update({"model": "capacitated", "kinds": ["elderly_day_care"], "p": 0, "expand_existing": True,
+                             "expansion_cost": 3000.0})
+    plan = optimise_project(project, run.inputs, run.result)
+    res = run.result.residences
+    within = res["walk_min_elderly_day_care"].fillna(np.inf).to_numpy() <= 15
+    summary = plan.summaries["elderly_day_care"]
+    assert summary["status"] == "optimal" and summary["new_sites"] == 0
+    assert summary["covered_after"] == pytest.approx(res["households"].to_numpy()[within].sum(), rel=1e-6)
+    grown = plan.new_sites
+    assert (grown["action"] == "expand").all() and len(grown) > 0
+    assert np.allclose(grown["cost"], 3000.0 * grown["size"])
+
+
+def test_joint_and_expansion_keys_are_checked(project, tmp_path):
+    from siting.errors import ConfigError
+
+    run = run_coverage(project)
+    project.optimize.clear()
+    project.optimize.update({"model": "capacitated", "joint": True})
+    with pytest.raises(ConfigError, match="m2_per_seat"):
+        optimise_project(project, run.inputs, run.result)
+    project.optimize.update({"model": "mclp", "p": 1, "colocation_bonus": 5})
+    with pytest.raises(ConfigError, match="capacitated"):
+        optimise_project(project, run.inputs, run.result)
+    text = project.path.read_text(encoding="utf-8").replace("p = 2", "p = 2\nexpansion_costs = 3000")
+    (tmp_path / "typo.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="expansion_costs"):
+        load_project(tmp_path / "typo.toml")
