@@ -82,6 +82,8 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     kinds = list(cfg.get("kinds", list(KINDS)))
     say = progress or (lambda _: None)
     _check_capacitated_keys(project, cfg, model, kinds)
+    if model == "capacitated":
+        return _capacitated_plan(project, inputs, result, kinds, cfg, say)
     profile = inputs.profile
     res = result.residences
     households = res["households"].to_numpy(dtype=np.float64)
@@ -101,7 +103,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
         snapped = snap_geoseries(inputs.network, geometry, max_snap_m=project.max_snap_m)
         limit_m = profile.walk_limit_m(kind, result.summary["walk_minutes"])
         say(f"optimise {kind}: {model}, {len(cand)} candidates + {len(existing)} existing, walk ≤ {limit_m:.0f} m")
-        within = reach(inputs.network, snapped, result.residence_snap, limit_m if model != "pmedian" else np.inf)
+        within = reach(inputs.network, snapped, result.residence_snap, limit_m if model not in ("pmedian", "pcenter") else np.inf)
         ok = ~snapped.too_far[within.src] & ~result.residence_snap.too_far[within.dst]
         within = type(within)(within.src[ok], within.dst[ok], within.dist_m[ok], within.n_src, within.n_dst)
         common = dict(existing=columns["existing"].to_numpy(), demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
@@ -113,11 +115,9 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
             m = opt.LSCP.from_reach(within, site_cost=columns["cost"].to_numpy() if "cost" in (project.candidates or {}) else None,
                                     weights=households, **common)
         elif model == "pmedian":
-            m = opt.PMedian.from_reach(within, int(cfg["p"]) + len(existing), weights=households, **common)
-        elif model == "pcenter":
-            m = opt.PCenter.from_reach(within, int(cfg["p"]) + len(existing), weights=households, **common)
+            m = opt.PMedian.from_reach(within, int(cfg["p"]), weights=households, **common)
         else:
-            return _capacitated_plan(project, inputs, result, kinds, cfg, say)
+            m = opt.PCenter.from_reach(within, int(cfg["p"]), weights=households, **common)
         sol = m.solve(**solve)
         summaries[kind] = sol.summary()
         say(f"optimise {kind}: status {sol.status}, gap {sol.gap}, {len(sol.chosen)} new sites in {sol.solve_time_s:.2f} s")
