@@ -1,10 +1,11 @@
 """Network walking distances between snapped points: the multi-source shortest-path kernel.
 
-Sources (facilities or candidate sites) become virtual nodes joined to both ends of the edge they sit on, weighted by
-the off-network walk plus the distance along the edge. One Dijkstra from all virtual nodes (scipy's compiled
-`csgraph.dijkstra`, `min_only=True`) gives every point's nearest source; bounded Dijkstra runs (`limit`) give every
-(source, destination) pair within a walking threshold, returned as sparse triples, never as a dense city-size matrix.
-Distances are metres; convert to minutes with the profile's walking speed.
+Sources (facilities or candidate sites) start from both ends of the edge they sit on, at the off-network walk plus
+the distance along the edge. One Dijkstra from all sources at once gives every point's nearest source; bounded
+Dijkstra runs (`limit`) give every (source, destination) pair within a walking threshold, as sparse triples, never a
+dense city-size matrix. Both run in the compiled kernels of `siting.kernels`; scipy's dense `csgraph.dijkstra`
+remains for unbounded cost matrices of small problems. Distances are metres; convert to minutes with the profile's
+walking speed.
 """
 from __future__ import annotations
 
@@ -82,20 +83,6 @@ def csr_arrays(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return arrays
 
 
-def _detour_floor(net: WalkNetwork) -> float:
-    """The smallest ratio of edge length (as routed) to the straight chord between its ends, at most 1. Network
-    metres are never below this ratio × straight metres, so a search bounded by L metres stays within L / ratio."""
-    ratio = net._extra.get("detour_floor")
-    if ratio is None:
-        xu, yu, xv, yv = net.edge_xy()
-        chord = np.hypot(xv - xu, yv - yu)
-        pos = chord > 0
-        routed = np.maximum(net.edge_length_m, 1e-3)  # as in the adjacency
-        ratio = float(min(1.0, (routed[pos] / chord[pos]).min())) if pos.any() else 1.0
-        net._extra["detour_floor"] = ratio
-    return ratio
-
-
 def _same_edge_pairs(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source/destination pairs on the same edge, with the direct walk along it (the node route can be longer)."""
     order = np.argsort(src.edge, kind="stable")
@@ -164,78 +151,6 @@ def iter_source_node_distances(
         idx = np.arange(start, min(s, start + batch))
         block = dijkstra(graph, directed=True, indices=n + idx, limit=limit_m)
         yield idx, block[:, :n]
-
-
-def iter_local_node_distances(
-    net: WalkNetwork, src: Snapped, limit_m: float
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield (source indices, node indices, block) with block[k, j] = metres from source k to node nodes[j] (inf
-    beyond `limit_m`); nodes not listed are beyond the limit for every source of the batch.
-
-    Bounded searches touch only a disc around each source, so sources are grouped in square tiles (side `limit_m`)
-    and each tile runs on the subgraph of nodes that lie within limit / detour-floor (straight metres) of it. That
-    subgraph holds every route of length ≤ limit (each node on it is within that straight distance), so the
-    distances are exact, while the dense work per source drops from the whole city to a few thousand nodes.
-    Unbounded limits, or graphs whose edges are much shorter than their chords, fall back to the whole graph.
-    """
-    n, s = net.n_nodes, len(src)
-    if s == 0:
-        return
-    ratio = _detour_floor(net)
-    if not np.isfinite(limit_m) or ratio < 0.2:
-        everything = np.arange(n)
-        for idx, block in iter_source_node_distances(net, src, limit_m):
-            yield idx, everything, block
-        return
-    u_all, v_all = net.edge_u[src.edge], net.edge_v[src.edge]
-    to_u, to_v = _source_legs(net, src)
-    ax, ay = net.x[u_all], net.y[u_all]
-    chord = np.hypot(net.x[v_all] - ax, net.y[v_all] - ay)
-    tile = max(float(limit_m), 50.0)
-    tx = np.floor((ax - ax.min()) / tile).astype(np.int64)
-    ty = np.floor((ay - ay.min()) / tile).astype(np.int64)
-    key = tx * (int(ty.max()) + 1) + ty
-    order = np.argsort(key, kind="stable")
-    groups = np.split(order, np.flatnonzero(np.diff(key[order])) + 1)
-    by_x = np.argsort(net.x, kind="stable")
-    x_sorted = net.x[by_x]
-    adj = net.adjacency
-    local = np.full(n, -1, dtype=np.int64)
-    for group in groups:
-        pad = limit_m / ratio + float(chord[group].max()) + 1.0
-        lo = int(np.searchsorted(x_sorted, ax[group].min() - pad, side="left"))
-        hi = int(np.searchsorted(x_sorted, ax[group].max() + pad, side="right"))
-        strip = by_x[lo:hi]
-        y_strip = net.y[strip]
-        nodes = np.sort(strip[(y_strip >= ay[group].min() - pad) & (y_strip <= ay[group].max() + pad)])
-        m = nodes.size
-        local[nodes] = np.arange(m)
-        sub_indptr, sub_indices, sub_data = _induced_csr(adj, nodes, local)
-        batch = max(1, min(group.size, _BATCH_CELLS // (m + group.size)))
-        for start in range(0, group.size, batch):
-            idx = group[start:start + batch]
-            k = idx.size
-            graph = sp.csr_matrix(
-                (np.concatenate([sub_data, np.stack([to_u[idx], to_v[idx]], 1).ravel()]),
-                 np.concatenate([sub_indices, np.stack([local[u_all[idx]], local[v_all[idx]]], 1).ravel()]),
-                 np.concatenate([sub_indptr, sub_indptr[-1] + 2 * np.arange(1, k + 1)])),
-                shape=(m + k, m + k),
-            )
-            block = dijkstra(graph, directed=True, indices=m + np.arange(idx.size), limit=limit_m)
-            yield idx, nodes, block[:, :m]
-        local[nodes] = -1
-
-
-def _induced_csr(adj: sp.csr_matrix, nodes: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR arrays (indptr, indices, data) of the subgraph induced by `nodes`; `local` maps node → position or -1."""
-    starts = adj.indptr[nodes]
-    counts = adj.indptr[nodes + 1] - starts
-    pos = _ranges(starts, counts)
-    cols = local[adj.indices[pos]]
-    keep = cols >= 0
-    rows = np.repeat(np.arange(nodes.size), counts)[keep]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nodes.size))]).astype(np.int64)
-    return indptr, cols[keep], adj.data[pos[keep]]
 
 
 def reach(

@@ -1,12 +1,12 @@
-"""The tiled bounded-search kernel (`iter_local_node_distances`, used by `reach` and catchment polygons) gives the
-same pairs and metres as a whole-graph search and as networkx Dijkstra."""
+"""The sparse bounded search (`siting.kernels`, used by `reach` and catchment polygons) gives the same pairs and
+metres as scipy's whole-graph search and as networkx Dijkstra."""
 from __future__ import annotations
 
 import networkx as nx
 import numpy as np
 import pytest
 
-from siting import routing
+from siting import kernels, routing
 from siting.isochrones import catchment_polygons, reached_segments, street_buffer
 from siting.network import load_network, network_from_arrays
 from siting.snap import snap_points
@@ -51,9 +51,8 @@ def _assert_same_reach(a: routing.Reach, b: routing.Reach) -> None:
 
 
 @pytest.mark.parametrize("limit_m", [150.0, 600.0, 1500.0])
-def test_tiled_reach_equals_whole_graph_reach_on_a_grid(limit_m):
+def test_sparse_reach_equals_whole_graph_reach_on_a_grid(limit_m):
     net = _grid_network(3)
-    assert routing._detour_floor(net) == pytest.approx(1.0)
     src = snap_points(net, *_points(net, 40, 1))
     dst = snap_points(net, *_points(net, 300, 2))
     got = routing.reach(net, src, dst, limit_m)
@@ -61,11 +60,10 @@ def test_tiled_reach_equals_whole_graph_reach_on_a_grid(limit_m):
     _assert_same_reach(got, _global_reach(net, src, dst, limit_m))
 
 
-def test_tiled_reach_is_exact_when_edges_are_shorter_than_their_chords():
-    """GraphML lengths can be below the straight chord; the search disc widens by the detour floor (here 0.5)."""
+def test_sparse_reach_is_exact_when_edges_are_shorter_than_their_chords():
+    """GraphML lengths can be below the straight chord (no straight-line pruning may be assumed)."""
     rng = np.random.default_rng(5)
     net = _grid_network(4, length_factor=np.where(rng.random(1000) < 0.3, 0.5, 1.0))
-    assert routing._detour_floor(net) == pytest.approx(0.5, abs=1e-6)
     src = snap_points(net, *_points(net, 25, 6))
     dst = snap_points(net, *_points(net, 200, 7))
     got = routing.reach(net, src, dst, 700.0)
@@ -79,15 +77,17 @@ def test_tiled_reach_is_exact_when_edges_are_shorter_than_their_chords():
         g.add_edge("S", ("S", 1), length=0.0)
         g.add_edge(("S", 1), int(net.edge_v[src.edge[k]]), length=to_v[k])
         node_m = nx.single_source_dijkstra_path_length(g, "S", cutoff=700.0, weight="length")
-        for (idx, nodes, block) in routing.iter_local_node_distances(net, src.subset(np.arange(len(src)) == k), 700.0):
-            finite = np.isfinite(block[0])
-            assert {int(n) for n in nodes[finite]} == {n for n in node_m if isinstance(n, (int, np.integer))}
-            for node, metres in zip(nodes[finite].tolist(), block[0][finite].tolist()):
-                assert metres == pytest.approx(node_m[node], abs=1e-6)
+        one = src.subset(np.arange(len(src)) == k)
+        leg_u, leg_v = routing._source_legs(net, one)
+        _, nodes, metres = kernels.bounded_node_distances(*routing.csr_arrays(net), net.n_nodes, net.edge_u[one.edge],
+                                                          net.edge_v[one.edge], leg_u, leg_v, 700.0)
+        assert set(nodes.tolist()) == {n for n in node_m if isinstance(n, (int, np.integer))}
+        for node, m in zip(nodes.tolist(), metres.tolist()):
+            assert m == pytest.approx(node_m[node], abs=1e-6)
 
 
 @pytest.mark.parametrize("parts", [("bupt_beijing", "map.osm"), ("hk_osm_tst", "hong-kong_china_tst.osm")])
-def test_tiled_reach_equals_whole_graph_reach_on_real_extracts(parts):
+def test_sparse_reach_equals_whole_graph_reach_on_real_extracts(parts):
     net = load_network(shared_file(*parts))
     src = snap_points(net, *_points(net, 30, 11))
     dst = snap_points(net, *_points(net, 400, 12))
@@ -96,7 +96,7 @@ def test_tiled_reach_equals_whole_graph_reach_on_real_extracts(parts):
 
 
 def test_local_catchment_segments_equal_whole_graph_segments():
-    """Catchment polygons built from tiled node distances equal those from whole-graph node distances."""
+    """Catchment polygons built from sparse node distances equal those from whole-graph node distances."""
     net = _grid_network(8)
     src = snap_points(net, *_points(net, 12, 9))
     limits = {10.0: 550.0, 15.0: 825.0}
