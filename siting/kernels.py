@@ -19,14 +19,9 @@ from numba import njit
 THREADS = max(1, int(os.environ.get("SITING_THREADS", os.cpu_count() or 1)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _heap_push(heap_d, heap_n, size, d, node):
-    if size == heap_d.size:
-        grown_d = np.empty(heap_d.size * 2)
-        grown_n = np.empty(heap_d.size * 2, dtype=np.int64)
-        grown_d[:size] = heap_d[:size]
-        grown_n[:size] = heap_n[:size]
-        heap_d, heap_n = grown_d, grown_n
+    """Binary min-heap on (metres, node); capacity is sized by the caller (one slot per arc + seed suffices)."""
     i = size
     while i > 0:
         parent = (i - 1) >> 1
@@ -37,10 +32,10 @@ def _heap_push(heap_d, heap_n, size, d, node):
         i = parent
     heap_d[i] = d
     heap_n[i] = node
-    return heap_d, heap_n, size + 1
+    return size + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _heap_pop(heap_d, heap_n, size):
     d0, n0 = heap_d[0], heap_n[0]
     size -= 1
@@ -79,7 +74,7 @@ def _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, ow
                 count += 1
             dist[node] = d
             owner[node] = seed_owner[i]
-            heap_d, heap_n, size = _heap_push(heap_d, heap_n, size, d, node)
+            size = _heap_push(heap_d, heap_n, size, d, node)
     while size > 0:
         d, node, size = _heap_pop(heap_d, heap_n, size)
         if d > dist[node]:
@@ -93,8 +88,8 @@ def _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, ow
                     count += 1
                 dist[j] = nd
                 owner[j] = owner[node]
-                heap_d, heap_n, size = _heap_push(heap_d, heap_n, size, nd, j)
-    return count, heap_d, heap_n
+                size = _heap_push(heap_d, heap_n, size, nd, j)
+    return count
 
 
 @njit(cache=True, nogil=True)
@@ -117,8 +112,8 @@ def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
     seed_owner = np.zeros(2, dtype=np.int64)
     best = np.full(n_dst, np.inf)
     hit = np.empty(n_dst, dtype=np.int64)
-    heap_d = np.empty(1024)
-    heap_n = np.empty(1024, dtype=np.int64)
+    heap_d = np.empty(indices.size + 2)  # every push relaxes an arc (or seeds): never more pushes than that
+    heap_n = np.empty(indices.size + 2, dtype=np.int64)
     out_s = np.empty(4096, dtype=np.int64)
     out_t = np.empty(4096, dtype=np.int64)
     out_d = np.empty(4096)
@@ -133,7 +128,7 @@ def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
                     hits += 1
                 best[t] = direct_m[k]
         seeds[0], seeds[1], seed_m[0], seed_m[1] = u[s], v[s], leg_u[s], leg_v[s]
-        count, heap_d, heap_n = _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, owner,
+        count = _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, owner,
                                         touched, heap_d, heap_n)
         for i in range(count):
             node = touched[i]
@@ -169,7 +164,7 @@ def nearest_node_source(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg
     sources = np.arange(len(u), dtype=np.int64)
     _search(indptr, indices, weights, np.concatenate([u, v]).astype(np.int64), np.concatenate([leg_u, leg_v]),
             np.concatenate([sources, sources]), np.inf, dist, owner, np.empty(n_nodes, dtype=np.int64),
-            np.empty(max(1024, 2 * len(u))), np.empty(max(1024, 2 * len(u)), dtype=np.int64))
+            np.empty(indices.size + 2 * len(u)), np.empty(indices.size + 2 * len(u), dtype=np.int64))
     return dist, owner
 
 
