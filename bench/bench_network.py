@@ -164,7 +164,7 @@ def main() -> None:
         "|---:|---:|---:|---:|---:|---:|---:|",
         f"| {poly['wall_s']:.2f} | {poly['cpu_s']:.2f} | {poly['one_thread_s']:.2f} | {poly['search_s']:.2f} | "
         f"{poly['cut_s']:.2f} | {poly['buffer_s']:.2f} | {poly['peak_rss_mb']:.0f} |", "",
-        f"- {poly['facilities']} catchment polygons: **{poly['wall_s']:.1f} s** (target < 10 s)", ""]
+        f"- {poly['polygons']} catchment polygons of {poly['facilities']} facilities: **{poly['wall_s']:.1f} s** (target < 10 s)", ""]
     order = ["Loading", "Catchment"]
     body = [line for key in order if key in sections for line in sections[key]]
     body += [line for key, text in sections.items() if key not in order for line in text]  # hand-written notes
