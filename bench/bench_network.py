@@ -12,6 +12,7 @@ Writes bench/results/network.md (with --polygons-only, only its polygon section;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -38,6 +39,25 @@ def worker_load(pbf: str, cache: str) -> dict:
     net = load_network(pbf, cache_dir=cache)
     t2 = time.perf_counter()
     return {"imports_s": t1 - t0, "load_s": t2 - t1, "nodes": net.n_nodes, "edges": net.n_edges, "peak_rss_mb": _peak_mb()}
+
+
+@contextlib.contextmanager
+def _timing(module, name: str, spent: dict[str, float], key: str):
+    """While active, every call of module.name adds its seconds to spent[key]."""
+    real = getattr(module, name)
+
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return real(*a, **k)
+        finally:
+            spent[key] += time.perf_counter() - t
+
+    setattr(module, name, timed)
+    try:
+        yield
+    finally:
+        setattr(module, name, real)
 
 
 def worker_polygons(residents: int, n_fac: int, rings: int, seed: int) -> dict:
@@ -70,40 +90,23 @@ def worker_polygons(residents: int, n_fac: int, rings: int, seed: int) -> dict:
 
     peak_mb = _peak_mb()  # before the breakdown below holds every segment at once
 
-    search_s = 0.0
-    real_search = kernels.bounded_node_distances
-
-    def timed_search(*a, **k):  # the searches' share of iter_reached_segments, measured inside the same run
-        nonlocal search_s
-        t = time.perf_counter()
-        out = real_search(*a, **k)
-        search_s += time.perf_counter() - t
-        return out
-
-    kernels.bounded_node_distances = timed_search
-    t0 = time.perf_counter()
-    batches = list(iso.iter_reached_segments(net, src, sorted(limits.values())))
-    search_cut_s = time.perf_counter() - t0
-    kernels.bounded_node_distances = real_search
+    spent = {"search": 0.0, "buffer": 0.0}
+    # the searches' share of iter_reached_segments, measured inside the same run
+    with _timing(kernels, "bounded_node_distances", spent, "search"):
+        t0 = time.perf_counter()
+        batches = list(iso.iter_reached_segments(net, src, sorted(limits.values())))
+        search_cut_s = time.perf_counter() - t0
     segments = int(sum(len(b.segments) for b in batches))
     del batches
-    buffer_s = 0.0
-    real_buffer = iso._buffer_lines
-
-    def timed_buffer(*a, **k):  # runs in the single buffering thread; summed over its tasks
-        nonlocal buffer_s
-        t = time.perf_counter()
-        out = real_buffer(*a, **k)
-        buffer_s += time.perf_counter() - t
-        return out
-
-    iso._buffer_lines = timed_buffer
-    t0 = time.perf_counter()
-    iso.catchment_polygons(net, src, limits, buffer_m=25.0, workers=1)
-    one_thread_s = time.perf_counter() - t0
-    iso._buffer_lines = real_buffer
+    # merge + buffer, summed over the tasks of the single buffering thread
+    with _timing(iso, "_buffer_lines", spent, "buffer"):
+        t0 = time.perf_counter()
+        iso.catchment_polygons(net, src, limits, buffer_m=25.0, workers=1)
+        one_thread_s = time.perf_counter() - t0
+    search_s, buffer_s = spent["search"], spent["buffer"]
     return {"wall_s": wall, "cpu_s": cpu, "search_s": search_s, "cut_s": search_cut_s - search_s,
-            "buffer_s": buffer_s, "one_thread_s": one_thread_s, "segments": segments, "polygons": len(frame), "threads": iso.DEFAULT_WORKERS,
+            "buffer_s": buffer_s, "one_thread_s": one_thread_s, "segments": segments, "polygons": len(frame),
+            "threads": iso.DEFAULT_WORKERS,
             "facilities": int(pick.size), "nodes": net.n_nodes, "edges": net.n_edges, "peak_rss_mb": peak_mb,
             "mean_vertices": float(np.mean([len(g.exterior.coords) if g.geom_type == "Polygon" else
                                             sum(len(p.exterior.coords) for p in g.geoms) for g in frame.geometry]))}
