@@ -192,7 +192,7 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
             raise InputError(f"the workbook has no sheet {sheet!r}; its sheets are: {', '.join(names)}", file=path,
                              expected="the name of one of those sheets",
                              fix="correct `sheet` for this layer in the project file")
-        frame = workbook.parse(0 if sheet is None else sheet, dtype=object)
+        frame = pd.read_excel(workbook, sheet_name=0 if sheet is None else sheet, dtype=object)
     frame.columns = [str(c).strip() for c in frame.columns]
     return _drop_blank_rows(frame)
 
