@@ -117,7 +117,7 @@ def sf_instance() -> dict | None:
     w = df.groupby("DestinationName")["demand"].first().loc[cm.index].to_numpy(float)
     dense = cm.to_numpy()
     r, c = np.nonzero(dense <= 5000.0)
-    return dict(name="SF 205x16", pairs=Pairs.build(r, c, dense[r, c], *dense.shape), dense_all=dense, households=w,
+    return dict(name="SF 205x16", pairs=Pairs.build(r, c, dense[r, c], *dense.shape), households=w,
                 existing=np.zeros(dense.shape[1], bool), limit_m=5000.0)
 
 
@@ -186,7 +186,7 @@ def run_instance(inst: dict, rows: list, *, p_mclp: int, time_limit_s: float, sp
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # unreachable rows: counted in the reduction column
                 res = fn()
-        except OptimizationError as exc:  # e.g. no feasible plan found within the time limit
+        except (OptimizationError, RuntimeError) as exc:  # no plan within the time limit; a solver that failed
             rows.append(dict(instance=name, model=model, tool=tool, status=f"error: {str(exc)[:90]}", objective=None,
                              gap=None, seconds=round(time.perf_counter() - start, 2), solver_s=None, new_sites=None,
                              reduction=""))
@@ -221,10 +221,8 @@ def run_instance(inst: dict, rows: list, *, p_mclp: int, time_limit_s: float, sp
                        existing_capacity=np.where(existing, inst["floor_m2"], 0.0)).solve(solver, time_limit_s=time_limit_s))
     if not spopt:
         return
-    dense = inst.get("dense_all")
-    if dense is None:
-        dense = np.full((pairs.n_rows, pairs.n_cols), FAR_M)
-        dense[pairs.row, pairs.col] = pairs.cost
+    dense = np.full((pairs.n_rows, pairs.n_cols), FAR_M)
+    dense[pairs.row, pairs.col] = pairs.cost
     # spopt declares an LSCP with an unreachable row infeasible: give it the reachable rows only (for every model,
     # so that all see the same rows); our models report and leave those rows out themselves.
     keep = pairs.reach_count() > 0
