@@ -121,3 +121,27 @@ def test_joint_and_expansion_keys_are_checked(project, tmp_path):
     (tmp_path / "typo.toml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="expansion_costs"):
         load_project(tmp_path / "typo.toml")
+
+
+@pytest.mark.filterwarnings("ignore:MCLP.*have no candidate site")
+def test_cli_with_no_new_sites_writes_an_empty_table_and_the_map(project):
+    """p = 0: nothing is proposed; coverage after equals the coverage analysis's count within 15 minutes, and the
+    job still writes its outputs (it used to crash building the map layer of zero proposals)."""
+    from siting.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["optimize", str(project.path), "--p", "0"])
+    assert exit_info.value.code in (0, None)
+    out = project.output
+    import json
+
+    import pandas as pd
+
+    assert len(pd.read_csv(out / "new_sites.csv")) == 0
+    summary = json.loads((out / "plan_summary.json").read_text(encoding="utf-8"))
+    residences = pd.read_csv(out / "residences.csv")
+    for kind, info in summary["kinds"].items():
+        within = residences.loc[residences[f"covered_{kind}"].astype(str) == "True", "households"].sum()
+        assert info["covered_after"] == pytest.approx(info["covered_before"])
+        assert info["covered_before"] == pytest.approx(within)
+    assert project.map_path.with_name(project.map_path.stem + "_plan.html").exists()
