@@ -58,6 +58,19 @@ def _heap_pop(heap_d, heap_n, size):
     return d0, n0, size
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _lower(values, listed, count, i, metres):
+    """values[i] = min(values[i], metres); the first time i gets a finite value it is appended to `listed` (so the
+    caller can reset exactly what it touched). Returns the new list length and whether values[i] was lowered."""
+    if metres >= values[i]:
+        return count, False
+    if values[i] == np.inf:
+        listed[count] = i
+        count += 1
+    values[i] = metres
+    return count, True
+
+
 @njit(cache=True, nogil=True)
 def _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, owner, touched, heap_d, heap_n):
     """Dijkstra from several seed nodes (each `seed_m` metres from its source point) up to `limit` metres.
@@ -68,13 +81,11 @@ def _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, ow
     size = 0
     for i in range(seeds.size):
         node, d = seeds[i], seed_m[i]
-        if d <= limit and d < dist[node]:
-            if dist[node] == np.inf:
-                touched[count] = node
-                count += 1
-            dist[node] = d
-            owner[node] = seed_owner[i]
-            size = _heap_push(heap_d, heap_n, size, d, node)
+        if d <= limit:
+            count, lowered = _lower(dist, touched, count, node, d)
+            if lowered:
+                owner[node] = seed_owner[i]
+                size = _heap_push(heap_d, heap_n, size, d, node)
     while size > 0:
         d, node, size = _heap_pop(heap_d, heap_n, size)
         if d > dist[node]:
@@ -82,13 +93,11 @@ def _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, ow
         for k in range(indptr[node], indptr[node + 1]):
             j = indices[k]
             nd = d + weights[k]
-            if nd <= limit and nd < dist[j]:
-                if dist[j] == np.inf:
-                    touched[count] = j
-                    count += 1
-                dist[j] = nd
-                owner[j] = owner[node]
-                size = _heap_push(heap_d, heap_n, size, nd, j)
+            if nd <= limit:
+                count, lowered = _lower(dist, touched, count, j, nd)
+                if lowered:
+                    owner[j] = owner[node]
+                    size = _heap_push(heap_d, heap_n, size, nd, j)
     return count
 
 
@@ -121,27 +130,19 @@ def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
     for s in sources:
         hits = 0
         for k in range(direct_ptr[s], direct_ptr[s + 1]):  # same-edge walks, which may beat the node routes
-            t = direct_dst[k]
-            if direct_m[k] <= limit and direct_m[k] < best[t]:
-                if best[t] == np.inf:
-                    hit[hits] = t
-                    hits += 1
-                best[t] = direct_m[k]
+            if direct_m[k] <= limit:
+                hits, _ = _lower(best, hit, hits, direct_dst[k], direct_m[k])
         seeds[0], seeds[1], seed_m[0], seed_m[1] = u[s], v[s], leg_u[s], leg_v[s]
-        count = _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, owner,
-                                        touched, heap_d, heap_n)
+        count = _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, owner, touched, heap_d,
+                        heap_n)
         for i in range(count):
             node = touched[i]
             d = dist[node]
             dist[node] = np.inf
             for k in range(node_dst_ptr[node], node_dst_ptr[node + 1]):
-                t = node_dst[k]
                 total = d + node_dst_extra[k]
-                if total <= limit and total < best[t]:
-                    if best[t] == np.inf:
-                        hit[hits] = t
-                        hits += 1
-                    best[t] = total
+                if total <= limit:
+                    hits, _ = _lower(best, hit, hits, node_dst[k], total)
         out_s = _grow(out_s, m + hits)
         out_t = _grow(out_t, m + hits)
         out_d = _grow(out_d, m + hits)
