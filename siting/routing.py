@@ -3,25 +3,22 @@
 Sources (facilities or candidate sites) start from both ends of the edge they sit on, at the off-network walk plus
 the distance along the edge. One Dijkstra from all sources at once gives every point's nearest source; bounded
 Dijkstra runs (`limit`) give every (source, destination) pair within a walking threshold, as sparse triples, never a
-dense city-size matrix. Both run in the compiled kernels of `siting.kernels`; scipy's dense `csgraph.dijkstra`
-remains for unbounded cost matrices of small problems. Distances are metres; convert to minutes with the profile's
+dense city-size matrix. Both run in the compiled kernels of `siting.kernels`. Distances are metres; convert to minutes with the profile's
 walking speed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
 
 from . import kernels
 from .network import WalkNetwork
 from .snap import Snapped
 
-#: Dense working memory per Dijkstra batch, in matrix cells (float64): 2e7 cells = 160 MB.
-_BATCH_CELLS = 20_000_000
+#: Added to every source leg (metres). It kept scipy from dropping zero-weight edges; kept so results stay identical.
 _EPS_M = 1e-6
 
 
@@ -49,28 +46,10 @@ class Reach:
         return out
 
 
-def _augmented_graph(net: WalkNetwork, src: Snapped) -> sp.csr_matrix:
-    """The network plus one virtual node per source with directed edges to its edge's two ends."""
-    to_u, to_v = _source_legs(net, src)
-    return _with_virtual_sources(net.adjacency, net.edge_u[src.edge], net.edge_v[src.edge], to_u, to_v)
-
-
 def _source_legs(net: WalkNetwork, src: Snapped) -> tuple[np.ndarray, np.ndarray]:
     """Metres from each source to the u and v ends of its edge (off-network walk + along the edge)."""
     length = net.edge_length_m[src.edge]
     return src.off_network_m + src.along_m + _EPS_M, src.off_network_m + (length - src.along_m) + _EPS_M
-
-
-def _with_virtual_sources(adj: sp.csr_matrix, u: np.ndarray, v: np.ndarray, to_u: np.ndarray, to_v: np.ndarray) -> sp.csr_matrix:
-    """`adj` (n × n) grown by one node per source, with directed edges source→u and source→v. Virtual nodes have no
-    incoming edges, so a route never passes through another source."""
-    n, s = adj.shape[0], u.size
-    virtual = np.arange(n, n + s)
-    extra = sp.csr_matrix((np.concatenate([to_u, to_v]), (np.concatenate([virtual, virtual]), np.concatenate([u, v]))),
-                          shape=(n + s, n + s))
-    base = sp.csr_matrix((adj.data, adj.indices, np.concatenate([adj.indptr, np.full(s, adj.indptr[-1])])),
-                         shape=(n + s, n + s))
-    return (base + extra).tocsr()
 
 
 def csr_arrays(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,23 +115,6 @@ def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.nda
     return dist, nearest
 
 
-def iter_source_node_distances(
-    net: WalkNetwork, src: Snapped, limit_m: float = np.inf
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (source indices, node-distance block) in batches; block[k, node] is metres from source k (inf beyond
-    `limit_m`). The batch size keeps the dense block near 160 MB whatever the city size."""
-    n = net.n_nodes
-    s = len(src)
-    if s == 0:
-        return
-    graph = _augmented_graph(net, src)
-    batch = max(1, min(s, _BATCH_CELLS // (n + s)))
-    for start in range(0, s, batch):
-        idx = np.arange(start, min(s, start + batch))
-        block = dijkstra(graph, directed=True, indices=n + idx, limit=limit_m)
-        yield idx, block[:, :n]
-
-
 def reach(
     net: WalkNetwork,
     src: Snapped,
@@ -161,10 +123,12 @@ def reach(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> Reach:
-    """Every (source, destination) pair whose walking distance is at most `limit_m` metres.
+    """Every (source, destination) pair whose walking distance is at most `limit_m` metres (`np.inf`: every pair
+    that is connected at all, for the dense cost matrices of small problems).
 
-    Bounded limits run the compiled sparse search (`siting.kernels`), which settles only the nodes within the limit
-    of each source; an unbounded limit (dense cost matrices for small problems) uses scipy's whole-graph Dijkstra."""
+    Runs the compiled sparse search (`siting.kernels`), which settles only the nodes within the limit of each
+    source and keeps, per pair, the shorter of the routes via the edge ends and the direct walk along a shared
+    edge."""
     n_src, n_dst = len(src), len(dst)
     if n_src == 0 or n_dst == 0:
         z = np.zeros(0, dtype=np.int64)
@@ -182,46 +146,17 @@ def reach(
     node_sorted, dst_sorted, extra_sorted = node_key[order], dst_key[order], extra_key[order]
     indptr = np.searchsorted(node_sorted, np.arange(n + 1))
     s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
-
-    if np.isfinite(limit_m):
-        by_src = np.argsort(s_idx, kind="stable")
-        direct_ptr = np.searchsorted(s_idx[by_src], np.arange(n_src + 1))
-        leg_u, leg_v = _source_legs(net, src)
-        out_src, out_dst, out_m = kernels.bounded_reach(
-            *csr_arrays(net), n,
-            net.edge_u[src.edge], net.edge_v[src.edge], leg_u, leg_v, float(limit_m),
-            indptr.astype(np.int64), dst_sorted.astype(np.int64), extra_sorted.astype(np.float64), n_dst,
-            direct_ptr.astype(np.int64), d_idx[by_src].astype(np.int64), direct[by_src].astype(np.float64))
-        if progress is not None:
-            progress(n_src, n_src)
-        return Reach(out_src, out_dst, out_m, n_src, n_dst)
-
-    parts_src, parts_dst, parts_dist = [], [], []
-    done = 0
-    for idx, block in iter_source_node_distances(net, src, limit_m):
-        rows, nodes = np.nonzero(np.isfinite(block))
-        counts = indptr[nodes + 1] - indptr[nodes]
-        pos = _ranges(indptr[nodes], counts)
-        row_rep = np.repeat(rows, counts)
-        dist = block[row_rep, np.repeat(nodes, counts)] + extra_sorted[pos]
-        parts_src.append(idx[row_rep])
-        parts_dst.append(dst_sorted[pos])
-        parts_dist.append(dist)
-        done += idx.size
-        if progress is not None:
-            progress(done, n_src)
-    parts_src.append(s_idx)
-    parts_dst.append(d_idx)
-    parts_dist.append(direct)
-    all_src = np.concatenate(parts_src)
-    all_dst = np.concatenate(parts_dst)
-    all_dist = np.concatenate(parts_dist)
-    # keep the shortest of the routes found for each pair (via u, via v, direct)
-    order = np.lexsort((all_dist, all_dst, all_src))
-    all_src, all_dst, all_dist = all_src[order], all_dst[order], all_dist[order]
-    first = np.ones(all_src.size, dtype=bool)
-    first[1:] = (all_src[1:] != all_src[:-1]) | (all_dst[1:] != all_dst[:-1])
-    return Reach(all_src[first], all_dst[first], all_dist[first], n_src, n_dst)
+    by_src = np.argsort(s_idx, kind="stable")
+    direct_ptr = np.searchsorted(s_idx[by_src], np.arange(n_src + 1))
+    leg_u, leg_v = _source_legs(net, src)
+    out_src, out_dst, out_m = kernels.bounded_reach(
+        *csr_arrays(net), n,
+        net.edge_u[src.edge], net.edge_v[src.edge], leg_u, leg_v, float(limit_m),
+        indptr.astype(np.int64), dst_sorted.astype(np.int64), extra_sorted.astype(np.float64), n_dst,
+        direct_ptr.astype(np.int64), d_idx[by_src].astype(np.int64), direct[by_src].astype(np.float64))
+    if progress is not None:
+        progress(n_src, n_src)
+    return Reach(out_src, out_dst, out_m, n_src, n_dst)
 
 
 def cost_matrix_m(net: WalkNetwork, src: Snapped, dst: Snapped) -> np.ndarray:

@@ -9,6 +9,7 @@ import shapely
 from siting import kernels, routing
 from siting.network import load_network
 from siting.snap import snap_points
+import scipy_reference
 from conftest import shared_file
 
 EXTRACTS = [("bupt_beijing", "map.osm"), ("hk_osm_tst", "hong-kong_china_tst.osm")]
@@ -49,7 +50,7 @@ def test_sparse_bounded_search_equals_scipy_whole_graph_dijkstra(parts):
     leg_u, leg_v = routing._source_legs(net, src)
     s, node, dist = kernels.bounded_node_distances(*routing.csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
                                                    net.edge_v[src.edge], leg_u, leg_v, limit)
-    expected = np.vstack([block for _, block in routing.iter_source_node_distances(net, src, limit)])
+    expected = np.vstack([block for _, block in scipy_reference.iter_source_node_distances(net, src, limit)])
     rows, cols = np.nonzero(np.isfinite(expected))
     assert np.array_equal(s, rows) and np.array_equal(node, cols)  # same pairs, sorted by source then node
     np.testing.assert_allclose(dist, expected[rows, cols], rtol=0, atol=1e-9)
@@ -66,12 +67,12 @@ def test_nearest_source_per_node_equals_scipy_min_only(parts):
     dist, owner = kernels.nearest_node_source(*routing.csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
                                               net.edge_v[src.edge], leg_u, leg_v)
     n = net.n_nodes
-    graph = routing._augmented_graph(net, src)
+    graph = scipy_reference.augmented_graph(net, src)
     expected, _, sources = dijkstra(graph, directed=True, indices=np.arange(n, n + len(src)), min_only=True,
                                     return_predecessors=True)
     np.testing.assert_allclose(dist, expected[:n], rtol=0, atol=1e-9)
     reached = np.isfinite(dist)
     assert np.array_equal(owner < 0, ~reached)
     # the owner is a nearest source: its own distance to the node equals the minimum (ties may pick either)
-    per_source = np.vstack([b for _, b in routing.iter_source_node_distances(net, src)])
+    per_source = np.vstack([b for _, b in scipy_reference.iter_source_node_distances(net, src)])
     np.testing.assert_allclose(per_source[owner[reached], np.flatnonzero(reached)], dist[reached], atol=1e-9)

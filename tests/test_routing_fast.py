@@ -10,6 +10,7 @@ from siting import kernels, routing
 from siting.isochrones import catchment_polygons, reached_segments, street_buffer
 from siting.network import load_network, network_from_arrays
 from siting.snap import snap_points
+import scipy_reference
 from conftest import shared_file
 
 
@@ -40,8 +41,8 @@ def _points(net, n: int, seed: int):
 
 
 def _global_reach(net, src, dst, limit_m):
-    """The same pairs from the whole-graph kernel (unbounded limit → no tiling), cut at the limit afterwards."""
-    return routing.reach(net, src, dst, np.inf).within(limit_m)
+    """The same pairs from scipy's dense whole-graph Dijkstra (unbounded), cut at the limit afterwards."""
+    return scipy_reference.scipy_reach(net, src, dst).within(limit_m)
 
 
 def _assert_same_reach(a: routing.Reach, b: routing.Reach) -> None:
@@ -102,7 +103,7 @@ def test_local_catchment_segments_equal_whole_graph_segments():
     limits = {10.0: 550.0, 15.0: 825.0}
     got = catchment_polygons(net, src, limits, buffer_m=20.0).to_crs(net.crs)
     expected = []
-    for idx, block in routing.iter_source_node_distances(net, src, 825.0):
+    for idx, block in scipy_reference.iter_source_node_distances(net, src, 825.0):
         for row, k in enumerate(idx):
             for limit in sorted(limits.values()):
                 expected.append(street_buffer(reached_segments(net, block[row], limit, src, int(k)), 20.0))
