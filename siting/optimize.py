@@ -390,6 +390,15 @@ def _mask(value: Any, n: int, name: str) -> np.ndarray:
     return arr
 
 
+def _from_matrix(cls, cost: Any, max_cost: float | None, kwargs: dict, *args):
+    """`cls(pairs, *args, **kwargs)` from a dense matrix; the matrix's row and column labels become the ids unless
+    given (the `from_cost_matrix` of every model)."""
+    pairs, row_ids, col_ids = _pairs_from_matrix(cost, max_cost)
+    kwargs.setdefault("demand_ids", row_ids)
+    kwargs.setdefault("candidate_ids", col_ids)
+    return cls(pairs, *args, **kwargs)
+
+
 def _pairs_from_matrix(cost: Any, max_cost: float | None) -> tuple[Pairs, Any, Any]:
     """Allowed pairs of a demand × candidate cost matrix (dense: every finite entry; sparse: every stored entry),
     kept only where cost <= max_cost. A DataFrame lends its index and columns as default ids."""
@@ -480,11 +489,14 @@ class _Model:
         self.candidate_ids = _ids(candidate_ids, pairs.n_cols, "candidate")
 
     @classmethod
-    def _from_matrix(cls, cost: Any, max_cost: float | None, kwargs: dict):
-        pairs, row_ids, col_ids = _pairs_from_matrix(cost, max_cost)
-        kwargs.setdefault("demand_ids", row_ids)
-        kwargs.setdefault("candidate_ids", col_ids)
-        return cls(pairs, **kwargs)
+    def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, **kwargs):
+        """`cost_matrix`: demand rows × candidate columns in metres or minutes (same unit as `max_cost`)."""
+        return _from_matrix(cls, cost_matrix, max_cost, kwargs)
+
+    @classmethod
+    def from_reach(cls, reach: Any, max_cost: float | None = None, **kwargs):
+        """`reach`: a `siting.routing.Reach` of candidate sources to demand destinations within the walking limit."""
+        return cls(_pairs_from_reach(reach, max_cost), **kwargs)
 
     def _result(self, sol: _Solution, model: _Milp, gap_rel, *, chosen, site_size, assignment, covered_before, covered_after,
                 unreachable, reduction, objective, bound, sites, demand) -> SitingResult:
@@ -655,16 +667,6 @@ class LSCP(_Model):
         super().__init__(pairs, **kwargs)
         self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
 
-    @classmethod
-    def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, **kwargs) -> "LSCP":
-        """`cost_matrix`: demand rows × candidate columns in metres or minutes (same unit as `max_cost`)."""
-        return cls._from_matrix(cost_matrix, max_cost, kwargs)
-
-    @classmethod
-    def from_reach(cls, reach: Any, max_cost: float | None = None, **kwargs) -> "LSCP":
-        """`reach`: a `siting.routing.Reach` of candidate sources to demand destinations within the walking limit."""
-        return cls(_pairs_from_reach(reach, max_cost), **kwargs)
-
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
@@ -697,14 +699,6 @@ class MCLP(_Model):
         self.p = p
         self.budget = budget
         self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
-
-    @classmethod
-    def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, **kwargs) -> "MCLP":
-        return cls._from_matrix(cost_matrix, max_cost, kwargs)
-
-    @classmethod
-    def from_reach(cls, reach: Any, max_cost: float | None = None, **kwargs) -> "MCLP":
-        return cls(_pairs_from_reach(reach, max_cost), **kwargs)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         # site costs only matter through the budget; with p alone every column is equally priced
@@ -797,7 +791,7 @@ class _AssignModel(_Model):
     def from_cost_matrix(cls, cost_matrix: Any, p: int, *, max_cost: float | None = None, **kwargs):
         """`cost_matrix`: demand rows × candidate columns in metres or minutes; infinite entries are not allowed pairs."""
         kwargs["p"] = p
-        return cls._from_matrix(cost_matrix, max_cost, kwargs)
+        return _from_matrix(cls, cost_matrix, max_cost, kwargs)
 
     @classmethod
     def from_reach(cls, reach: Any, p: int, *, max_cost: float | None = None, **kwargs):
@@ -1321,10 +1315,7 @@ class CapacitatedCoverage(JointCoverage):
 
     @classmethod
     def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, demand: Any, **kwargs) -> "CapacitatedCoverage":
-        pairs, row_ids, col_ids = _pairs_from_matrix(cost_matrix, max_cost)
-        kwargs.setdefault("demand_ids", row_ids)
-        kwargs.setdefault("candidate_ids", col_ids)
-        return cls(pairs, demand, **kwargs)
+        return _from_matrix(cls, cost_matrix, max_cost, kwargs, demand)
 
     @classmethod
     def from_reach(cls, reach: Any, demand: Any, *, max_cost: float | None = None, **kwargs) -> "CapacitatedCoverage":
