@@ -11,9 +11,12 @@ import math
 import os
 import re
 import shutil
+import signal
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,9 +30,21 @@ FEASIBLE_GAP_LIMIT = "feasible (gap limit)"
 INFEASIBLE = "infeasible"
 UNBOUNDED = "unbounded"
 NOT_SOLVED = "not solved"
+STOPPED_WALL_CLOCK = "not solved (stopped at the wall-clock limit)"
 SOLVERS = ("cbc", "highs")
+_SOLVER_NAMES = {"cbc": "CBC", "highs": "HiGHS"}
 
+CBC_GRACE_MIN_S = 5.0
+CBC_GRACE_FRACTION = 0.10
+"""How long CBC may run past its own time limit before it is stopped: max(CBC_GRACE_MIN_S, CBC_GRACE_FRACTION x the
+limit). CBC checks its limit only between phases (with pulp's elapsed-time mode its root LP in Clp does not see it:
+a 250 k-variable p-median given 60 s was still in its root LP after 8.6 min), while a healthy run overshoots by a
+second or two to finish its cuts and write its solution; the grace lets those finish."""
 
+CBC_INTERRUPT_WAIT_S = 3.0
+"""Seconds between the interrupt (SIGINT) and the kill (SIGKILL). In branch and bound CBC's signal handler stops the
+search and writes its best plan within ~1.5 s (measured on a 400-row set cover); inside its root LP it does not
+react at all, and only the kill ends it."""
 
 
 class Milp:
@@ -82,12 +97,48 @@ class Milp:
 
 @dataclass
 class Solution:
+    """A solver's outcome. `bound` is the solver's own proved bound (None when it states none), never a warm start's
+    objective; `note` is a sentence for the planner when the run did not go as asked (CBC stopped by the wall-clock
+    guard, the warm start returned instead of the solver's plan)."""
+
     status: str
     x: np.ndarray | None
     objective: float | None
     bound: float | None
     solver: str
     solve_time_s: float
+    note: str | None = None
+
+
+FEASIBILITY_TOL = 1e-6
+"""Relative tolerance of `plan_violation`: CBC writes its solution with 8 significant digits, solvers accept rows
+within 1e-7 of their bounds."""
+
+
+def plan_violation(model_arrays: tuple, x: np.ndarray) -> str | None:
+    """Why `x` is not a feasible plan of the model whose `Milp.arrays()` are given (its first broken bound,
+    integrality or row), None when it is. Bounds and rows are checked to FEASIBILITY_TOL of their magnitude."""
+    cost, lb, ub, integer, matrix, rlb, rub = model_arrays
+    if x.shape != cost.shape:
+        return f"it has shape {x.shape}, the model has {cost.size} variables"
+    if not np.isfinite(x).all():
+        return f"variable {int(np.flatnonzero(~np.isfinite(x))[0])} is not a finite number"
+    tol = FEASIBILITY_TOL
+    bad = np.flatnonzero((x < lb - tol * np.maximum(1.0, np.abs(lb))) | (x > ub + tol * np.maximum(1.0, np.abs(ub))))
+    if bad.size:
+        k = bad[0]
+        return f"variable {k} = {x[k]:g} is outside its bounds [{lb[k]:g}, {ub[k]:g}]"
+    bad = np.flatnonzero(integer & (np.abs(x - np.round(x)) > tol))
+    if bad.size:
+        k = bad[0]
+        return f"integer variable {k} = {x[k]:g} is fractional"
+    activity = matrix @ x
+    slack = tol * (1.0 + abs(matrix) @ np.abs(x))
+    bad = np.flatnonzero((activity < rlb - slack) | (activity > rub + slack))
+    if bad.size:
+        r = bad[0]
+        return f"row {r} = {activity[r]:g} is outside [{rlb[r]:g}, {rub[r]:g}]"
+    return None
 
 
 def pulp_status_text(status: int, sol_status: int) -> str:
@@ -110,20 +161,24 @@ _NUM = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?)"
 _CBC_PARTIAL = re.compile(r"Partial search - best objective " + _NUM + r" \(best possible " + _NUM + r"\)", re.IGNORECASE)
 _CBC_GAP_EXIT = re.compile(r"Exiting as integer gap of " + _NUM, re.IGNORECASE)
 _CBC_BOUND_LINE = re.compile(r"^(?:Lower|Upper) bound:\s+" + _NUM, re.MULTILINE | re.IGNORECASE)
+_CBC_MIPSTART_REFUSED = re.compile(
+    r"^.*(?:mipstart values could not be used|MIPstart solution is not valid|No mipstart solution read).*$",
+    re.MULTILINE | re.IGNORECASE)
 
 
-def cbc_bound_from_log(log: str, maximise: bool, objective: float) -> float | None:
+def cbc_bound_from_log(log: str, maximise: bool, objective: float | None) -> float | None:
     """The best bound CBC proved, read from its log; None when the log states none.
 
     A run stopped on time ends with 'Partial search - best objective X (best possible Y)' (CBC minimises internally,
     so Y is negated for a maximisation; the rounded 'Lower/Upper bound:' summary line is the fallback). A run stopped
-    on its relative-gap tolerance says 'Exiting as integer gap of G', the absolute gap."""
+    on its relative-gap tolerance says 'Exiting as integer gap of G', the absolute gap from `objective` (skipped when
+    CBC returned no plan)."""
     found = _CBC_PARTIAL.findall(log)
     if found:
         value = float(found[-1][1])
         return -value if maximise else value
     gap = _CBC_GAP_EXIT.findall(log)
-    if gap:
+    if gap and objective is not None:
         return objective + float(gap[-1]) if maximise else objective - float(gap[-1])
     line = _CBC_BOUND_LINE.findall(log)
     if line:
@@ -131,8 +186,125 @@ def cbc_bound_from_log(log: str, maximise: bool, objective: float) -> float | No
     return None
 
 
+def cbc_wall_clock_s(time_limit_s: float | None) -> float | None:
+    """Seconds after which the CBC process is stopped: its own limit plus the grace (see CBC_GRACE_MIN_S); None (no
+    guard) when CBC has no limit."""
+    if time_limit_s is None:
+        return None
+    return float(time_limit_s) + max(CBC_GRACE_MIN_S, CBC_GRACE_FRACTION * float(time_limit_s))
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):  # already gone (a zombie's group may refuse signals)
+        pass
+
+
+def run_guarded(args: list[str], out: Any, wall_clock_s: float | None) -> tuple[int, str | None, float]:
+    """Run a solver process in its own process group; past `wall_clock_s` interrupt the group (SIGINT, so CBC can stop
+    its search and write its best plan) and kill it (SIGKILL) CBC_INTERRUPT_WAIT_S later. Returns (exit code, None |
+    "interrupted" | "killed", seconds run). The process never outlives the call, even when the caller is interrupted
+    (Ctrl-C reaches only Python: the solver runs in its own session). On Windows the guard kills at once."""
+    posix = os.name != "nt"
+    group = {"start_new_session": True} if posix else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL, **group)
+    stop = None
+    try:
+        try:
+            proc.wait(timeout=wall_clock_s)
+        except subprocess.TimeoutExpired:
+            stop = "interrupted"
+            if posix:
+                _signal_group(proc, signal.SIGINT)
+                try:
+                    proc.wait(timeout=CBC_INTERRUPT_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.poll() is None:
+                stop = "killed"
+    finally:
+        if proc.poll() is None:
+            if posix:
+                _signal_group(proc, signal.SIGKILL)
+            else:
+                proc.kill()
+            proc.wait()
+    return proc.returncode, stop, time.perf_counter() - start
+
+
+@lru_cache(maxsize=1)
+def _guarded_cbc_class() -> type:
+    """pulp's COIN_CMD with the CBC process run under the wall-clock guard (built on first use: pulp loads lazily)."""
+    import pulp
+    from pulp import constants
+
+    class GuardedCbc(pulp.COIN_CMD):
+        """COIN_CMD whose CBC process runs under `run_guarded` in a private temporary directory that is always removed.
+        Only the process start is new: the command line is `COIN_CMD.solve_CBC`'s (MPS route), and the MPS and
+        mipstart writing, solution reading and status assignment are pulp's own methods. A killed run (no solution
+        file) is 'Not Solved'. After a solve, `stop` (None, "interrupted", "killed") and `run_time_s` say what the
+        guard did."""
+
+        stop: str | None = None
+        run_time_s: float = 0.0
+
+        def solve_CBC(self, lp, use_mps: bool = True):
+            if not self.executable(self.path):
+                raise pulp.PulpSolverError(f"Pulp: cannot execute {self.path}")
+            tmp = tempfile.mkdtemp(prefix="siting-cbc-")
+            try:
+                return self._solve_in(lp, tmp)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+        def _solve_in(self, lp, tmp: str):
+            mps, sol, mst = (os.path.join(tmp, f"model.{ext}") for ext in ("mps", "sol", "mst"))
+            vs, var_names, con_names, _ = lp.writeMPS(mps, rename=1)
+            args = [self.path, mps]
+            if lp.sense == constants.LpMaximize:
+                args.append("-max")
+            if self.optionsDict.get("warmStart", False):
+                self.writesol(mst, lp, vs, var_names, con_names)
+                args += ["-mips", mst]
+            if self.timeLimit is not None:
+                args += ["-sec", str(self.timeLimit)]
+            presolve = self.optionsDict.get("presolve")
+            if presolve is not None:
+                args += ["-presolve", "on" if presolve else "off"]
+            cuts = self.optionsDict.get("cuts")
+            if cuts is not None:
+                args += ["-gomory", "on", "knapsack", "on", "probing", "on"] if cuts else ["-cuts", "off"]
+            for option in self.options + self.getOptions():
+                args += ("-" + option).split()
+            args += ["-solve" if self.mip else "-initialSolve", "-printingOptions", "all", "-solution", sol]
+            log_path = self.optionsDict.get("logPath")
+            out = open(log_path, "w") if log_path else self.get_pipe()
+            try:
+                code, self.stop, self.run_time_s = run_guarded(args, out, cbc_wall_clock_s(self.timeLimit))
+            finally:
+                if out is not None:
+                    out.close()
+            if self.stop is None and (code != 0 or not os.path.exists(sol)):
+                raise pulp.PulpSolverError(f"Pulp: Error while executing {self.path} (exit code {code})")
+            if self.stop == "killed" or not os.path.exists(sol):  # a killed run's solution file may be cut short
+                lp.assignStatus(constants.LpStatusNotSolved, constants.LpSolutionNoSolutionFound)
+                return constants.LpStatusNotSolved
+            status, values, reduced, shadow, slacks, sol_status = self.readsol_MPS(sol, lp, vs, var_names, con_names)
+            lp.assignVarsVals(values)
+            lp.assignVarsDj(reduced)
+            lp.assignConsPi(shadow)
+            lp.assignConsSlack(slacks, activity=True)
+            lp.assignStatus(status, sol_status)
+            return status
+
+    return GuardedCbc
+
+
 def cbc_command(**options: Any):
-    """pulp's CBC solver object without the deprecated `PULP_CBC_CMD` (pulp >= 3.3 warns on every instance): `COIN_CMD`
+    """pulp's CBC solver object under the wall-clock guard (`run_guarded`; `timeLimit` plus CBC_GRACE_MIN_S /
+    CBC_GRACE_FRACTION), without the deprecated `PULP_CBC_CMD` (pulp >= 3.3 warns on every instance): a `COIN_CMD`
     pointed at the CBC binary bundled with pulp (read as a class attribute, which does not warn), or at the `cbc`
     installed by `pip install pulp[cbc]` / on PATH once pulp stops bundling one. Works on older pulp too."""
     import pulp
@@ -142,13 +314,22 @@ def cbc_command(**options: Any):
     if path is None:
         raise OptimizationError("no CBC solver found: pulp bundles none and `cbc` is not on PATH; "
                                 "run `pip install pulp[cbc]` or use solver='highs'")
-    return pulp.COIN_CMD(path=path, **options)
+    return _guarded_cbc_class()(path=path, **options)
 
 
-def _solve_cbc(model: Milp, time_limit_s: float | None, gap_rel: float | None) -> Solution:
+def _cbc_stop_note(stop: str, time_limit_s: float, run_time_s: float, found: bool) -> str:
+    if stop == "interrupted":
+        return (f"CBC ran past its {time_limit_s:g} s time limit and was interrupted at {run_time_s:.0f} s; "
+                + ("it stopped with its best plan so far" if found else "it had found no plan"))
+    return (f"CBC ignored its {time_limit_s:g} s time limit and did not answer an interrupt (as when stuck in its root "
+            f"LP, which CBC's limit does not reach); it was stopped at {run_time_s:.0f} s with no plan")
+
+
+def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: float | None,
+               start: np.ndarray | None) -> Solution:
     import pulp
 
-    cost, lb, ub, integer, matrix, rlb, rub = model.arrays()
+    cost, lb, ub, integer, matrix, rlb, rub = arrays
     prob = pulp.LpProblem("siting", pulp.LpMaximize if model.maximise else pulp.LpMinimize)
     new_var = getattr(prob, "add_variable", None) or pulp.LpVariable  # pulp >= 3.3 attaches variables to the model
     xs = [
@@ -160,6 +341,9 @@ def _solve_cbc(model: Milp, time_limit_s: float | None, gap_rel: float | None) -
         )
         for k in range(model.n_vars)
     ]
+    if start is not None:  # written by pulp as CBC's mipstart (.mst) file
+        for v, value in zip(xs, start.tolist()):
+            v.setInitialValue(value)
     nz = np.flatnonzero(cost)
     prob.setObjective(pulp.LpAffineExpression([(xs[k], float(cost[k])) for k in nz]))
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
@@ -180,31 +364,47 @@ def _solve_cbc(model: Milp, time_limit_s: float | None, gap_rel: float | None) -
     fd, log_path = tempfile.mkstemp(prefix="siting-cbc-", suffix=".log")
     os.close(fd)
     try:
-        cmd = cbc_command(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path)
-        start = time.perf_counter()
+        cmd = cbc_command(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path,
+                          warmStart=start is not None)
+        t0 = time.perf_counter()
         prob.solve(cmd)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - t0
         with open(log_path, encoding="utf-8", errors="replace") as fh:
             log = fh.read()
     finally:
         os.unlink(log_path)
     status = pulp_status_text(prob.status, prob.sol_status)
-    has_solution = status in (OPTIMAL, FEASIBLE_TIME_LIMIT)
-    x = np.array([v.varValue if v.varValue is not None else 0.0 for v in xs]) if has_solution else None
+    x = np.array([v.varValue if v.varValue is not None else 0.0 for v in xs]) if status in (OPTIMAL, FEASIBLE_TIME_LIMIT) else None
+    notes = []
+    if x is not None and status != OPTIMAL:
+        # a stopped run's solution file can hold a point that is no plan: after its root LP is cut short CBC writes
+        # 'Stopped on iterations - objective value …' with the LP's iterate, which pulp reads as integer feasible
+        why = plan_violation(arrays, x)
+        if why is not None:
+            notes.append(f"CBC stopped early and wrote a point that is not a feasible plan ({why}); it was discarded")
+            x, status = None, NOT_SOLVED
     objective = float(cost @ x) if x is not None else None
-    bound = None
-    if x is not None:
-        if status == OPTIMAL and (gap_rel is None or not integer.any()):
-            bound = objective  # CBC closed the search with no gap tolerance (or solved an LP): proved optimal
-        else:
-            bound = cbc_bound_from_log(log, model.maximise, objective)
-    return Solution(status, x, objective, bound, "cbc", elapsed)
+    if status == OPTIMAL and (gap_rel is None or not integer.any()):
+        bound = objective  # CBC closed the search with no gap tolerance (or solved an LP): proved optimal
+    elif status in (INFEASIBLE, UNBOUNDED):
+        bound = None
+    else:
+        bound = cbc_bound_from_log(log, model.maximise, objective)
+    if cmd.stop is not None:
+        notes.append(_cbc_stop_note(cmd.stop, time_limit_s, cmd.run_time_s, x is not None))
+        if x is None:
+            status = STOPPED_WALL_CLOCK
+    refused = _CBC_MIPSTART_REFUSED.search(log) if start is not None else None
+    if refused:  # accepted starts are logged as 'MIPStart provided solution with cost …'
+        notes.append(f"CBC could not use the warm start ({refused.group(0).strip()})")
+    return Solution(status, x, objective, bound, "cbc", elapsed, "; ".join(notes) or None)
 
 
-def _solve_highs(model: Milp, time_limit_s: float | None, gap_rel: float | None) -> Solution:
+def _solve_highs(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: float | None,
+                 start: np.ndarray | None) -> Solution:
     import highspy
 
-    cost, lb, ub, integer, matrix, rlb, rub = model.arrays()
+    cost, lb, ub, integer, matrix, rlb, rub = arrays
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 0.0 if gap_rel is None else float(gap_rel))
@@ -228,9 +428,16 @@ def _solve_highs(model: Milp, time_limit_s: float | None, gap_rel: float | None)
         lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
     lp.sense_ = highspy.ObjSense.kMaximize if model.maximise else highspy.ObjSense.kMinimize
     h.passModel(lp)
-    start = time.perf_counter()
+    note = None
+    if start is not None:
+        given = highspy.HighsSolution()
+        given.col_value = start
+        given.value_valid = True
+        if h.setSolution(given) != highspy.HighsStatus.kOk:
+            note = "HiGHS did not accept the warm start"
+    t0 = time.perf_counter()
     h.run()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - t0
     ms = h.getModelStatus()
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -248,26 +455,71 @@ def _solve_highs(model: Milp, time_limit_s: float | None, gap_rel: float | None)
     x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_solution and status not in (INFEASIBLE, UNBOUNDED) else None
     objective = float(cost @ x) if x is not None else None
     bound = None
-    if x is not None:
-        bound = float(info.mip_dual_bound) if integer.any() else (objective if status == OPTIMAL else None)
+    if status not in (INFEASIBLE, UNBOUNDED):
+        if integer.any():
+            bound = float(info.mip_dual_bound)  # stated even when HiGHS stopped before finding a plan
+        elif status == OPTIMAL:
+            bound = objective
         if bound is not None and not math.isfinite(bound):
             bound = None
-    return Solution(status, x, objective, bound, "highs", elapsed)
+    return Solution(status, x, objective, bound, "highs", elapsed, note)
 
 
-def solve_milp(model: Milp, solver: str, time_limit_s: float | None, gap_rel: float | None) -> Solution:
+def _checked_start(arrays: tuple, start: Any) -> np.ndarray:
+    """The warm start as a float vector inside its bounds with integral integers; InputError when it is not a
+    feasible plan, since every later guarantee ('never worse than the start') rests on it being one."""
+    _, lb, ub, integer, *_ = arrays
+    x = np.asarray(start, dtype=np.float64)
+    why = plan_violation(arrays, x)
+    if why is not None:
+        raise InputError(f"the warm start is not a feasible plan: {why}",
+                         expected="a full variable vector that satisfies every bound, integrality and row of the model",
+                         fix="repair the heuristic that built it, or pass start=None")
+    x = np.clip(x, lb, ub)
+    x[integer] = np.round(x[integer])
+    return x
+
+
+def _no_worse_than_start(sol: Solution, start: np.ndarray, start_objective: float, maximise: bool) -> Solution:
+    """The solver's plan when it is at least as good as the start, else the start itself: status 'feasible (time
+    limit)' when the solver had no plan (else the solver's own), the bound stays the solver's, the note says why."""
+    tie = 1e-9 * max(1.0, abs(start_objective))
+    if sol.x is not None and (sol.objective >= start_objective - tie if maximise else sol.objective <= start_objective + tie):
+        return sol
+    if sol.status == UNBOUNDED:  # the start is feasible, but the model has no optimum: its costs are wrong
+        return sol
+    name = _SOLVER_NAMES[sol.solver]
+    if sol.x is not None:
+        why, status = f"{name}'s plan ({sol.objective:.10g}) is worse than the warm start", sol.status
+    elif sol.status == STOPPED_WALL_CLOCK:
+        why, status = None, FEASIBLE_TIME_LIMIT  # the solver's note already says it was stopped with no plan
+    else:
+        why, status = f"{name} returned no plan ({sol.status})", FEASIBLE_TIME_LIMIT
+    said = [sol.note, why, f"the warm start (objective {start_objective:.10g}) is returned"]
+    return Solution(status, start.copy(), start_objective, sol.bound, sol.solver, sol.solve_time_s,
+                    "; ".join(s for s in said if s))
+
+
+def solve_milp(model: Milp, solver: str, time_limit_s: float | None, gap_rel: float | None,
+               start: np.ndarray | None = None) -> Solution:
+    """Solve `model` with CBC or HiGHS. `start` is a feasible full variable vector (a heuristic's plan) passed to the
+    solver as a MIP start; the plan returned is never worse than it, and the bound is the solver's own."""
     solver = solver.lower()
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}", expected=" or ".join(SOLVERS), fix="pass solver='cbc' or solver='highs'")
+    arrays = model.arrays()
+    cost, lb, ub, *_ = arrays
+    if start is not None:
+        start = _checked_start(arrays, start)
     if model.n_rows == 0:  # the reduction settled everything: each variable sits at its better bound
-        cost, lb, ub, *_ = model.arrays()
         x = np.where((cost > 0) == model.maximise, ub, lb)
         x = np.where(cost == 0, np.where(np.isfinite(lb), lb, 0.0), x)
         if not np.isfinite(x).all():
             return Solution(UNBOUNDED, None, None, None, solver, 0.0)
         objective = float(cost @ x)
         return Solution(OPTIMAL, x, objective, objective, solver, 0.0)
-    return (_solve_cbc if solver == "cbc" else _solve_highs)(model, time_limit_s, gap_rel)
+    sol = (_solve_cbc if solver == "cbc" else _solve_highs)(model, arrays, time_limit_s, gap_rel, start)
+    return sol if start is None else _no_worse_than_start(sol, start, float(cost @ start), model.maximise)
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
