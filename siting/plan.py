@@ -115,12 +115,14 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
             m = opt.LSCP.from_reach(within, site_cost=columns["cost"].to_numpy() if "cost" in (project.candidates or {}) else None,
                                     weights=households, **common)
         elif model == "pmedian":
-            m = opt.PMedian.from_reach(within, int(cfg["p"]), weights=households, **common)
+            m = opt.PMedian.from_reach(within, int(cfg["p"]), weights=households, cover_within=limit_m, **common)
         else:
-            m = opt.PCenter.from_reach(within, int(cfg["p"]), weights=households, **common)
+            m = opt.PCenter.from_reach(within, int(cfg["p"]), weights=households, cover_within=limit_m, **common)
         sol = m.solve(**solve)
         summaries[kind] = sol.summary()
         say(f"optimise {kind}: status {sol.status}, gap {sol.gap}, {len(sol.chosen)} new sites in {sol.solve_time_s:.2f} s")
+        for note in sol.notes:
+            say(f"optimise {kind}: {note}")
         walk = res[f"walk_min_{kind}"].fillna(np.inf).to_numpy() <= result.summary["walk_minutes"]
         chosen = np.asarray(sol.chosen, dtype=np.int64)
         opened = np.zeros(len(columns), dtype=bool)
@@ -255,6 +257,8 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
         summaries["joint" if joint else group[0]] = sol.summary()
         say(f"optimise {' + '.join(group)}: status {sol.status}, gap {sol.gap}, {len(sol.chosen)} new facilities in "
             f"{sol.solve_time_s:.2f} s")
+        for note in sol.notes:
+            say(f"optimise {' + '.join(group)}: {note}")
         pts = geometry.where(geometry.geom_type == "Point", geometry.representative_point())
         for site in sol.sites.itertuples(index=False):
             j, k = int(site.candidate), site.kind

@@ -376,3 +376,61 @@ def test_expansion_of_existing_facility_priced_per_m2(solver):
         assert (list(res.chosen) == [1]) == expect_open
         expansion = res.sites.loc[res.sites["is_existing"], "expansion"].iloc[0]
         assert expansion == pytest.approx(0.0 if expect_open else 500.0, abs=1e-4)
+
+
+def _dense_median_cost(cost, w, open_cols):
+    """Σ weight × cost to the nearest open column, by brute force over a dense matrix (inf where not allowed)."""
+    return float((w * cost[:, open_cols].min(axis=1)).sum())
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6, 7])
+def test_interchange_plan_is_a_swap_local_optimum_by_brute_force(seed):
+    """The p-median warm start: keeps the existing sites, opens exactly p new ones, its cost is the dense
+    recomputation, and no single swap of a new site for a closed candidate (all enumerated) lowers that cost."""
+    from siting.optimize import _interchange, _pairs_from_matrix
+
+    cost, w = random_instance(seed, n=40, m=12)
+    cost[cost > 450] = np.inf  # walking limit: not every pair allowed
+    cost[:, 0] = np.where(np.isfinite(cost[:, 0]), cost[:, 0], 2000.0)  # an existing site every row may fall back on
+    existing = np.zeros(12, dtype=bool)
+    existing[0] = True
+    pairs, _, _ = _pairs_from_matrix(cost, None)
+    p = 3
+    mask, total, _ = _interchange(pairs, w, existing, p, existing.copy(), max_seconds=60)
+    assert mask[0] and (mask & ~existing).sum() == p
+    assert total == pytest.approx(_dense_median_cost(cost, w, np.flatnonzero(mask)))
+    for j in np.flatnonzero(~mask):
+        for k in np.flatnonzero(mask & ~existing):
+            swapped = mask.copy()
+            swapped[j], swapped[k] = True, False
+            assert _dense_median_cost(cost, w, np.flatnonzero(swapped)) >= total - 1e-6 * total
+    best = min(_dense_median_cost(cost, w, [0, *s]) for s in itertools.combinations(range(1, 12), p))
+    assert total >= best - 1e-6  # a heuristic: never below the optimum
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_pmedian_warm_start_reported_and_optimum_kept(solver):
+    """The warm start's cost (in the reduction notes) is a real plan's cost, at least the brute-force optimum; the
+    solver's answer equals that optimum."""
+    cost, w = random_instance(8, n=30, m=10)
+    best = min(_dense_median_cost(cost, w, list(s)) for s in itertools.combinations(range(10), 3))
+    res = PMedian.from_cost_matrix(cost, 3, weights=w).solve(solver)
+    note = next(n for n in res.reduction.notes if n.startswith("warm start"))
+    start_cost = float(note.split()[2])
+    assert start_cost >= best - 1e-6 * best
+    assert res.objective == pytest.approx(best, rel=1e-7) and res.status == "optimal"
+
+
+def test_assignment_models_count_covered_within_the_walk_only():
+    """p-median and p-center assign every row however far; `cover_within` makes "covered" mean within the walk:
+    checked against the dense nearest-open cost."""
+    cost, w = random_instance(9, n=30, m=8)
+    for cls in (PMedian, PCenter):
+        res = cls.from_cost_matrix(cost, 2, weights=w, cover_within=300.0).solve("highs")
+        open_cols = np.r_[res.chosen, res.existing].astype(int)
+        nearest = cost[:, open_cols].min(axis=1)
+        assert res.covered_after == pytest.approx(w[nearest <= 300.0].sum())
+        assert res.covered_after < w.sum()  # some rows are assigned beyond the walk
+        assert (res.demand["covered_after"].to_numpy() == (nearest <= 300.0)).all()
+        plain = cls.from_cost_matrix(cost, 2, weights=w).solve("highs")
+        assert plain.covered_after == pytest.approx(w.sum())
