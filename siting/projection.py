@@ -217,6 +217,8 @@ def phase_openings(
     """
     import pulp
 
+    from .solvers import pulp_variable_maker
+
     for column in ("site_id", "capacity", "cost"):
         if column not in candidates.columns:
             raise InputError(f"candidates have no {column} column", column=column,
@@ -235,9 +237,10 @@ def phase_openings(
     required = {t: max(float(required_by_year[t]), 0.0) for t in years}
 
     model = pulp.LpProblem("phased_siting", pulp.LpMinimize)
-    x = {(j, t): model.add_variable(f"open_{j}_{t}", 0, 1, cat="Binary")
+    new_var = pulp_variable_maker(model)
+    x = {(j, t): new_var(f"open_{j}_{t}", 0, 1, cat="Binary")
          for j in range(len(ids)) for t in years if t >= available[j]}
-    short = {t: model.add_variable(f"short_{t}", 0) for t in years} if shortfall_penalty is not None else {}
+    short = {t: new_var(f"short_{t}", 0) for t in years} if shortfall_penalty is not None else {}
     model += (pulp.lpSum(cost[j] * factor[t] * var for (j, t), var in x.items())
               + pulp.lpSum(float(shortfall_penalty or 0.0) * factor[t] * s for t, s in short.items()))
     for j in range(len(ids)):
@@ -247,7 +250,7 @@ def phase_openings(
     for t in years:
         opened = pulp.lpSum(capacity[j] * var for (j, tau), var in x.items() if tau <= t)
         model += opened + (short[t] if short else 0) >= required[t], f"meet_{t}"
-    from .optimize import cbc_command  # CBC without pulp 3.3's PULP_CBC_CMD deprecation warning
+    from .solvers import cbc_command  # CBC without pulp 3.3's PULP_CBC_CMD deprecation warning
 
     solver = cbc_command(msg=False, timeLimit=time_limit_s)
     model.solve(solver)

@@ -326,13 +326,21 @@ def _cbc_stop_note(stop: str, time_limit_s: float, run_time_s: float, found: boo
             f"LP, which CBC's limit does not reach); it was stopped at {run_time_s:.0f} s with no plan")
 
 
+def pulp_variable_maker(prob):
+    """`prob.add_variable` on pulp >= 3.3 (variables attached to the model, no deprecation warning), else
+    `pulp.LpVariable` (older pulp finds variables through the constraints). Same call: (name, lowBound, upBound, cat)."""
+    import pulp
+
+    return getattr(prob, "add_variable", None) or pulp.LpVariable
+
+
 def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: float | None,
                start: np.ndarray | None) -> Solution:
     import pulp
 
     cost, lb, ub, integer, matrix, rlb, rub = arrays
     prob = pulp.LpProblem("siting", pulp.LpMaximize if model.maximise else pulp.LpMinimize)
-    new_var = getattr(prob, "add_variable", None) or pulp.LpVariable  # pulp >= 3.3 attaches variables to the model
+    new_var = pulp_variable_maker(prob)
     xs = [
         new_var(
             f"v{k}",
