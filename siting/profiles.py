@@ -63,6 +63,7 @@ FIGURES: dict[str, FigureSpec] = {
     "nursery_seats_per_1000_existing": FigureSpec("seats/1000 residents", "number", "childcare seats in existing areas"),
     "nursery_seats_per_1000_by_year": FigureSpec("seats/1000 residents", "table", "city-wide seats target by year"),
     "elderly_beds_per_1000_elderly": FigureSpec("beds/1000 elderly", "number", "elderly-care beds per 1,000 residents aged 60+"),
+    "elderly_bed_demand_per_1000_elderly": FigureSpec("beds/1000 elderly", "number", "bed demand rate a plan's projection uses, where it differs from the supply target"),
     "day_care_coverage_target": FigureSpec("share", "number", "share of communities with day care (0..1)"),
     "childcare_coverage_target": FigureSpec("share", "number", "share of urban communities with childcare (0..1)"),
     "four_sync_tolerance_days": FigureSpec("days", "number", "days a facility may lag its housing and still count as synchronous"),

@@ -16,7 +16,8 @@ How Jixi's published paths follow from its own table (tests/test_projection.py c
     2022–2025 are exact (11,837; 12,548; 13,219; 13,936). 2021 computes to 11,159.5 and is published as 11,159:
     within the rounding of the 60+ population to 0.01万 (± 50 persons × 27.65 / 1,000 = ± 1.4 beds).
     27.65 is the provincial plan's rate; Jixi's own 2025 indicator (图表7) is 30 beds per 1,000 elderly, which
-    gives 15,120 — so pass `beds_per_1000_elderly=27.65` to reproduce 图表3.
+    gives 15,120. The Jixi profile carries both: `elderly_beds_per_1000_elderly` = 30 (the supply target, the
+    default here) and `elderly_bed_demand_per_1000_elderly` = 27.65 (pass it to reproduce 图表3).
 """
 from __future__ import annotations
 
@@ -157,7 +158,8 @@ def project_demand(
     """Required seats, beds and day-care floor area per year, and the gap to existing supply (positive = short).
 
     Rates default to the profile: `nursery_seats_per_1000_by_year` (falling back to `nursery_seats_per_1000_city`),
-    `elderly_beds_per_1000_elderly`, and `elderly_m2_per_100_households_<area_type>` with households = population /
+    `elderly_beds_per_1000_elderly` (the supply standard; a plan's own demand-forecast rate, where the profile has
+    one, is `elderly_bed_demand_per_1000_elderly`), and `elderly_m2_per_100_households_<area_type>` with households = population /
     `household_size`. City-wide projections default to the existing-area floor-area standard because most
     households live in built areas; pass area_type="new" for a new district. Values are not rounded.
     """

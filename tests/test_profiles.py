@@ -92,9 +92,11 @@ def test_national_figures_and_confirmation_flags():
     national = load_profile("national")
     for key, expected in EXPECTED_NATIONAL.items():
         assert national.value(key) == expected, key
-    # every key but the optional range maxima is present nationally, so every city has every figure
+    # every key but the optional range maxima and a plan's own bed-forecast rate is present nationally, so every
+    # city has every figure
     assert set(national.keys()) == set(FIGURES) - {"elderly_m2_per_100_households_new_max",
-                                                     "elderly_m2_per_100_households_existing_max"}
+                                                     "elderly_m2_per_100_households_existing_max",
+                                                     "elderly_bed_demand_per_1000_elderly"}
     # [INF]/[NAT-M] figures are unconfirmed and carry their reasoning; GB/census figures are confirmed
     for key in ("walk_speed_m_per_min", "elderly_walk_speed_m_per_min", "dwelling_size_m2", "default_building_levels",
                 "elderly_station_min_m2"):

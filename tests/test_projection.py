@@ -152,3 +152,14 @@ def test_phasing_equals_brute_force(rate, penalty, required):
 def test_phasing_infeasible_is_reported():
     with pytest.raises(OptimizationError, match="no phasing"):
         phase_openings(SITES, {2021: 500.0})
+
+
+def test_jixi_profile_bed_demand_rate_reproduces_published_beds():
+    """The profile's demand-forecast rate (27.65 per 1,000 elderly, 图表3), read as data, gives the published beds
+    2022–2025 exactly when rounded."""
+    profile = load_profile("jixi")
+    rate = profile.value("elderly_bed_demand_per_1000_elderly")
+    table = project_demand(read_projection(JIXI_TABLE), profile, beds_per_1000_elderly=rate).set_index("year")
+    for year in (2022, 2023, 2024, 2025):
+        assert round(table.loc[year, "required_beds"]) == PUBLISHED_BEDS[year]
+    assert (table["beds_per_1000_elderly"] == 27.65).all()
