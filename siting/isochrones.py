@@ -21,7 +21,8 @@ import shapely
 
 from . import kernels
 from .network import WalkNetwork
-from .routing import _ranges, _source_legs, csr_arrays
+from .arrays import concat_ranges
+from .routing import csr_arrays, source_legs
 from .snap import Snapped
 
 #: Segments per task of a buffering thread (~1 MB of coordinates, a few dozen polygons): small enough that all
@@ -155,7 +156,7 @@ def iter_reached_segments(net: WalkNetwork, src: Snapped, limits_m: list[float])
     n = net.n_nodes
     indptr, incident = net.node_edges
     graph = csr_arrays(net)
-    leg_u, leg_v = _source_legs(net, src)
+    leg_u, leg_v = source_legs(net, src)
     src_u, src_v = net.edge_u[src.edge], net.edge_v[src.edge]
     for start in range(0, len(src), _SOURCES_PER_BATCH):
         idx = np.arange(start, min(len(src), start + _SOURCES_PER_BATCH))
@@ -163,7 +164,7 @@ def iter_reached_segments(net: WalkNetwork, src: Snapped, limits_m: list[float])
                                                                  leg_v[idx], max_limit)
         found_key = row_of * n + node_of  # sorted: the triples come by source, then node
         counts = indptr[node_of + 1] - indptr[node_of]
-        edge = incident[_ranges(indptr[node_of], counts)]
+        edge = incident[concat_ranges(indptr[node_of], counts)]
         row = np.repeat(row_of, counts)
         at_u = np.repeat(node_of, counts) == net.edge_u[edge]
         # metres to the edge's other end, for the same source (inf when the search did not reach it)

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .routing import Reach, _ranges
+from .arrays import concat_ranges
+from .routing import Reach
 from .schema import ELDERLY, NURSERY
 
 
@@ -175,8 +176,8 @@ def _pool_by_source_set(reach: Reach) -> tuple[np.ndarray, np.ndarray, np.ndarra
     _, first, inverse = np.unique(set_hash, return_index=True, return_inverse=True)
     rep = reached[first][inverse]  # each reached destination's pool representative
     n = counts[reached]
-    member_pos = _ranges(starts[reached], n)
-    rep_pos = _ranges(starts[rep], n)
+    member_pos = concat_ranges(starts[reached], n)
+    rep_pos = concat_ranges(starts[rep], n)
     if not np.array_equal(src[member_pos], src[rep_pos]):  # a hash collision: don't pool at all
         inverse = np.arange(reached.size)
         first = np.arange(reached.size)
@@ -184,5 +185,5 @@ def _pool_by_source_set(reach: Reach) -> tuple[np.ndarray, np.ndarray, np.ndarra
     pool[reached] = inverse
     rep_dst = reached[first]
     pool_pair = np.repeat(np.arange(rep_dst.size), counts[rep_dst])
-    pool_src = src[_ranges(starts[rep_dst], counts[rep_dst])]
+    pool_src = src[concat_ranges(starts[rep_dst], counts[rep_dst])]
     return pool, pool_src, pool_pair

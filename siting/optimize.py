@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .arrays import concat_ranges
 from .errors import InputError, OptimizationError
 from .optimize_reduce import Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows
 from .solvers import (  # noqa: F401  (status names and CBC helpers stay importable from here)
@@ -668,7 +669,7 @@ class _AssignModel(_Model):
         g = red.group_of_row[rows]
         counts = indptr[g + 1] - indptr[g]
         member = np.repeat(rows, counts)
-        pair_idx = np.concatenate([np.arange(indptr[a], indptr[a + 1]) for a in g]) if rows.size else np.zeros(0, dtype=np.int64)
+        pair_idx = concat_ranges(indptr[g], counts)
         amount = frac[pair_idx] * self.weights[member]
         keep = frac[pair_idx] > 1e-9
         member, pair_idx, amount = member[keep], pair_idx[keep], amount[keep]
@@ -1087,7 +1088,7 @@ class JointCoverage:
             g_indptr = np.concatenate([[0], np.cumsum(np.bincount(gcoo.row, minlength=len(blk["first"])))])
             counts = g_indptr[member_group + 1] - g_indptr[member_group]
             member = np.repeat(rows, counts)
-            pair = np.concatenate([np.arange(g_indptr[a], g_indptr[a + 1]) for a in member_group]) if rows.size else np.zeros(0, dtype=np.int64)
+            pair = concat_ranges(g_indptr[member_group], counts)
             f = frac[pair]
             keep = f > 1e-9
             member, pair, f = member[keep], pair[keep], f[keep]

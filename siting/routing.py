@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import kernels
+from .arrays import concat_ranges
 from .network import WalkNetwork
 from .snap import Snapped
 
@@ -46,7 +47,7 @@ class Reach:
         return out
 
 
-def _source_legs(net: WalkNetwork, src: Snapped) -> tuple[np.ndarray, np.ndarray]:
+def source_legs(net: WalkNetwork, src: Snapped) -> tuple[np.ndarray, np.ndarray]:
     """Metres from each source to the u and v ends of its edge (off-network walk + along the edge)."""
     length = net.edge_length_m[src.edge]
     return src.off_network_m + src.along_m + _EPS_M, src.off_network_m + (length - src.along_m) + _EPS_M
@@ -73,19 +74,10 @@ def _same_edge_pairs(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.n
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
     dst_idx = np.repeat(np.arange(len(dst)), counts)
-    pos = _ranges(lo, counts)
+    pos = concat_ranges(lo, counts)
     src_idx = order[pos]
     dist = src.off_network_m[src_idx] + np.abs(src.along_m[src_idx] - dst.along_m[dst_idx]) + dst.off_network_m[dst_idx]
     return src_idx, dst_idx, dist
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenate arange(start, start+count) for every pair, vectorised."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    return np.arange(total, dtype=np.int64) + offsets
 
 
 def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +86,7 @@ def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.nda
     n_dst = len(dst)
     if len(src) == 0 or n_dst == 0:
         return np.full(n_dst, np.inf), np.full(n_dst, -1, dtype=np.int64)
-    leg_u, leg_v = _source_legs(net, src)
+    leg_u, leg_v = source_legs(net, src)
     node_dist, sources = kernels.nearest_node_source(*csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
                                                      net.edge_v[src.edge], leg_u, leg_v)
     u = net.edge_u[dst.edge]
@@ -148,7 +140,7 @@ def reach(
     s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
     by_src = np.argsort(s_idx, kind="stable")
     direct_ptr = np.searchsorted(s_idx[by_src], np.arange(n_src + 1))
-    leg_u, leg_v = _source_legs(net, src)
+    leg_u, leg_v = source_legs(net, src)
     out_src, out_dst, out_m = kernels.bounded_reach(
         *csr_arrays(net), n,
         net.edge_u[src.edge], net.edge_v[src.edge], leg_u, leg_v, float(limit_m),

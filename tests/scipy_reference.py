@@ -18,7 +18,7 @@ _BATCH_CELLS = 20_000_000
 
 def augmented_graph(net: WalkNetwork, src: Snapped) -> sp.csr_matrix:
     """The network plus one virtual node per source with directed edges to its edge's two ends."""
-    to_u, to_v = routing._source_legs(net, src)
+    to_u, to_v = routing.source_legs(net, src)
     return with_virtual_sources(net.adjacency, net.edge_u[src.edge], net.edge_v[src.edge], to_u, to_v)
 
 

@@ -47,7 +47,7 @@ def test_sparse_bounded_search_equals_scipy_whole_graph_dijkstra(parts):
     rng = np.random.default_rng(5)
     src = snap_points(net, rng.uniform(net.x.min(), net.x.max(), 40), rng.uniform(net.y.min(), net.y.max(), 40))
     limit = 600.0
-    leg_u, leg_v = routing._source_legs(net, src)
+    leg_u, leg_v = routing.source_legs(net, src)
     s, node, dist = kernels.bounded_node_distances(*routing.csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
                                                    net.edge_v[src.edge], leg_u, leg_v, limit)
     expected = np.vstack([block for _, block in scipy_reference.iter_source_node_distances(net, src, limit)])
@@ -63,7 +63,7 @@ def test_nearest_source_per_node_equals_scipy_min_only(parts):
     net = load_network(shared_file(*parts))
     rng = np.random.default_rng(9)
     src = snap_points(net, rng.uniform(net.x.min(), net.x.max(), 25), rng.uniform(net.y.min(), net.y.max(), 25))
-    leg_u, leg_v = routing._source_legs(net, src)
+    leg_u, leg_v = routing.source_legs(net, src)
     dist, owner = kernels.nearest_node_source(*routing.csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
                                               net.edge_v[src.edge], leg_u, leg_v)
     n = net.n_nodes

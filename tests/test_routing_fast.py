@@ -71,7 +71,7 @@ def test_sparse_reach_is_exact_when_edges_are_shorter_than_their_chords():
     _assert_same_reach(got, _global_reach(net, src, dst, 700.0))
     # and against networkx: each source's virtual node joined to its edge ends, bounded Dijkstra
     graph = net.to_networkx()
-    to_u, to_v = routing._source_legs(net, src)
+    to_u, to_v = routing.source_legs(net, src)
     for k in range(len(src)):
         g = graph.copy()
         g.add_edge("S", int(net.edge_u[src.edge[k]]), length=to_u[k])
@@ -79,7 +79,7 @@ def test_sparse_reach_is_exact_when_edges_are_shorter_than_their_chords():
         g.add_edge(("S", 1), int(net.edge_v[src.edge[k]]), length=to_v[k])
         node_m = nx.single_source_dijkstra_path_length(g, "S", cutoff=700.0, weight="length")
         one = src.subset(np.arange(len(src)) == k)
-        leg_u, leg_v = routing._source_legs(net, one)
+        leg_u, leg_v = routing.source_legs(net, one)
         _, nodes, metres = kernels.bounded_node_distances(*routing.csr_arrays(net), net.n_nodes, net.edge_u[one.edge],
                                                           net.edge_v[one.edge], leg_u, leg_v, 700.0)
         assert set(nodes.tolist()) == {n for n in node_m if isinstance(n, (int, np.integer))}
