@@ -52,6 +52,20 @@ def test_sample_run_outputs_agree_with_an_independent_recount(project_copy):
     assert "<script src=\"http" not in html and "leaflet" in html.lower()
 
 
+def test_csv_keeps_full_precision(project_copy):
+    """residences.csv reads back the computed numbers exactly: lon/lat to 7 decimals (~1 cm; six significant digits
+    used to cut them to ~10 m) and walking minutes bit for bit."""
+    run = run_coverage(project_copy)
+    csv = pd.read_csv(project_copy.parent / "out" / "residences.csv", encoding="utf-8-sig")
+    frame = run.result.residences
+    points = frame.geometry.where(frame.geometry.geom_type == "Point", frame.geometry.representative_point())
+    assert (csv["lon"].to_numpy() == points.x.round(7).to_numpy()).all()
+    assert (csv["lat"].to_numpy() == points.y.round(7).to_numpy()).all()
+    assert (csv["lon"].map(lambda v: len(repr(v).split(".")[1])) > 4).any()
+    minutes = frame["walk_min_nursery"].to_numpy(dtype=float)
+    assert np.array_equal(csv["walk_min_nursery"].to_numpy(dtype=float), minutes, equal_nan=True)
+
+
 def test_rerun_gives_byte_identical_tables(project_copy):
     out = project_copy.parent / "out"
     run_coverage(project_copy)
