@@ -1,0 +1,181 @@
+"""Capacitated siting (CapacitatedCoverage / JointCoverage) against values computed another way: the rows existing
+facilities serve in full against an enumeration of all facility subsets; optima against brute force over every set
+of new sites (a transportation LP per set, scipy's linprog) with and without the x ≤ y rows and the reduction, both
+solvers; the floor-area standard against a hand calculation of m² per 100 households."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from siting.measures import required_capacity
+from siting.optimize import CapacitatedCoverage
+from siting.optimize_reduce import Pairs, served_by_existing
+from siting.profiles import load_profile
+from siting.schema import ELDERLY
+
+from test_optimize import SOLVERS, brute_force_capacitated, random_instance
+
+VARIANTS = [(strong, reduce) for strong in ("lazy", "all", "none") for reduce in (True, False)]
+
+
+def max_flow(rows, cols, demand, capacity, pairs):
+    """Most demand the columns can take from the rows over the allowed pairs (a transportation LP)."""
+    use = [(i, j) for i, j in pairs if i in rows and j in cols]
+    if not use:
+        return 0.0
+    a = np.zeros((len(rows) + len(cols), len(use)))
+    rpos, cpos = {i: k for k, i in enumerate(rows)}, {j: k for k, j in enumerate(cols)}
+    for k, (i, j) in enumerate(use):
+        a[rpos[i], k] = 1
+        a[len(rows) + cpos[j], k] = 1
+    b = np.concatenate([[demand[i] for i in rows], [capacity[j] for j in cols]])
+    return -linprog(-np.ones(len(use)), A_ub=a, b_ub=b, bounds=(0, None)).fun
+
+
+def instance(seed: int, n: int = 14, m: int = 7, radius: float = 400.0):
+    """Random residences and sites; columns 0 and 1 are existing stations: 0 has room for every row it reaches,
+    1 for a third of its rows. Demand is m² under two standards (20 and 15 m² per 100 households)."""
+    cost, households = random_instance(seed, n, m)
+    rng = np.random.default_rng(seed)
+    need = households * rng.choice([20.0, 15.0], n) / 100
+    within = cost <= radius
+    existing = np.zeros(m, bool)
+    existing[:2] = True
+    existing_cap = np.zeros(m)
+    existing_cap[0] = 1.1 * need[within[:, 0]].sum()
+    existing_cap[1] = need[within[:, 1]].sum() / 3
+    max_size = np.where(existing, 0.0, rng.uniform(8.0, 25.0, m))
+    return cost, households, need, existing, existing_cap, max_size, radius
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 8, 9, 10])
+def test_served_by_existing_is_the_union_of_all_self_sufficient_station_sets(seed):
+    """Enumerate every subset T of 6 stations: T is self-sufficient when it can serve all rows it reaches. The
+    reduction must return exactly the rows those sets reach (the union of self-sufficient sets is one), with a flow
+    that serves each such row in full within capacities."""
+    rng = np.random.default_rng(100 + seed)
+    n, m = 12, 6
+    reach = rng.random((n, m)) < 0.3
+    demand = rng.uniform(1, 10, n)
+    capacity = rng.uniform(0, 18, m)  # seeds with some rows served in full and some not (1: none)
+    pairs = Pairs.build(*np.nonzero(reach), np.zeros(reach.sum()), n, m)
+    allowed = list(zip(*np.nonzero(reach)))
+    expect = np.zeros(n, bool)
+    for k in range(1, m + 1):
+        for t in itertools.combinations(range(m), k):
+            rows = [i for i in range(n) if reach[i, list(t)].any()]
+            if rows and max_flow(rows, list(t), demand, capacity, allowed) >= demand[rows].sum() - 1e-7:
+                expect[rows] = True
+    got, flow = served_by_existing(pairs, demand, capacity)
+    assert np.array_equal(got, expect)
+    assert reach[flow.row, flow.col].all()
+    assert np.allclose(np.bincount(flow.row, weights=flow.cost, minlength=n)[got], demand[got])
+    assert (np.bincount(flow.col, weights=flow.cost, minlength=m) <= capacity * (1 + 1e-9)).all()
+
+
+def check_plan(res, cost, radius, need, weights, existing_cap):
+    """The returned plan, checked by itself: pairs within the walk, no row over-served, no site over its size or its
+    capacity, and covered_after = Σ weight × served share."""
+    a = res.assignment
+    assert (cost[a["demand_row"], a["candidate"]] <= radius).all()
+    served = np.bincount(a["demand_row"], weights=a["amount"], minlength=need.size)
+    assert (served <= need * (1 + 1e-6)).all()
+    load = np.bincount(a["candidate"], weights=a["amount"], minlength=cost.shape[1])
+    size = np.zeros(cost.shape[1])
+    size[res.chosen] = res.site_size
+    assert (load <= size + existing_cap + 1e-6).all()
+    assert res.covered_after == pytest.approx(float((served / need * weights).sum()), rel=1e-6)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("seed", [4, 5, 9])
+def test_max_covered_equals_brute_force_with_and_without_strengthening(solver, seed):
+    cost, hh, need, existing, existing_cap, max_size, radius = instance(seed)
+    best = brute_force_capacitated(cost, radius, need, hh, max_size, 0, 2, existing_cap)
+    for strong, reduce in VARIANTS:
+        model = CapacitatedCoverage.from_cost_matrix(cost, radius, need, weights=hh, p=2, min_size=1.0,
+                                                     max_size=max_size, existing=existing, existing_capacity=existing_cap)
+        model.strong_rows, model.reduce_existing = strong, reduce
+        res = model.solve(solver)
+        assert res.status == "optimal" and res.gap == pytest.approx(0.0, abs=1e-7), (strong, reduce)
+        assert res.objective == pytest.approx(best, rel=1e-6), (strong, reduce)
+        assert (res.reduction.rows_covered_by_existing > 0) == reduce  # station 0 has room for all its rows
+        if strong == "lazy":  # the capacity rows alone leave the LP relaxation fractional here: rows were added
+            added = [note for note in res.reduction.notes if "x ≤ y rows" in note]
+            assert added and not added[0].startswith("0 of")
+        check_plan(res, cost, radius, need, hh, existing_cap)
+
+
+def brute_force_min_cost(cost, radius, need, fixed_cost, max_size, existing_cap):
+    """Cheapest set of new sites (fixed costs) that serves every reachable row in full: a max flow per set."""
+    n, m = cost.shape
+    rows = [i for i in range(n) if (cost[i] <= radius).any()]
+    allowed = [(i, j) for i in range(n) for j in range(m) if cost[i, j] <= radius]
+    new = [j for j in range(m) if max_size[j] > 0]
+    best = np.inf
+    for k in range(len(new) + 1):
+        for s in itertools.combinations(new, k):
+            capacity = existing_cap.copy()
+            capacity[list(s)] += max_size[list(s)]
+            cols = [j for j in range(m) if capacity[j] > 0]
+            if max_flow(rows, cols, need, capacity, allowed) >= need[rows].sum() - 1e-7:
+                best = min(best, fixed_cost[list(s)].sum())
+    return best
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("seed", [8, 9])
+def test_min_cost_equals_brute_force_with_and_without_strengthening(solver, seed):
+    cost, hh, need, existing, existing_cap, max_size, radius = instance(seed, radius=500.0)
+    fixed_cost = np.where(existing, 0.0, np.random.default_rng(seed).uniform(50, 150, cost.shape[1]))
+    best = brute_force_min_cost(cost, radius, need, fixed_cost, max_size, existing_cap)
+    assert np.isfinite(best)
+    for strong, reduce in VARIANTS:
+        model = CapacitatedCoverage.from_cost_matrix(cost, radius, need, weights=hh, objective="min_cost", min_size=1.0,
+                                                     max_size=max_size, fixed_cost=fixed_cost, existing=existing,
+                                                     existing_capacity=existing_cap)
+        model.strong_rows, model.reduce_existing = strong, reduce
+        res = model.solve(solver)
+        assert res.status == "optimal" and res.objective == pytest.approx(best, rel=1e-7), (strong, reduce)
+        reachable = (cost <= radius).any(axis=1)
+        check_plan(res, cost, radius, need, hh, existing_cap)
+        served = np.bincount(res.assignment["demand_row"], weights=res.assignment["amount"], minlength=need.size)
+        assert np.allclose(served[reachable], need[reachable], rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_floor_area_standard_binds_not_the_walk(solver):
+    """Every residence is within the walk of every site, so only floor area limits coverage. Hand calculation: the
+    existing station's 300 m² plus the two largest candidates (800 + 700 m²) = 1,800 m², less than the 2,520 m² the
+    standard asks for (20 m² per 100 households in new areas, 15 in existing ones). Coverage is largest when the m²
+    go to existing areas first (100/15 households per m² against 100/20): 6,000 households in existing areas take
+    900 m², the remaining 900 m² serve 4,500 of the 8,100 households in new areas."""
+    profile = load_profile("national")
+    area = np.array(["existing"] * 6 + ["new"] * 6, dtype=object)
+    households = np.array([1000.0] * 6 + [1350.0] * 6)
+    need = required_capacity(ELDERLY, households, households * 2.6, area, profile)
+    per_100 = np.where(area == "new", profile.elderly_m2_per_100_households("new"),
+                       profile.elderly_m2_per_100_households("existing"))
+    assert np.allclose(need, households * per_100 / 100) and per_100.min() == 15 and per_100.max() == 20
+    rng = np.random.default_rng(3)
+    cost = rng.uniform(50, 600, (12, 5))  # metres; all within the 825 m walk
+    existing = np.array([True, False, False, False, False])
+    floor = np.array([300.0, 800.0, 500.0, 700.0, 400.0])
+    res = CapacitatedCoverage.from_cost_matrix(
+        cost, 825.0, need, weights=households, p=2, min_size=profile.value("elderly_station_min_m2"),
+        max_size=np.where(existing, 0.0, floor), existing=existing, existing_capacity=np.where(existing, floor, 0.0),
+        can_host=~existing).solve(solver)
+    assert res.status == "optimal"
+    assert sorted(res.chosen) == [1, 3] and np.allclose(sorted(res.site_size), [700.0, 800.0])
+    assert res.covered_after == pytest.approx(6000 + 900 * 100 / 20, rel=1e-7)
+    assert res.covered_before == pytest.approx(300 * 100 / 15, rel=1e-7)  # the station alone: existing areas first
+    # m² per 100 households actually served, per area type, is the standard itself
+    a = res.assignment
+    served_share = np.bincount(a["demand_row"], weights=a["amount"], minlength=12) / need
+    for kind, std in (("existing", 15.0), ("new", 20.0)):
+        rows = area == kind
+        m2 = np.bincount(a["demand_row"], weights=a["amount"], minlength=12)[rows].sum()
+        assert m2 / (served_share[rows] * households[rows]).sum() * 100 == pytest.approx(std, rel=1e-7)
