@@ -30,11 +30,13 @@ import scipy.sparse as sp
 
 from .arrays import concat_ranges
 from .errors import InputError, OptimizationError
-from .optimize_reduce import Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows
+from .optimize_reduce import (
+    Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows, served_by_existing,
+)
 from .solvers import (  # noqa: F401  (status names and CBC helpers stay importable from here)
     FEASIBLE_GAP_LIMIT, FEASIBLE_TIME_LIMIT, INFEASIBLE, NOT_SOLVED, OPTIMAL, SOLVERS, STOPPED_WALL_CLOCK, UNBOUNDED, Milp,
     Solution,
-    cbc_bound_from_log, cbc_command, pulp_status_text, relative_gap, solve_milp,
+    cbc_bound_from_log, cbc_command, highs_model, plan_violation, pulp_status_text, relative_gap, solve_milp,
 )
 
 
@@ -207,6 +209,22 @@ def _check_solution(model: str, sol: Solution, why: str) -> None:
     if sol.status in (NOT_SOLVED, STOPPED_WALL_CLOCK) or sol.x is None:
         why = sol.note or f"the {sol.solver} solver stopped without any feasible plan (time limit too short?)"
         raise OptimizationError(f"{model}: {why}; raise time_limit_s or reduce the number of candidate sites")
+
+
+def _add_at_most(model: Milp, x: np.ndarray, y: np.ndarray) -> None:
+    """Rows x[k] − y[k] ≤ 0: a pair's served share at most its site's open variable."""
+    k = np.arange(x.size)
+    model.add_rows(x.size, np.concatenate([k, k]), np.concatenate([x, y]),
+                   np.concatenate([np.ones(x.size), -np.ones(x.size)]), ub=0.0)
+
+
+def _run_lp(h, seconds: float | None = None) -> bool:
+    """Re-solve a `highs_model(…, relax=True)` within `seconds` (None: no limit); True when it is optimal."""
+    import highspy
+
+    h.setOptionValue("time_limit", np.inf if seconds is None else max(0.0, float(seconds)))
+    h.run()
+    return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
 
 def _status_with_gap(sol: Solution, gap: float | None, gap_rel: float | None) -> str:
@@ -619,9 +637,7 @@ class _AssignModel(_Model):
         y = model.add_vars(gp.n_cols, lb=fixed.astype(float), ub=1, integer=True)
         x = model.add_vars(gp.row.size, lb=0, ub=1)
         model.add_rows(gp.n_rows, gp.row, x, 1.0, lb=1.0, ub=1.0)  # every reachable row fully assigned
-        k = np.arange(gp.row.size)
-        model.add_rows(gp.row.size, np.concatenate([k, k]), np.concatenate([x, y[gp.col]]),
-                       np.concatenate([np.ones(k.size), -np.ones(k.size)]), ub=0.0)  # only to open sites
+        _add_at_most(model, x, y[gp.col])  # only to open sites
         new = np.flatnonzero(~fixed)
         model.add_rows(1, np.zeros(new.size, dtype=np.int64), y[new], 1.0, ub=float(self.p))
         return model, y, x
@@ -891,6 +907,11 @@ class JointCoverage:
     (int, or {kind: int}) and/or total cost ≤ `budget`. objective="min_cost": least cost serving every reachable row."""
 
     name = "JointCoverage"
+    strong_rows = "lazy"
+    """Which x ≤ y rows the model gets (a row's share from a NEW site at most that site's y; Cornuéjols, Sridharan &
+    Thizy 1991): "lazy" those the LP relaxation violates, added in rounds by `_strengthen`; "all"; "none"."""
+    reduce_existing = True
+    """Take the rows that existing facilities serve in full in an optimum out of the model (`served_by_existing`)."""
 
     def __init__(self, kinds: Sequence[KindDemand], *, floor_area_m2: Any = np.inf, objective: str = "max_covered",
                  p: int | dict | None = None, budget: float | None = None, colocation_reward: float = 0.0,
@@ -928,9 +949,13 @@ class JointCoverage:
                                  column="min_size", expected="min_size ≤ max_size and ≤ floor area", fix="lower min_size or drop the candidate")
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
-        built = self._build(new_sites=True)
-        model, blocks, report, unreachable = built
-        sol = solve_milp(model, solver, time_limit_s, gap_rel)
+        """The LP relaxation first (HiGHS, whichever solver is asked): it picks the x ≤ y rows to add and a rounded
+        plan (`_strengthen`), handed to the solver as its warm start; the time limit covers both."""
+        started = time.perf_counter()
+        model, blocks, report, unreachable = self._build(new_sites=True)
+        start = self._strengthen(model, blocks, report, None if time_limit_s is None else 0.3 * time_limit_s)
+        left = None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - started))
+        sol = solve_milp(model, solver, left, gap_rel, start=start)
         _check_solution(self.name, sol, self._why_infeasible() if sol.x is None else "")
         before = self._covered_before(solver)
         return self._collect(sol, model, gap_rel, blocks, report, unreachable, before)
@@ -951,8 +976,17 @@ class JointCoverage:
             need = k["demand"] > 0
             unreachable = np.flatnonzero(need & (reach_count == 0))
             unreachable_all.append(unreachable)
-            rows = np.flatnonzero(need & (reach_count > 0))
-            sub = pairs.select(usable[pairs.col])
+            rows = need & (reach_count > 0)
+            # rows the existing facilities serve in full in an optimum leave the model with that flow (exact)
+            fixed = Pairs.build([], [], [], self.n_rows, self.n_cols)
+            if self.reduce_existing and k["existing"].any():
+                done, fixed = served_by_existing(pairs.select(k["existing"][pairs.col] & rows[pairs.row]),
+                                                 np.where(rows, k["demand"], 0.0), k["existing_capacity"])
+                rows &= ~done
+                report.rows_covered_by_existing += int(done.sum())
+            rows = np.flatnonzero(rows)
+            fixed_load = np.bincount(fixed.col, weights=fixed.cost, minlength=self.n_cols)
+            sub = pairs.select(usable[pairs.col] & np.isin(pairs.row, rows))
             csr = sub.to_csr()[rows]
             # merging is exact when the merged rows trade capacity for weight at the same rate (max_covered)
             ratio = k["weight"][rows] / k["demand"][rows] if self.objective == "max_covered" else None
@@ -991,7 +1025,13 @@ class JointCoverage:
             size_var = np.concatenate([s, e])
             model.add_rows(new.size + ex.size, np.concatenate([local, np.arange(new.size + ex.size)]),
                            np.concatenate([x, size_var]), np.concatenate([gdem[gcoo.row], -np.ones(new.size + ex.size)]),
-                           ub=np.concatenate([np.zeros(new.size), k["existing_capacity"][ex]]))
+                           ub=np.concatenate([np.zeros(new.size), k["existing_capacity"][ex] - fixed_load[ex]]))
+            # x ≤ y for new sites: a row's share from a site cannot exceed the site being open (the capacity row alone
+            # lets the LP relaxation open a sliver of every site); "lazy" adds the ones the LP violates in `_strengthen`
+            to_new = local < new.size
+            strong = (x[to_new], y[local[to_new]])
+            if new_sites and self.strong_rows == "all":
+                _add_at_most(model, *strong)
             # min_size·y ≤ s ≤ max·y
             i = np.arange(new.size)
             model.add_rows(new.size, np.concatenate([i, i]), np.concatenate([s, y]), np.concatenate([np.ones(new.size), -cap]), ub=0.0)
@@ -1002,7 +1042,8 @@ class JointCoverage:
             area_coef += [np.full(new.size, kd.m2_per_unit), np.full(ex.size, kd.m2_per_unit)]
             budget_terms += [(y, k["fixed_cost"][new]), (s, k["unit_cost"][new]), (e, k["expansion_unit_cost"][ex])]
             p_terms[kd.kind] = y
-            blocks.append(dict(k=k, new=new, ex=ex, y=y, s=s, e=e, x=x, gcoo=gcoo, gdem=gdem, labels=labels, rows=rows, first=first))
+            blocks.append(dict(k=k, new=new, ex=ex, y=y, s=s, e=e, x=x, gcoo=gcoo, gdem=gdem, labels=labels, rows=rows, first=first,
+                               fixed=fixed, fixed_weight=float(k["weight"][np.unique(fixed.row)].sum()), strong=strong))
         cand = np.concatenate(area_rows)
         limited = np.isfinite(self.floor_area_m2[cand])
         if limited.any():
@@ -1039,13 +1080,75 @@ class JointCoverage:
                 blocks[0]["colocation"] = (both, z)
         return model, blocks, report, np.unique(np.concatenate(unreachable_all)) if unreachable_all else np.zeros(0, dtype=np.int64)
 
+    def _strengthen(self, model: Milp, blocks: list, report: ReductionReport, budget_s: float | None) -> np.ndarray | None:
+        """Add the x ≤ y rows the LP relaxation violates (all rows of each site with a violated one, in rounds, until
+        none is violated) and return a warm start: the LP dived to integrality (fix the most-open fractional site,
+        re-solve), None when the dive fails or runs out of `budget_s` (seconds). HiGHS solves these LPs."""
+        import highspy
+
+        started = time.perf_counter()
+        xs = np.concatenate([b["strong"][0] for b in blocks])
+        ys = np.concatenate([b["strong"][1] for b in blocks])
+        y_all = np.concatenate([b["y"] for b in blocks])
+        if y_all.size == 0 or model.n_rows == 0:
+            return None
+        lp = highs_model(model, relax=True)
+        left = lambda: None if budget_s is None else budget_s - (time.perf_counter() - started)  # noqa: E731
+        if not _run_lp(lp, left()):
+            report.notes.append("no warm start and no x ≤ y rows: the LP relaxation did not solve in time")
+            return None
+        late = lambda: budget_s is not None and left() <= 0  # noqa: E731
+        if self.strong_rows == "lazy":
+            added = np.zeros(xs.size, dtype=bool)
+            rounds = 0
+            while not late():
+                value = np.asarray(lp.getSolution().col_value)
+                sites = np.unique(ys[(value[xs] > value[ys] + 1e-6) & ~added])
+                new = np.flatnonzero(np.isin(ys, sites) & ~added)
+                if new.size == 0:
+                    break
+                added[new] = True
+                rounds += 1
+                n = new.size
+                lp.addRows(n, np.full(n, -np.inf), np.zeros(n), 2 * n, np.arange(0, 2 * n, 2, dtype=np.int32),
+                           np.column_stack([xs[new], ys[new]]).ravel().astype(np.int32), np.tile([1.0, -1.0], n))
+                if not _run_lp(lp, left()):
+                    break
+            _add_at_most(model, xs[added], ys[added])
+            report.notes.append(f"{int(added.sum())} of {xs.size} x ≤ y rows: those of the sites the LP relaxation "
+                                f"opened in part ({rounds} rounds)")
+            if lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                report.notes.append("no warm start: the LP relaxation did not solve in time")
+                return None
+        # dive: open the most-open fractional site until the LP is integral; that LP solution is a plan
+        while not late():
+            value = np.asarray(lp.getSolution().col_value)
+            open_share = value[y_all]
+            part = np.flatnonzero((open_share > 1e-6) & (open_share < 1 - 1e-6))
+            if part.size == 0:
+                plan = value.copy()
+                plan[y_all] = np.round(open_share)
+                arrays = model.arrays()
+                why = plan_violation(arrays, plan)
+                offset = sum(b["fixed_weight"] for b in blocks) if self.objective == "max_covered" else 0.0
+                report.notes.append(f"warm start {float(arrays[0] @ plan) + offset:.10g} from the LP relaxation dived to "
+                                    f"integrality ({time.perf_counter() - started:.1f} s with the x ≤ y rounds)"
+                                    if why is None else f"no warm start: the dived LP plan fails ({why})")
+                return plan if why is None else None
+            j = int(y_all[part[np.argmax(open_share[part])]])
+            lp.changeColBounds(j, 1.0, 1.0)
+            if not _run_lp(lp, left()):
+                break
+        report.notes.append("no warm start: the LP dive ran out of time or opened a site the plan cannot afford")
+        return None
+
     def _covered_before(self, solver: str) -> float:
         """Weight the existing facilities can serve at their present capacity (an LP: nothing new opens)."""
         if not any(k["existing"].any() for k in self._k):
             return 0.0
         model, blocks, _, _ = self._build(new_sites=False)
         sol = solve_milp(model, solver, None, None)
-        return float(sol.objective) if sol.objective is not None else math.nan
+        return float(sol.objective) + sum(b["fixed_weight"] for b in blocks) if sol.objective is not None else math.nan
 
     def _why_infeasible(self) -> str:
         from .measures import servable_share
@@ -1091,9 +1194,11 @@ class JointCoverage:
             pair = concat_ranges(g_indptr[member_group], counts)
             f = frac[pair]
             keep = f > 1e-9
-            member, pair, f = member[keep], pair[keep], f[keep]
-            amount = f * k["demand"][member]
-            cand = gcoo.col[pair]
+            fixed = blk["fixed"]  # rows the existing facilities serve in full, with the reduction's flow
+            member = np.concatenate([member[keep], fixed.row])
+            cand = np.concatenate([gcoo.col[pair[keep]], fixed.col])
+            amount = np.concatenate([f[keep] * k["demand"][member[:keep.sum()]], fixed.cost])
+            f = amount / k["demand"][member]
             pairs_cost = kd.pairs.cost_of(member, cand)  # walking metres (or minutes) of each assigned pair
             assign_parts.append(pd.DataFrame({"demand_row": member, "demand_id": self.demand_ids[member], "candidate": cand,
                                               "candidate_id": self.candidate_ids[cand], "kind": kd.kind, "amount": amount,
@@ -1131,7 +1236,8 @@ class JointCoverage:
         if self.objective == "max_covered":
             n_coloc = int(sites.loc[sites["colocated"], "candidate"].nunique()) if "colocated" in sites else 0
             objective = after + self.colocation_reward * n_coloc
-            bound = sol.bound
+            # the model leaves out the weight of the rows existing facilities serve in full (`served_by_existing`)
+            bound = None if sol.bound is None else sol.bound + sum(b["fixed_weight"] for b in blocks)
         else:
             objective = float(sol.objective)
             bound = sol.bound

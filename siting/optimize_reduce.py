@@ -125,3 +125,52 @@ def dominated_rows(incidence: sp.csr_matrix) -> np.ndarray:
     dominated = np.zeros(inc.shape[0], dtype=bool)
     dominated[k[subset]] = True
     return dominated
+
+
+def served_by_existing(pairs: Pairs, demand: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, Pairs]:
+    """Rows that the existing facilities serve in full in an optimum of any capacitated model, and a flow doing it.
+
+    `pairs` are (demand row, existing facility) pairs only; `demand` per row and `capacity` per column are in the
+    kind's capacity unit (m², seats). A max flow from rows (supply = demand) to facilities (capacity) is solved; the
+    facilities that no short row reaches in its residual graph form the largest set S whose reachable rows N(S) S can
+    serve in full (S serves no other row: each of its rows is served completely within S). Exact for max_covered and
+    min_cost alike: in any plan, serving N(S) from S as this flow does keeps every capacity (S serves nothing else,
+    other sites only lose load) and serves those rows fully, so N(S) and S's load can leave the model. Returns the
+    row mask of N(S) and the flow as Pairs whose `cost` is the amount (capacity units) each pair carries."""
+    from scipy.optimize import linprog
+    from scipy.sparse.csgraph import breadth_first_order
+
+    n, m, k = pairs.n_rows, pairs.n_cols, pairs.row.size
+    none = (np.zeros(n, dtype=bool), pairs.select(np.zeros(k, dtype=bool)))
+    if k == 0:
+        return none
+    demand = np.asarray(demand, dtype=np.float64)
+    # a facility never carries more than all demand: keeps an unlimited capacity finite for the LP
+    capacity = np.minimum(np.asarray(capacity, dtype=np.float64), float(demand.sum()) + 1.0)
+    pair = np.arange(k)
+    a = sp.vstack([sp.csr_matrix((np.ones(k), (pairs.row, pair)), shape=(n, k)),
+                   sp.csr_matrix((np.ones(k), (pairs.col, pair)), shape=(m, k))]).tocsr()
+    res = linprog(-np.ones(k), A_ub=a, b_ub=np.concatenate([demand, capacity]), bounds=(0, None), method="highs")
+    if res.status != 0:
+        return none
+    flow = res.x
+    tol = 1e-9 * max(1.0, float(demand.max()))
+    has = np.bincount(pairs.row, minlength=n) > 0
+    short = has & (np.bincount(pairs.row, weights=flow, minlength=n) < demand - tol)
+    moved = flow > tol
+    # residual graph: row -> facility always (uncapacitated pair), facility -> row where flow can be pushed back,
+    # source -> short rows; facilities it reaches are full in every max flow
+    src = n + m
+    tail = np.concatenate([pairs.row, n + pairs.col[moved], np.full(int(short.sum()), src)])
+    head = np.concatenate([n + pairs.col, pairs.row[moved], np.flatnonzero(short)])
+    graph = sp.csr_matrix((np.ones(tail.size), (tail, head)), shape=(src + 1, src + 1))
+    reached = np.zeros(src + 1, dtype=bool)
+    reached[breadth_first_order(graph, src, directed=True, return_predecessors=False)] = True
+    good = ~reached[n:src]
+    rows = has & (np.bincount(pairs.row[good[pairs.col]], minlength=n) > 0)
+    keep = rows[pairs.row] & good[pairs.col] & moved
+    got = np.bincount(pairs.row[keep], weights=flow[keep], minlength=n)
+    if np.any(got[rows] < demand[rows] * (1 - 1e-7)):  # the LP's tolerances disagree with the argument: keep all
+        return none
+    amount = flow[keep] * (demand / np.where(got > 0, got, 1.0))[pairs.row[keep]]  # exactly each row's demand
+    return rows, Pairs(pairs.row[keep], pairs.col[keep], amount, n, m)

@@ -409,34 +409,36 @@ def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: 
     return Solution(status, x, objective, bound, "cbc", elapsed, "; ".join(notes) or None)
 
 
+def highs_model(model: Milp, arrays: tuple | None = None, relax: bool = False):
+    """`model` passed to a fresh, silent `highspy.Highs` (its LP relaxation with `relax`, kept by callers that add rows
+    and change bounds between re-solves). `arrays` is `model.arrays()` when the caller already has it."""
+    import highspy
+
+    cost, lb, ub, integer, matrix, rlb, rub = model.arrays() if arrays is None else arrays
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = model.n_vars, matrix.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_ = cost, lb, ub, rlb, rub
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = model.n_vars, matrix.shape[0]
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
+    if integer.any() and not relax:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
+    lp.sense_ = highspy.ObjSense.kMaximize if model.maximise else highspy.ObjSense.kMinimize
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    return h
+
+
 def _solve_highs(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: float | None,
                  start: np.ndarray | None) -> Solution:
     import highspy
 
-    cost, lb, ub, integer, matrix, rlb, rub = arrays
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    cost, integer = arrays[0], arrays[3]
+    h = highs_model(model, arrays)
     h.setOptionValue("mip_rel_gap", 0.0 if gap_rel is None else float(gap_rel))
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(time_limit_s))
-    lp = highspy.HighsLp()
-    lp.num_col_ = model.n_vars
-    lp.num_row_ = matrix.shape[0]
-    lp.col_cost_ = cost
-    lp.col_lower_ = lb
-    lp.col_upper_ = ub
-    lp.row_lower_ = rlb
-    lp.row_upper_ = rub
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.num_col_ = model.n_vars
-    lp.a_matrix_.num_row_ = matrix.shape[0]
-    lp.a_matrix_.start_ = matrix.indptr
-    lp.a_matrix_.index_ = matrix.indices
-    lp.a_matrix_.value_ = matrix.data
-    if integer.any():
-        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
-    lp.sense_ = highspy.ObjSense.kMaximize if model.maximise else highspy.ObjSense.kMinimize
-    h.passModel(lp)
     note = None
     if start is not None:
         given = highspy.HighsSolution()
