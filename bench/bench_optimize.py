@@ -171,7 +171,7 @@ def _red(res) -> str:
               ("unreachable_rows", "unreachable"), ("rows_dominated", "rows dominated"),
               ("columns_dominated", "columns dominated"), ("columns_forced", "columns forced open"))
     details = [f"{getattr(r, key)} {label}" for key, label in labels if getattr(r, key)]
-    details += [n for n in r.notes if "pairs farther" in n]
+    details += [n for n in r.notes if "pairs farther" in n or "warm start" in n]
     return text + (" (" + ", ".join(details) + ")" if details else "")
 
 
@@ -195,7 +195,8 @@ def run_instance(inst: dict, rows: list, *, p_mclp: int, time_limit_s: float, sp
         seconds = time.perf_counter() - start
         rows.append(dict(instance=name, model=model, tool=tool, status=res.status, objective=res.objective,
                          gap=None if res.gap is None else round(res.gap, 6), seconds=round(seconds, 2),
-                         solver_s=round(res.solve_time_s, 2), new_sites=len(res.chosen), reduction=_red(res) + extra))
+                         solver_s=round(res.solve_time_s, 2), new_sites=len(res.chosen), reduction=_red(res) + extra,
+                         notes="; ".join(res.notes)))
         print(rows[-1], flush=True)
         return res
 
@@ -277,7 +278,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     Path(args.out).with_suffix(".json").write_text(json.dumps({"notes": notes, "rows": rows}, default=str, indent=1))
-    text = ("# Optimisation benchmark\n\n`python bench/bench_optimize.py" + (" --quick" if args.quick else "") + "` on this "
+    text = ("# Optimisation benchmark\n\n`python bench/bench_optimize.py " + " ".join(sys.argv[1:]) + "` on this "
             "machine (2 cores shared). seconds = wall time of the whole call (reduction, model build, solve, result "
             "tables); solver_s = time inside the solver. See the script's docstring for the instances.\n\n"
             + "\n".join(f"- {n}" for n in notes) + "\n\n" + _markdown(table) + "\n")
