@@ -110,6 +110,24 @@ class ServableShare:
     status: str
 
 
+def max_transport_flow(dst: np.ndarray, src: np.ndarray, n_dst: int, n_src: int, demand: np.ndarray,
+                       capacity: np.ndarray) -> np.ndarray:
+    """Flow per (dst, src) pair of max Σx s.t. each destination takes at most its `demand`, each source gives at most
+    its `capacity`, x ≥ 0 (same units: m², seats, households). A transportation LP (totally unimodular constraint
+    matrix), solved exactly by HiGHS; equal to a max-flow. RuntimeError when HiGHS does not solve it."""
+    from scipy.optimize import linprog
+
+    n_pairs = np.asarray(dst).size
+    pairs = np.arange(n_pairs)
+    a_dst = sp.csr_matrix((np.ones(n_pairs), (dst, pairs)), shape=(n_dst, n_pairs))
+    a_src = sp.csr_matrix((np.ones(n_pairs), (src, pairs)), shape=(n_src, n_pairs))
+    res = linprog(c=-np.ones(n_pairs), A_ub=sp.vstack([a_dst, a_src]).tocsr(),
+                  b_ub=np.concatenate([demand, capacity]), bounds=(0, None), method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"transportation LP did not solve: {res.message}")
+    return res.x
+
+
 def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> ServableShare:
     """Solve max Σx_ij s.t. Σ_j x_ij ≤ demand_i, Σ_i x_ij ≤ capacity_j, x ≥ 0 over reachable pairs only.
 
@@ -118,8 +136,6 @@ def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> Se
     a pool's flow within its members' demands is feasible), so the LP grows with the number of distinct catchment
     overlaps, not with the number of residence points; a pool's served amount is shared pro rata to demand.
     """
-    from scipy.optimize import linprog
-
     demand = np.asarray(demand, dtype=np.float64)
     capacity = np.asarray(capacity, dtype=np.float64)
     total = float(demand.sum())
@@ -128,20 +144,7 @@ def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> Se
     pool, pool_src, pool_pair = _pool_by_source_set(reach)
     in_pool = pool >= 0
     pool_demand = np.bincount(pool[in_pool], weights=demand[in_pool], minlength=int(pool_pair.max()) + 1)
-    n_pairs = pool_src.size
-    pairs = np.arange(n_pairs)
-    a_dst = sp.csr_matrix((np.ones(n_pairs), (pool_pair, pairs)), shape=(pool_demand.size, n_pairs))
-    a_src = sp.csr_matrix((np.ones(n_pairs), (pool_src, pairs)), shape=(reach.n_src, n_pairs))
-    res = linprog(
-        c=-np.ones(n_pairs),
-        A_ub=sp.vstack([a_dst, a_src]).tocsr(),
-        b_ub=np.concatenate([pool_demand, capacity]),
-        bounds=(0, None),
-        method="highs",
-    )
-    if res.status != 0:
-        raise RuntimeError(f"servable-share LP did not solve: {res.message}")
-    flow = res.x
+    flow = max_transport_flow(pool_pair, pool_src, pool_demand.size, reach.n_src, pool_demand, capacity)
     served = float(flow.sum())
     pool_served = np.bincount(pool_pair, weights=flow, minlength=pool_demand.size)
     reached = np.zeros(reach.n_dst, dtype=bool)

@@ -137,8 +137,9 @@ def served_by_existing(pairs: Pairs, demand: np.ndarray, capacity: np.ndarray) -
     min_cost alike: in any plan, serving N(S) from S as this flow does keeps every capacity (S serves nothing else,
     other sites only lose load) and serves those rows fully, so N(S) and S's load can leave the model. Returns the
     row mask of N(S) and the flow as Pairs whose `cost` is the amount (capacity units) each pair carries."""
-    from scipy.optimize import linprog
     from scipy.sparse.csgraph import breadth_first_order
+
+    from .measures import max_transport_flow
 
     n, m, k = pairs.n_rows, pairs.n_cols, pairs.row.size
     none = (np.zeros(n, dtype=bool), pairs.select(np.zeros(k, dtype=bool)))
@@ -147,13 +148,10 @@ def served_by_existing(pairs: Pairs, demand: np.ndarray, capacity: np.ndarray) -
     demand = np.asarray(demand, dtype=np.float64)
     # a facility never carries more than all demand: keeps an unlimited capacity finite for the LP
     capacity = np.minimum(np.asarray(capacity, dtype=np.float64), float(demand.sum()) + 1.0)
-    pair = np.arange(k)
-    a = sp.vstack([sp.csr_matrix((np.ones(k), (pairs.row, pair)), shape=(n, k)),
-                   sp.csr_matrix((np.ones(k), (pairs.col, pair)), shape=(m, k))]).tocsr()
-    res = linprog(-np.ones(k), A_ub=a, b_ub=np.concatenate([demand, capacity]), bounds=(0, None), method="highs")
-    if res.status != 0:
+    try:
+        flow = max_transport_flow(pairs.row, pairs.col, n, m, demand, capacity)
+    except RuntimeError:
         return none
-    flow = res.x
     tol = 1e-9 * max(1.0, float(demand.max()))
     has = np.bincount(pairs.row, minlength=n) > 0
     short = has & (np.bincount(pairs.row, weights=flow, minlength=n) < demand - tol)
