@@ -598,12 +598,11 @@ def _interchange(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: int,
             break
         mask[j], mask[new_open[k]] = True, False
         swaps += 1
-    first, _, _ = two_nearest(mask)
-    return mask, float(first.sum()), swaps
+    return mask, float(first.sum()), swaps  # every `break` follows two_nearest(mask) of this very mask
 
 
 class _AssignModel(_Model):
-    """Shared by PMedian and PCenter: y_j open, x_ij fraction of row i served by j over the allowed pairs only.
+    """Shared by PMedian and PCenter: p new sites, every reachable row assigned to an open site over its allowed pairs.
 
     Every reachable row is assigned, however far; `cover_within` (same unit as the costs, e.g. the 15-minute walk in
     metres) is what "covered" means in the result (covered before/after). Without it, assigned counts as covered."""
@@ -629,18 +628,6 @@ class _AssignModel(_Model):
     @classmethod
     def from_reach(cls, reach: Any, p: int, *, max_cost: float | None = None, **kwargs):
         return cls(_pairs_from_reach(reach, max_cost), p=p, **kwargs)
-
-    def _build(self, red: _AssignReduced, maximise: bool = False):
-        gp = red.pairs
-        model = Milp(maximise=maximise)
-        fixed = self.existing
-        y = model.add_vars(gp.n_cols, lb=fixed.astype(float), ub=1, integer=True)
-        x = model.add_vars(gp.row.size, lb=0, ub=1)
-        model.add_rows(gp.n_rows, gp.row, x, 1.0, lb=1.0, ub=1.0)  # every reachable row fully assigned
-        _add_at_most(model, x, y[gp.col])  # only to open sites
-        new = np.flatnonzero(~fixed)
-        model.add_rows(1, np.zeros(new.size, dtype=np.int64), y[new], 1.0, ub=float(self.p))
-        return model, y, x
 
     def _cover_plan(self, radius: float, solver: str, time_limit_s: float | None, fewest: bool):
         """Can ≤ p new sites (plus the existing ones) reach every reachable row within `radius`? ("feasible", open
@@ -673,7 +660,60 @@ class _AssignModel(_Model):
             return "p=0 allows no new site and there is no existing facility, yet every demand row must be assigned"
         return f"p={self.p} new sites (plus {int(self.existing.sum())} existing) cannot serve every reachable demand row"
 
-    def _finish(self, sol: Solution, model: Milp, gap_rel, red: _AssignReduced, y, x, objective: float, bound):
+class PMedian(_AssignModel):
+    """p-median: open at most `p` new sites; minimise total weighted cost (weight × metres or minutes).
+
+    Capacitated variant: `capacities` per candidate (in weight units); `fulfill_existing=True` fills every existing
+    facility exactly to its capacity (spopt's `fulfill_predefined_fac`)."""
+
+    name = "PMedian"
+
+    def __init__(self, pairs: Pairs, *, p: int, capacities: Any = None, fulfill_existing: bool = False, **kwargs) -> None:
+        super().__init__(pairs, p=p, **kwargs)
+        self.capacities = None if capacities is None else _vector(capacities, pairs.n_cols, "capacities")
+        if fulfill_existing and self.capacities is None:
+            raise InputError("fulfill_existing needs capacities", column="capacities", expected="one capacity per candidate")
+        self.fulfill_existing = fulfill_existing
+
+    def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
+        """Uncapacitated: a local-search plan first (`_interchange`, seconds), handed to the solver as its warm start;
+        the result is never worse than that plan, and its status and gap are the solver's own."""
+        started = time.perf_counter()
+        red = _reduce_assign(self.pairs, self.weights, self.existing, nearest_only=self.capacities is None)
+        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        model, y, x = self._build(red)
+        gp = red.pairs
+        start = None
+        if self.capacities is not None:
+            load = red.weight[gp.row]
+            cols = np.arange(gp.n_cols)
+            model.add_rows(gp.n_cols, np.concatenate([gp.col, cols]), np.concatenate([x, y]),
+                           np.concatenate([load, -self.capacities]), ub=0.0)
+            if self.fulfill_existing:
+                ex = np.flatnonzero(self.existing)
+                sel = self.existing[gp.col]
+                local = np.searchsorted(ex, gp.col[sel])
+                model.add_rows(ex.size, local, x[sel], load[sel], lb=self.capacities[ex], ub=self.capacities[ex])
+        elif gp.n_rows:
+            start = self._start(red, model, y, x, solver, time_limit_s)
+        left = None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - started))
+        sol = solve_milp(model, solver, left, gap_rel, start=start)
+        return self._finish(sol, model, gap_rel, red, y, x)
+
+    def _build(self, red: _AssignReduced):
+        """The p-median MILP: least Σ weight·cost·x with every row assigned, only to open sites, ≤ p new sites."""
+        gp = red.pairs
+        model = Milp(maximise=False)
+        fixed = self.existing
+        y = model.add_vars(gp.n_cols, lb=fixed.astype(float), ub=1, integer=True)
+        x = model.add_vars(gp.row.size, lb=0, ub=1, cost=red.weight[gp.row] * gp.cost)
+        model.add_rows(gp.n_rows, gp.row, x, 1.0, lb=1.0, ub=1.0)  # every reachable row fully assigned
+        _add_at_most(model, x, y[gp.col])  # only to open sites
+        new = np.flatnonzero(~fixed)
+        model.add_rows(1, np.zeros(new.size, dtype=np.int64), y[new], 1.0, ub=float(self.p))
+        return model, y, x
+
+    def _finish(self, sol: Solution, model: Milp, gap_rel, red: _AssignReduced, y, x) -> SitingResult:
         _check_solution(self.name, sol, self._why_infeasible())
         gp = red.pairs
         open_mask = sol.x[y] > 0.5
@@ -711,50 +751,9 @@ class _AssignModel(_Model):
         return self._result(
             sol, model, gap_rel, chosen=chosen, site_size=np.full(chosen.size, np.nan), assignment=assignment,
             covered_before=self.weights[reach_existing].sum(), covered_after=covered_after,
-            unreachable=red.unreachable, reduction=red.report, objective=objective, bound=bound, sites=sites, demand=demand,
+            unreachable=red.unreachable, reduction=red.report, objective=sol.objective, bound=sol.bound, sites=sites,
+            demand=demand,
         )
-
-
-class PMedian(_AssignModel):
-    """p-median: open at most `p` new sites; minimise total weighted cost (weight × metres or minutes).
-
-    Capacitated variant: `capacities` per candidate (in weight units); `fulfill_existing=True` fills every existing
-    facility exactly to its capacity (spopt's `fulfill_predefined_fac`)."""
-
-    name = "PMedian"
-
-    def __init__(self, pairs: Pairs, *, p: int, capacities: Any = None, fulfill_existing: bool = False, **kwargs) -> None:
-        super().__init__(pairs, p=p, **kwargs)
-        self.capacities = None if capacities is None else _vector(capacities, pairs.n_cols, "capacities")
-        if fulfill_existing and self.capacities is None:
-            raise InputError("fulfill_existing needs capacities", column="capacities", expected="one capacity per candidate")
-        self.fulfill_existing = fulfill_existing
-
-    def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
-        """Uncapacitated: a local-search plan first (`_interchange`, seconds), handed to the solver as its warm start;
-        the result is never worse than that plan, and its status and gap are the solver's own."""
-        started = time.perf_counter()
-        red = _reduce_assign(self.pairs, self.weights, self.existing, nearest_only=self.capacities is None)
-        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
-        model, y, x = self._build(red)
-        gp = red.pairs
-        model._cost[1] = red.weight[gp.row] * gp.cost  # x is the second variable block
-        start = None
-        if self.capacities is not None:
-            load = red.weight[gp.row]
-            cols = np.arange(gp.n_cols)
-            model.add_rows(gp.n_cols, np.concatenate([gp.col, cols]), np.concatenate([x, y]),
-                           np.concatenate([load, -self.capacities]), ub=0.0)
-            if self.fulfill_existing:
-                ex = np.flatnonzero(self.existing)
-                sel = self.existing[gp.col]
-                local = np.searchsorted(ex, gp.col[sel])
-                model.add_rows(ex.size, local, x[sel], load[sel], lb=self.capacities[ex], ub=self.capacities[ex])
-        elif gp.n_rows:
-            start = self._start(red, model, y, x, solver, time_limit_s)
-        left = None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - started))
-        sol = solve_milp(model, solver, left, gap_rel, start=start)
-        return self._finish(sol, model, gap_rel, red, y, x, sol.objective if sol.objective is not None else math.nan, sol.bound)
 
     def _start(self, red: _AssignReduced, model: Milp, y: np.ndarray, x: np.ndarray, solver: str,
                time_limit_s: float | None) -> np.ndarray | None:

@@ -3,7 +3,7 @@ highspy), with the solver's TRUE outcome.
 
 pulp maps a CBC run stopped by its time limit with a feasible solution to "Optimal" (`prob.status == 1`); the truth
 is in `prob.sol_status`. The relative gap comes from the solver's own bound (CBC's log, HiGHS's `mip_dual_bound`);
-when no bound is known the gap is None, never a guess. Models (`siting.optimize`) build a `Milp` and call `run`.
+when no bound is known the gap is None, never a guess. Models (`siting.optimize`) build a `Milp` and call `solve_milp`.
 """
 from __future__ import annotations
 
