@@ -979,8 +979,7 @@ class JointCoverage:
             # rows the existing facilities serve in full in an optimum leave the model with that flow (exact)
             fixed = Pairs.build([], [], [], self.n_rows, self.n_cols)
             if self.reduce_existing and k["existing"].any():
-                done, fixed = served_by_existing(pairs.select(k["existing"][pairs.col] & rows[pairs.row]),
-                                                 np.where(rows, k["demand"], 0.0), k["existing_capacity"])
+                done, fixed = self._served_by_existing(k)
                 rows &= ~done
                 report.rows_covered_by_existing += int(done.sum())
             rows = np.flatnonzero(rows)
@@ -1078,6 +1077,19 @@ class JointCoverage:
                                    np.concatenate([np.ones(sel.size), -np.ones(sel.size)]), ub=0.0)
                 blocks[0]["colocation"] = (both, z)
         return model, blocks, report, np.unique(np.concatenate(unreachable_all)) if unreachable_all else np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def _served_by_existing(k: dict) -> tuple[np.ndarray, Pairs]:
+        """`served_by_existing` for one kind, computed once: the model with new sites and the "covered before" model
+        without them both need it, and it depends only on the existing facilities and the demand they reach."""
+        if "served" not in k:
+            pairs = k["kd"].pairs
+            reached = np.zeros(pairs.n_rows, dtype=bool)
+            reached[pairs.row[k["existing"][pairs.col]]] = True
+            rows = (k["demand"] > 0) & reached
+            k["served"] = served_by_existing(pairs.select(k["existing"][pairs.col] & rows[pairs.row]),
+                                             np.where(rows, k["demand"], 0.0), k["existing_capacity"])
+        return k["served"]
 
     def _strengthen(self, model: Milp, blocks: list, report: ReductionReport, budget_s: float | None) -> np.ndarray | None:
         """Add the x ≤ y rows the LP relaxation violates (all rows of each site with a violated one, in rounds, until
