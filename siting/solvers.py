@@ -250,6 +250,9 @@ def _guarded_cbc_class() -> type:
 
         stop: str | None = None
         run_time_s: float = 0.0
+        deadline: float | None = None
+        """perf_counter time by which CBC must stop: its limit is what is left of it once the MPS and mipstart are
+        written (pulp's model build and file writing take tens of seconds on 10⁵-pair models)."""
 
         def solve_CBC(self, lp, use_mps: bool = True):
             if not self.executable(self.path):
@@ -269,6 +272,8 @@ def _guarded_cbc_class() -> type:
             if self.optionsDict.get("warmStart", False):
                 self.writesol(mst, lp, vs, var_names, con_names)
                 args += ["-mips", mst]
+            if self.deadline is not None:
+                self.timeLimit = max(1.0, self.deadline - time.perf_counter())
             if self.timeLimit is not None:
                 args += ["-sec", str(self.timeLimit)]
             presolve = self.optionsDict.get("presolve")
@@ -338,6 +343,7 @@ def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: 
                start: np.ndarray | None) -> Solution:
     import pulp
 
+    entered = time.perf_counter()
     cost, lb, ub, integer, matrix, rlb, rub = arrays
     prob = pulp.LpProblem("siting", pulp.LpMaximize if model.maximise else pulp.LpMinimize)
     new_var = pulp_variable_maker(prob)
@@ -375,6 +381,7 @@ def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: 
     try:
         cmd = cbc_command(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path,
                           warmStart=start is not None)
+        cmd.deadline = None if time_limit_s is None else entered + float(time_limit_s)
         t0 = time.perf_counter()
         prob.solve(cmd)
         elapsed = time.perf_counter() - t0
@@ -400,7 +407,7 @@ def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: 
     else:
         bound = cbc_bound_from_log(log, model.maximise, objective)
     if cmd.stop is not None:
-        notes.append(_cbc_stop_note(cmd.stop, time_limit_s, cmd.run_time_s, x is not None))
+        notes.append(_cbc_stop_note(cmd.stop, cmd.timeLimit, cmd.run_time_s, x is not None))
         if x is None:
             status = STOPPED_WALL_CLOCK
     refused = _CBC_MIPSTART_REFUSED.search(log) if start is not None else None
