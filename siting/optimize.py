@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,12 +30,13 @@ import scipy.sparse as sp
 
 from .arrays import concat_ranges
 from .errors import InputError, OptimizationError
+from .optimize_benders import MedianBound, pmedian_lp_bound
 from .optimize_reduce import (
     Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows, served_by_existing,
 )
 from .solvers import (  # noqa: F401  (status names and CBC helpers stay importable from here)
     FEASIBLE_GAP_LIMIT, FEASIBLE_TIME_LIMIT, INFEASIBLE, NOT_SOLVED, OPTIMAL, SOLVERS, STOPPED_WALL_CLOCK, UNBOUNDED, Milp,
-    Solution,
+    Solution, _SOLVER_NAMES,
     cbc_bound_from_log, cbc_command, highs_model, plan_violation, pulp_status_text, relative_gap, solve_milp,
 )
 
@@ -225,6 +226,11 @@ def _run_lp(h, seconds: float | None = None) -> bool:
     h.setOptionValue("time_limit", np.inf if seconds is None else max(0.0, float(seconds)))
     h.run()
     return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+def _left(time_limit_s: float | None, started: float) -> float | None:
+    """Seconds of `time_limit_s` left since `started` (perf_counter), at least 1 s so that a solver still gets a try."""
+    return None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - started))
 
 
 def _status_with_gap(sol: Solution, gap: float | None, gap_rel: float | None) -> str:
@@ -601,6 +607,22 @@ def _interchange(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: int,
     return mask, float(first.sum()), swaps  # every `break` follows two_nearest(mask) of this very mask
 
 
+def _assign_cost(red: _AssignReduced, open_mask: np.ndarray) -> float:
+    """Σ weight·cost with every reduced row at its nearest site in `open_mask` (inf when a row has none)."""
+    site, cost = _nearest_open(red.pairs, open_mask)
+    if (site < 0).any():
+        return math.inf
+    return float(red.weight @ cost)
+
+
+def _bound_note(lp: MedianBound) -> str:
+    if lp.bound is None:
+        return f"no LP bound: the first Benders master LP did not solve in time ({lp.seconds:.2f} s)"
+    state = "the LP optimum" if lp.converged else "stopped before the LP optimum"
+    return (f"LP bound {lp.bound:.10g} by Benders cuts ({state}; {lp.rounds} rounds, {lp.cuts} cuts, "
+            f"{lp.seconds:.2f} s)")
+
+
 class _AssignModel(_Model):
     """Shared by PMedian and PCenter: p new sites, every reachable row assigned to an open site over its allowed pairs.
 
@@ -676,14 +698,17 @@ class PMedian(_AssignModel):
         self.fulfill_existing = fulfill_existing
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
-        """Uncapacitated: a local-search plan first (`_interchange`, seconds), handed to the solver as its warm start;
-        the result is never worse than that plan, and its status and gap are the solver's own."""
+        """Uncapacitated: a local-search plan first (`_interchange`, seconds), then the LP bound by Benders cuts
+        (`optimize_benders`, seconds). When the bound meets the plan, the plan is proved optimal without a MILP;
+        otherwise the bound closes candidates (reduced-cost fixing) and the solver runs on the rest with the plan as
+        its warm start. The result is never worse than that plan; its status and gap are proved, never assumed."""
         started = time.perf_counter()
         red = _reduce_assign(self.pairs, self.weights, self.existing, nearest_only=self.capacities is None)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        if self.capacities is None and red.pairs.n_rows:
+            return self._solve_uncapacitated(red, solver, time_limit_s, gap_rel, started)
         model, y, x = self._build(red)
         gp = red.pairs
-        start = None
         if self.capacities is not None:
             load = red.weight[gp.row]
             cols = np.arange(gp.n_cols)
@@ -694,18 +719,56 @@ class PMedian(_AssignModel):
                 sel = self.existing[gp.col]
                 local = np.searchsorted(ex, gp.col[sel])
                 model.add_rows(ex.size, local, x[sel], load[sel], lb=self.capacities[ex], ub=self.capacities[ex])
-        elif gp.n_rows:
-            start = self._start(red, model, y, x, solver, time_limit_s)
-        left = None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - started))
-        sol = solve_milp(model, solver, left, gap_rel, start=start)
+        sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel)
         return self._finish(sol, model, gap_rel, red, y, x)
 
-    def _build(self, red: _AssignReduced):
-        """The p-median MILP: least Σ weight·cost·x with every row assigned, only to open sites, ≤ p new sites."""
+    def _solve_uncapacitated(self, red: _AssignReduced, solver: str, time_limit_s: float | None, gap_rel: float | None,
+                             started: float) -> SitingResult:
+        model, y, x = self._build(red)
+        open_start = self._start(red, solver, time_limit_s)
+        upper = None if open_start is None else _assign_cost(red, open_start)
+        share = _left(time_limit_s, started)
+        lp = pmedian_lp_bound(red.pairs, red.weight, self.existing, self.p, start_open=open_start, upper=upper,
+                              time_limit_s=None if share is None else 0.5 * share)
+        red.report.notes.append(_bound_note(lp))
+        meets = "the LP bound meets the warm start"
+        if lp.converged and lp.y is not None and np.all(np.minimum(lp.y, 1.0 - lp.y) <= 1e-6):
+            integral = lp.y > 0.5  # an integral LP optimum is a plan, and an optimal one
+            if upper is None or _assign_cost(red, integral) < upper:
+                open_start, upper = integral, _assign_cost(red, integral)
+                meets = "the LP optimum is integral"
+        tie = 1e-9 * max(1.0, abs(upper)) if upper is not None else 0.0
+        proved = upper is not None and lp.bound is not None and (
+            lp.bound >= upper - tie or (gap_rel is not None and relative_gap(upper, lp.bound) <= gap_rel))
+        closed = lp.closed(upper) if upper is not None and not proved else np.zeros(red.pairs.n_cols, dtype=bool)
+        stranded = closed.any() and bool((np.bincount(red.pairs.row[~closed[red.pairs.col]], minlength=red.pairs.n_rows) == 0).any())
+        if proved or stranded:  # stranded: a row whose every site is closed, so every plan costs more than `upper`
+            bound = upper if stranded else lp.bound
+            why = "every site of some demand row is closed by the LP bound's reduced costs" if stranded else meets
+            sol = Solution(OPTIMAL, self._plan_vector(red, model, y, x, open_start), upper, bound, "highs",
+                           time.perf_counter() - started,
+                           f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was "
+                           f"not needed: {why} (HiGHS solved the Benders LP)")
+            return self._finish(sol, model, gap_rel, red, y, x)
+        if closed.any():
+            red = replace(red, pairs=red.pairs.select(~closed[red.pairs.col]))
+            model, y, x = self._build(red, closed=closed)
+            red.report.notes.append(f"{int(closed.sum())} of {int((~self.existing).sum())} candidates closed by the "
+                                    "LP bound's reduced costs")
+        start = None if open_start is None else self._plan_vector(red, model, y, x, open_start)
+        sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start)
+        if lp.bound is not None and sol.x is not None:
+            sol = replace(sol, bound=lp.bound if sol.bound is None else max(sol.bound, lp.bound))
+        return self._finish(sol, model, gap_rel, red, y, x)
+
+    def _build(self, red: _AssignReduced, closed: np.ndarray | None = None):
+        """The p-median MILP: least Σ weight·cost·x with every row assigned, only to open sites, ≤ p new sites;
+        `closed` candidates (proved out by the LP bound) cannot open."""
         gp = red.pairs
         model = Milp(maximise=False)
         fixed = self.existing
-        y = model.add_vars(gp.n_cols, lb=fixed.astype(float), ub=1, integer=True)
+        y = model.add_vars(gp.n_cols, lb=fixed.astype(float), ub=1.0 if closed is None else (~closed).astype(float),
+                           integer=True)
         x = model.add_vars(gp.row.size, lb=0, ub=1, cost=red.weight[gp.row] * gp.cost)
         model.add_rows(gp.n_rows, gp.row, x, 1.0, lb=1.0, ub=1.0)  # every reachable row fully assigned
         _add_at_most(model, x, y[gp.col])  # only to open sites
@@ -755,10 +818,9 @@ class PMedian(_AssignModel):
             demand=demand,
         )
 
-    def _start(self, red: _AssignReduced, model: Milp, y: np.ndarray, x: np.ndarray, solver: str,
-               time_limit_s: float | None) -> np.ndarray | None:
-        """The warm start: a plan reaching every row (the existing sites, else a set cover with ≤ p new sites), then
-        `_interchange`. None when no cover is found in time (the solver then starts from nothing)."""
+    def _start(self, red: _AssignReduced, solver: str, time_limit_s: float | None) -> np.ndarray | None:
+        """The warm start's open sites: a plan reaching every row (the existing sites, else a set cover with ≤ p new
+        sites), then `_interchange`. None when no cover is found in time (the solver then starts from nothing)."""
         t0 = time.perf_counter()
         budget = None if time_limit_s is None else 0.25 * time_limit_s
         verdict, mask, *_ = self._cover_plan(np.inf, solver, budget, fewest=False)
@@ -771,9 +833,14 @@ class PMedian(_AssignModel):
         mask, total, swaps = _interchange(red.pairs, red.weight, self.existing, self.p, mask, heuristic_s)
         red.report.notes.append(f"warm start {total:.10g} from a cover, greedy additions and {swaps} swaps "
                                 f"({time.perf_counter() - t0:.2f} s)")
-        site, _ = _nearest_open(red.pairs, mask)
+        return mask
+
+    @staticmethod
+    def _plan_vector(red: _AssignReduced, model: Milp, y: np.ndarray, x: np.ndarray, open_mask: np.ndarray) -> np.ndarray:
+        """The model's variable vector of the plan `open_mask`: every row wholly at its nearest open site."""
+        site, _ = _nearest_open(red.pairs, open_mask)
         vector = np.zeros(model.n_vars)
-        vector[y] = mask
+        vector[y] = open_mask
         vector[x] = red.pairs.col == site[red.pairs.row]
         return vector
 
