@@ -37,7 +37,7 @@ from .optimize_reduce import (
 from .solvers import (  # noqa: F401  (status names and CBC helpers stay importable from here)
     FEASIBLE_GAP_LIMIT, FEASIBLE_TIME_LIMIT, INFEASIBLE, NOT_SOLVED, OPTIMAL, SOLVERS, STOPPED_WALL_CLOCK, UNBOUNDED, Milp,
     Solution, _SOLVER_NAMES,
-    cbc_bound_from_log, cbc_command, highs_model, plan_violation, pulp_status_text, relative_gap, solve_milp,
+    cbc_bound_from_log, cbc_command, highs_model, run_lp, plan_violation, pulp_status_text, relative_gap, solve_milp,
 )
 
 
@@ -217,15 +217,6 @@ def _add_at_most(model: Milp, x: np.ndarray, y: np.ndarray) -> None:
     k = np.arange(x.size)
     model.add_rows(x.size, np.concatenate([k, k]), np.concatenate([x, y]),
                    np.concatenate([np.ones(x.size), -np.ones(x.size)]), ub=0.0)
-
-
-def _run_lp(h, seconds: float | None = None) -> bool:
-    """Re-solve a `highs_model(…, relax=True)` within `seconds` (None: no limit); True when it is optimal."""
-    import highspy
-
-    h.setOptionValue("time_limit", np.inf if seconds is None else max(0.0, float(seconds)))
-    h.run()
-    return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
 
 def _left(time_limit_s: float | None, started: float) -> float | None:
@@ -1172,7 +1163,7 @@ class JointCoverage:
             return None
         lp = highs_model(model, relax=True)
         left = lambda: None if budget_s is None else budget_s - (time.perf_counter() - started)  # noqa: E731
-        if not _run_lp(lp, left()):
+        if not run_lp(lp, left()):
             report.notes.append("no warm start and no x ≤ y rows: the LP relaxation did not solve in time")
             return None
         late = lambda: budget_s is not None and left() <= 0  # noqa: E731
@@ -1190,7 +1181,7 @@ class JointCoverage:
                 n = new.size
                 lp.addRows(n, np.full(n, -np.inf), np.zeros(n), 2 * n, np.arange(0, 2 * n, 2, dtype=np.int32),
                            np.column_stack([xs[new], ys[new]]).ravel().astype(np.int32), np.tile([1.0, -1.0], n))
-                if not _run_lp(lp, left()):
+                if not run_lp(lp, left()):
                     break
             _add_at_most(model, xs[added], ys[added])
             report.notes.append(f"{int(added.sum())} of {xs.size} x ≤ y rows: those of the sites the LP relaxation "
@@ -1215,7 +1206,7 @@ class JointCoverage:
                 return plan if why is None else None
             j = int(y_all[part[np.argmax(open_share[part])]])
             lp.changeColBounds(j, 1.0, 1.0)
-            if not _run_lp(lp, left()):
+            if not run_lp(lp, left()):
                 break
         report.notes.append("no warm start: the LP dive ran out of time or opened a site the plan cannot afford")
         return None

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .optimize_reduce import Pairs
+from .solvers import run_lp
 
 CUT_TOL = 1e-9
 """A row's cut is added when it is violated by more than CUT_TOL × max(1, its right-hand side): tight enough that the
@@ -126,11 +127,19 @@ def pmedian_lp_bound(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: 
                   np.r_[np.ones(theta_rows.size), (d_k[seg] - sorted_rows.cost[pairs_in])], d_k[theta_rows], theta_rows)
         return int(theta_rows.size)
 
-    cuts = 0
-    core = None
-    if start_open is not None:
-        core = np.asarray(start_open, dtype=np.float64)
-        cuts += add_cuts(core)
+    # seed cuts at the start plan, which also becomes the core point, and (without a start, or when most rows need
+    # a new site) at the even spread of p over the new candidates, whose cuts reach past each row's nearest few sites:
+    # on the greenfield city the start's cuts alone gave a first bound 21 % below the LP optimum, with both 4 %
+    most_need_new = int((~reached_by_existing).sum()) > n_rows / 2
+    core = None if start_open is None else np.asarray(start_open, dtype=np.float64)
+    cuts = 0 if core is None else add_cuts(core)
+    if core is None or most_need_new:
+        cuts += add_cuts(np.where(existing, 1.0, min(1.0, p / max(1, new.size))))
+    # then, when most rows need a new site, the first master LP by interior point: from no basis the dual simplex
+    # took 50-130 s on the 10,000-row greenfield city, the interior point 13 s (on the city with its stations 2 s
+    # against 1.5 s); every later master LP by the dual simplex from the previous basis
+    if most_need_new:
+        h.setOptionValue("solver", "ipm")
     alpha, stall, rounds = 0.5, 0, 0
     bound = best = None
     y = reduced = None
@@ -139,10 +148,9 @@ def pmedian_lp_bound(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: 
         left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - started)
         if left is not None and left <= 0:
             break
-        h.setOptionValue("time_limit", np.inf if left is None else float(left))
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        if not run_lp(h, left):
             break  # out of time inside this LP: the previous round's bound stands
+        h.setOptionValue("solver", "simplex")
         rounds += 1
         solution = h.getSolution()
         x = np.asarray(solution.col_value)

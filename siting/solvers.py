@@ -437,6 +437,17 @@ def highs_model(model: Milp, arrays: tuple | None = None, relax: bool = False):
     return h
 
 
+def run_lp(h, seconds: float | None = None) -> bool:
+    """Re-solve a `highs_model(…, relax=True)` (or any `highspy.Highs`) within `seconds` more (None: no limit); True
+    when it is optimal. HiGHS's `time_limit` counts the object's run time over every `run()` so far, so the limit set
+    is that run time plus `seconds`."""
+    import highspy
+
+    h.setOptionValue("time_limit", np.inf if seconds is None else h.getRunTime() + max(0.0, float(seconds)))
+    h.run()
+    return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
 def _solve_highs(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: float | None,
                  start: np.ndarray | None) -> Solution:
     import highspy
