@@ -303,7 +303,7 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
         plan.new_sites.assign(name=plan.new_sites["site_id"]),
         geometry=shapely.points(plan.new_sites["lon"].to_numpy(dtype=np.float64),
                                 plan.new_sites["lat"].to_numpy(dtype=np.float64)), crs="EPSG:4326",
-    ).rename(columns={"households_newly_covered": "households_newly_covered"})
+    )
     m = coverage_map(run.result.residences, run.result.facilities, run.result.catchments, title=f"{project.name} — proposed sites",
                      threshold_min=run.result.summary["walk_minutes"], profile_name=run.inputs.profile.name,
                      proposed=proposed, newly_covered=plan.newly_covered, tiles=project.tiles)
