@@ -253,3 +253,37 @@ def test_cbc_interrupted_in_its_search_returns_its_best_plan(monkeypatch, tmp_pa
     assert cover[:, chosen].any(axis=1).all()
     assert chosen.sum() == pytest.approx(pulp.value(prob.objective)) and chosen.sum() < 800
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------------- run_lp
+def test_run_lp_limit_counts_from_this_run_not_from_the_first():
+    """HiGHS's time_limit is compared with the object's run time summed over every run(): a re-solve given `seconds`
+    after earlier runs took longer than that must still run to its optimum (with the limit set plainly, HiGHS stops
+    this re-solve at once with 'time limit'). The LP is a transportation problem whose used pairs then get dearer;
+    both optima are checked against scipy's linprog."""
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    rng = np.random.default_rng(0)
+    n, m, capacity = 300, 100, 3.5
+    cost = rng.random(n * m) * 100
+    model = Milp(maximise=False)
+    x = model.add_vars(n * m, lb=0, ub=np.inf, cost=cost)
+    model.add_rows(n, np.repeat(np.arange(n), m), x, 1.0, lb=1.0, ub=1.0)  # every demand served
+    model.add_rows(m, np.tile(np.arange(m), n), x, 1.0, ub=capacity)  # capacity per site
+    a_eq = sp.csr_matrix((np.ones(n * m), (np.repeat(np.arange(n), m), np.arange(n * m))))
+    a_ub = sp.csr_matrix((np.ones(n * m), (np.tile(np.arange(m), n), np.arange(n * m))))
+
+    def reference(c):
+        return linprog(c, A_ub=a_ub, b_ub=np.full(m, capacity), A_eq=a_eq, b_eq=np.ones(n), method="highs").fun
+
+    h = solvers.highs_model(model, relax=True)
+    assert solvers.run_lp(h)
+    assert h.getInfo().objective_function_value == pytest.approx(reference(cost), rel=1e-9)
+    spent = h.getRunTime()
+    used = np.flatnonzero(np.asarray(h.getSolution().col_value) > 0.5)[:50]
+    cost[used] = 1000.0
+    for j in used:
+        h.changeColCost(int(j), 1000.0)
+    assert solvers.run_lp(h, seconds=spent / 2)
+    assert h.getInfo().objective_function_value == pytest.approx(reference(cost), rel=1e-9)
