@@ -1099,8 +1099,9 @@ class JointCoverage:
 
     def _strengthen(self, model: Milp, blocks: list, report: ReductionReport, budget_s: float | None) -> np.ndarray | None:
         """Add the x ≤ y rows the LP relaxation violates (all rows of each site with a violated one, in rounds, until
-        none is violated) and return a warm start: the LP dived to integrality (fix the most-open fractional site,
-        re-solve), None when the dive fails or runs out of `budget_s` (seconds). HiGHS solves these LPs."""
+        none is violated) and return a warm start: swap search from the LP's p most-open sites where it applies
+        (`_swaps_apply`), else the LP dived to integrality (fix the most-open fractional site, re-solve); None when
+        that fails or runs out of `budget_s` (seconds). HiGHS solves these LPs."""
         import highspy
 
         started = time.perf_counter()
