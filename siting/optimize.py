@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from .arrays import concat_ranges
 from .errors import InputError, OptimizationError
 from .optimize_benders import MedianBound, pmedian_lp_bound
+from .optimize_capacitated import SiteReach, swap_search
 from .optimize_reduce import (
     Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows, served_by_existing,
 )
@@ -968,6 +969,9 @@ class JointCoverage:
     """Which x ≤ y rows the model gets (a row's share from a NEW site at most that site's y; Cornuéjols, Sridharan &
     Thizy 1991): "lazy" those the LP relaxation violates, added in rounds by `_strengthen`; "all"; "none"."""
     reduce_existing = True
+    start_share = 0.5
+    """Share of the time limit for the x ≤ y rounds and the warm start before the solver (at 10,000 × 2,000 with a
+    30 s limit, 0.3 left no time for a warm start at all)."""
     """Take the rows that existing facilities serve in full in an optimum out of the model (`served_by_existing`)."""
 
     def __init__(self, kinds: Sequence[KindDemand], *, floor_area_m2: Any = np.inf, objective: str = "max_covered",
@@ -1010,9 +1014,8 @@ class JointCoverage:
         plan (`_strengthen`), handed to the solver as its warm start; the time limit covers both."""
         started = time.perf_counter()
         model, blocks, report, unreachable = self._build(new_sites=True)
-        start = self._strengthen(model, blocks, report, None if time_limit_s is None else 0.3 * time_limit_s)
-        left = None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - started))
-        sol = solve_milp(model, solver, left, gap_rel, start=start)
+        start = self._strengthen(model, blocks, report, None if time_limit_s is None else self.start_share * time_limit_s)
+        sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start)
         _check_solution(self.name, sol, self._why_infeasible() if sol.x is None else "")
         before = self._covered_before(solver)
         return self._collect(sol, model, gap_rel, blocks, report, unreachable, before)
@@ -1072,6 +1075,7 @@ class JointCoverage:
             x = model.add_vars(gcoo.nnz, lb=0, ub=1, cost=gwt[gcoo.row] if maximise else 0.0)
             # each row served at most once (max_covered) or exactly once (min_cost)
             full = self.objective == "min_cost" and new_sites
+            row0 = model.n_rows
             model.add_rows(g, gcoo.row, x, 1.0, lb=1.0 if full else -np.inf, ub=1.0)
             # a site serves at most its size: Σ demand·x − s ≤ 0 (new), Σ demand·x − e ≤ existing capacity
             col_pos = np.full(self.n_cols, -1, dtype=np.int64)
@@ -1098,7 +1102,8 @@ class JointCoverage:
             area_coef += [np.full(new.size, kd.m2_per_unit), np.full(ex.size, kd.m2_per_unit)]
             budget_terms += [(y, k["fixed_cost"][new]), (s, k["unit_cost"][new]), (e, k["expansion_unit_cost"][ex])]
             p_terms[kd.kind] = y
-            blocks.append(dict(k=k, new=new, ex=ex, y=y, s=s, e=e, x=x, gcoo=gcoo, gdem=gdem, labels=labels, rows=rows, first=first,
+            blocks.append(dict(k=k, new=new, ex=ex, y=y, s=s, e=e, x=x, gcoo=gcoo, gdem=gdem, gwt=gwt, row0=row0, cap=cap,
+                               local=local, labels=labels, rows=rows, first=first,
                                fixed=fixed, fixed_weight=float(k["weight"][np.unique(fixed.row)].sum()), strong=strong))
         cand = np.concatenate(area_rows)
         limited = np.isfinite(self.floor_area_m2[cand])
@@ -1151,8 +1156,9 @@ class JointCoverage:
 
     def _strengthen(self, model: Milp, blocks: list, report: ReductionReport, budget_s: float | None) -> np.ndarray | None:
         """Add the x ≤ y rows the LP relaxation violates (all rows of each site with a violated one, in rounds, until
-        none is violated) and return a warm start: the LP dived to integrality (fix the most-open fractional site,
-        re-solve), None when the dive fails or runs out of `budget_s` (seconds). HiGHS solves these LPs."""
+        none is violated) and return a warm start: swap search from the LP's p most-open sites where it applies
+        (`_swaps_apply`), else the LP dived to integrality (fix the most-open fractional site, re-solve); None when
+        that fails or runs out of `budget_s` (seconds). HiGHS solves these LPs."""
         import highspy
 
         started = time.perf_counter()
@@ -1162,6 +1168,8 @@ class JointCoverage:
         if y_all.size == 0 or model.n_rows == 0:
             return None
         lp = highs_model(model, relax=True)
+        # plans are valued on the LP without x ≤ y rows (redundant once every site is fixed; about 3 times faster)
+        plain = highs_model(model, relax=True) if self._swaps_apply(blocks) else None
         left = lambda: None if budget_s is None else budget_s - (time.perf_counter() - started)  # noqa: E731
         if not run_lp(lp, left()):
             report.notes.append("no warm start and no x ≤ y rows: the LP relaxation did not solve in time")
@@ -1189,6 +1197,8 @@ class JointCoverage:
             if lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
                 report.notes.append("no warm start: the LP relaxation did not solve in time")
                 return None
+        if plain is not None:
+            return self._swap_start(lp, plain, model, blocks, report, left(), started)
         # dive: open the most-open fractional site until the LP is integral; that LP solution is a plan
         while not late():
             value = np.asarray(lp.getSolution().col_value)
@@ -1210,6 +1220,44 @@ class JointCoverage:
                 break
         report.notes.append("no warm start: the LP dive ran out of time or opened a site the plan cannot afford")
         return None
+
+    def _swaps_apply(self, blocks: list) -> bool:
+        """Swap search (`swap_search`) keeps the number of open sites, so it starts from any p sites and never breaks
+        the model: one kind, max_covered, a count limit and no budget (a swap could break a budget)."""
+        return (len(blocks) == 1 and self.objective == "max_covered" and self.budget is None and self.p is not None
+                and "colocation" not in blocks[0])
+
+    @staticmethod
+    def _site_reach(blk: dict) -> SiteReach:
+        """The new sites' pairs of one kind's block, for `swap_search`."""
+        to_new = blk["local"] < blk["new"].size
+        return SiteReach(y=blk["y"], capacity=blk["cap"], pair_row=blk["gcoo"].row[to_new], pair_site=blk["local"][to_new],
+                         group_demand=blk["gdem"], group_weight=blk["gwt"], x=blk["x"], x_row=blk["gcoo"].row,
+                         row0=blk["row0"])
+
+    def _swap_start(self, lp, plain, model: Milp, blocks: list, report: ReductionReport, budget_s: float | None,
+                    started: float) -> np.ndarray | None:
+        """Warm start from the strengthened LP relaxation `lp`: its p most-open sites, improved by swap search within
+        `budget_s` seconds on `plain`, the model's LP relaxation before any x ≤ y row (the sites are fixed there, so
+        the plan is the model's own)."""
+        blk = blocks[0]
+        p = self.p if not isinstance(self.p, dict) else next(iter(self.p.values()))
+        n_new = blk["new"].size
+        if n_new == 0:
+            return None
+        open_share = np.asarray(lp.getSolution().col_value)[blk["y"]]
+        plan = np.zeros(n_new, dtype=bool)
+        plan[np.argsort(-open_share, kind="stable")[:min(int(p), n_new)]] = True
+        try:
+            plan, start, value, how = swap_search(plain, self._site_reach(blk), plan, budget_s)
+        except RuntimeError as err:
+            report.notes.append(f"no warm start: {err}")
+            return None
+        why = plan_violation(model.arrays(), start)
+        report.notes.append(f"warm start {value + blk['fixed_weight']:.10g} from the LP relaxation's {int(plan.sum())} "
+                            f"most-open sites and swap search ({how}; {time.perf_counter() - started:.1f} s with the "
+                            f"x ≤ y rounds)" if why is None else f"no warm start: the swap search plan fails ({why})")
+        return start if why is None else None
 
     def _covered_before(self, solver: str) -> float:
         """Weight the existing facilities can serve at their present capacity (an LP: nothing new opens)."""

@@ -1,7 +1,8 @@
 """Capacitated siting (CapacitatedCoverage / JointCoverage) against values computed another way: the rows existing
 facilities serve in full against an enumeration of all facility subsets; optima against brute force over every set
 of new sites (a transportation LP per set, scipy's linprog) with and without the x ≤ y rows and the reduction, both
-solvers; the floor-area standard against a hand calculation of m² per 100 households."""
+solvers; the floor-area standard against a hand calculation of m² per 100 households; the swap search's knapsack,
+its bounds and its end point against a linprog per site and per site set."""
 from __future__ import annotations
 
 import itertools
@@ -12,9 +13,11 @@ from scipy.optimize import linprog
 
 from siting.measures import required_capacity
 from siting.optimize import CapacitatedCoverage
+from siting.optimize_capacitated import SiteReach, site_fill, swap_bounds, swap_search
 from siting.optimize_reduce import Pairs, served_by_existing
 from siting.profiles import load_profile
 from siting.schema import ELDERLY
+from siting.solvers import highs_model, plan_violation
 
 from test_optimize import SOLVERS, brute_force_capacitated, random_instance
 
@@ -179,3 +182,63 @@ def test_floor_area_standard_binds_not_the_walk(solver):
         rows = area == kind
         m2 = np.bincount(a["demand_row"], weights=a["amount"], minlength=12)[rows].sum()
         assert m2 / (served_share[rows] * households[rows]).sum() * 100 == pytest.approx(std, rel=1e-7)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_site_fill_is_each_sites_fractional_knapsack(seed):
+    """Per site, max Σ value·amount·z s.t. Σ amount·z ≤ capacity, 0 ≤ z ≤ 1 over its pairs of positive value, by
+    linprog."""
+    rng = np.random.default_rng(seed)
+    n_sites, n_pairs = 5, 40
+    site = np.sort(rng.integers(0, n_sites - 1, n_pairs))  # the last site has no pair
+    value, amount = rng.normal(1.0, 1.0, n_pairs), rng.uniform(0.0, 5.0, n_pairs)
+    capacity = rng.uniform(0.0, 30.0, n_sites)
+    reach = SiteReach(y=np.arange(n_sites), capacity=capacity, pair_row=np.arange(n_pairs), pair_site=site,
+                      group_demand=np.ones(n_pairs), group_weight=np.ones(n_pairs), x=np.arange(n_pairs),
+                      x_row=np.arange(n_pairs), row0=0)
+    got = site_fill(reach, value, amount)
+    for j in range(n_sites):
+        mine = (site == j) & (value > 0)
+        if not mine.any():
+            assert got[j] == 0.0
+            continue
+        out = linprog(-(value * amount)[mine], A_ub=amount[mine][None], b_ub=[capacity[j]], bounds=(0, 1))
+        assert got[j] == pytest.approx(-out.fun, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [4, 5, 9])
+def test_swap_bounds_bracket_every_swap_and_the_search_ends_at_a_swap_optimum(seed):
+    """For a plan of 2 new sites, every swap's value (a transportation LP by linprog for that site set) lies between
+    the lower and upper bound `swap_bounds` gives; `swap_search` ends where no swap improves (checked the same way),
+    with a feasible plan of the model whose value is that site set's."""
+    cost, hh, need, existing, existing_cap, max_size, radius = instance(seed)
+    model = CapacitatedCoverage.from_cost_matrix(cost, radius, need, weights=hh, p=2, min_size=1.0, max_size=max_size,
+                                                 existing=existing, existing_capacity=existing_cap)
+    milp, blocks, _, _ = model._build(new_sites=True)
+    blk = blocks[0]
+    reach, new, offset = model._site_reach(blk), blk["new"], blk["fixed_weight"]
+
+    def truth(sites):  # covered weight with exactly these new sites open
+        return brute_force_capacitated(cost, radius, need, hh, np.where(np.isin(np.arange(cost.shape[1]), new[sites]),
+                                       max_size, 0.0), 0, len(sites), existing_cap)
+
+    lp = highs_model(milp, relax=True)
+    plan = np.zeros(new.size, bool)
+    plan[:2] = True
+    for j in np.flatnonzero(plan):
+        without = plan.copy()
+        without[j] = False
+        base, lower, upper = swap_bounds(lp, reach, without)
+        assert base + offset == pytest.approx(truth(np.flatnonzero(without)), rel=1e-7)
+        for k in np.flatnonzero(~without):
+            value = truth(np.flatnonzero(without | (np.arange(new.size) == k)))
+            assert lower[k] + offset <= value * (1 + 1e-7) and value <= (upper[k] + offset) * (1 + 1e-7), (j, k)
+    found, x, value, how = swap_search(lp, reach, plan, None)
+    assert how.endswith("no swap improves it") and found.sum() == 2
+    assert plan_violation(milp.arrays(), x) is None
+    assert value + offset == pytest.approx(truth(np.flatnonzero(found)), rel=1e-7)
+    for j in np.flatnonzero(found):
+        for k in np.flatnonzero(~found):
+            swapped = found.copy()
+            swapped[j], swapped[k] = False, True
+            assert truth(np.flatnonzero(swapped)) <= (value + offset) * (1 + 1e-7)
