@@ -171,7 +171,7 @@ def _red(res) -> str:
               ("unreachable_rows", "unreachable"), ("rows_dominated", "rows dominated"),
               ("columns_dominated", "columns dominated"), ("columns_forced", "columns forced open"))
     details = [f"{getattr(r, key)} {label}" for key, label in labels if getattr(r, key)]
-    details += [n for n in r.notes if "pairs farther" in n or "warm start" in n]
+    details += [n for n in r.notes if any(key in n for key in ("pairs farther", "warm start", "LP bound", "closed by"))]
     return text + (" (" + ", ".join(details) + ")" if details else "")
 
 
