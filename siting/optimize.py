@@ -33,7 +33,7 @@ from .errors import InputError, OptimizationError
 from .optimize_benders import MedianBound, pmedian_lp_bound
 from .optimize_capacitated import SiteReach, swap_search
 from .optimize_reduce import (
-    Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows, served_by_existing,
+    NearestFirst, Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows, served_by_existing,
 )
 from .solvers import (  # noqa: F401  (status names and CBC helpers stay importable from here)
     FEASIBLE_GAP_LIMIT, FEASIBLE_TIME_LIMIT, INFEASIBLE, NOT_SOLVED, OPTIMAL, SOLVERS, STOPPED_WALL_CLOCK, UNBOUNDED, Milp,
@@ -547,18 +547,15 @@ def _interchange(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: int,
     Why: the p-median LP on a city (10⁵ assignment pairs) takes the solver tens of seconds; this plan, seconds or
     less and typically within 0.1–1 % of the optimum, is the solver's warm start and the answer when time runs out."""
     started = time.perf_counter()
-    order = np.lexsort((pairs.col, pairs.cost, pairs.row))
-    r, c = pairs.row[order], pairs.col[order]
-    wc = weight[r] * pairs.cost[order]
+    nearest_first = NearestFirst(pairs)
+    r, c = nearest_first.row, nearest_first.col
+    wc = weight[r] * nearest_first.cost
     n, m = pairs.n_rows, pairs.n_cols
     unserved = 10.0 * (float(wc.sum()) + 1.0)  # the price of a row left without an open site: no swap may do that
-    starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]]) if r.size else np.zeros(0, dtype=np.int64)
-    run = np.diff(np.r_[starts, r.size])
 
     def two_nearest(mask: np.ndarray):
         is_open = mask[c]
-        seen = np.cumsum(is_open)
-        rank = seen - np.repeat((seen - is_open)[starts], run)  # 1 = the row's nearest open pair, 2 = second
+        rank = nearest_first.cumsum(is_open.astype(np.int64))  # 1 = the row's nearest open pair, 2 = second
         f, s2 = is_open & (rank == 1), is_open & (rank == 2)
         first, second, site = np.full(n, unserved), np.full(n, unserved), np.full(n, -1, dtype=np.int64)
         first[r[f]], site[r[f]], second[r[s2]] = wc[f], c[f], wc[s2]
@@ -716,9 +713,7 @@ class PMedian(_AssignModel):
 
     def _solve_uncapacitated(self, red: _AssignReduced, solver: str, time_limit_s: float | None, gap_rel: float | None,
                              started: float) -> SitingResult:
-        model, y, x = self._build(red)
-        open_start = self._start(red, solver, time_limit_s)
-        upper = None if open_start is None else _assign_cost(red, open_start)
+        open_start, upper = self._start(red, solver, time_limit_s)
         share = _left(time_limit_s, started)
         lp = pmedian_lp_bound(red.pairs, red.weight, self.existing, self.p, start_open=open_start, upper=upper,
                               time_limit_s=None if share is None else 0.5 * share)
@@ -726,14 +721,19 @@ class PMedian(_AssignModel):
         meets = "the LP bound meets the warm start"
         if lp.converged and lp.y is not None and np.all(np.minimum(lp.y, 1.0 - lp.y) <= 1e-6):
             integral = lp.y > 0.5  # an integral LP optimum is a plan, and an optimal one
-            if upper is None or _assign_cost(red, integral) < upper:
-                open_start, upper = integral, _assign_cost(red, integral)
-                meets = "the LP optimum is integral"
+            integral_cost = _assign_cost(red, integral)
+            if upper is None or integral_cost < upper:
+                open_start, upper, meets = integral, integral_cost, "the LP optimum is integral"
         tie = 1e-9 * max(1.0, abs(upper)) if upper is not None else 0.0
         proved = upper is not None and lp.bound is not None and (
             lp.bound >= upper - tie or (gap_rel is not None and relative_gap(upper, lp.bound) <= gap_rel))
         closed = lp.closed(upper) if upper is not None and not proved else np.zeros(red.pairs.n_cols, dtype=bool)
         stranded = closed.any() and bool((np.bincount(red.pairs.row[~closed[red.pairs.col]], minlength=red.pairs.n_rows) == 0).any())
+        if closed.any() and not stranded:
+            red = replace(red, pairs=red.pairs.select(~closed[red.pairs.col]))
+            red.report.notes.append(f"{int(closed.sum())} of {int((~self.existing).sum())} candidates closed by the "
+                                    "LP bound's reduced costs")
+        model, y, x = self._build(red, closed=None if stranded else closed)
         if proved or stranded:  # stranded: a row whose every site is closed, so every plan costs more than `upper`
             bound = upper if stranded else lp.bound
             why = "every site of some demand row is closed by the LP bound's reduced costs" if stranded else meets
@@ -742,11 +742,6 @@ class PMedian(_AssignModel):
                            f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was "
                            f"not needed: {why} (HiGHS solved the Benders LP)")
             return self._finish(sol, model, gap_rel, red, y, x)
-        if closed.any():
-            red = replace(red, pairs=red.pairs.select(~closed[red.pairs.col]))
-            model, y, x = self._build(red, closed=closed)
-            red.report.notes.append(f"{int(closed.sum())} of {int((~self.existing).sum())} candidates closed by the "
-                                    "LP bound's reduced costs")
         start = None if open_start is None else self._plan_vector(red, model, y, x, open_start)
         sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start)
         if lp.bound is not None and sol.x is not None:
@@ -810,9 +805,10 @@ class PMedian(_AssignModel):
             demand=demand,
         )
 
-    def _start(self, red: _AssignReduced, solver: str, time_limit_s: float | None) -> np.ndarray | None:
-        """The warm start's open sites: a plan reaching every row (the existing sites, else a set cover with ≤ p new
-        sites), then `_interchange`. None when no cover is found in time (the solver then starts from nothing)."""
+    def _start(self, red: _AssignReduced, solver: str, time_limit_s: float | None) -> tuple[np.ndarray | None, float | None]:
+        """The warm start's (open sites, Σ weight·cost): a plan reaching every row (the existing sites, else a set
+        cover with ≤ p new sites), then `_interchange`. (None, None) when no cover is found in time (the solver then
+        starts from nothing)."""
         t0 = time.perf_counter()
         budget = None if time_limit_s is None else 0.25 * time_limit_s
         verdict, mask, *_ = self._cover_plan(np.inf, solver, budget, fewest=False)
@@ -820,12 +816,12 @@ class PMedian(_AssignModel):
             raise OptimizationError(f"{self.name} has no feasible plan: {self._why_infeasible()}")
         if mask is None:
             red.report.notes.append("no warm start: no set cover with ≤ p new sites found in time")
-            return None
+            return None, None
         heuristic_s = 10.0 if budget is None else max(0.0, min(10.0, budget - (time.perf_counter() - t0)))
         mask, total, swaps = _interchange(red.pairs, red.weight, self.existing, self.p, mask, heuristic_s)
         red.report.notes.append(f"warm start {total:.10g} from a cover, greedy additions and {swaps} swaps "
                                 f"({time.perf_counter() - t0:.2f} s)")
-        return mask
+        return mask, total
 
     @staticmethod
     def _plan_vector(red: _AssignReduced, model: Milp, y: np.ndarray, x: np.ndarray, open_mask: np.ndarray) -> np.ndarray:
@@ -969,10 +965,10 @@ class JointCoverage:
     """Which x ≤ y rows the model gets (a row's share from a NEW site at most that site's y; Cornuéjols, Sridharan &
     Thizy 1991): "lazy" those the LP relaxation violates, added in rounds by `_strengthen`; "all"; "none"."""
     reduce_existing = True
+    """Take the rows that existing facilities serve in full in an optimum out of the model (`served_by_existing`)."""
     start_share = 0.5
     """Share of the time limit for the x ≤ y rounds and the warm start before the solver (at 10,000 × 2,000 with a
     30 s limit, 0.3 left no time for a warm start at all)."""
-    """Take the rows that existing facilities serve in full in an optimum out of the model (`served_by_existing`)."""
 
     def __init__(self, kinds: Sequence[KindDemand], *, floor_area_m2: Any = np.inf, objective: str = "max_covered",
                  p: int | dict | None = None, budget: float | None = None, colocation_reward: float = 0.0,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .optimize_reduce import Pairs
+from .optimize_reduce import NearestFirst, Pairs
 from .solvers import run_lp
 
 CUT_TOL = 1e-9
@@ -55,14 +55,11 @@ class MedianBound:
         return (self.y <= 1e-9) & (self.bound + self.reduced_cost > upper + margin)
 
 
-class _SortedRows:
-    """The pairs sorted by row, then cost: what the closed-form separation walks."""
+class _SortedRows(NearestFirst):
+    """The pairs nearest first within each row, and each row's master θ: what the closed-form separation walks."""
 
     def __init__(self, pairs: Pairs) -> None:
-        order = np.lexsort((pairs.col, pairs.cost, pairs.row))
-        self.row, self.col, self.cost = pairs.row[order], pairs.col[order], pairs.cost[order]
-        self.starts = np.flatnonzero(np.r_[True, self.row[1:] != self.row[:-1]]) if self.row.size else np.zeros(0, np.int64)
-        self.run = np.diff(np.r_[self.starts, self.row.size])
+        super().__init__(pairs)
         self.rows = self.row[self.starts]  # the reachable rows, one per master θ
         self.seg = np.repeat(np.arange(self.rows.size), self.run)  # master θ index per pair
 
@@ -70,8 +67,7 @@ class _SortedRows:
         """Each row's most violated cut at `y`: (dₖ per row, the pairs with a positive coefficient dₖ − dᵢⱼ, the right-hand
         side at `y`, i.e. the row's exact assignment cost when y is integral)."""
         yv = y[self.col]
-        cum = np.cumsum(yv)
-        cum -= np.repeat(cum[self.starts] - yv[self.starts], self.run)  # cumulative ŷ within each row
+        cum = self.cumsum(yv)  # cumulative ŷ within each row
         reached = np.flatnonzero(cum >= 1.0 - 1e-9)
         last = self.starts + self.run - 1
         critical = last.copy()  # a row whose ŷ never reaches 1 (only off the master's feasible set): its farthest pair
@@ -187,7 +183,7 @@ def _add_rows(h, local_row: np.ndarray, var: np.ndarray, coef: np.ndarray, lower
         return
     import highspy
 
-    index = np.full(int(rows.max()) + 1 if rows.size else 0, -1, dtype=np.int64)
+    index = np.full(int(rows.max()) + 1, -1, dtype=np.int64)
     index[rows] = np.arange(rows.size)
     position = index[local_row]
     order = np.argsort(position, kind="stable")

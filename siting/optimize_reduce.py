@@ -56,6 +56,22 @@ class Pairs:
         return np.bincount(self.row, minlength=self.n_rows)
 
 
+class NearestFirst:
+    """The pairs in nearest-first order within each row (row, then cost, then column), with each row's run of pairs:
+    what the p-median local search (`optimize._interchange`) and the Benders separation (`optimize_benders`) walk."""
+
+    def __init__(self, pairs: Pairs) -> None:
+        order = np.lexsort((pairs.col, pairs.cost, pairs.row))
+        self.row, self.col, self.cost = pairs.row[order], pairs.col[order], pairs.cost[order]
+        self.starts = np.flatnonzero(np.r_[True, self.row[1:] != self.row[:-1]]) if self.row.size else np.zeros(0, np.int64)
+        self.run = np.diff(np.r_[self.starts, self.row.size])
+
+    def cumsum(self, values: np.ndarray) -> np.ndarray:
+        """Running sum of `values` (one per pair, in this order) within each row."""
+        total = np.cumsum(values)
+        return total - np.repeat(total[self.starts] - values[self.starts], self.run)
+
+
 @dataclass
 class ReductionReport:
     """What the reduction did: sizes before and after, and why rows or columns went."""
