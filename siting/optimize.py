@@ -38,7 +38,8 @@ from .optimize_reduce import (
 from .solvers import (  # noqa: F401  (status names and CBC helpers stay importable from here)
     FEASIBLE_GAP_LIMIT, FEASIBLE_TIME_LIMIT, INFEASIBLE, NOT_SOLVED, OPTIMAL, SOLVERS, STOPPED_WALL_CLOCK, UNBOUNDED, Milp,
     Solution, _SOLVER_NAMES,
-    cbc_bound_from_log, cbc_command, highs_model, run_lp, plan_violation, pulp_status_text, relative_gap, solve_milp,
+    bound_proves, cbc_bound_from_log, cbc_command, highs_model, run_lp, plan_violation, pulp_status_text, relative_gap,
+    solve_milp, with_bound,
 )
 
 
@@ -223,6 +224,19 @@ def _add_at_most(model: Milp, x: np.ndarray, y: np.ndarray) -> None:
 def _left(time_limit_s: float | None, started: float) -> float | None:
     """Seconds of `time_limit_s` left since `started` (perf_counter), at least 1 s so that a solver still gets a try."""
     return None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - started))
+
+
+def _meets(objective: float, bound: float, maximise: bool) -> str:
+    """How an LP bound settles a warm start, for the planner: exactly, or within the gap_rel asked."""
+    exact = relative_gap(objective, bound) == 0.0 or (bound <= objective if maximise else bound >= objective)
+    return f"the LP bound {'meets' if exact else 'is within gap_rel of'} the warm start"
+
+
+def _proved_without_milp(solver: str, x: np.ndarray, objective: float, bound: float, seconds: float, why: str,
+                         lp: str) -> Solution:
+    """The warm start as the result, when a bound proved before the solver settles it and no MILP runs."""
+    return Solution(OPTIMAL, x, objective, bound, "highs", seconds,
+                    f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was not needed: {why} (HiGHS solved {lp})")
 
 
 def _status_with_gap(sol: Solution, gap: float | None, gap_rel: float | None) -> str:
@@ -718,15 +732,13 @@ class PMedian(_AssignModel):
         lp = pmedian_lp_bound(red.pairs, red.weight, self.existing, self.p, start_open=open_start, upper=upper,
                               time_limit_s=None if share is None else 0.5 * share)
         red.report.notes.append(_bound_note(lp))
-        meets = "the LP bound meets the warm start"
+        meets = None
         if lp.converged and lp.y is not None and np.all(np.minimum(lp.y, 1.0 - lp.y) <= 1e-6):
             integral = lp.y > 0.5  # an integral LP optimum is a plan, and an optimal one
             integral_cost = _assign_cost(red, integral)
             if upper is None or integral_cost < upper:
                 open_start, upper, meets = integral, integral_cost, "the LP optimum is integral"
-        tie = 1e-9 * max(1.0, abs(upper)) if upper is not None else 0.0
-        proved = upper is not None and lp.bound is not None and (
-            lp.bound >= upper - tie or (gap_rel is not None and relative_gap(upper, lp.bound) <= gap_rel))
+        proved = bound_proves(upper, lp.bound, False, gap_rel)
         closed = lp.closed(upper) if upper is not None and not proved else np.zeros(red.pairs.n_cols, dtype=bool)
         stranded = closed.any() and bool((np.bincount(red.pairs.row[~closed[red.pairs.col]], minlength=red.pairs.n_rows) == 0).any())
         if closed.any() and not stranded:
@@ -736,17 +748,14 @@ class PMedian(_AssignModel):
         model, y, x = self._build(red, closed=None if stranded else closed)
         if proved or stranded:  # stranded: a row whose every site is closed, so every plan costs more than `upper`
             bound = upper if stranded else lp.bound
-            why = "every site of some demand row is closed by the LP bound's reduced costs" if stranded else meets
-            sol = Solution(OPTIMAL, self._plan_vector(red, model, y, x, open_start), upper, bound, "highs",
-                           time.perf_counter() - started,
-                           f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was "
-                           f"not needed: {why} (HiGHS solved the Benders LP)")
+            why = ("every site of some demand row is closed by the LP bound's reduced costs" if stranded
+                   else meets or _meets(upper, bound, False))
+            sol = _proved_without_milp(solver, self._plan_vector(red, model, y, x, open_start), upper, bound,
+                                       time.perf_counter() - started, why, "the Benders LP")
             return self._finish(sol, model, gap_rel, red, y, x)
         start = None if open_start is None else self._plan_vector(red, model, y, x, open_start)
         sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start)
-        if lp.bound is not None and sol.x is not None:
-            sol = replace(sol, bound=lp.bound if sol.bound is None else max(sol.bound, lp.bound))
-        return self._finish(sol, model, gap_rel, red, y, x)
+        return self._finish(with_bound(sol, lp.bound, False), model, gap_rel, red, y, x)
 
     def _build(self, red: _AssignReduced, closed: np.ndarray | None = None):
         """The p-median MILP: least Σ weight·cost·x with every row assigned, only to open sites, ≤ p new sites;
@@ -1006,12 +1015,21 @@ class JointCoverage:
                                  column="min_size", expected="min_size ≤ max_size and ≤ floor area", fix="lower min_size or drop the candidate")
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
-        """The LP relaxation first (HiGHS, whichever solver is asked): it picks the x ≤ y rows to add and a rounded
-        plan (`_strengthen`), handed to the solver as its warm start; the time limit covers both."""
+        """The LP relaxation first (HiGHS, whichever solver is asked): it picks the x ≤ y rows to add, bounds the
+        objective and gives a plan (`_strengthen`). When that bound meets the plan (or is within `gap_rel`), no MILP
+        runs; otherwise the plan is the solver's warm start and the reported bound the tighter of the two. The time
+        limit covers everything."""
         started = time.perf_counter()
         model, blocks, report, unreachable = self._build(new_sites=True)
-        start = self._strengthen(model, blocks, report, None if time_limit_s is None else self.start_share * time_limit_s)
-        sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start)
+        start, bound = self._strengthen(model, blocks, report,
+                                        None if time_limit_s is None else self.start_share * time_limit_s)
+        value = None if start is None else model.objective_of(start)
+        if bound_proves(value, bound, model.maximise, gap_rel):
+            sol = _proved_without_milp(solver, start, value, bound, time.perf_counter() - started,
+                                       _meets(value, bound, model.maximise), "the LP relaxation")
+        else:
+            sol = with_bound(solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start), bound,
+                             model.maximise)
         _check_solution(self.name, sol, self._why_infeasible() if sol.x is None else "")
         before = self._covered_before(solver)
         return self._collect(sol, model, gap_rel, blocks, report, unreachable, before)
@@ -1150,11 +1168,13 @@ class JointCoverage:
                                              np.where(rows, k["demand"], 0.0), k["existing_capacity"])
         return k["served"]
 
-    def _strengthen(self, model: Milp, blocks: list, report: ReductionReport, budget_s: float | None) -> np.ndarray | None:
+    def _strengthen(self, model: Milp, blocks: list, report: ReductionReport,
+                    budget_s: float | None) -> tuple[np.ndarray | None, float | None]:
         """Add the x ≤ y rows the LP relaxation violates (all rows of each site with a violated one, in rounds, until
-        none is violated) and return a warm start: swap search from the LP's p most-open sites where it applies
-        (`_swaps_apply`), else the LP dived to integrality (fix the most-open fractional site, re-solve); None when
-        that fails or runs out of `budget_s` (seconds). HiGHS solves these LPs."""
+        none is violated); return a warm start and the LP's optimum, a bound on the model's (model units; None when
+        the LP did not solve in time). The warm start is a swap search from the LP's p most-open sites where it
+        applies (`_swaps_apply`), else the LP dived to integrality (fix the most-open fractional site, re-solve); None
+        when that fails or runs out of `budget_s` (seconds). HiGHS solves these LPs."""
         import highspy
 
         started = time.perf_counter()
@@ -1162,14 +1182,15 @@ class JointCoverage:
         ys = np.concatenate([b["strong"][1] for b in blocks])
         y_all = np.concatenate([b["y"] for b in blocks])
         if y_all.size == 0 or model.n_rows == 0:
-            return None
+            return None, None
         lp = highs_model(model, relax=True)
         # plans are valued on the LP without x ≤ y rows (redundant once every site is fixed; about 3 times faster)
         plain = highs_model(model, relax=True) if self._swaps_apply(blocks) else None
         left = lambda: None if budget_s is None else budget_s - (time.perf_counter() - started)  # noqa: E731
         if not run_lp(lp, left()):
             report.notes.append("no warm start and no x ≤ y rows: the LP relaxation did not solve in time")
-            return None
+            return None, None
+        bound = lp.getInfo().objective_function_value
         late = lambda: budget_s is not None and left() <= 0  # noqa: E731
         if self.strong_rows == "lazy":
             added = np.zeros(xs.size, dtype=bool)
@@ -1187,14 +1208,17 @@ class JointCoverage:
                            np.column_stack([xs[new], ys[new]]).ravel().astype(np.int32), np.tile([1.0, -1.0], n))
                 if not run_lp(lp, left()):
                     break
+                bound = lp.getInfo().objective_function_value
             _add_at_most(model, xs[added], ys[added])
             report.notes.append(f"{int(added.sum())} of {xs.size} x ≤ y rows: those of the sites the LP relaxation "
                                 f"opened in part ({rounds} rounds)")
-            if lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                report.notes.append("no warm start: the LP relaxation did not solve in time")
-                return None
+        offset = sum(b["fixed_weight"] for b in blocks) if self.objective == "max_covered" else 0.0
+        report.notes.append(f"LP bound {bound + offset:.10g} ({time.perf_counter() - started:.1f} s)")
+        if lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            report.notes.append("no warm start: the LP relaxation did not solve in time")
+            return None, bound
         if plain is not None:
-            return self._swap_start(lp, plain, model, blocks, report, left(), started)
+            return self._swap_start(lp, plain, model, blocks, report, left(), started), bound
         # dive: open the most-open fractional site until the LP is integral; that LP solution is a plan
         while not late():
             value = np.asarray(lp.getSolution().col_value)
@@ -1205,17 +1229,16 @@ class JointCoverage:
                 plan[y_all] = np.round(open_share)
                 arrays = model.arrays()
                 why = plan_violation(arrays, plan)
-                offset = sum(b["fixed_weight"] for b in blocks) if self.objective == "max_covered" else 0.0
                 report.notes.append(f"warm start {float(arrays[0] @ plan) + offset:.10g} from the LP relaxation dived to "
                                     f"integrality ({time.perf_counter() - started:.1f} s with the x ≤ y rounds)"
                                     if why is None else f"no warm start: the dived LP plan fails ({why})")
-                return plan if why is None else None
+                return plan if why is None else None, bound
             j = int(y_all[part[np.argmax(open_share[part])]])
             lp.changeColBounds(j, 1.0, 1.0)
             if not run_lp(lp, left()):
                 break
         report.notes.append("no warm start: the LP dive ran out of time or opened a site the plan cannot afford")
-        return None
+        return None, bound
 
     def _swaps_apply(self, blocks: list) -> bool:
         """Swap search (`swap_search`) keeps the number of open sites, so it starts from any p sites and never breaks

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -85,6 +85,10 @@ class Milp:
         self._rlb.append(np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,)).copy())
         self._rub.append(np.broadcast_to(np.asarray(ub, dtype=np.float64), (n,)).copy())
         self.n_rows += n
+
+    def objective_of(self, x: np.ndarray) -> float:
+        """The objective of the variable vector `x`."""
+        return float(np.concatenate(self._cost) @ x) if self._cost else 0.0
 
     def arrays(self):
         cat = lambda parts, dtype=np.float64: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)  # noqa: E731
@@ -559,3 +563,22 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     if diff <= 1e-7 * max(1.0, abs(objective)):  # CBC prints 8 significant digits
         return 0.0
     return diff / abs(objective) if objective != 0 else math.inf
+
+
+def bound_proves(objective: float | None, bound: float | None, maximise: bool, gap_rel: float | None = None) -> bool:
+    """Whether `bound` (proved) shows that a plan worth `objective` is optimal, or within `gap_rel` of optimal."""
+    if objective is None or bound is None:
+        return False
+    gap = relative_gap(objective, bound)
+    beyond = bound <= objective if maximise else bound >= objective
+    return beyond or gap == 0.0 or (gap_rel is not None and gap <= gap_rel)
+
+
+def with_bound(sol: Solution, bound: float | None, maximise: bool) -> Solution:
+    """`sol` with `bound`, proved outside the solver (an LP relaxation's optimum), where it is tighter than the
+    solver's own; a plan that bound meets is optimal whatever stopped the solver."""
+    if bound is None or sol.x is None or sol.objective is None:
+        return sol
+    tighter = bound if sol.bound is None else (min if maximise else max)(sol.bound, bound)
+    proved = sol.status != OPTIMAL and bound_proves(sol.objective, tighter, maximise)
+    return replace(sol, bound=tighter, status=OPTIMAL if proved else sol.status)

@@ -242,3 +242,62 @@ def test_swap_bounds_bracket_every_swap_and_the_search_ends_at_a_swap_optimum(se
             swapped = found.copy()
             swapped[j], swapped[k] = False, True
             assert truth(np.flatnonzero(swapped)) <= (value + offset) * (1 + 1e-7)
+
+
+def strong_lp_bound(cost, radius, need, weights, max_size, existing, existing_cap, p):
+    """Most weight the LP relaxation with every x ≤ y row can serve (scipy linprog): x_ij share of row i served by
+    site j, y_j open share of a new site, Σ_j x_ij ≤ 1, Σ_i need_i·x_ij ≤ max_size_j·y_j (new) or existing_cap_j,
+    x_ij ≤ y_j, Σ y ≤ p."""
+    n, m = cost.shape
+    pairs = [(i, j) for i in range(n) for j in range(m) if cost[i, j] <= radius]
+    new = [j for j in range(m) if not existing[j]]
+    nx, ny = len(pairs), len(new)
+    ypos = {j: k for k, j in enumerate(new)}
+    rows, rhs = [], []
+    for i in range(n):
+        rows.append(np.r_[[1.0 if r == i else 0.0 for r, _ in pairs], np.zeros(ny)])
+        rhs.append(1.0)
+    for j in range(m):
+        a = np.r_[[need[r] if c == j else 0.0 for r, c in pairs], np.zeros(ny)]
+        if existing[j]:
+            rhs.append(existing_cap[j])
+        else:
+            a[nx + ypos[j]] = -max_size[j]
+            rhs.append(0.0)
+        rows.append(a)
+    for k, (i, j) in enumerate(pairs):
+        if not existing[j]:
+            a = np.zeros(nx + ny)
+            a[k], a[nx + ypos[j]] = 1.0, -1.0
+            rows.append(a)
+            rhs.append(0.0)
+    rows.append(np.r_[np.zeros(nx), np.ones(ny)])
+    rhs.append(p)
+    c = -np.r_[[weights[i] for i, _ in pairs], np.zeros(ny)]
+    return -linprog(c, A_ub=np.array(rows), b_ub=np.array(rhs), bounds=(0, 1)).fun
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("seed", [4, 5, 9, 11])
+def test_the_lp_bound_is_reported_and_settles_the_plan_when_it_can(solver, seed):
+    """The bound after the x ≤ y rounds is the strengthened LP's optimum (linprog): with a loose gap_rel the warm
+    start comes back at once with that bound; with none, the plan equals brute force, and the MILP is skipped on
+    exactly the seeds whose LP optimum equals the brute-force optimum."""
+    cost, hh, need, existing, existing_cap, max_size, radius = instance(seed)
+    lp = strong_lp_bound(cost, radius, need, hh, max_size, existing, existing_cap, 2)
+    best = brute_force_capacitated(cost, radius, need, hh, max_size, 0, 2, existing_cap)
+    assert lp >= best - 1e-6
+
+    def run(gap_rel):
+        return CapacitatedCoverage.from_cost_matrix(cost, radius, need, weights=hh, p=2, max_size=max_size,
+                                                    existing=existing, existing_capacity=existing_cap).solve(solver, gap_rel=gap_rel)
+
+    loose = run(0.5)
+    assert loose.solver == "highs" and "MILP was not needed" in loose.notes[0]
+    assert loose.objective <= best + 1e-6
+    assert loose.gap == pytest.approx((lp - loose.objective) / loose.objective, abs=1e-7)
+    assert loose.status == ("optimal" if loose.gap == 0 else "feasible (gap limit)")
+    exact = run(None)
+    assert exact.status == "optimal" and exact.objective == pytest.approx(best, rel=1e-7) and exact.gap == 0
+    settled = bool(exact.notes) and "the LP bound meets the warm start" in exact.notes[0]
+    assert settled == (lp <= best * (1 + 1e-7))  # seeds 4, 5, 9: a fractional LP; 11: the LP meets the optimum

@@ -287,3 +287,21 @@ def test_run_lp_limit_counts_from_this_run_not_from_the_first():
         h.changeColCost(int(j), 1000.0)
     assert solvers.run_lp(h, seconds=spent / 2)
     assert h.getInfo().objective_function_value == pytest.approx(reference(cost), rel=1e-9)
+
+
+def test_with_bound_keeps_the_tighter_bound_and_proves_what_it_meets():
+    """A bound proved outside the solver replaces a looser one (max: the smaller; min: the larger); a plan it meets
+    becomes optimal, one it does not meet keeps the solver's status."""
+    from siting.solvers import FEASIBLE_TIME_LIMIT, OPTIMAL, Solution, bound_proves, with_bound
+
+    x = np.zeros(1)
+    sol = Solution(FEASIBLE_TIME_LIMIT, x, 100.0, 110.0, "cbc", 1.0)
+    assert with_bound(sol, 105.0, True).bound == 105.0 and with_bound(sol, 105.0, True).status == FEASIBLE_TIME_LIMIT
+    assert with_bound(sol, 120.0, True).bound == 110.0
+    met = with_bound(sol, 100.0, True)
+    assert met.bound == 100.0 and met.status == OPTIMAL
+    low = Solution(FEASIBLE_TIME_LIMIT, x, 100.0, 90.0, "highs", 1.0)
+    assert with_bound(low, 95.0, False).bound == 95.0 and with_bound(low, 80.0, False).bound == 90.0
+    assert with_bound(Solution(FEASIBLE_TIME_LIMIT, None, None, None, "cbc", 1.0), 5.0, True).bound is None
+    assert bound_proves(100.0, 100.5, True, 0.01) and not bound_proves(100.0, 102.0, True, 0.01)
+    assert bound_proves(100.0, 99.0, True) and not bound_proves(100.0, 99.0, False)
