@@ -1022,7 +1022,7 @@ class JointCoverage:
         started = time.perf_counter()
         model, blocks, report, unreachable = self._build(new_sites=True)
         start, bound = self._strengthen(model, blocks, report,
-                                        None if time_limit_s is None else self.start_share * time_limit_s)
+                                        None if time_limit_s is None else self.start_share * time_limit_s, gap_rel)
         value = None if start is None else model.objective_of(start)
         if bound_proves(value, bound, model.maximise, gap_rel):
             sol = _proved_without_milp(solver, start, value, bound, time.perf_counter() - started,
@@ -1168,13 +1168,14 @@ class JointCoverage:
                                              np.where(rows, k["demand"], 0.0), k["existing_capacity"])
         return k["served"]
 
-    def _strengthen(self, model: Milp, blocks: list, report: ReductionReport,
-                    budget_s: float | None) -> tuple[np.ndarray | None, float | None]:
+    def _strengthen(self, model: Milp, blocks: list, report: ReductionReport, budget_s: float | None,
+                    gap_rel: float | None = None) -> tuple[np.ndarray | None, float | None]:
         """Add the x ≤ y rows the LP relaxation violates (all rows of each site with a violated one, in rounds, until
         none is violated); return a warm start and the LP's optimum, a bound on the model's (model units; None when
         the LP did not solve in time). The warm start is a swap search from the LP's p most-open sites where it
         applies (`_swaps_apply`), else the LP dived to integrality (fix the most-open fractional site, re-solve); None
-        when that fails or runs out of `budget_s` (seconds). HiGHS solves these LPs."""
+        when that fails or runs out of `budget_s` (seconds); the swap search stops once the bound proves its plan
+        (to `gap_rel`). HiGHS solves these LPs."""
         import highspy
 
         started = time.perf_counter()
@@ -1218,7 +1219,8 @@ class JointCoverage:
             report.notes.append("no warm start: the LP relaxation did not solve in time")
             return None, bound
         if plain is not None:
-            return self._swap_start(lp, plain, model, blocks, report, left(), started), bound
+            good_enough = lambda value: bound_proves(value, bound, model.maximise, gap_rel)  # noqa: E731
+            return self._swap_start(lp, plain, model, blocks, report, left(), started, good_enough), bound
         # dive: open the most-open fractional site until the LP is integral; that LP solution is a plan
         while not late():
             value = np.asarray(lp.getSolution().col_value)
@@ -1255,7 +1257,7 @@ class JointCoverage:
                          row0=blk["row0"])
 
     def _swap_start(self, lp, plain, model: Milp, blocks: list, report: ReductionReport, budget_s: float | None,
-                    started: float) -> np.ndarray | None:
+                    started: float, good_enough) -> np.ndarray | None:
         """Warm start from the strengthened LP relaxation `lp`: its p most-open sites, improved by swap search within
         `budget_s` seconds on `plain`, the model's LP relaxation before any x ≤ y row (the sites are fixed there, so
         the plan is the model's own)."""
@@ -1268,7 +1270,7 @@ class JointCoverage:
         plan = np.zeros(n_new, dtype=bool)
         plan[np.argsort(-open_share, kind="stable")[:min(int(p), n_new)]] = True
         try:
-            plan, start, value, how = swap_search(plain, self._site_reach(blk), plan, budget_s)
+            plan, start, value, how = swap_search(plain, self._site_reach(blk), plan, budget_s, good_enough)
         except RuntimeError as err:
             report.notes.append(f"no warm start: {err}")
             return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -77,11 +78,13 @@ def swap_bounds(lp, reach: SiteReach, without: np.ndarray) -> tuple[float, np.nd
     return base, lower, upper
 
 
-def swap_search(lp, reach: SiteReach, plan: np.ndarray, seconds: float | None) -> tuple[np.ndarray, np.ndarray, float, str]:
+def swap_search(lp, reach: SiteReach, plan: np.ndarray, seconds: float | None,
+                good_enough: Callable[[float], bool] | None = None) -> tuple[np.ndarray, np.ndarray, float, str]:
     """Improve `plan` (bool per site) by swaps (close one site, open another) within `seconds` (None: until no swap
-    improves). `lp` is the model's LP relaxation as a `highspy.Highs` (`highs_model(…, relax=True)`); its site bounds
-    are left fixed at the plan returned. Returns the plan, the LP's variable values for it (a feasible plan of the
-    model), its objective (model units, no offset) and a sentence on how the search ended."""
+    improves), stopping early once `good_enough(value)` (a bound proves the plan optimal or within the gap asked).
+    `lp` is the model's LP relaxation as a `highspy.Highs` (`highs_model(…, relax=True)`); its site bounds are left
+    fixed at the plan returned. Returns the plan, the LP's variable values for it (a feasible plan of the model), its
+    objective (model units, no offset) and a sentence on how the search ended."""
     started = time.perf_counter()
     lps = 0
 
@@ -98,6 +101,9 @@ def swap_search(lp, reach: SiteReach, plan: np.ndarray, seconds: float | None) -
     tol = 1e-7 * max(1.0, abs(best))
     swaps, ended = 0, "stopped at its time limit"
     while not late():
+        if good_enough is not None and good_enough(best):
+            ended = "stopped: the LP bound proves it good enough"
+            break
         low, candidates = (best + tol, -1, -1), []
         for j in np.flatnonzero(plan):
             without = plan.copy()

@@ -242,6 +242,10 @@ def test_swap_bounds_bracket_every_swap_and_the_search_ends_at_a_swap_optimum(se
             swapped = found.copy()
             swapped[j], swapped[k] = False, True
             assert truth(np.flatnonzero(swapped)) <= (value + offset) * (1 + 1e-7)
+    # a bound that already proves the first plan stops the search there, valued the same way
+    kept, _, kept_value, how = swap_search(lp, reach, plan, None, good_enough=lambda value: True)
+    assert np.array_equal(kept, plan) and how.startswith("0 swaps") and "good enough" in how
+    assert kept_value + offset == pytest.approx(truth(np.flatnonzero(plan)), rel=1e-7)
 
 
 def strong_lp_bound(cost, radius, need, weights, max_size, existing, existing_cap, p):
