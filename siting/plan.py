@@ -120,9 +120,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
             m = opt.PCenter.from_reach(within, int(cfg["p"]), weights=households, cover_within=limit_m, **common)
         sol = m.solve(**solve)
         summaries[kind] = sol.summary()
-        say(f"optimise {kind}: status {sol.status}, gap {sol.gap}, {len(sol.chosen)} new sites in {sol.solve_time_s:.2f} s")
-        for note in sol.notes:
-            say(f"optimise {kind}: {note}")
+        _say_outcome(say, kind, sol, "new sites")
         walk = res[f"walk_min_{kind}"].fillna(np.inf).to_numpy() <= result.summary["walk_minutes"]
         chosen = np.asarray(sol.chosen, dtype=np.int64)
         opened = np.zeros(len(columns), dtype=bool)
@@ -144,6 +142,14 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
             })
     new_sites = pd.DataFrame(rows, columns=SITE_COLUMNS).assign(action="new", colocated=False)
     return Plan(new_sites, summaries, res[gained].copy())
+
+
+def _say_outcome(say: Progress, label: str, sol, what: str) -> None:
+    """A model's true status, gap (per cent) and notes, for the planner's progress output."""
+    gap = "unknown" if sol.gap is None else f"{100 * sol.gap:.2f} %"
+    say(f"optimise {label}: status {sol.status}, gap {gap}, {len(sol.chosen)} {what} in {sol.solve_time_s:.2f} s")
+    for note in sol.notes:
+        say(f"optimise {label}: {note}")
 
 
 def _per_kind(project, cfg: dict, key: str, kinds: list[str], default: float = 0.0) -> dict[str, float]:
@@ -255,10 +261,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
                               demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
         sol = m.solve(**solve)
         summaries["joint" if joint else group[0]] = sol.summary()
-        say(f"optimise {' + '.join(group)}: status {sol.status}, gap {sol.gap}, {len(sol.chosen)} new facilities in "
-            f"{sol.solve_time_s:.2f} s")
-        for note in sol.notes:
-            say(f"optimise {' + '.join(group)}: {note}")
+        _say_outcome(say, " + ".join(group), sol, "new facilities")
         pts = geometry.where(geometry.geom_type == "Point", geometry.representative_point())
         for site in sol.sites.itertuples(index=False):
             j, k = int(site.candidate), site.kind
