@@ -24,11 +24,11 @@ from .arrays import concat_ranges
 STEP_START = 2.0  # Held–Karp step factor λ at the start (Beasley 1990)
 STEP_PATIENCE = 30  # iterations without a better bound before λ halves
 STEP_MIN = 0.005  # λ below this: the dual has converged as far as subgradients take it
-PRIMAL_EVERY = 30  # iterations between two covers built from the reduced costs
+PRIMAL_EVERY = 100  # iterations between two covers built from the reduced costs
 UB_FACTOR = 1.0  # the step aims at this multiple of the best cover
 DEFAULT_SECONDS = 5.0  # when the caller sets no limit
-SEARCH_PATIENCE = 5000  # local-search swaps without a smaller cover before it gives up
-DUAL_SHARE = 0.5  # of the time, at most, for the subgradient phase when every cost is equal (the rest: local search)
+SEARCH_PATIENCE = (2000, 10)  # local-search swaps without a smaller cover before it gives up: max(a, b × columns)
+DUAL_SHARE = 1 / 3  # of the time, at most, for the subgradient phase when every cost is equal (the rest: local search)
 
 
 @dataclass(frozen=True)
@@ -135,23 +135,26 @@ def _local_search(csr: sp.csr_matrix, csc: sp.csc_matrix, cover: np.ndarray, flo
     """A smaller unit-cost cover than `cover`, by row-weighting local search (Gao et al. 2015, RWLS): on each cover
     found, drop a column; then swap one column out and one in, each chosen by the weights of the rows it would
     uncover or cover, the weights of rows left uncovered growing each step, until the rows are covered again.
-    Stops at `deadline` (perf_counter), after SEARCH_PATIENCE swaps without a smaller cover, at `floor` sites (the bound: no smaller cover exists) or at ≤ `target`.
+    Stops at `deadline` (perf_counter), after SEARCH_PATIENCE's swaps without a smaller cover, at `floor` sites
+    (the bound: no smaller cover exists) or at ≤ `target`.
     Deterministic: the uncovered row to repair is drawn by a generator of fixed seed."""
     n_rows, n_cols = csr.shape
     rng = np.random.default_rng(0)
     in_s = cover.copy()
     times = (csr @ in_s.astype(np.float64)).round().astype(np.int64)
     weight = np.ones(n_rows)
-    score = np.zeros(n_cols)  # in the cover: −(weight it alone covers); out: weight of the uncovered rows it would cover
+    # score: in the cover, −(weight of the rows it alone covers); out of it, weight of the uncovered rows it covers
+    score = np.zeros(n_cols)
     alone = times == 1
     owner = csc.indices  # row of each csc entry
     col_of = np.repeat(np.arange(n_cols), np.diff(csc.indptr))
     score -= np.bincount(col_of, weights=(alone[owner] & in_s[col_of]) * weight[owner], minlength=n_cols)
-    allowed = np.ones(n_cols, dtype=bool)  # configuration checking: no re-adding a column whose neighbourhood is unchanged
+    allowed = np.ones(n_cols, dtype=bool)  # configuration checking: a removed column waits for a neighbour to change
     stamp = np.zeros(n_cols)
     row_len = np.diff(csr.indptr)
     best = in_s.copy()
     step = improved = 0
+    patience = max(SEARCH_PATIENCE[0], SEARCH_PATIENCE[1] * n_cols)
 
     def flip(j: int, add: bool) -> None:
         rows = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
@@ -172,7 +175,7 @@ def _local_search(csr: sp.csr_matrix, csc: sp.csc_matrix, cover: np.ndarray, flo
         allowed[cols] = True
         stamp[j] = step
 
-    while in_s.sum() > floor + 1e-9 and time.perf_counter() < deadline and step - improved < SEARCH_PATIENCE:
+    while in_s.sum() > floor + 1e-9 and time.perf_counter() < deadline and step - improved < patience:
         if target is not None and best.sum() <= target + 1e-9:
             break
         step += 1
