@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from .arrays import concat_ranges
 from .errors import InputError, OptimizationError
 from .optimize_benders import MedianBound, pmedian_lp_bound
+from .optimize_cover import cover_heuristic
 from .optimize_capacitated import SiteReach, swap_search
 from .optimize_reduce import (
     NearestFirst, Pairs, ReductionReport, dominated_columns, dominated_rows, group_identical_rows, served_by_existing,
@@ -226,17 +227,30 @@ def _left(time_limit_s: float | None, started: float) -> float | None:
     return None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - started))
 
 
-def _meets(objective: float, bound: float, maximise: bool) -> str:
-    """How an LP bound settles a warm start, for the planner: exactly, or within the gap_rel asked."""
+def _meets(objective: float, bound: float, maximise: bool, what: str = "the LP bound",
+           start: str = "the warm start") -> str:
+    """How a bound settles a warm start, for the planner: exactly, or within the gap_rel asked."""
     exact = relative_gap(objective, bound) == 0.0 or (bound <= objective if maximise else bound >= objective)
-    return f"the LP bound {'meets' if exact else 'is within gap_rel of'} the warm start"
+    return f"{what} {'meets' if exact else 'is within gap_rel of'} {start}"
 
 
 def _proved_without_milp(solver: str, x: np.ndarray, objective: float, bound: float, seconds: float, why: str,
-                         lp: str) -> Solution:
-    """The warm start as the result, when a bound proved before the solver settles it and no MILP runs."""
-    return Solution(OPTIMAL, x, objective, bound, "highs", seconds,
-                    f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was not needed: {why} (HiGHS solved {lp})")
+                         lp: str, by_highs: bool = True) -> Solution:
+    """The warm start as the result, when a bound proved before the solver settles it and no MILP runs. `lp` names
+    what gave the bound: solved by HiGHS (`by_highs`), or computed here without any solver (the result then names
+    the solver asked)."""
+    how = f"HiGHS solved {lp}" if by_highs else f"{lp}; no solver ran"
+    return Solution(OPTIMAL, x, objective, bound, "highs" if by_highs else solver.lower(), seconds,
+                    f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was not needed: {why} ({how})")
+
+
+COVER_HEURISTIC_MAX_S = 10.0
+"""At most this long (seconds) for the set-cover heuristic before a covering MILP (`optimize_cover`)."""
+
+
+def _heuristic_seconds(time_limit_s: float | None, share: float) -> float:
+    """The set-cover heuristic's time: `share` of the time limit, at most COVER_HEURISTIC_MAX_S."""
+    return COVER_HEURISTIC_MAX_S if time_limit_s is None else min(COVER_HEURISTIC_MAX_S, share * time_limit_s)
 
 
 def _status_with_gap(sol: Solution, gap: float | None, gap_rel: float | None) -> str:
@@ -441,13 +455,29 @@ class LSCP(_Model):
         self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
+        """The reduced instance first meets the set-cover heuristic (`optimize_cover`: a cover and a Lagrangian
+        bound, at most 15 % of the time limit). When the bound meets the cover (or is within `gap_rel`), no MILP runs;
+        otherwise the cover is the solver's warm start and the reported bound the tighter of the two."""
+        started = time.perf_counter()
         red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
         model, y = _cover_model(red, self.site_cost)
-        sol = solve_milp(model, solver, time_limit_s, gap_rel)
+        cost, offset = self.site_cost[red.columns], float(self.site_cost[red.forced].sum())
+        found = None
+        if red.incidence.shape[0] and (cost >= 0).all():
+            found = cover_heuristic(red.incidence, cost, max_seconds=_heuristic_seconds(time_limit_s, 0.15))
+            red.report.notes.append(found.note(offset, "sites" if (cost == 1).all() else "cost"))
+        if found is not None and bound_proves(found.cost, found.bound, False, gap_rel):
+            why = _meets(found.cost, found.bound, False, "the Lagrangian bound", "the heuristic's cover")
+            sol = _proved_without_milp(solver, found.mask.astype(float), found.cost, found.bound,
+                                       time.perf_counter() - started, why, "set-cover heuristic", by_highs=False)
+        else:
+            start = None if found is None else found.mask.astype(float)  # y is the model's only variable block
+            sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start)
+            sol = sol if found is None else with_bound(sol, found.bound, False)
         _check_solution(self.name, sol, "a demand row cannot be covered")
         chosen = np.sort(np.concatenate([red.forced, red.columns[sol.x[y] > 0.5]]))
-        bound = None if sol.bound is None else sol.bound + float(self.site_cost[red.forced].sum())
+        bound = None if sol.bound is None else sol.bound + offset
         open_mask = self.existing.copy()
         open_mask[chosen] = True
         sites, demand, assignment, covered = self._uncapacitated_frames(open_mask, chosen, red.covered_by_existing)
@@ -654,10 +684,16 @@ class _AssignModel(_Model):
     def from_reach(cls, reach: Any, p: int, *, max_cost: float | None = None, **kwargs):
         return cls(_pairs_from_reach(reach, max_cost), p=p, **kwargs)
 
-    def _cover_plan(self, radius: float, solver: str, time_limit_s: float | None, fewest: bool):
+    def _cover_plan(self, radius: float, solver: str, time_limit_s: float | None, fewest: bool,
+                    heuristic_share: float = 0.25):
         """Can ≤ p new sites (plus the existing ones) reach every reachable row within `radius`? ("feasible", open
         mask, model, reduction) / ("infeasible" | "unknown", None, …). With `fewest`, the plan uses the fewest new
-        sites (an optimal LSCP); otherwise any plan with ≤ p sites does. p-center's bisection step; p-median's start."""
+        sites (an optimal LSCP); otherwise any plan with ≤ p sites does. p-center's bisection step; p-median's start.
+
+        The set-cover heuristic (`heuristic_share` of the time) answers first where it can: a cover with ≤ p new
+        sites (enough unless `fewest`), or a Lagrangian bound above p (a proof that none exists); the MILP decides
+        the rest, from the heuristic's cover when it fits."""
+        started = time.perf_counter()
         within = self.pairs.select(self.pairs.cost <= radius)
         red = _reduce_cover(within, np.ones(self.pairs.n_rows), self.existing, np.ones(self.pairs.n_cols),
                             drop_zero_weight=False, set_cover=True)
@@ -671,8 +707,19 @@ class _AssignModel(_Model):
         if left == 0:
             return "infeasible", None, Milp(maximise=False), red
         model, y = _cover_model(red, np.ones(self.pairs.n_cols), max_sites=left)
+        found = cover_heuristic(red.incidence, np.ones(red.columns.size),
+                                max_seconds=_heuristic_seconds(time_limit_s, heuristic_share),
+                                target=None if fewest else left)
+        red.report.notes.append(found.note(red.forced.size))
+        if found.bound > left:
+            return "infeasible", None, model, red
+        fits = found.cost <= left
+        if fits and (not fewest or found.proves()):
+            open_mask[red.columns[found.mask]] = True
+            return "feasible", open_mask, model, red
         # a decision needs any plan with ≤ p sites: a relative gap of 1 stops at the first one
-        sol = solve_milp(model, solver, time_limit_s, None if fewest else 1.0)
+        sol = solve_milp(model, solver, _left(time_limit_s, started), None if fewest else 1.0,
+                         start=found.mask.astype(float) if fits else None)
         if sol.status == INFEASIBLE:
             return "infeasible", None, model, red
         if sol.x is None:
@@ -820,7 +867,8 @@ class PMedian(_AssignModel):
         starts from nothing)."""
         t0 = time.perf_counter()
         budget = None if time_limit_s is None else 0.25 * time_limit_s
-        verdict, mask, *_ = self._cover_plan(np.inf, solver, budget, fewest=False)
+        verdict, mask, _, cover = self._cover_plan(np.inf, solver, budget, fewest=False, heuristic_share=0.5)
+        red.report.notes.extend(cover.report.notes)
         if verdict == "infeasible":
             raise OptimizationError(f"{self.name} has no feasible plan: {self._why_infeasible()}")
         if mask is None:
