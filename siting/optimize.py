@@ -235,11 +235,11 @@ def _meets(objective: float, bound: float, maximise: bool, what: str = "the LP b
 
 
 def _proved_without_milp(solver: str, x: np.ndarray, objective: float, bound: float, seconds: float, why: str,
-                         lp: str, by_highs: bool = True) -> Solution:
+                         lp: str | None) -> Solution:
     """The warm start as the result, when a bound proved before the solver settles it and no MILP runs. `lp` names
-    what gave the bound: solved by HiGHS (`by_highs`), or computed here without any solver (the result then names
-    the solver asked)."""
-    how = f"HiGHS solved {lp}" if by_highs else f"{lp}; no solver ran"
+    the LP HiGHS solved for the bound; None when no solver ran (the result then names the solver asked)."""
+    by_highs = lp is not None
+    how = f"HiGHS solved {lp}" if by_highs else "no solver ran"
     return Solution(OPTIMAL, x, objective, bound, "highs" if by_highs else solver.lower(), seconds,
                     f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was not needed: {why} ({how})")
 
@@ -470,7 +470,7 @@ class LSCP(_Model):
         if found is not None and bound_proves(found.cost, found.bound, False, gap_rel):
             why = _meets(found.cost, found.bound, False, "the Lagrangian bound", "the heuristic's cover")
             sol = _proved_without_milp(solver, found.mask.astype(float), found.cost, found.bound,
-                                       time.perf_counter() - started, why, "set-cover heuristic", by_highs=False)
+                                       time.perf_counter() - started, why, None)
         else:
             start = None if found is None else found.mask.astype(float)  # y is the model's only variable block
             sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start)
