@@ -253,6 +253,15 @@ def _heuristic_seconds(time_limit_s: float | None, share: float) -> float:
     return COVER_HEURISTIC_MAX_S if time_limit_s is None else min(COVER_HEURISTIC_MAX_S, share * time_limit_s)
 
 
+def _solver_gap(gap_rel: float | None, bound: float | None, offset: float) -> float | None:
+    """The gap_rel to ask of a solver whose objective leaves out a constant `offset` ≥ 0 (a maximum's part settled
+    before the model): the solver divides by its own, smaller objective, so the same absolute gap is a larger share
+    of it. With the bound (≥ every incumbent) as the denominator the scaled gap never stops a run early."""
+    if gap_rel is None or bound is None or offset <= 0 or bound <= 0:
+        return gap_rel
+    return gap_rel * (bound + offset) / bound
+
+
 def _status_with_gap(sol: Solution, gap: float | None, gap_rel: float | None) -> str:
     """'optimal' only when proved: a run stopped by gap_rel with a positive gap says so."""
     if sol.status == OPTIMAL and gap_rel is not None and (gap is None or gap > 1e-9):
@@ -467,7 +476,7 @@ class LSCP(_Model):
         if red.incidence.shape[0] and (cost >= 0).all():
             found = cover_heuristic(red.incidence, cost, max_seconds=_heuristic_seconds(time_limit_s, 0.15))
             red.report.notes.append(found.note(offset, "sites" if (cost == 1).all() else "cost"))
-        if found is not None and bound_proves(found.cost, found.bound, False, gap_rel):
+        if found is not None and bound_proves(found.cost + offset, found.bound + offset, False, gap_rel):
             why = _meets(found.cost, found.bound, False, "the Lagrangian bound", "the heuristic's cover")
             sol = _proved_without_milp(solver, found.mask.astype(float), found.cost, found.bound,
                                        time.perf_counter() - started, why, None)
@@ -1023,6 +1032,10 @@ class JointCoverage:
     Thizy 1991): "lazy" those the LP relaxation violates, added in rounds by `_strengthen`; "all"; "none"."""
     reduce_existing = True
     """Take the rows that existing facilities serve in full in an optimum out of the model (`served_by_existing`)."""
+    swap_threads = 2
+    """LP copies the swap search solves in parallel threads (HiGHS releases the GIL: 1.45 times the LPs per second on
+    2 cores). Each copy always takes the same share of the work, so a run without a time limit gives the same plan on
+    any machine; a different number of copies can take another path (degenerate LPs give other duals)."""
     start_share = 0.5
     """Share of the time limit for the x ≤ y rounds and the warm start before the solver (at 10,000 × 2,000 with a
     30 s limit, 0.3 left no time for a warm start at all)."""
@@ -1072,12 +1085,13 @@ class JointCoverage:
         start, bound = self._strengthen(model, blocks, report,
                                         None if time_limit_s is None else self.start_share * time_limit_s, gap_rel)
         value = None if start is None else model.objective_of(start)
-        if bound_proves(value, bound, model.maximise, gap_rel):
+        offset = self._offset(blocks)
+        if value is not None and bound is not None and bound_proves(value + offset, bound + offset, model.maximise, gap_rel):
             sol = _proved_without_milp(solver, start, value, bound, time.perf_counter() - started,
                                        _meets(value, bound, model.maximise), "the LP relaxation")
         else:
-            sol = with_bound(solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start), bound,
-                             model.maximise)
+            sol = with_bound(solve_milp(model, solver, _left(time_limit_s, started), _solver_gap(gap_rel, bound, offset),
+                                        start=start), bound, model.maximise)
         _check_solution(self.name, sol, self._why_infeasible() if sol.x is None else "")
         before = self._covered_before(solver)
         return self._collect(sol, model, gap_rel, blocks, report, unreachable, before)
@@ -1232,9 +1246,12 @@ class JointCoverage:
         y_all = np.concatenate([b["y"] for b in blocks])
         if y_all.size == 0 or model.n_rows == 0:
             return None, None
-        lp = highs_model(model, relax=True)
-        # plans are valued on the LP without x ≤ y rows (redundant once every site is fixed; about 3 times faster)
-        plain = highs_model(model, relax=True) if self._swaps_apply(blocks) else None
+        arrays = model.arrays()
+        lp = highs_model(model, arrays, relax=True)
+        # plans are valued on the LP without x ≤ y rows (redundant once every site is fixed; about 3 times faster),
+        # on `swap_threads` copies
+        plain = ([highs_model(model, arrays, relax=True) for _ in range(max(1, int(self.swap_threads)))]
+                 if self._swaps_apply(blocks) else None)
         left = lambda: None if budget_s is None else budget_s - (time.perf_counter() - started)  # noqa: E731
         if not run_lp(lp, left()):
             report.notes.append("no warm start and no x ≤ y rows: the LP relaxation did not solve in time")
@@ -1261,13 +1278,13 @@ class JointCoverage:
             _add_at_most(model, xs[added], ys[added])
             report.notes.append(f"{int(added.sum())} of {xs.size} x ≤ y rows: those of the sites the LP relaxation "
                                 f"opened in part ({rounds} rounds)")
-        offset = sum(b["fixed_weight"] for b in blocks) if self.objective == "max_covered" else 0.0
+        offset = self._offset(blocks)
         report.notes.append(f"LP bound {bound + offset:.10g} ({time.perf_counter() - started:.1f} s)")
         if lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             report.notes.append("no warm start: the LP relaxation did not solve in time")
             return None, bound
         if plain is not None:
-            good_enough = lambda value: bound_proves(value, bound, model.maximise, gap_rel)  # noqa: E731
+            good_enough = lambda value: bound_proves(value + offset, bound + offset, model.maximise, gap_rel)  # noqa: E731
             return self._swap_start(lp, plain, model, blocks, report, left(), started, good_enough), bound
         # dive: open the most-open fractional site until the LP is integral; that LP solution is a plan
         while not late():
@@ -1289,6 +1306,11 @@ class JointCoverage:
                 break
         report.notes.append("no warm start: the LP dive ran out of time or opened a site the plan cannot afford")
         return None, bound
+
+    def _offset(self, blocks: list) -> float:
+        """What the model's objective leaves out: the weight of the rows existing facilities serve in full
+        (`reduce_existing`, max_covered). Gaps are relative to the whole objective, so they count it."""
+        return sum(b["fixed_weight"] for b in blocks) if self.objective == "max_covered" else 0.0
 
     def _swaps_apply(self, blocks: list) -> bool:
         """Swap search (`swap_search`) keeps the number of open sites, so it starts from any p sites and never breaks
@@ -1334,7 +1356,7 @@ class JointCoverage:
             return 0.0
         model, blocks, _, _ = self._build(new_sites=False)
         sol = solve_milp(model, solver, None, None)
-        return float(sol.objective) + sum(b["fixed_weight"] for b in blocks) if sol.objective is not None else math.nan
+        return float(sol.objective) + self._offset(blocks) if sol.objective is not None else math.nan
 
     def _why_infeasible(self) -> str:
         from .measures import servable_share
@@ -1423,7 +1445,7 @@ class JointCoverage:
             n_coloc = int(sites.loc[sites["colocated"], "candidate"].nunique()) if "colocated" in sites else 0
             objective = after + self.colocation_reward * n_coloc
             # the model leaves out the weight of the rows existing facilities serve in full (`served_by_existing`)
-            bound = None if sol.bound is None else sol.bound + sum(b["fixed_weight"] for b in blocks)
+            bound = None if sol.bound is None else sol.bound + self._offset(blocks)
         else:
             objective = float(sol.objective)
             bound = sol.bound

@@ -12,6 +12,7 @@ their upper bound, and when no upper bound beats the plan, no swap can improve i
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -82,59 +83,88 @@ def swap_search(lp, reach: SiteReach, plan: np.ndarray, seconds: float | None,
                 good_enough: Callable[[float], bool] | None = None) -> tuple[np.ndarray, np.ndarray, float, str]:
     """Improve `plan` (bool per site) by swaps (close one site, open another) within `seconds` (None: until no swap
     improves), stopping early once `good_enough(value)` (a bound proves the plan optimal or within the gap asked).
-    `lp` is the model's LP relaxation as a `highspy.Highs` (`highs_model(…, relax=True)`); its site bounds are left
-    fixed at the plan returned. Returns the plan, the LP's variable values for it (a feasible plan of the model), its
-    objective (model units, no offset) and a sentence on how the search ended."""
+    `lp` is the model's LP relaxation as a `highspy.Highs` (`highs_model(…, relax=True)`), or a list of identical
+    copies: their LPs are solved in parallel threads (HiGHS releases the GIL), each copy always taking the same share
+    of the work so that a run is repeatable. The first copy's site bounds are left fixed at the plan returned.
+    Returns the plan, the LP's variable values for it (a feasible plan of the model), its objective (model units, no
+    offset) and a sentence on how the search ended."""
     started = time.perf_counter()
+    copies = list(lp) if isinstance(lp, (list, tuple)) else [lp]
     lps = 0
-
-    def value_of(open_: np.ndarray) -> float:
-        nonlocal lps
-        lps += 1
-        return _value_of(lp, reach, open_)
 
     def late() -> bool:
         return seconds is not None and time.perf_counter() - started > seconds
 
+    def bounds(copy, j: int):
+        if late():
+            return None
+        without = plan.copy()
+        without[j] = False
+        return swap_bounds(copy, reach, without)
+
+    def trial_value(copy, swap: tuple[int, int]) -> float:
+        trial = plan.copy()
+        trial[swap[0]], trial[swap[1]] = False, True
+        return _value_of(copy, reach, trial)
+
     plan = plan.copy()
-    best = value_of(plan)
+    best = _value_of(copies[0], reach, plan)
+    lps += 1
     tol = 1e-7 * max(1.0, abs(best))
     swaps, ended = 0, "stopped at its time limit"
-    while not late():
-        if good_enough is not None and good_enough(best):
-            ended = "stopped: the LP bound proves it good enough"
-            break
-        low, candidates = (best + tol, -1, -1), []
-        for j in np.flatnonzero(plan):
-            without = plan.copy()
-            without[j] = False
-            lps += 1
-            _, lower, upper = swap_bounds(lp, reach, without)
-            lower[plan], upper[plan] = -np.inf, -np.inf
-            k = int(np.argmax(lower))
-            if lower[k] > low[0]:
-                low = (lower[k], j, k)
-            ks = np.flatnonzero(upper > best + tol)
-            candidates += list(zip(upper[ks], np.full(ks.size, j), ks))
+    with ThreadPoolExecutor(max_workers=len(copies)) as pool:
+        while not late():
+            if good_enough is not None and good_enough(best):
+                ended = "stopped: the LP bound proves it good enough"
+                break
+            low, candidates = (best + tol, -1, -1), []
+            sites = [int(j) for j in np.flatnonzero(plan)]
+            for j, found in zip(sites, _spread(pool, copies, bounds, sites)):
+                if found is None:
+                    continue
+                lps += 1
+                _, lower, upper = found
+                lower[plan], upper[plan] = -np.inf, -np.inf
+                k = int(np.argmax(lower))
+                if lower[k] > low[0]:
+                    low = (lower[k], j, k)
+                ks = np.flatnonzero(upper > best + tol)
+                candidates += list(zip(upper[ks], np.full(ks.size, j), ks))
             if late():
                 break
-        if late():
-            break
-        # a swap whose lower bound beats the plan first, then the others by upper bound
-        order = ([low[1:]] if low[1] >= 0 else []) + [(j, k) for _, j, k in sorted(candidates, reverse=True)]
-        for j, k in order:
-            trial = plan.copy()
-            trial[j], trial[k] = False, True
-            value = value_of(trial)
-            if value > best + tol:
-                plan, best, swaps = trial, value, swaps + 1
+            # a swap whose lower bound beats the plan first, then the others by upper bound; as many at once as copies
+            order = ([low[1:]] if low[1] >= 0 else []) + [(j, k) for _, j, k in sorted(candidates, reverse=True)]
+            taken = False
+            for at in range(0, len(order), len(copies)):
+                batch = [(int(j), int(k)) for j, k in order[at:at + len(copies)]]
+                values = _spread(pool, copies, trial_value, batch)
+                lps += len(batch)
+                better = [(swap, value) for swap, value in zip(batch, values) if value > best + tol]
+                if better:
+                    (j, k), best = better[0]
+                    plan[j], plan[k] = False, True
+                    swaps, taken = swaps + 1, True
+                    break
+                if late():
+                    break
+            if not taken and not late():
+                ended = "no swap improves it"
                 break
-            if late():
-                break
-        else:
-            ended = "no swap improves it"
-            break
-    best = value_of(plan)
-    x = np.asarray(lp.getSolution().col_value, dtype=np.float64).copy()
+    best = _value_of(copies[0], reach, plan)
+    lps += 1
+    x = np.asarray(copies[0].getSolution().col_value, dtype=np.float64).copy()
     x[reach.y] = plan
     return plan, x, best, f"{swaps} swaps in {time.perf_counter() - started:.1f} s ({lps} LPs), {ended}"
+
+
+def _spread(pool: ThreadPoolExecutor, copies: list, work: Callable, items: list) -> list:
+    """`work(copy, item)` for every item, item i on copy i mod len(copies) (a fixed split: each copy sees the same
+    sequence of LPs in every run), the copies in parallel; results in item order."""
+    n = len(copies)
+    if n == 1 or len(items) <= 1:
+        return [work(copies[0], item) for item in items]
+    parts = list(pool.map(lambda c: [work(copies[c], item) for item in items[c::n]], range(n)))
+    out: list = [None] * len(items)
+    for c, part in enumerate(parts):
+        out[c::n] = part
+    return out
