@@ -317,3 +317,20 @@ def test_the_lp_bound_is_reported_and_settles_the_plan_when_it_can(solver, seed)
         near = run(1.01 * gap)
         assert near.objective == pytest.approx(best, rel=1e-7) and "MILP was not needed" in near.notes[0]
         assert near.gap == pytest.approx(gap, rel=1e-6) and near.status == "feasible (gap limit)"
+
+
+def test_the_solvers_gap_rel_never_lets_the_whole_objectives_gap_exceed_the_one_asked():
+    """A solver that sees the objective without an offset stops when (B − v) / v ≤ its gap; with the scaled gap the
+    whole objective's gap (B − v) / (v + offset) is then ≤ gap_rel for every incumbent v ≤ bound B (hand algebra:
+    v / (v + offset) ≤ B / (B + offset)). Checked on a grid, and at its tight end (v = B: a zero gap either way)."""
+    from siting.optimize import _solver_gap
+
+    assert _solver_gap(0.01, 100.0, 300.0) == pytest.approx(0.04)
+    assert _solver_gap(None, 100.0, 300.0) is None and _solver_gap(0.01, None, 300.0) == 0.01
+    assert _solver_gap(0.01, 100.0, 0.0) == 0.01
+    for bound in (10.0, 1e3, 2e5):
+        for offset in (0.0, 1.0, 3e5):
+            scaled = _solver_gap(0.01, bound, offset)
+            for v in np.linspace(bound / 2, bound, 200):
+                if (bound - v) / v <= scaled:
+                    assert (bound - v) / (v + offset) <= 0.01 + 1e-12
