@@ -1,13 +1,15 @@
 """A primal heuristic for capacitated coverage with at most p new sites: swap local search over the set of opened
 sites. Each plan is valued exactly by the LP relaxation with every site variable fixed at 0 or 1 (the site variables
 are the model's only integer ones, so that LP is the best service the site set can give); the LP stays hot between
-plans, so one plan costs a few hundred dual simplex iterations (about 40 ms at 10,000 residences × 2,000 candidates).
+plans, so one plan costs a few hundred dual simplex iterations (about 50 ms at 10,000 residences × 2,000 candidates).
+Copies of the LP solve plans in parallel threads (the 20 "close j" LPs of a round, and trial swaps in batches).
 
 Which swaps to try comes from two bounds on the value of a plan S − j + k, both from the LP of S − j: a lower bound
 (S − j's own service plus the best service k can give to the demand S − j leaves unserved: a feasible plan) and an
 upper bound (LP duality: S − j's row duals stay feasible when k's capacity dual is chosen, which leaves a fractional
-knapsack per site). A swap whose lower bound beats the plan is taken at once; otherwise swaps are tried in order of
-their upper bound, and when no upper bound beats the plan, no swap can improve it (a certified swap optimum).
+knapsack per site). The swap of best lower bound is tried first when that bound beats the plan; then swaps in order
+of their upper bound, the first that improves the plan taken; when no upper bound beats the plan, no swap can improve
+it (a certified swap optimum).
 """
 from __future__ import annotations
 
