@@ -57,8 +57,10 @@ def _coverage_overrides(profile, output, map_path, walk_minutes, thresholds, til
 
 _coverage_options = [
     click.option("--profile", help="Standard profile: national, jixi, shangzhi, huzhong, jingdezhen, chifeng, or a .toml path."),
-    click.option("--output", type=click.Path(file_okay=False), help="Folder for tables and summary (overrides the project file)."),
-    click.option("--map", "map_path", type=click.Path(dir_okay=False), help="Where to write the HTML map."),
+    click.option("--output", type=click.Path(file_okay=False, resolve_path=True),
+                 help="Folder for tables and summary, relative to the current folder (overrides the project file)."),
+    click.option("--map", "map_path", type=click.Path(dir_okay=False, resolve_path=True),
+                 help="Where to write the HTML map, relative to the current folder."),
     click.option("--walk-minutes", type=float, help="The service circle in minutes (default: the profile's, 15)."),
     click.option("--thresholds", help="Extra rings in minutes, comma separated, e.g. 5,10,15."),
     click.option("--tiles", type=click.Choice(["osm"]), help="Add an online OpenStreetMap basemap (default: none, works offline)."),
@@ -119,16 +121,21 @@ def demo(profile, output, map_path, walk_minutes, thresholds, tiles):
 @click.option("--budget", type=float, help="Budget for new sites, in the candidates' cost unit.")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), help="MILP solver (default CBC, bundled with pulp).")
 @click.option("--time-limit", "time_limit_s", type=float, help="Solver time limit in seconds; the best solution and its gap are reported.")
+@click.option("--gap-rel", "gap_rel", type=click.FloatRange(0.0, 1.0),
+              help="Stop once the plan is proved within this share of the optimum, e.g. 0.01 for 1 %.")
+@_coverage_options[1]  # --output: one folder per what-if run, so that runs do not overwrite each other
+@_coverage_options[2]  # --map
 @planner_errors
-def optimize(project_file, model, p, budget, solver, time_limit_s):
+def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, output, map_path):
     """Choose new sites for elderly day-care stations and nurseries (candidates from the project file)."""
-    from .plan import run_optimize
+    from .plan import gap_text, run_optimize
 
-    _, plan, paths = run_optimize(project_file, progress=_progress, model=model, p=p, budget=budget, solver=solver,
-                                  time_limit_s=time_limit_s)
+    _, plan, paths = run_optimize(project_file, progress=_progress, overrides={"output": output, "map": map_path},
+                                  model=model, p=p, budget=budget, solver=solver, time_limit_s=time_limit_s,
+                                  gap_rel=gap_rel)
     for kind, info in plan.summaries.items():
         share = info.get("covered_share_after")
-        click.echo(f"  {kind:18s} {info['model']}: status {info['status']}, gap {info['gap']}, new sites "
+        click.echo(f"  {kind:18s} {info['model']}: status {info['status']}, gap {gap_text(info.get('gap'))}, new sites "
                    f"{', '.join(info['chosen_ids']) or '-'}; covered share after {share:.1%}" if share is not None else
                    f"  {kind:18s} {info['model']}: status {info['status']}")
     for name, path in paths.items():

@@ -144,10 +144,15 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     return Plan(new_sites, summaries, res[gained].copy())
 
 
+def gap_text(gap: float | None) -> str:
+    """A relative optimality gap for the planner: per cent, or "unknown" when no bound was proved."""
+    return "unknown" if gap is None else f"{100 * gap:.2f} %"
+
+
 def _say_outcome(say: Progress, label: str, sol, what: str) -> None:
-    """A model's true status, gap (per cent) and notes, for the planner's progress output."""
-    gap = "unknown" if sol.gap is None else f"{100 * sol.gap:.2f} %"
-    say(f"optimise {label}: status {sol.status}, gap {gap}, {len(sol.chosen)} {what} in {sol.solve_time_s:.2f} s")
+    """A model's true status, gap and notes, for the planner's progress output."""
+    say(f"optimise {label}: status {sol.status}, gap {gap_text(sol.gap)}, {len(sol.chosen)} {what} in "
+        f"{sol.solve_time_s:.2f} s")
     for note in sol.notes:
         say(f"optimise {label}: {note}")
 
@@ -283,8 +288,11 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
     return Plan(pd.DataFrame(rows, columns=SITE_COLUMNS), summaries, res[gained].copy())
 
 
-def run_optimize(project_file: str | Path, *, progress: Progress | None = None, **settings: Any):
-    """The `siting optimize` job: coverage, then the siting model, then tables, summary and a map with proposals."""
+def run_optimize(project_file: str | Path, *, progress: Progress | None = None, overrides: dict[str, Any] | None = None,
+                 **settings: Any):
+    """The `siting optimize` job: coverage, then the siting model, then tables, summary and a map with proposals.
+    `overrides` win over the project file's keys (output=…, map=…, as `load_project` takes them); `settings` over its
+    `[optimize]` table."""
     import shapely
 
     from .maps import coverage_map, save_map
@@ -292,7 +300,7 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
     from .pipeline import run_coverage
     from .project import load_project
 
-    project = load_project(project_file)
+    project = load_project(project_file, **(overrides or {}))
     project.optimize.update({k: v for k, v in settings.items() if v is not None})
     run = run_coverage(project, progress=progress)
     plan = optimise_project(project, run.inputs, run.result, progress=progress)

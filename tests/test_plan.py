@@ -145,3 +145,26 @@ def test_cli_with_no_new_sites_writes_an_empty_table_and_the_map(project):
         assert info["covered_after"] == pytest.approx(info["covered_before"])
         assert info["covered_before"] == pytest.approx(within)
     assert project.map_path.with_name(project.map_path.stem + "_plan.html").exists()
+
+
+def test_cli_paths_are_relative_to_the_current_folder_and_gap_rel_reaches_the_model(project, tmp_path, monkeypatch):
+    """`--output` and `--map` given on the command line resolve against the folder the planner runs from (they
+    used to resolve against the project file's folder, like the file's own paths); `--gap-rel` reaches the model and
+    the summary, and no reported gap exceeds it."""
+    import json
+
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = CliRunner().invoke(main, ["optimize", str(project.path), "--model", "capacitated", "--p", "1",
+                                       "--gap-rel", "0.5", "--output", "plan_out", "--map", "maps/plan.html"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((here / "plan_out" / "plan_summary.json").read_text(encoding="utf-8"))
+    assert (here / "maps" / "plan_plan.html").is_file() and not (project.path.parent / "plan_out").exists()
+    assert summary["optimize"]["gap_rel"] == 0.5
+    assert all(info["gap"] is not None and info["gap"] <= 0.5 for info in summary["kinds"].values())
+    assert "gap " in result.output and " %" in result.output
