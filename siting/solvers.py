@@ -165,6 +165,10 @@ def pulp_status_text(status: int, sol_status: int) -> str:
 _NUM = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?)"
 _CBC_PARTIAL = re.compile(r"Partial search - best objective " + _NUM + r" \(best possible " + _NUM + r"\)", re.IGNORECASE)
 _CBC_GAP_EXIT = re.compile(r"Exiting as integer gap of " + _NUM, re.IGNORECASE)
+_CBC_COMPLETED = re.compile(r"Search completed - best objective " + _NUM + r", took \d+ iterations and (\d+) nodes",
+                            re.IGNORECASE)
+_CBC_ROOT = re.compile(r"Cuts at root node changed objective from " + _NUM + r" to " + _NUM, re.IGNORECASE)
+_CBC_RATIO = re.compile(r"ratioGap was changed from " + _NUM + r" to " + _NUM, re.IGNORECASE)
 _CBC_BOUND_LINE = re.compile(r"^(?:Lower|Upper) bound:\s+" + _NUM, re.MULTILINE | re.IGNORECASE)
 _CBC_MIPSTART_REFUSED = re.compile(
     r"^.*(?:mipstart values could not be used|MIPstart solution is not valid|No mipstart solution read).*$",
@@ -177,7 +181,9 @@ def cbc_bound_from_log(log: str, maximise: bool, objective: float | None) -> flo
     A run stopped on time ends with 'Partial search - best objective X (best possible Y)' (CBC minimises internally,
     so Y is negated for a maximisation; the rounded 'Lower/Upper bound:' summary line is the fallback). A run stopped
     on its relative-gap tolerance says 'Exiting as integer gap of G', the absolute gap from `objective` (skipped when
-    CBC returned no plan)."""
+    CBC returned no plan). A search completed under a gap tolerance ('Search completed - best objective X, took …
+    and N nodes') proved the plan within that 'ratioGap'; with no node, the root bound after cuts ('Cuts at root node
+    changed objective from A to B') is the bound itself."""
     found = _CBC_PARTIAL.findall(log)
     if found:
         value = float(found[-1][1])
@@ -185,6 +191,16 @@ def cbc_bound_from_log(log: str, maximise: bool, objective: float | None) -> flo
     gap = _CBC_GAP_EXIT.findall(log)
     if gap and objective is not None:
         return objective + float(gap[-1]) if maximise else objective - float(gap[-1])
+    done = _CBC_COMPLETED.findall(log)
+    if done and objective is not None:
+        root = _CBC_ROOT.findall(log)
+        if int(done[-1][1]) == 0 and root:
+            value = -float(root[-1][1]) if maximise else float(root[-1][1])
+            return max(value, objective) if maximise else min(value, objective)  # root bound: never past the plan
+        ratio = _CBC_RATIO.findall(log)
+        if ratio:
+            slack = float(ratio[-1][1]) * abs(objective)
+            return objective + slack if maximise else objective - slack
     line = _CBC_BOUND_LINE.findall(log)
     if line:
         return float(line[-1])

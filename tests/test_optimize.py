@@ -154,6 +154,16 @@ def test_cbc_log_bound():
     log = "Cbc0005I Partial search - best objective 145 (best possible 140.85889), took 3253 iterations\n"
     assert cbc_bound_from_log(log, False, 145.0) == pytest.approx(140.85889)
     assert cbc_bound_from_log("Result - Optimal solution found\n", False, 3.0) is None
+    # searches completed under a gap tolerance (real CBC 2.10 logs of the sample project's capacitated run): with no
+    # node the root bound after cuts is the bound (here it met the plan); with nodes, the plan within ratioGap
+    root = ("ratioGap was changed from 0 to 0.0102058\nContinuous objective value is 5539.64 - 0.00 seconds\n"
+            "Cbc0013I At root node, 1 cuts changed objective from -5539.6418 to -5422 in 2 passes\n"
+            "Cbc0001I Search completed - best objective -5422, took 3 iterations and 0 nodes (0.03 seconds)\n"
+            "Cuts at root node changed objective from -5539.64 to -5422\nResult - Optimal solution found\n")
+    assert cbc_bound_from_log(root, True, 5422.0) == pytest.approx(5422.0)
+    nodes = root.replace("and 0 nodes", "and 12 nodes").replace("to -5422\nResult", "to -5500\nResult")
+    assert cbc_bound_from_log(nodes, True, 5422.0) == pytest.approx(5422.0 * 1.0102058)
+    assert cbc_bound_from_log(nodes.replace("-5", "5"), False, 5422.0) == pytest.approx(5422.0 * (1 - 0.0102058))
 
 
 @pytest.mark.parametrize("solver", SOLVERS)

@@ -161,10 +161,12 @@ def test_cli_paths_are_relative_to_the_current_folder_and_gap_rel_reaches_the_mo
     here.mkdir()
     monkeypatch.chdir(here)
     result = CliRunner().invoke(main, ["optimize", str(project.path), "--model", "capacitated", "--p", "1",
-                                       "--gap-rel", "0.5", "--output", "plan_out", "--map", "maps/plan.html"])
+                                       "--gap-rel", "0.01", "--output", "plan_out", "--map", "maps/plan.html"])
     assert result.exit_code == 0, result.output
     summary = json.loads((here / "plan_out" / "plan_summary.json").read_text(encoding="utf-8"))
     assert (here / "maps" / "plan_plan.html").is_file() and not (project.path.parent / "plan_out").exists()
-    assert summary["optimize"]["gap_rel"] == 0.5
-    assert all(info["gap"] is not None and info["gap"] <= 0.5 for info in summary["kinds"].values())
+    assert summary["optimize"]["gap_rel"] == 0.01
+    # CBC (the project's solver) closes the elderly model at its root under the gap tolerance: its log's root bound is
+    # the proof (the reported gap was the LP relaxation's 2.1 % while CBC said it stopped within 1 %)
+    assert all(info["gap"] is not None and info["gap"] <= 0.01 for info in summary["kinds"].values())
     assert "gap " in result.output and " %" in result.output
