@@ -58,7 +58,7 @@ def _coverage_overrides(profile, output, map_path, walk_minutes, thresholds, til
 _coverage_options = [
     click.option("--profile", help="Standard profile: national, jixi, shangzhi, huzhong, jingdezhen, chifeng, or a .toml path."),
     click.option("--output", type=click.Path(file_okay=False, resolve_path=True),
-                 help="Folder for tables and summary, relative to the current folder (overrides the project file)."),
+                 help="Folder for tables, summary and map, relative to the current folder (overrides the project file)."),
     click.option("--map", "map_path", type=click.Path(dir_okay=False, resolve_path=True),
                  help="Where to write the HTML map, relative to the current folder."),
     click.option("--walk-minutes", type=float, help="The service circle in minutes (default: the profile's, 15)."),

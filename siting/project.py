@@ -136,6 +136,9 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
     for key in overrides:
         if key not in SCHEMA["project"]:
             raise ConfigError(f"unknown override {key!r}", expected="one of " + ", ".join(sorted(SCHEMA["project"])))
+    if "output" in overrides and "map" not in overrides and "map" in proj:
+        # a new output folder takes the map with it: one folder per run, nothing of another run overwritten
+        proj["map"] = str(Path(overrides["output"]) / Path(proj["map"]).name)
     proj.update(overrides)
     base = path.parent if path is not None else Path.cwd()
 

@@ -165,6 +165,10 @@ def test_cli_paths_are_relative_to_the_current_folder_and_gap_rel_reaches_the_mo
     assert result.exit_code == 0, result.output
     summary = json.loads((here / "plan_out" / "plan_summary.json").read_text(encoding="utf-8"))
     assert (here / "maps" / "plan_plan.html").is_file() and not (project.path.parent / "plan_out").exists()
+    # --output alone takes the map along (the project's map file name): one folder per what-if run
+    again = CliRunner().invoke(main, ["optimize", str(project.path), "--model", "mclp", "--p", "1", "--output", "run2"])
+    assert again.exit_code == 0, again.output
+    assert {p.name for p in (here / "run2").iterdir()} >= {"plan_summary.json", "new_sites.csv", "map.html", "map_plan.html"}
     assert summary["optimize"]["gap_rel"] == 0.01
     # CBC (the project's solver) closes the elderly model at its root under the gap tolerance: its log's root bound is
     # the proof (the reported gap was the LP relaxation's 2.1 % while CBC said it stopped within 1 %)
