@@ -147,6 +147,7 @@ def test_cli_with_no_new_sites_writes_an_empty_table_and_the_map(project):
     assert project.map_path.with_name(project.map_path.stem + "_plan.html").exists()
 
 
+@pytest.mark.filterwarnings("ignore:MCLP.*have no candidate site")
 def test_cli_paths_are_relative_to_the_current_folder_and_gap_rel_reaches_the_model(project, tmp_path, monkeypatch):
     """`--output` and `--map` given on the command line resolve against the folder the planner runs from (they
     used to resolve against the project file's folder, like the file's own paths); `--gap-rel` reaches the model and
