@@ -230,7 +230,7 @@ def _left(time_limit_s: float | None, started: float) -> float | None:
 def _meets(objective: float, bound: float, maximise: bool, what: str = "the LP bound",
            start: str = "the warm start") -> str:
     """How a bound settles a warm start, for the planner: exactly, or within the gap_rel asked."""
-    exact = relative_gap(objective, bound) == 0.0 or (bound <= objective if maximise else bound >= objective)
+    exact = bound_proves(objective, bound, maximise)
     return f"{what} {'meets' if exact else 'is within gap_rel of'} {start}"
 
 
@@ -477,7 +477,7 @@ class LSCP(_Model):
             found = cover_heuristic(red.incidence, cost, max_seconds=_heuristic_seconds(time_limit_s, 0.15))
             red.report.notes.append(found.note(offset, "sites" if (cost == 1).all() else "cost"))
         if found is not None and bound_proves(found.cost + offset, found.bound + offset, False, gap_rel):
-            why = _meets(found.cost, found.bound, False, "the Lagrangian bound", "the heuristic's cover")
+            why = _meets(found.cost + offset, found.bound + offset, False, "the Lagrangian bound", "the heuristic's cover")
             sol = _proved_without_milp(solver, found.mask.astype(float), found.cost, found.bound,
                                        time.perf_counter() - started, why, None)
         else:
@@ -1088,7 +1088,7 @@ class JointCoverage:
         offset = self._offset(blocks)
         if value is not None and bound is not None and bound_proves(value + offset, bound + offset, model.maximise, gap_rel):
             sol = _proved_without_milp(solver, start, value, bound, time.perf_counter() - started,
-                                       _meets(value, bound, model.maximise), "the LP relaxation")
+                                       _meets(value + offset, bound + offset, model.maximise), "the LP relaxation")
         else:
             sol = with_bound(solve_milp(model, solver, _left(time_limit_s, started), _solver_gap(gap_rel, bound, offset),
                                         start=start), bound, model.maximise)
@@ -1345,7 +1345,7 @@ class JointCoverage:
             report.notes.append(f"no warm start: {err}")
             return None
         why = plan_violation(model.arrays(), start)
-        report.notes.append(f"warm start {value + blk['fixed_weight']:.10g} from the LP relaxation's {int(plan.sum())} "
+        report.notes.append(f"warm start {value + self._offset(blocks):.10g} from the LP relaxation's {int(plan.sum())} "
                             f"most-open sites and swap search ({how}; {time.perf_counter() - started:.1f} s with the "
                             f"x ≤ y rounds)" if why is None else f"no warm start: the swap search plan fails ({why})")
         return start if why is None else None
