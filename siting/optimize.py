@@ -1121,6 +1121,10 @@ class JointCoverage:
                 report.rows_covered_by_existing += int(done.sum())
             rows = np.flatnonzero(rows)
             fixed_load = np.bincount(fixed.col, weights=fixed.cost, minlength=self.n_cols)
+            # capacity the existing facilities have left; the rounding dust of a facility the reduction fills (3e-14 m²)
+            # becomes 0, so the solvers see no tiny right-hand sides
+            left_over = k["existing_capacity"] - fixed_load
+            left_over[np.abs(left_over) <= 1e-9 * np.maximum(1.0, k["existing_capacity"])] = 0.0
             sub = pairs.select(usable[pairs.col] & np.isin(pairs.row, rows))
             csr = sub.to_csr()[rows]
             # merging is exact when the merged rows trade capacity for weight at the same rate (max_covered)
@@ -1161,7 +1165,7 @@ class JointCoverage:
             size_var = np.concatenate([s, e])
             model.add_rows(new.size + ex.size, np.concatenate([local, np.arange(new.size + ex.size)]),
                            np.concatenate([x, size_var]), np.concatenate([gdem[gcoo.row], -np.ones(new.size + ex.size)]),
-                           ub=np.concatenate([np.zeros(new.size), k["existing_capacity"][ex] - fixed_load[ex]]))
+                           ub=np.concatenate([np.zeros(new.size), left_over[ex]]))
             # x ≤ y for new sites: a row's share from a site cannot exceed the site being open (the capacity row alone
             # lets the LP relaxation open a sliver of every site); "lazy" adds the ones the LP violates in `_strengthen`
             to_new = local < new.size

@@ -7,9 +7,13 @@ Copies of the LP solve plans in parallel threads (the 20 "close j" LPs of a roun
 Which swaps to try comes from two bounds on the value of a plan S − j + k, both from the LP of S − j: a lower bound
 (S − j's own service plus the best service k can give to the demand S − j leaves unserved: a feasible plan) and an
 upper bound (LP duality: S − j's row duals stay feasible when k's capacity dual is chosen, which leaves a fractional
-knapsack per site). The swap of best lower bound is tried first when that bound beats the plan; then swaps in order
-of their upper bound, the first that improves the plan taken; when no upper bound beats the plan, no swap can improve
-it (a certified swap optimum).
+knapsack per site). The swap of best lower bound is tried first when that bound beats the plan; then the swaps whose
+upper bound beats the plan, in order of the midpoint of their two bounds, the first that improves the plan taken;
+when no upper bound beats the plan, no swap can improve it (a certified swap optimum). The midpoint ranks better than
+either bound alone: the upper bound lets k fill its whole capacity at the duals' prices and the lower bound lets it
+take only unserved demand, while a real swap lands between (on the planner's city of the benchmark, 1 % from the
+LP bound after 184 LPs against 320 by upper bound, and a better swap optimum, 490,454 against 490,253, in half the
+LPs; on the greenfield city both orders end at the proven optimum, the midpoint after 422 LPs against 270).
 """
 from __future__ import annotations
 
@@ -21,6 +25,12 @@ from typing import Callable
 import numpy as np
 
 from .solvers import run_lp
+
+
+STALE_BATCHES = 3
+"""After a swap, batches of further swaps from the same ranked list tried before the bounds are computed anew (one LP
+per open site): 3 reached 1 % of the LP bound on the benchmark's planner city in 152 LPs against 184 when every swap
+starts a new round, and the greenfield city's proven optimum in 304 LPs against 422; the swap optima were the same."""
 
 
 @dataclass(frozen=True)
@@ -131,22 +141,36 @@ def swap_search(lp, reach: SiteReach, plan: np.ndarray, seconds: float | None,
                 if lower[k] > low[0]:
                     low = (lower[k], j, k)
                 ks = np.flatnonzero(upper > best + tol)
-                candidates += list(zip(upper[ks], np.full(ks.size, j), ks))
+                candidates += list(zip(0.5 * (lower[ks] + upper[ks]), np.full(ks.size, j), ks))
             if late():
                 break
-            # a swap whose lower bound beats the plan first, then the others by upper bound; as many at once as copies
+            # a swap whose lower bound beats the plan first, then the others by the midpoint of their bounds; as many at once as copies
             order = ([low[1:]] if low[1] >= 0 else []) + [(j, k) for _, j, k in sorted(candidates, reverse=True)]
-            taken = False
-            for at in range(0, len(order), len(copies)):
-                batch = [(int(j), int(k)) for j, k in order[at:at + len(copies)]]
+            # after a swap, the rest of the list is still tried (exact values on the new plan, stale ranking) until
+            # STALE_BATCHES batches in a row fail: new bounds cost a LP per open site
+            taken, misses, at = False, 0, 0
+            while at < len(order):
+                batch = []
+                while at < len(order) and len(batch) < len(copies):
+                    j, k = int(order[at][0]), int(order[at][1])
+                    at += 1
+                    if plan[j] and not plan[k]:
+                        batch.append((j, k))
+                if not batch:
+                    break
                 values = _spread(pool, copies, trial_value, batch)
                 lps += len(batch)
                 better = [(swap, value) for swap, value in zip(batch, values) if value > best + tol]
                 if better:
                     (j, k), best = better[0]
                     plan[j], plan[k] = False, True
-                    swaps, taken = swaps + 1, True
-                    break
+                    swaps, taken, misses = swaps + 1, True, 0
+                    if good_enough is not None and good_enough(best):
+                        break
+                elif taken:
+                    misses += 1
+                    if misses >= STALE_BATCHES:
+                        break
                 if late():
                     break
             if not taken and not late():
