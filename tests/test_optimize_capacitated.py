@@ -206,13 +206,13 @@ def test_site_fill_is_each_sites_fractional_knapsack(seed):
         assert got[j] == pytest.approx(-out.fun, rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize("seed", [4, 5, 9])
-def test_swap_bounds_bracket_every_swap_and_the_search_ends_at_a_swap_optimum(seed):
-    """For a plan of 2 new sites, every swap's value (a transportation LP by linprog for that site set) lies between
+@pytest.mark.parametrize("seed,p", [(4, 2), (5, 2), (9, 2), (4, 3), (5, 3)])
+def test_swap_bounds_bracket_every_swap_and_the_search_ends_at_a_swap_optimum(seed, p):
+    """For a plan of p new sites, every swap's value (a transportation LP by linprog for that site set) lies between
     the lower and upper bound `swap_bounds` gives; `swap_search` ends where no swap improves (checked the same way),
     with a feasible plan of the model whose value is that site set's."""
     cost, hh, need, existing, existing_cap, max_size, radius = instance(seed)
-    model = CapacitatedCoverage.from_cost_matrix(cost, radius, need, weights=hh, p=2, min_size=1.0, max_size=max_size,
+    model = CapacitatedCoverage.from_cost_matrix(cost, radius, need, weights=hh, p=p, min_size=1.0, max_size=max_size,
                                                  existing=existing, existing_capacity=existing_cap)
     milp, blocks, _, _ = model._build(new_sites=True)
     blk = blocks[0]
@@ -224,7 +224,7 @@ def test_swap_bounds_bracket_every_swap_and_the_search_ends_at_a_swap_optimum(se
 
     lp = highs_model(milp, relax=True)
     plan = np.zeros(new.size, bool)
-    plan[:2] = True
+    plan[:p] = True
     for j in np.flatnonzero(plan):
         without = plan.copy()
         without[j] = False
@@ -235,7 +235,7 @@ def test_swap_bounds_bracket_every_swap_and_the_search_ends_at_a_swap_optimum(se
             assert lower[k] + offset <= value * (1 + 1e-7) and value <= (upper[k] + offset) * (1 + 1e-7), (j, k)
     for copies in (lp, [lp, highs_model(milp, relax=True)]):  # one LP, or two solved in parallel threads
         found, x, value, how = swap_search(copies, reach, plan, None)
-        assert how.endswith("no swap improves it") and found.sum() == 2
+        assert how.endswith("no swap improves it") and found.sum() == p
         assert plan_violation(milp.arrays(), x) is None
         assert value + offset == pytest.approx(truth(np.flatnonzero(found)), rel=1e-7)
         for j in np.flatnonzero(found):
