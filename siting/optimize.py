@@ -253,13 +253,15 @@ def _heuristic_seconds(time_limit_s: float | None, share: float) -> float:
     return COVER_HEURISTIC_MAX_S if time_limit_s is None else min(COVER_HEURISTIC_MAX_S, share * time_limit_s)
 
 
-def _solver_gap(gap_rel: float | None, bound: float | None, offset: float) -> float | None:
-    """The gap_rel to ask of a solver whose objective leaves out a constant `offset` ≥ 0 (a maximum's part settled
-    before the model): the solver divides by its own, smaller objective, so the same absolute gap is a larger share
-    of it. With the bound (≥ every incumbent) as the denominator the scaled gap never stops a run early."""
-    if gap_rel is None or bound is None or offset <= 0 or bound <= 0:
+def _solver_gap(gap_rel: float | None, ceiling: float | None, offset: float) -> float | None:
+    """The gap_rel to ask of a solver whose objective leaves out a constant `offset` ≥ 0 (the part settled before
+    the model: households existing stations cover, sites forced open): the solver divides by its own, smaller
+    objective, so the same absolute gap is a larger share of it. `ceiling` is ≥ every incumbent the solver can hold
+    (a maximum's bound; a minimum's warm start, which incumbents only lower); with it as the denominator the scaled
+    gap never stops a run early: v / (v + offset) ≤ ceiling / (ceiling + offset) for every incumbent v ≤ ceiling."""
+    if gap_rel is None or ceiling is None or offset <= 0 or ceiling <= 0:
         return gap_rel
-    return gap_rel * (bound + offset) / bound
+    return gap_rel * (ceiling + offset) / ceiling
 
 
 def _status_with_gap(sol: Solution, gap: float | None, gap_rel: float | None) -> str:
@@ -482,7 +484,8 @@ class LSCP(_Model):
                                        time.perf_counter() - started, why, None)
         else:
             start = None if found is None else found.mask.astype(float)  # y is the model's only variable block
-            sol = solve_milp(model, solver, _left(time_limit_s, started), gap_rel, start=start)
+            sol = solve_milp(model, solver, _left(time_limit_s, started),
+                             _solver_gap(gap_rel, None if found is None else found.cost, offset), start=start)
             sol = sol if found is None else with_bound(sol, found.bound, False)
         _check_solution(self.name, sol, "a demand row cannot be covered")
         chosen = np.sort(np.concatenate([red.forced, red.columns[sol.x[y] > 0.5]]))
@@ -529,7 +532,8 @@ class MCLP(_Model):
             model.add_rows(1, np.zeros(n_cols, dtype=np.int64), y, 1.0, ub=float(self.p))
         if self.budget is not None:
             model.add_rows(1, np.zeros(n_cols, dtype=np.int64), y, self.site_cost[red.columns], ub=float(self.budget))
-        sol = solve_milp(model, solver, time_limit_s, gap_rel)
+        # the weight of every row left is a ceiling on the model's objective (the covered-before weight is its offset)
+        sol = solve_milp(model, solver, time_limit_s, _solver_gap(gap_rel, float(red.weight.sum()), before))
         _check_solution(self.name, sol, "p or budget is negative")
         chosen = np.sort(red.columns[sol.x[y] > 0.5])
         open_mask = self.existing.copy()

@@ -322,7 +322,8 @@ def test_the_lp_bound_is_reported_and_settles_the_plan_when_it_can(solver, seed)
 def test_the_solvers_gap_rel_never_lets_the_whole_objectives_gap_exceed_the_one_asked():
     """A solver that sees the objective without an offset stops when (B − v) / v ≤ its gap; with the scaled gap the
     whole objective's gap (B − v) / (v + offset) is then ≤ gap_rel for every incumbent v ≤ bound B (hand algebra:
-    v / (v + offset) ≤ B / (B + offset)). Checked on a grid, and at its tight end (v = B: a zero gap either way)."""
+    v / (v + offset) ≤ B / (B + offset)). Checked on a grid, and at its tight end (v = B: a zero gap either way); the
+    same for a minimum, whose ceiling is the warm start's cost."""
     from siting.optimize import _solver_gap
 
     assert _solver_gap(0.01, 100.0, 300.0) == pytest.approx(0.04)
@@ -334,3 +335,12 @@ def test_the_solvers_gap_rel_never_lets_the_whole_objectives_gap_exceed_the_one_
             for v in np.linspace(bound / 2, bound, 200):
                 if (bound - v) / v <= scaled:
                     assert (bound - v) / (v + offset) <= 0.01 + 1e-12
+    # a minimum (LSCP's new sites, the forced ones' cost left out): the ceiling is the warm start's cost U, which every
+    # incumbent v only lowers, and the solver stops when (v − L) / v ≤ its gap, for its lower bound L
+    for start_cost in (5.0, 57.0, 1e4):
+        for offset in (0.0, 2.0, 1e3):
+            scaled = _solver_gap(0.01, start_cost, offset)
+            for v in np.linspace(start_cost / 3, start_cost, 60):
+                for lower in np.linspace(v * 0.9, v, 40):
+                    if (v - lower) / v <= scaled:
+                        assert (v - lower) / (v + offset) <= 0.01 + 1e-12
