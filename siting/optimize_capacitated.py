@@ -29,7 +29,7 @@ from .solvers import run_lp
 
 STALE_BATCHES = 3
 """After a swap, batches of further swaps from the same ranked list tried before the bounds are computed anew (one LP
-per open site): 3 reached 1 % of the LP bound on the benchmark's planner city in 152 LPs against 184 when every swap
+per open site): 3 reached 1 % of the LP bound on the benchmark's planner city in 98 LPs against 184 when every swap
 starts a new round, and the greenfield city's proven optimum in 304 LPs against 422; the swap optima were the same."""
 
 
@@ -144,7 +144,8 @@ def swap_search(lp, reach: SiteReach, plan: np.ndarray, seconds: float | None,
                 candidates += list(zip(0.5 * (lower[ks] + upper[ks]), np.full(ks.size, j), ks))
             if late():
                 break
-            # a swap whose lower bound beats the plan first, then the others by the midpoint of their bounds; as many at once as copies
+            # a swap whose lower bound beats the plan first, then the others by the midpoint of their bounds; as many
+            # at once as copies
             order = ([low[1:]] if low[1] >= 0 else []) + [(j, k) for _, j, k in sorted(candidates, reverse=True)]
             # after a swap, the rest of the list is still tried (exact values on the new plan, stale ranking) until
             # STALE_BATCHES batches in a row fail: new bounds cost a LP per open site
