@@ -3,7 +3,7 @@ spopt + CBC on the same instances in one run and writes the table to bench/resul
 vary by machine.
 
 Instances:
-- the spopt San Francisco matrix (205 tracts × 16 stores, network metres; `../shared/data/spopt/`);
+- the spopt San Francisco matrix (205 tracts × 16 stores, network metres; `tests/data/spopt/`);
 - a synthetic city built with bench/synthetic_city.py (`make_city`: a jittered street grid with gaps, footpaths and
   cul-de-sacs around Chifeng; compounds of 100–2,000 households). Residences are the buildings of those compounds
   (10,000 points clustered inside the compounds, households split by building), candidate sites are 2,000 points
@@ -49,7 +49,7 @@ from siting.snap import snap_geoseries  # noqa: E402
 from synthetic_city import UTM_50N, make_city  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SF = HERE.parents[1] / "shared" / "data" / "spopt" / "SF_network_distance_candidateStore_16_censusTract_205_new.csv"
+SF = HERE.parent / "tests" / "data" / "spopt" / "SF_network_distance_candidateStore_16_censusTract_205_new.csv"
 FAR_M = 1e9  # what spopt sees for a pair beyond the walk
 
 

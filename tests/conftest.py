@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DATA = REPO / "tests" / "data"
 
 
 def shared_file(*parts: str) -> Path:
-    """A file of ../shared/data, or skip the test with the reason when the folder is absent."""
-    path = SHARED_DATA.joinpath(*parts)
+    """A file of tests/data (real extracts copied from the project's shared data; source and licence in its README).
+
+    A missing file is a broken checkout, not a reason to skip: the tests run from the repository alone.
+    """
+    path = TEST_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared test data not found: {path} (tests read ../shared/data beside the repo)")
+        raise FileNotFoundError(f"test data missing: {path} (it is part of the repository; restore it with git checkout)")
     return path

@@ -9,15 +9,14 @@ import pytest
 
 from siting.batch import job_folder, run_batch, run_job
 
+from conftest import shared_file
 from test_scenario import write_area
 
-OSM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bupt_beijing" / "map.osm"
+OSM = shared_file("bupt_beijing", "map.osm")
 
 
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory) -> list[Path]:
-    if not OSM.exists():
-        pytest.skip(f"shared test data not found: {OSM} (tests read ../shared/data beside the repo)")
     folder = write_area(tmp_path_factory.mktemp("batch"))
     (folder / "broken.toml").write_text('[scenario]\nbase = "project.toml"\nremove_facilities = ["NOPE"]\n', encoding="utf-8")
     return [folder / "base.toml", folder / "broken.toml", folder / "open.toml", folder / "project.toml"]

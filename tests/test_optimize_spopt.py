@@ -1,4 +1,4 @@
-"""The spopt San Francisco and school instances (values asserted by spopt's own tests, see shared/data/spopt/EXPECTED.md),
+"""The spopt San Francisco and school instances (values asserted by spopt's own tests, see tests/data/spopt/EXPECTED.md),
 solved by our models and, where cheap, by spopt itself on the same matrix."""
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from siting.errors import ConfigError
 from siting.pipeline import run_coverage
 from siting.scenario import compare, coverage_changes, load_scenario, resolve_scenario, run_scenario, run_scenarios
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parent / "data"
 OSM = SHARED / "bupt_beijing" / "map.osm"
 
 RESIDENCES = """id,name,households,area_type,lon,lat
@@ -87,8 +87,6 @@ year = 2030
 
 @pytest.fixture(scope="module")
 def area(tmp_path_factory) -> Path:
-    if not OSM.exists():
-        pytest.skip(f"shared test data not found: {OSM} (tests read ../shared/data beside the repo)")
     return write_area(tmp_path_factory.mktemp("scen"))
 
 
