@@ -40,9 +40,13 @@ install_packages() {
   log "installing postgresql + postgis with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update >&2
-  # Debian bookworm: postgresql = 15; the "postgis" metapackage pulls postgresql-15-postgis-3.
-  apt-get install -y --no-install-recommends postgresql postgis >&2 \
-    || apt-get install -y --no-install-recommends postgresql postgresql-15-postgis-3 postgresql-15-postgis-3-scripts >&2
+  # The "postgis" package alone is only the command-line tools (the extension is a Recommends, which
+  # --no-install-recommends drops): install the server, then the extension package of its major version.
+  apt-get install -y --no-install-recommends postgresql >&2
+  local major
+  major="$(ls /usr/lib/postgresql | sort -n | tail -1)"
+  apt-get install -y --no-install-recommends "postgresql-$major-postgis-3" "postgresql-$major-postgis-3-scripts" >&2
+  have_postgis || { log "PostGIS extension still missing after apt-get install"; exit 1; }
 }
 
 server_running() {
