@@ -1,0 +1,4 @@
+"""`python -m siting …` runs the command line (the same as the `siting` script)."""
+from .cli import main
+
+main()
