@@ -1,0 +1,54 @@
+"""The workbook writer: every cell read back with openpyxl equals the table it came from."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from siting.workbook import Column, Sheet, sheet_name, write_workbook
+
+
+def test_cells_headers_formats_and_frozen_row(tmp_path):
+    frame = pd.DataFrame({
+        "unit_name": ["东风社区", "向阳社区", "新村"],
+        "households": [1200, 800, 0],
+        "coverage_share": [0.915, 0.5, np.nan],
+        "m2_per_100_households": [21.25, 12.0, math.inf],
+        "passes": [True, False, None],
+    })
+    columns = [Column("unit_name", "社区名称"), Column("households", "户数 (户)", "int"),
+               Column("coverage_share", "15分钟覆盖率 (%)", "percent"),
+               Column("m2_per_100_households", "每百户面积 (m²/百户)", "float1"), Column("passes", "达标")]
+    path = write_workbook(tmp_path / "指标.xlsx", [Sheet("社区 community", frame, columns), Sheet("raw", frame)])
+    book = load_workbook(path)
+    assert book.sheetnames == ["社区 community", "raw"]
+    ws = book["社区 community"]
+    assert [c.value for c in ws[1]] == ["社区名称", "户数 (户)", "15分钟覆盖率 (%)", "每百户面积 (m²/百户)", "达标"]
+    assert ws.freeze_panes == "A2"
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+    assert rows == [["东风社区", 1200, 0.915, 21.25, True], ["向阳社区", 800, 0.5, 12.0, False], ["新村", 0, None, None, None]]
+    assert ws["B2"].number_format == "#,##0" and ws["C2"].number_format == "0.0%" and ws["D3"].number_format == "#,##0.0"
+    assert ws.column_dimensions["A"].width >= 10  # 社区名称: four wide characters
+    raw = book["raw"]
+    assert [c.value for c in raw[1]] == list(frame.columns)
+    assert pd.read_excel(path, sheet_name="raw")["households"].tolist() == [1200, 800, 0]
+
+
+def test_sheet_names_made_valid_and_unique(tmp_path):
+    assert sheet_name("a/b:c?" + "x" * 40) == ("a_b_c_" + "x" * 40)[:31]
+    frame = pd.DataFrame({"a": [1]})
+    path = write_workbook(tmp_path / "w.xlsx", [Sheet("y" * 40, frame), Sheet("y" * 40, frame)])
+    assert load_workbook(path).sheetnames == ["y" * 31, "y" * 29 + "~2"]
+
+
+def test_failed_write_keeps_previous_file(tmp_path):
+    target = tmp_path / "w.xlsx"
+    write_workbook(target, [Sheet("ok", pd.DataFrame({"a": [1]}))])
+    before = target.read_bytes()
+    with pytest.raises(KeyError, match="no column"):
+        write_workbook(target, [Sheet("bad", pd.DataFrame({"a": [1]}), [Column("b", "B")])])
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.xlsx"]
