@@ -52,3 +52,37 @@ def test_failed_write_keeps_previous_file(tmp_path):
         write_workbook(target, [Sheet("bad", pd.DataFrame({"a": [1]}), [Column("b", "B")])])
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.xlsx"]
+
+
+def test_run_workbook_equals_the_csv_tables(tmp_path):
+    """The run workbook of the sample project: the facilities sheet holds the facilities.csv values cell for cell and
+    the summary sheet the summary.json figures."""
+    import json
+
+    from siting.pipeline import run_coverage
+    from siting.run_workbook import write_run_workbook
+
+    run = run_coverage("data/sample_project.toml", output=tmp_path / "out", map=tmp_path / "map.html", polygons=False)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    csv = pd.read_csv(tmp_path / "out" / "facilities.csv", encoding="utf-8-sig")
+    path = write_run_workbook(tmp_path / "run.xlsx", summary, csv)
+    book = load_workbook(path)
+    assert book.sheetnames == ["概要 Summary", "判定 Verdicts", "设施 Facilities"]
+    fac = book["设施 Facilities"]
+    headers = [c.value for c in fac[1]]
+    assert headers[:3] == ["设施编号", "名称", "类型"] and "建筑面积 (m²)" in headers
+    cells = [[c.value for c in row] for row in fac.iter_rows(min_row=2)]
+    for j, column in enumerate(csv.columns):
+        expected = [None if pd.isna(e) else e for e in csv[column].tolist()]
+        # xlsx keeps 15 significant digits, as Excel does
+        assert [row[j] for row in cells] == [pytest.approx(e, rel=1e-14) if isinstance(e, float) else e for e in expected], column
+    top = book["概要 Summary"]
+    head = [c.value for c in top[1]]
+    rows = {r[0]: dict(zip(head, r)) for r in top.iter_rows(min_row=2, values_only=True)}
+    elderly = summary["kinds"]["elderly_day_care"]
+    row = rows["日间照料 elderly day care"]
+    assert row["15分钟覆盖率 (%)"] == pytest.approx(elderly["coverage_rate"], rel=1e-14)
+    assert row["15分钟内户数 (户)"] == elderly["households_covered"] == run.result.summary["kinds"]["elderly_day_care"]["households_covered"]
+    assert row["5分钟覆盖率 (%)"] == pytest.approx(elderly["by_threshold"]["5"]["coverage_rate"], rel=1e-14)
+    verdicts = list(book["判定 Verdicts"].iter_rows(min_row=2, values_only=True))
+    assert len(verdicts) == sum(len(k["verdicts"]) for k in summary["kinds"].values())
