@@ -185,8 +185,10 @@ def _find(frame: pd.DataFrame, fields: tuple[str, ...]) -> dict[str, str]:
 
 
 def _dates(frame: pd.DataFrame, source: str, found: dict[str, str]) -> dict[str, list]:
+    """The four milestone columns as dates, plus where each row came from (source, the planner's headers) so that
+    a date check can name the file, sheet and column."""
     out: dict[str, list] = {"source": [source] * len(frame),
-                             "date_columns": [{m: found[m] for m in MILESTONES if m in found}] * len(frame)}
+                             "headers": [{m: found[m] for m in (*MILESTONES, "phase") if m in found}] * len(frame)}
     for m in MILESTONES:
         col = found.get(m)
         values = frame[col].tolist() if col else [None] * len(frame)
@@ -455,9 +457,10 @@ def _check_links(phases: pd.DataFrame, facilities: pd.DataFrame) -> None:
         for dev in f["development_ids"]:
             missing = [p for p in f[FACILITY_PHASES] if p not in by_dev[dev]]
             if missing:
+                headers = f.get("headers")
                 raise InputError(f"facility {f['fac_id']} is linked to phase {', '.join(missing)}, which development "
                                  f"{dev} does not have", file=f.get("source") or "facilities", row=int(f["row"]),
-                                 column="phase", expected=f"phases of {dev}: " + ", ".join(by_dev[dev]) + " (several "
+                                 column=headers.get("phase", "phase") if isinstance(headers, dict) else "phase", expected=f"phases of {dev}: " + ", ".join(by_dev[dev]) + " (several "
                                  "separated by ;), or blank for a facility serving every phase",
                                  fix="correct the 分期 cell of the facility or of the phases sheet")
 

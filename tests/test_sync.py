@@ -389,7 +389,7 @@ def test_phase_link_read_from_workbook_and_unknown_phase_named(tmp_path):
     assert facilities["phases"].tolist() == [["1", "2"], ["3"]]
     with pytest.raises(InputError) as err:
         check_developments(phases, facilities, NATIONAL, as_of=AS_OF)
-    assert str(err.value) == (f"{tmp_path / 'dev.xlsx'} sheet facilities, row 3, column 'phase': facility E2 is linked "
+    assert str(err.value) == (f"{tmp_path / 'dev.xlsx'} sheet facilities, row 3, column '分期': facility E2 is linked "
                               "to phase 3, which development A does not have. Expected phases of A: 1, 2 (several "
                               "separated by ;), or blank for a facility serving every phase. Fix: correct the 分期 cell "
                               "of the facility or of the phases sheet")
