@@ -608,3 +608,11 @@ def test_text_that_is_not_a_date_stops_before_work(tmp_path):
     p = pd.DataFrame([{"开发项目编号": "A", "户数": 100, "交付": "2022-02-30"}])
     with pytest.raises(InputError, match=re.escape("row 2, column '交付': '2022-02-30' is not a date")):
         check_developments(p, pd.DataFrame(columns=["开发项目编号", "类型"]), NATIONAL, as_of=AS_OF)
+
+
+@pytest.mark.parametrize("city, clause", [("jixi", "seed 000 鸡西, 四(三)1"), ("huzhong", "seed 002 呼中区, 四(二)"),
+                                          ("jingdezhen", "seed 003 景德镇, 三(二)2"), ("chifeng", "seed 004 赤峰, 三(六)1")])
+def test_cities_naming_all_four_synchronizations_say_so_themselves(city, clause):
+    fig = load_profile(city).figure("four_sync_checks")
+    assert (fig.value, fig.source, fig.confirmed, fig.inherited_from) == (("plan", "build", "accept", "deliver"), clause, True, None)
+    assert "同步" in fig.clause
