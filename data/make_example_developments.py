@@ -10,7 +10,8 @@ contributors, ODbL 1.0). Checked as of 2024-06-30 with the national profile the 
     E3 未到期          housing not yet approved: checks not yet due; the elderly plan is ahead (pass)
     E4 缺少数据        housing planning-approval date blank though the housing is delivered, floor area blank,
                        nursery without a location
-    E5, E6 共享设施    one 300 m² station shared by both (Chifeng's 350 m² minimum fails it, Jixi's does not);
+    E5, E6 共享设施    one 300 m² station shared by both, below the 350 m² station minimum (Chifeng's confirmed
+                       figure; the national one, which Jixi inherits, is unconfirmed and flagged as such);
                        E6's phase 2 was delivered before phase 1
 
     python data/make_example_developments.py
@@ -45,7 +46,7 @@ FACILITIES = [
     ["F-E1-N", "E1", "托育", "示例 E1 托育园", None, 30, D(2020, 2, 1), D(2020, 6, 1), D(2022, 5, 20), D(2022, 9, 1), 26.9431, 60.5262],
     ["F-E2-E", "E2", "日间照料", "示例 E2 日间照料站", 150, None, D(2021, 1, 10), D(2021, 8, 9), None, D(2024, 12, 31), 26.9407, 60.5246],
     ["F-E2-N", "E2", "托育", "示例 E2 托育园 (far away)", None, 30, D(2021, 1, 1), D(2021, 5, 1), D(2023, 11, 1), D(2024, 8, 1), 26.9652, 60.5221],
-    ["F-E3-E", "E3", "日间照料", "示例 E3 日间照料站", 120, None, D(2024, 4, 1), D(2024, 9, 1), D(2026, 6, 30), D(2026, 12, 31), 26.96, 60.5351],
+    ["F-E3-E", "E3", "日间照料", "示例 E3 日间照料站", 360, None, D(2024, 4, 1), D(2024, 9, 1), D(2026, 6, 30), D(2026, 12, 31), 26.96, 60.5351],
     ["F-E4-E", "E4", "日间照料", "示例 E4 日间照料站 (area unknown)", None, None, D(2019, 1, 1), None, D(2021, 6, 1), D(2021, 10, 1), 26.9341, 60.5364],
     ["F-E4-N", "E4", "托育", "示例 E4 托育园 (not yet sited)", None, 25, D(2019, 1, 1), D(2019, 5, 1), D(2021, 6, 1), D(2021, 10, 1), None, None],
     ["F-E56-E", "E5;E6", "日间照料", "示例 E5/E6 共享日间照料站", 300, None, D(2021, 2, 1), D(2021, 5, 1), D(2023, 2, 1), D(2023, 3, 1), 26.9498, 60.5329],

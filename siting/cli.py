@@ -159,6 +159,8 @@ def check(developments, facilities_path, network_path, profile, as_of, output):
 
     result, paths = run_check(developments, load_profile(profile), network_path, output,
                               as_of.date() if as_of else None, facilities_path=facilities_path)
+    for message in result.summary["date_checks"]:  # implausible dates, treated as missing (siting.sync_dates)
+        click.echo(f"warning: {message}", err=True)
     indicator = result.summary["indicator"]
     click.echo(f"{indicator['name']} ({indicator['name_en']}): {indicator['value']:.1%} (strict, every check passed: "
                f"{indicator['strict_value']:.1%})")

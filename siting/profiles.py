@@ -10,6 +10,7 @@ File layout (every figure table may also be written as a bare value, e.g. `walk_
 
     title = "赤峰市 Chifeng"
     inherits = "national"            # a built-in name or a path relative to this file
+    # name, title, inherits and document may instead sit in a [profile] table (the README's example)
     [figures.walk_minutes]
     value = 15
     unit = "min"
@@ -35,13 +36,13 @@ from .schema import AREA_TYPES, ELDERLY, KINDS
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
 
-FigureValue = float | str | dict[int, float]
+FigureValue = float | str | dict[int, float] | tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class FigureSpec:
     unit: str
-    kind: str  # "number" | "text" | "table" (year -> number)
+    kind: str  # "number" | "text" (one of choices) | "list" (some of choices) | "table" (year -> number)
     meaning: str
     choices: tuple[str, ...] = ()
 
@@ -68,6 +69,8 @@ FIGURES: dict[str, FigureSpec] = {
     "childcare_coverage_target": FigureSpec("share", "number", "share of urban communities with childcare (0..1)"),
     "four_sync_tolerance_days": FigureSpec("days", "number", "days a facility may lag its housing and still count as synchronous"),
     "four_sync_delivery_rule": FigureSpec("rule", "text", "which housing delivery the facility must match", ("each_phase", "first_phase")),
+    "four_sync_checks": FigureSpec("checks", "list", "which of the four synchronizations the plan requires",
+                                   ("plan", "build", "accept", "deliver")),
     "dwelling_size_m2": FigureSpec("m²/dwelling", "number", "gross floor area per dwelling, to estimate households of OSM buildings"),
     "default_building_levels": FigureSpec("levels", "number", "levels assumed for an OSM building without a levels tag"),
 }
@@ -95,6 +98,7 @@ _ORDER_RULES: tuple[tuple[str, str, str], ...] = (
 )
 
 _PROFILE_KEYS = ("name", "title", "inherits", "document", "figures")
+_HEADER_KEYS = ("name", "title", "inherits", "document")  # also accepted inside a [profile] table
 _FIGURE_FIELDS = ("value", "unit", "source", "clause", "confirmed", "note")
 
 
@@ -111,7 +115,7 @@ class Figure:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "value": dict(self.value) if isinstance(self.value, dict) else self.value,
+            "value": dict(self.value) if isinstance(self.value, dict) else list(self.value) if isinstance(self.value, tuple) else self.value,
             "unit": self.unit,
             "source": self.source,
             "clause": self.clause,
@@ -259,7 +263,7 @@ def _build(path: Path, chain: tuple[Path, ...]) -> Profile:
         raise ConfigError(f"profiles inherit from each other in a cycle: {cycle}", file=chain[-1],
                           expected="a chain of 'inherits' that ends at a profile without 'inherits'",
                           fix="remove 'inherits' from one of them (the national profile inherits nothing)")
-    raw = _read_toml(path)
+    raw = _profile_table(_read_toml(path), path)
     unknown = sorted(set(raw) - set(_PROFILE_KEYS))
     if unknown:
         hint = " (figures go under [figures.<key>])" if set(unknown) & set(FIGURES) else ""
@@ -287,6 +291,26 @@ def _build(path: Path, chain: tuple[Path, ...]) -> Profile:
                       _figures=figures, _defined_in=defined_in)
     _validate(profile, set(figures_raw))
     return profile
+
+
+def _profile_table(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Lift a [profile] table (name, title, inherits, document) to the top level, where the loader reads them."""
+    if "profile" not in raw:
+        return raw
+    header = raw["profile"]
+    if not isinstance(header, dict):
+        raise ConfigError("'profile' must be a table", file=path, expected="[profile] with name, title, inherits",
+                          fix="write [profile] on its own line above name = ..., or drop it and put the keys at the top")
+    unknown = sorted(set(header) - set(_HEADER_KEYS))
+    if unknown:
+        hint = " (figures go under [figures.<key>])" if set(unknown) & set(FIGURES) else ""
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [profile]{hint}", file=path,
+                          expected="only " + ", ".join(_HEADER_KEYS), fix="remove or rename them")
+    twice = sorted(set(header) & set(raw))
+    if twice:
+        raise ConfigError(f"{', '.join(twice)} given both in [profile] and at the top of the file", file=path,
+                          expected="each of name, title, inherits, document once", fix="keep one of them")
+    return {**{k: v for k, v in raw.items() if k != "profile"}, **header}
 
 
 def _parse_figure(key: str, entry: Any, path: Path) -> Figure:
@@ -326,6 +350,12 @@ def _parse_value(key: str, raw: Any, where: str) -> FigureValue:
         if raw not in spec.choices:
             raise ConfigError(f"figure '{key}' is {raw!r}", file=where, expected="one of " + ", ".join(spec.choices))
         return str(raw)
+    if spec.kind == "list":
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, (list, tuple)) or not items or any(item not in spec.choices for item in items):
+            raise ConfigError(f"figure '{key}' is {raw!r}", file=where,
+                              expected="a list of some of " + ", ".join(f'"{c}"' for c in spec.choices) + ', e.g. ["accept", "deliver"]')
+        return tuple(c for c in spec.choices if c in items)
     if spec.kind == "table":
         if not isinstance(raw, Mapping) or not raw:
             raise ConfigError(f"figure '{key}' must be a table of year = value", file=where,

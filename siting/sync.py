@@ -10,13 +10,20 @@ Input: two tables (see `read_developments`)
                 (经度/纬度, or a point/polygon geometry; a phase without one takes its development's first location).
     facilities  one row per supporting facility: fac_id (设施编号), development_id (several ids separated by ";" for a
                 facility shared by developments), kind (类型: 日间照料/养老 or 托育), name, floor_area_m2 (建筑面积),
-                seats (托位), location (optional until sited) and the same four milestone dates.
+                seats (托位), location (optional until sited), the same four milestone dates, and optionally the
+                housing phase(s) it is built with: phase (分期, "1" or "1;2"; blank = it serves every phase; a shared
+                facility's phases must exist in each of its developments).
 Dates may be ISO (2023-05-01), 2023/5/1, 2023.5.1, 2023年5月1日 or Excel date cells; a blank date means "has not
 happened (or is not known) yet". A date after `as_of` is a schedule, not an event: it has not happened as of that day.
+Dates that parse but cannot be right (before 1990, more than 20 years after as_of, a record's milestones out of
+order) are listed in `date_checks` and treated as missing: see siting.sync_dates.
 
 Checks, one row per development × phase × kind × check (CHECKS):
-    plan, build, accept, deliver   per phase: the facility milestone against the housing milestone of that phase.
-        The kind's milestone date is the latest among the development's facilities of that kind (all must be on time).
+    plan, build, accept, deliver   per phase: the milestone of the facilities serving the phase against the housing
+        milestone of that phase; only the checks the profile's four_sync_checks names (尚志: accept, deliver).
+        The facilities serving a phase are those linked to it by 分期 plus those with no link; when no facility of
+        the kind carries a link, all of them (the note says so). Their date is the latest (all must be on time). A
+        phase no facility serves while others are linked has nothing to synchronise: pass, with a note.
         pass           both happened and facility − housing ≤ tolerance days (profile four_sync_tolerance_days);
                        or the facility's happened and the housing's has not (the facility is ahead).
         fail           both happened, facility later than housing + tolerance (days_late = the difference); or the
@@ -26,10 +33,12 @@ Checks, one row per development × phase × kind × check (CHECKS):
                        than the tolerance ago.
         missing_data   a date needed to judge is blank although a later milestone of the same record happened
                        (e.g. housing delivered but no planning-approval date recorded).
-    deliver under four_sync_delivery_rule = "first_phase" (景德镇: 与一期交付入住的住宅同步交付) is judged once per
-        development against the first phase delivered for occupancy: the phase with the earliest delivery date that
-        has happened (not phase number 1); before any delivery, against the earliest scheduled one. "each_phase" (the
-        default) judges every phase against its own delivery, so a facility must be no later than the earliest one.
+    deliver under four_sync_delivery_rule: "each_phase" (the default) is the rule above. "first_phase" (景德镇:
+        与一期交付入住的住宅同步交付使用) adds that the first phase delivered for occupancy (the earliest delivery that
+        has happened, not phase number 1; before any delivery, the earliest scheduled) has a facility in use when it
+        is delivered: if none is linked to it, the earliest-delivered facility of the kind is judged against it. The
+        rules differ only where facilities are linked to phases: without links each_phase already holds every
+        facility to every phase, the earliest delivery included.
     size (phase "all")   floor area ≥ households × m² per 100 households (new areas) / 100 for elderly care; seats ≥
         residents × seats per 1,000 (new areas) / 1,000 for nurseries; residents = population where given, else
         households × household_size. A range standard (Jixi 20–30 m²) passes at its lower end; the note says whether
@@ -38,13 +47,14 @@ Checks, one row per development × phase × kind × check (CHECKS):
         counted once, and each development's share meets its own need exactly when the facility meets the combined
         need. missing_data when households or a facility's area/seats are blank; with no facility of the kind, fail
         once any phase's planning approval has happened, else not_yet_due.
-    station_size (elderly care)   every station ≥ elderly_station_min_m2 (赤峰 社区级养老服务站 ≥ 350 m²). Enforced only
-        when the profile's figure is confirmed; an unconfirmed figure (national [NAT-M], inherited by 鸡西) gives a
-        note, not a fail.
+    station_size (elderly care)   every station ≥ elderly_station_min_m2 (赤峰 社区级养老服务站 ≥ 350 m²).
     location (phase "all")   each phase's households sit at its point (a polygon's representative point); they are
         served when a facility of the kind lies inside the phase's polygon, or within profile.walk_limit_m(kind) of
         walking along the network (siting.routing.reach). households_outside counts the rest. missing_data without
-        a location or without a network (unless every facility is inside); no facility: as for size.
+        a location or without a network (unless every facility is inside); no facility: as for size, every
+        household outside.
+Every figure is enforced whether confirmed or not (one rule throughout); each row's `basis` names the figures its
+verdict rests on that are inherited from another profile or unconfirmed, so a planner knows which to re-check.
 Per development and kind the status is the worst verdict (fail > missing_data > not_yet_due > pass). The city-level
 indicator 新建居住区配套建设养老服务设施达标率 (seeds 000, 002, 003) is the share of developments whose elderly-care
 status is pass or not_yet_due (planned to standard, nothing late so far); the strict share (every check passed) is
@@ -66,13 +76,9 @@ import shapely
 
 from . import layers, measures
 from .errors import InputError
+from .sync_dates import DATE_CHECK_COLUMNS, MILESTONE_LABEL, MILESTONES, check_dates, date_check_note, parse_date  # noqa: F401
 from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS, NURSERY
 
-MILESTONES: tuple[str, ...] = ("planning_approval", "construction_start", "completion_acceptance", "delivery")
-MILESTONE_LABEL: dict[str, str] = {
-    "planning_approval": "规划批准 Planning approval", "construction_start": "开工 Construction start",
-    "completion_acceptance": "竣工验收 Completion acceptance", "delivery": "交付 Delivery",
-}
 #: check id -> (housing milestone it compares, bilingual label); phase-level checks first.
 CHECKS: dict[str, tuple[str | None, str]] = {
     "plan": ("planning_approval", "同步规划 Planned with the housing"),
@@ -105,6 +111,8 @@ SYNC_ALIASES: dict[str, tuple[str, ...]] = {
 _SHEETS = {"phases": ("phases", "分期", "住宅分期", "住宅"), "facilities": ("facilities", "设施", "配套设施")}
 PHASE_COLUMNS = ("development_id", "name", "phase", "households", "population", *MILESTONES, "row", "geometry")
 FACILITY_COLUMNS = ("fac_id", "development_ids", "kind", "name", "floor_area_m2", "seats", *MILESTONES, "row", "geometry")
+#: optional facility column: the housing phases a facility belongs to (分期 "1" or "1;2"); empty = every phase
+FACILITY_PHASES = "phases"
 
 
 @dataclass
@@ -118,39 +126,8 @@ class SyncResult:
     facilities: gpd.GeoDataFrame
     catchments: gpd.GeoDataFrame | None = None
     profile: Any = field(default=None, repr=False)
-
-
-# ------------------------------------------------------------------------------------------------------ dates
-
-
-_DATE_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T].*)?$")
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
-
-
-def parse_date(value: Any, *, file: str | os.PathLike | None = None, row: int | None = None,
-               column: str | None = None) -> dt.date | None:
-    """A milestone date from a cell: ISO, 2023/5/1, 2023.5.1, 2023年5月1日, a datetime or an Excel serial number;
-    None for a blank cell."""
-    if layers.is_blank(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        if 20000 <= float(value) <= 80000:  # Excel serial day numbers: 1954 .. 2119
-            return _EXCEL_EPOCH + dt.timedelta(days=int(value))
-    match = _DATE_RE.match(str(value))
-    if match:
-        try:
-            return dt.date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            pass
-    raise InputError(f"'{value}' is not a date", file=file, row=row, column=column,
-                     expected="a date such as 2023-05-01, 2023/5/1 or 2023年5月1日 (blank if it has not happened)",
-                     fix="correct the cell, or leave it blank")
+    #: one row per implausible date (siting.sync_dates): the checks that needed it say missing_data
+    date_checks: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DATE_CHECK_COLUMNS)))
 
 
 # ------------------------------------------------------------------------------------------------------ reading
@@ -208,7 +185,10 @@ def _find(frame: pd.DataFrame, fields: tuple[str, ...]) -> dict[str, str]:
 
 
 def _dates(frame: pd.DataFrame, source: str, found: dict[str, str]) -> dict[str, list]:
-    out = {}
+    """The four milestone columns as dates, plus where each row came from (source, the planner's headers) so that
+    a date check can name the file, sheet and column."""
+    out: dict[str, list] = {"source": [source] * len(frame),
+                             "headers": [{m: found[m] for m in (*MILESTONES, "phase") if m in found}] * len(frame)}
     for m in MILESTONES:
         col = found.get(m)
         values = frame[col].tolist() if col else [None] * len(frame)
@@ -271,6 +251,11 @@ def _id_text(value: Any) -> str:
     return "" if layers.is_blank(value) else str(value).strip()
 
 
+def _split_ids(value: Any) -> list[str]:
+    """'E5;E6', 'E5；E6', 'E5,E6', 'E5、E6' -> ['E5', 'E6']; a blank cell -> []."""
+    return [p.strip() for p in re.split(r"[;；,，、]", _id_text(value)) if p.strip()]
+
+
 def normalize_phases(frame: pd.DataFrame, source: str = "phases") -> gpd.GeoDataFrame:
     """Phases table with Chinese or English headers -> PHASE_COLUMNS (dates as datetime.date or None)."""
     if set(PHASE_COLUMNS) <= set(frame.columns):
@@ -309,23 +294,25 @@ def normalize_facilities(frame: pd.DataFrame, source: str = "facilities") -> gpd
     if set(FACILITY_COLUMNS) <= set(frame.columns):
         return frame
     found = {**layers.resolve_columns(frame, source, None, ("id", "name", "kind", "floor_area_m2", "seats", "lon", "lat")),
-             **_find(frame, ("development_id", *MILESTONES, "wkt", "fac_id"))}
+             **_find(frame, ("development_id", "phase", *MILESTONES, "wkt", "fac_id"))}
     if "fac_id" in found:
         found["id"] = found["fac_id"]
     _require(frame, source, found, ("development_id", "kind"))
     dev_lists = []
     for i, v in enumerate(frame[found["development_id"]].tolist()):
-        ids = [p.strip() for p in re.split(r"[;；,，、]", _id_text(v)) if p.strip()]
+        ids = _split_ids(v)
         if not ids:
             raise InputError("blank development id", file=source, row=layers.spreadsheet_row(frame, i), column=found["development_id"],
                              expected="the id of the development(s) the facility serves; several separated by ;",
                              fix="fill it in")
         dev_lists.append(ids)
+    phase_links = [_split_ids(v) for v in frame[found["phase"]].tolist()] if "phase" in found else [[] for _ in range(len(frame))]
     values = {f: layers.parse_numbers(frame, source, found.get(f)) for f in ("floor_area_m2", "seats")}
     for f, v in values.items():
         layers.check_non_negative(frame, v, source, found.get(f), f)
     return gpd.GeoDataFrame(
         {"fac_id": layers.parse_ids(frame, source, found.get("id"), "F"), "development_ids": dev_lists,
+         FACILITY_PHASES: phase_links,
          "kind": layers.parse_kinds(frame, source, found["kind"]), "name": layers.parse_names(frame, found.get("name")),
          **values, **_dates(frame, source, found), "row": [layers.spreadsheet_row(frame, i) for i in range(len(frame))]},
         geometry=_locations(frame, source, found), crs="EPSG:4326")
@@ -366,18 +353,48 @@ def _gap(record: pd.Series, milestone: str, as_of: dt.date) -> bool:
     return record[milestone] is None and any(record[m] is not None and record[m] <= as_of for m in later)
 
 
-def _kind_milestone(facs: pd.DataFrame, milestone: str, as_of: dt.date) -> tuple[dt.date | None, bool]:
-    """The latest date among the facilities (None if any lacks it) and whether a blank is a data gap."""
+def _kind_milestone(facs: pd.DataFrame, milestone: str, as_of: dt.date, *, earliest: bool = False
+                    ) -> tuple[dt.date | None, bool]:
+    """The latest date among the facilities (None if any lacks it), or with `earliest` the first one any of them
+    reached, and whether a blank is a data gap."""
     if facs.empty:
         return None, False
     dates = facs[milestone].tolist()
     gap = any(_gap(r, milestone, as_of) for _, r in facs.iterrows())
+    if earliest:
+        known = [d for d in dates if d is not None]
+        return (min(known) if known else None), gap and not known
     return (None if any(d is None for d in dates) else max(dates)), gap
 
 
-def _figure(profile, key: str) -> dict:
+def _figure(profile, key: str, *also: str) -> dict:
+    """The figure a row is judged by (key, value, source, clause), whether it is the profile's own and confirmed,
+    and `basis`: which of the figures the verdict rests on (`key` and `also`) are inherited or unconfirmed."""
     fig = profile.figure(key)
-    return {"figure_key": key, "figure_value": fig.value, "source": fig.source, "clause": fig.clause}
+    return {"figure_key": key, "figure_value": fig.value, "source": fig.source, "clause": fig.clause,
+            "figure_inherited_from": fig.inherited_from, "figure_confirmed": fig.confirmed,
+            "basis": figure_basis(profile, (key, *also))}
+
+
+def figure_basis(profile, keys) -> str:
+    """'rests on k = v unit (inherited from national; unconfirmed), ...' for the figures among `keys` that are not
+    the profile's own confirmed ones; '' when all are. Unconfirmed figures are enforced like confirmed ones (one
+    rule throughout): the flag tells the planner which verdicts to re-check once the figure is confirmed."""
+    parts = []
+    for key in dict.fromkeys(keys):
+        fig = profile.figure(key)
+        flags = ([f"inherited from {fig.inherited_from}"] if fig.inherited_from else []) + ([] if fig.confirmed else ["unconfirmed"])
+        if flags:
+            parts.append(f"{key} = {_value_text(fig.value)} {fig.unit} ({'; '.join(flags)})")
+    return ("rests on " + ", ".join(parts)) if parts else ""
+
+
+def _value_text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "/".join(value)
+    return str(value)
 
 
 def _row(dev: str, name: str, phase: str, kind: str, check: str, verdict: str, **values) -> dict:
@@ -390,14 +407,12 @@ def check_developments(phases: pd.DataFrame, facilities: pd.DataFrame, profile, 
     """Run every 四同步 check (see the module docstring) as of the date `as_of`."""
     phases = normalize_phases(phases).reset_index(drop=True)
     facilities = normalize_facilities(facilities).reset_index(drop=True)
-    known = set(phases["development_id"])
-    for _, f in facilities.iterrows():
-        unknown = [d for d in f["development_ids"] if d not in known]
-        if unknown:
-            raise InputError(f"facility {f['fac_id']} names development(s) {', '.join(unknown)} that are not in the "
-                             "phases table", file="facilities", row=int(f["row"]), column="development_id",
-                             expected="ids of the phases table: " + ", ".join(sorted(known)[:10]),
-                             fix="correct the id or add the development's phases")
+    if FACILITY_PHASES not in facilities:
+        facilities = facilities.assign(**{FACILITY_PHASES: [[] for _ in range(len(facilities))]})
+    _check_links(phases, facilities)
+    phases, phase_dates = check_dates(phases, "phases", as_of)
+    facilities, facility_dates = check_dates(facilities, "facilities", as_of)
+    date_records = phase_dates + facility_dates
     household_size = float(profile.value("household_size"))
     residents = np.where(np.isnan(phases["population"].to_numpy(float)), phases["households"].to_numpy(float) * household_size,
                          phases["population"].to_numpy(float))
@@ -413,47 +428,114 @@ def check_developments(phases: pd.DataFrame, facilities: pd.DataFrame, profile, 
         for kind in KINDS:
             facs = facilities[(facilities["kind"] == kind) & facilities["development_ids"].map(lambda ids: dev in ids)]
             fac_ids = ";".join(facs["fac_id"])
-            for check, (milestone, _) in CHECKS.items():
-                if milestone is None:
-                    continue
-                fac_date, fac_gap = _kind_milestone(facs, milestone, as_of)
-                fig_key = "four_sync_delivery_rule" if check == "deliver" else "four_sync_tolerance_days"
-                targets = _delivery_targets(group, as_of) if check == "deliver" and rule == "first_phase" else group
-                for _, ph in targets.iterrows():
-                    verdict, late, note = judge_milestone(ph[milestone], fac_date, as_of=as_of, tolerance_days=tolerance,
-                                                          housing_gap=_gap(ph, milestone, as_of), facility_gap=fac_gap)
-                    if facs.empty:
-                        note = "no facility of this kind recorded" + (f"; {note}" if note else "")
-                    elif check == "deliver" and rule == "first_phase":
-                        note = f"first phase delivered for occupancy: phase {ph['phase']}" + (f"; {note}" if note else "")
-                    rows.append(_row(dev, name, ph["phase"], kind, check, verdict, housing_date=ph[milestone],
-                                     facility_date=fac_date, days_late=late, tolerance_days=tolerance,
-                                     facility_ids=fac_ids, note=note, **_figure(profile, fig_key)))
+            rows.extend(_milestone_rows(dev, name, kind, group, facs, profile, as_of, date_records))
             rows.extend(_size_checks(dev, name, kind, group, facs, phases, profile, approved))
             rows.append(_row(dev, name, ALL_PHASES, kind, "location", **location.get((dev, kind), {}),
-                             **({} if (dev, kind) in location else _no_facility(approved)),
-                             facility_ids=fac_ids, **_figure(profile, "walk_minutes")))
+                             **({} if (dev, kind) in location else _no_facility_location(group, profile, kind, approved)),
+                             facility_ids=fac_ids, **_figure(profile, "walk_minutes", _speed_key(kind))))
     checks = pd.DataFrame(rows)
     checks.insert(0, "profile", profile.name)
     developments = _development_status(checks, phases)
     summary = _summary(checks, developments, profile, as_of, rule, tolerance)
+    date_checks = pd.DataFrame(date_records, columns=list(DATE_CHECK_COLUMNS))
+    summary["date_checks"] = date_checks["message"].tolist()
     catchments = _catchments(network, facilities, profile, max_snap_m) if network is not None else None
-    return SyncResult(checks, developments, summary, phases, facilities, catchments, profile)
+    return SyncResult(checks, developments, summary, phases, facilities, catchments, profile, date_checks)
 
 
-def _delivery_targets(group: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """The first phase delivered for occupancy: earliest delivery that happened, else the earliest scheduled."""
-    dates = group["delivery"]
-    happened = [i for i, d in dates.items() if d is not None and d <= as_of]
-    pool = happened or [i for i, d in dates.items() if d is not None]
-    if not pool:
-        return group.iloc[:1]
-    return group.loc[[min(pool, key=lambda i: dates[i])]]
+def _check_links(phases: pd.DataFrame, facilities: pd.DataFrame) -> None:
+    """Every facility names developments of the phases table, and phases (分期) each of those developments has."""
+    known = set(phases["development_id"])
+    by_dev = phases.groupby("development_id")["phase"].agg(list).to_dict()
+    for _, f in facilities.iterrows():
+        unknown = [d for d in f["development_ids"] if d not in known]
+        if unknown:
+            raise InputError(f"facility {f['fac_id']} names development(s) {', '.join(unknown)} that are not in the "
+                             "phases table", file=f.get("source") or "facilities", row=int(f["row"]), column="development_id",
+                             expected="ids of the phases table: " + ", ".join(sorted(known)[:10]),
+                             fix="correct the id or add the development's phases")
+        for dev in f["development_ids"]:
+            missing = [p for p in f[FACILITY_PHASES] if p not in by_dev[dev]]
+            if missing:
+                headers = f.get("headers")
+                raise InputError(f"facility {f['fac_id']} is linked to phase {', '.join(missing)}, which development "
+                                 f"{dev} does not have", file=f.get("source") or "facilities", row=int(f["row"]),
+                                 column=headers.get("phase", "phase") if isinstance(headers, dict) else "phase", expected=f"phases of {dev}: " + ", ".join(by_dev[dev]) + " (several "
+                                 "separated by ;), or blank for a facility serving every phase",
+                                 fix="correct the 分期 cell of the facility or of the phases sheet")
+
+
+def _speed_key(kind: str) -> str:
+    return "elderly_walk_speed_m_per_min" if kind == ELDERLY else "walk_speed_m_per_min"
+
+
+def _milestone_rows(dev: str, name: str, kind: str, group: pd.DataFrame, facs: pd.DataFrame, profile, as_of: dt.date,
+                    date_records: list[dict]) -> list[dict]:
+    """The plan/build/accept/deliver rows of one development and kind (those the profile's four_sync_checks
+    names): each phase against the facilities serving it (see the module docstring)."""
+    tolerance = float(profile.value("four_sync_tolerance_days"))
+    rule = str(profile.value("four_sync_delivery_rule"))
+    first = _first_delivered(group, as_of) if rule == "first_phase" else None
+    linked = bool(len(facs)) and bool(facs[FACILITY_PHASES].map(bool).any())
+    rows = []
+    for check, (milestone, _) in CHECKS.items():
+        if milestone is None or check not in profile.value("four_sync_checks"):
+            continue
+        keys = ("four_sync_delivery_rule", "four_sync_tolerance_days") if check == "deliver" else ("four_sync_tolerance_days",)
+        for _, ph in group.iterrows():
+            serving = facs[facs[FACILITY_PHASES].map(lambda links, p=ph["phase"]: not links or p in links)]
+            is_first = check == "deliver" and ph["phase"] == first
+            notes = ["first phase delivered for occupancy (rule first_phase)"] if is_first else []
+            if facs.empty:
+                notes.append("no facility of this kind recorded")
+            elif not linked and len(group) > 1:  # with one phase there is nothing to link
+                notes.append("facility not linked to a phase (分期): judged against every phase" if len(facs) == 1 else
+                             f"facilities not linked to a phase (分期): the latest of {len(facs)} judged against every phase")
+            elif serving.empty:
+                links = "; ".join(f"{f} → phase {', '.join(ls)}" for f, ls in zip(facs["fac_id"], facs[FACILITY_PHASES]))
+                notes.append(f"no facility of this kind linked to phase {ph['phase']} ({links})")
+            judged = facs if serving.empty else serving
+            if not facs.empty and serving.empty and not is_first:
+                rows.append(_row(dev, name, ph["phase"], kind, check, "pass", housing_date=ph[milestone], facility_date=None,
+                                 days_late=0.0, tolerance_days=tolerance, facility_ids="",
+                                 note="; ".join(notes + ["nothing to synchronise with this phase"]), **_figure(profile, *keys)))
+                continue
+            if not facs.empty and serving.empty:
+                notes.append("the earliest-delivered facility of the kind must be in use by then")
+            fac_date, fac_gap = _kind_milestone(judged, milestone, as_of, earliest=serving.empty)
+            bad = [date_check_note(date_records, "phases", (dev, ph["phase"]), milestone)] if milestone in ph["invalid_dates"] else []
+            bad += [date_check_note(date_records, "facilities", f["fac_id"], milestone)
+                    for _, f in judged.iterrows() if milestone in f["invalid_dates"]]
+            if bad:  # the date check's message alone: which cell, why, and the fix
+                verdict, late, notes, note = "missing_data", np.nan, [], "; ".join(bad)
+            else:
+                verdict, late, note = judge_milestone(ph[milestone], fac_date, as_of=as_of, tolerance_days=tolerance,
+                                                      housing_gap=_gap(ph, milestone, as_of), facility_gap=fac_gap)
+            rows.append(_row(dev, name, ph["phase"], kind, check, verdict, housing_date=ph[milestone], facility_date=fac_date,
+                             days_late=late, tolerance_days=tolerance, facility_ids=";".join(judged["fac_id"]),
+                             note="; ".join(filter(None, [*notes, note])), **_figure(profile, *keys)))
+    return rows
+
+
+def _first_delivered(group: pd.DataFrame, as_of: dt.date) -> str | None:
+    """The phase first delivered for occupancy: the earliest delivery that happened, else the earliest scheduled
+    (not phase number 1); None when no phase has a delivery date."""
+    dates = [(d, p) for d, p in zip(group["delivery"], group["phase"]) if d is not None]
+    happened = [x for x in dates if x[0] <= as_of]
+    pool = happened or dates
+    return min(pool, key=lambda x: x[0])[1] if pool else None
 
 
 def _no_facility(approved: bool) -> dict:
     return {"verdict": "fail" if approved else "not_yet_due",
             "note": "no facility of this kind recorded" + ("" if approved else "; housing plan not yet approved")}
+
+
+def _no_facility_location(group: pd.DataFrame, profile, kind: str, approved: bool) -> dict:
+    """A development without a facility of the kind: every household is outside the walk."""
+    households = float(np.nansum(group["households"].to_numpy(float)))
+    return {**_no_facility(approved), "households": households, "households_outside": households,
+            "shortfall": households, "walk_limit_m": profile.walk_limit_m(kind)}
 
 
 def _size_checks(dev: str, name: str, kind: str, group: pd.DataFrame, facs: pd.DataFrame, phases: pd.DataFrame,
@@ -487,8 +569,9 @@ def _size_checks(dev: str, name: str, kind: str, group: pd.DataFrame, facs: pd.D
             note = "; ".join(filter(None, [note, f"upper end {float(upper):g} {profile.figure(upper_key).unit} "
                                            + ("met" if met else f"not met: needs {need_upper:g} m², short {need_upper - provided:g} m²")]))
     shortfall = max(0.0, required - provided) if verdict == "fail" else 0.0
+    derived = kind == NURSERY and bool(group["population"].isna().any())  # residents = households × household_size
     out.append(_row(dev, name, ALL_PHASES, kind, "size", verdict, required=required, provided=provided,
-                    shortfall=shortfall, note=note, **base, **_figure(profile, std_key)))
+                    shortfall=shortfall, note=note, **base, **_figure(profile, std_key, *(["household_size"] if derived else []))))
     if kind == ELDERLY and profile.get("elderly_station_min_m2") is not None and not facs.empty:
         fig = profile.figure("elderly_station_min_m2")
         minimum = float(fig.value)
@@ -498,11 +581,8 @@ def _size_checks(dev: str, name: str, kind: str, group: pd.DataFrame, facs: pd.D
         listed = ", ".join(f"{f} {a:g} m²" for f, a in small)
         if np.isnan(areas).any():
             verdict, note = "missing_data", "floor_area_m2 blank for facility " + ", ".join(facs.loc[np.isnan(areas), "fac_id"])
-        elif small and fig.confirmed:
-            verdict, note = "fail", f"below {minimum:g} m²: {listed}"
         elif small:
-            verdict, note = "pass", f"below the unconfirmed figure {minimum:g} m² ({listed}); not enforced"
-            short = 0.0
+            verdict, note = "fail", f"below {minimum:g} m²: {listed}"
         else:
             verdict, note = "pass", ""
         out.append(_row(dev, name, ALL_PHASES, kind, "station_size", verdict, required=minimum,
@@ -598,7 +678,7 @@ def _summary(checks: pd.DataFrame, developments: pd.DataFrame, profile, as_of: d
         per_kind[kind] = {"developments": n, "meeting_standard": meeting, "all_checks_passed": int((status == "pass").sum()),
                           "rate": meeting / n if n else None, "strict_rate": int((status == "pass").sum()) / n if n else None,
                           "status_counts": {v: int((status == v).sum()) for v in VERDICTS}}
-    used = ["household_size", "four_sync_tolerance_days", "four_sync_delivery_rule", "walk_minutes",
+    used = ["household_size", "four_sync_checks", "four_sync_tolerance_days", "four_sync_delivery_rule", "walk_minutes",
             "elderly_walk_speed_m_per_min", "walk_speed_m_per_min", "elderly_m2_per_100_households_new",
             "elderly_m2_per_100_households_new_max", "elderly_station_min_m2", "nursery_seats_per_1000_new"]
     return {
@@ -606,6 +686,7 @@ def _summary(checks: pd.DataFrame, developments: pd.DataFrame, profile, as_of: d
         "profile": profile.name,
         "profile_title": profile.title,
         "delivery_rule": rule,
+        "four_sync_checks": list(profile.value("four_sync_checks")),
         "tolerance_days": tolerance,
         "indicator": {"name": INDICATOR, "name_en": "share of new developments meeting the elderly-care facility standard",
                       "value": per_kind[ELDERLY]["rate"], "strict_value": per_kind[ELDERLY]["strict_rate"],

@@ -1,6 +1,8 @@
 """The 四同步 compliance report: one HTML page (a table per development with coloured verdicts, the map in an
-iframe), a CSV with one row per development × phase × kind × check, and a JSON summary with the city-level indicator
-and the profile figures used. Every string from an input file is html.escape'd."""
+iframe), a CSV with one row per development × phase × kind × check, a CSV of the date checks (implausible dates
+treated as missing), and a JSON summary with the city-level indicator and the profile figures used. Every verdict
+names the clause it is judged by and, in `basis`, any figure it rests on that is inherited from another profile or
+unconfirmed. Every string from an input file is html.escape'd."""
 from __future__ import annotations
 
 import datetime as dt
@@ -20,14 +22,17 @@ from .sync import INDICATOR, VERDICT_LABEL, SyncResult
 
 VERDICT_COLOR = {"pass": "#c7e9c0", "fail": "#fcbba1", "not_yet_due": "#deebf7", "missing_data": "#fdd49e"}
 FILES = {"html": "sync_report.html", "map": "sync_map.html", "csv": "sync_checks.csv",
-         "developments_csv": "sync_developments.csv", "json": "sync_report.json"}
+         "developments_csv": "sync_developments.csv", "date_checks_csv": "sync_date_checks.csv", "json": "sync_report.json"}
 _COLUMNS = [  # (column, bilingual header)
     ("phase", "分期 Phase"), ("check_label", "检查 Check"), ("verdict_label", "结论 Verdict"),
     ("housing_date", "住宅日期 Housing date"), ("facility_date", "设施日期 Facility date"),
     ("days_late", "逾期天数 Days late"), ("required", "标准要求 Required"), ("provided", "实际提供 Provided"),
     ("shortfall", "缺口 Shortfall"), ("unit", "单位 Unit"), ("households_outside", "步行范围外户数 Households outside"),
     ("facility_ids", "设施 Facilities"), ("note", "说明 Note"), ("clause", "依据 Clause"),
+    ("basis", "依据说明 Figure inherited / unconfirmed"),
 ]
+_DATE_COLUMNS = [("record", "记录 Record"), ("file", "文件 File"), ("row", "行 Row"), ("column", "列 Column"),
+                 ("value", "日期 Date"), ("problem", "问题 Problem"), ("fix", "修改 Fix")]
 
 
 def write_report(result: SyncResult, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -40,8 +45,10 @@ def write_report(result: SyncResult, out_dir: str | os.PathLike) -> dict[str, Pa
     paths = {
         "csv": write_csv(out / FILES["csv"], checks),
         "developments_csv": write_csv(out / FILES["developments_csv"], result.developments),
+        "date_checks_csv": write_csv(out / FILES["date_checks_csv"], result.date_checks),
         "json": write_json(out / FILES["json"], {**result.summary, "checks": _records(checks),
-                                                   "developments": _records(result.developments)}),
+                                                   "developments": _records(result.developments),
+                                                   "date_check_rows": _records(result.date_checks)}),
         "map": save_map(sync_map(result), out / FILES["map"]),
     }
     paths["html"] = write_text(out / FILES["html"], report_html(result, checks, FILES["map"]))
@@ -81,6 +88,8 @@ def report_html(result: SyncResult, checks: pd.DataFrame, map_file: str) -> str:
         "<p class='legend'>" + "".join(f"<span style='background:{VERDICT_COLOR[v]}'>{html.escape(label)}</span>"
                                        for v, label in VERDICT_LABEL.items()) + "</p>",
         f"<iframe src='{html.escape(map_file)}' title='map'></iframe>",
+        *_date_checks_html(result.date_checks),
+        *_figures_html(s),
     ]
     status = result.developments
     for dev, group in checks.groupby("development_id", sort=False):
@@ -107,6 +116,35 @@ def report_html(result: SyncResult, checks: pd.DataFrame, map_file: str) -> str:
     parts.append("<p>Verdicts: see the siting.sync module documentation. 数据 CSV: "
                  f"{html.escape(FILES['csv'])}; JSON: {html.escape(FILES['json'])}.</p></body></html>")
     return "\n".join(parts)
+
+
+def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], caption: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c, _ in columns) + "</tr>" for _, r in frame.iterrows())
+    return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
+
+
+def _date_checks_html(date_checks: pd.DataFrame) -> list[str]:
+    if date_checks.empty:
+        return []
+    return [f"<h2>日期核查 Date checks: {len(date_checks)}</h2><p>These dates cannot be right; the checks that need "
+            "them are reported as missing data (缺少数据), never as days late. Correct the cells and run again.</p>",
+            _table(date_checks, _DATE_COLUMNS, "不可信的日期 Implausible dates")]
+
+
+def _figures_html(summary: dict) -> list[str]:
+    """The profile figures the verdicts rest on, saying which are inherited and which unconfirmed."""
+    rows = []
+    for key, fig in summary.get("profile_figures", {}).items():
+        value = fig["value"]
+        value = "/".join(value) if isinstance(value, list) else f"{value:g}" if isinstance(value, (int, float)) else value
+        rows.append({"key": key, "value": f"{value} {fig['unit']}",
+                     "set_by": f"inherited from {fig['inherited_from']}" if fig["inherited_from"] else str(summary["profile"]),
+                     "confirmed": "yes" if fig["confirmed"] else "no: unconfirmed, enforced and flagged",
+                     "clause": fig["clause"], "source": fig["source"]})
+    columns = [("key", "指标 Figure"), ("value", "数值 Value"), ("set_by", "来源标准 Set by"),
+               ("confirmed", "已核实 Confirmed"), ("clause", "条文 Clause"), ("source", "出处 Source")]
+    return ["<h2>标准依据 Figures the verdicts rest on</h2>", _table(pd.DataFrame(rows), columns, str(summary["profile_title"]))]
 
 
 def sync_map(result: SyncResult) -> folium.Map:

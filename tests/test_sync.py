@@ -107,7 +107,8 @@ def test_each_check_pass_fail_and_shortfalls():
     late = (D(2020, 2, 1), D(2020, 9, 9), None, D(2024, 12, 31))  # build 100 days after 2020-06-01, never accepted
     p, f = frames(
         [phase("A", 1, 1000, ON_TIME), phase("B", 1, 1000, ON_TIME, lon=120.010)],
-        [facility("A-E", "A", "日间照料", ON_TIME, area=200, lon=120.005), facility("A-N", "A", "托育", ON_TIME, seats=27, lon=120.001),
+        # A-E: 350 m² ≥ the 200 m² needed and ≥ the (unconfirmed, now enforced) 350 m² station minimum
+        [facility("A-E", "A", "日间照料", ON_TIME, area=350, lon=120.005), facility("A-N", "A", "托育", ON_TIME, seats=27, lon=120.001),
          facility("B-E", "B", "养老", late, area=150, lon=120.010), facility("B-N", "B", "托儿所", ON_TIME, seats=20, lon=120.020)])
     result = check_developments(p, f, NATIONAL, network=line_network(), as_of=AS_OF)
     for kind in ("elderly_day_care", "nursery"):
@@ -211,10 +212,14 @@ def test_phases_delivered_out_of_order_each_phase_and_first_phase():
     jingdezhen = load_profile("jingdezhen")
     assert jingdezhen.value("four_sync_delivery_rule") == "first_phase"
     first = check_developments(p, f, jingdezhen, as_of=AS_OF)
-    d = row(first, "A", "elderly_day_care", "deliver")  # one row: the first phase delivered is phase 2, not phase 1
-    assert (d["phase"], d["verdict"], d["days_late"]) == ("2", "fail", 90.0)
+    # one row per phase as under each_phase; the first phase delivered for occupancy is phase 2, not phase 1. With
+    # an unlinked facility the two rules agree (each_phase holds it to every phase, so to the earliest delivery too)
+    d = row(first, "A", "elderly_day_care", "deliver", "2")
+    assert (d["verdict"], d["days_late"]) == ("fail", 90.0) and "first phase delivered for occupancy" in d["note"]
+    assert "first phase" not in row(first, "A", "elderly_day_care", "deliver", "1")["note"]
     f.loc[0, "交付"] = D(2022, 11, 1)
-    assert row(check_developments(p, f, jingdezhen, as_of=AS_OF), "A", "elderly_day_care", "deliver")["verdict"] == "pass"
+    again = check_developments(p, f, jingdezhen, as_of=AS_OF)
+    assert {row(again, "A", "elderly_day_care", "deliver", ph)["verdict"] for ph in "12"} == {"pass"}
 
 
 def test_tolerance_days_from_profile():
@@ -238,7 +243,8 @@ def test_same_lower_standard_in_chifeng_and_jixi(area, chifeng_size, jixi_size):
 def test_profile_change_chifeng_station_minimum_vs_jixi_range():
     # a 300 m² station for 1,200 households: 240 m² needed under both (20 m²/100 hh) → size passes in both.
     # Chifeng sets a confirmed 350 m² minimum per community station (seed 004 三(六)1) → 50 m² short, fail;
-    # Jixi only inherits the unconfirmed national figure → not enforced; its 20–30 range's upper end needs 360 m².
+    # Jixi only inherits the unconfirmed national figure: enforced too (unconfirmed figures are enforced throughout),
+    # and the row says it rests on that figure; its 20–30 range's upper end needs 360 m².
     p, f = frames([phase("A", 1, 1200, ON_TIME)], [facility("E", "A", "日间照料", ON_TIME, area=300)])
     net = line_network()
     chifeng = check_developments(p, f, load_profile("chifeng"), network=net, as_of=AS_OF)
@@ -246,10 +252,11 @@ def test_profile_change_chifeng_station_minimum_vs_jixi_range():
     assert row(chifeng, "A", "elderly_day_care", "size")["verdict"] == row(jixi, "A", "elderly_day_care", "size")["verdict"] == "pass"
     st_c, st_j = row(chifeng, "A", "elderly_day_care", "station_size"), row(jixi, "A", "elderly_day_care", "station_size")
     assert (st_c["verdict"], st_c["shortfall"]) == ("fail", 50.0) and "350" in st_c["clause"]
-    assert st_j["verdict"] == "pass" and "not enforced" in st_j["note"]
+    assert (st_j["verdict"], st_j["shortfall"]) == ("fail", 50.0) and st_c["basis"] == ""
+    assert st_j["basis"] == "rests on elderly_station_min_m2 = 350 m² (inherited from national; unconfirmed)"
     assert "upper end 30" in row(jixi, "A", "elderly_day_care", "size")["note"]
     assert "short 60" in row(jixi, "A", "elderly_day_care", "size")["note"]
-    assert chifeng.summary["indicator"]["value"] == 0.0 and jixi.summary["indicator"]["value"] == 1.0
+    assert chifeng.summary["indicator"]["value"] == jixi.summary["indicator"]["value"] == 0.0
 
 
 def test_unknown_development_in_facilities_is_named():
@@ -318,3 +325,294 @@ def test_report_escapes_input_text(tmp_path):
     page = Path(paths["html"]).read_text(encoding="utf-8")
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
     assert "<script>alert" not in Path(paths["map"]).read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------- phase links (分期)
+
+def shift(dates, days):
+    return tuple(d + dt.timedelta(days=days) for d in dates)
+
+
+def two_phase_development(link=True):
+    """Development A: phase 2 is phase 1 a year (365 days) later; each phase has its own elderly station and
+    nursery, delivered with that phase, all inside the development's outline (so no network is needed).
+    600 households need 120 m² (20 m²/100 hh); two 350 m² stations give 700 (and meet the 350 m² station minimum,
+    and Jixi's upper end 30 m²/100 hh = 180 m²). 600 × 2.62 = 1,572 residents need 15.72 seats; 2 × 10 = 20 given."""
+    outline = box(119.999, 29.999, 120.003, 30.001)
+    later = shift(ON_TIME, 365)  # 2020-03-01 + 365 days = 2021-03-01 (2020 is a leap year, the day is before March)
+    p = [phase("A", 1, 300, ON_TIME, geometry=outline), phase("A", 2, 300, later, geometry=outline)]
+    f = [facility("E1", "A", "日间照料", ON_TIME, area=350, lon=120.001), facility("E2", "A", "日间照料", later, area=350, lon=120.002),
+         facility("N1", "A", "托育", ON_TIME, seats=10, lon=120.001), facility("N2", "A", "托育", later, seats=10, lon=120.002)]
+    if link:
+        for fac, ph in zip(f, ("1", "2", "1", "2")):
+            fac["分期"] = ph
+    return frames(p, f)
+
+
+@pytest.mark.parametrize("name", ["national", "chifeng", "jixi", "huzhong", "jingdezhen", "shangzhi"])
+def test_each_phase_with_its_own_station_passes_under_every_profile(name):
+    p, f = two_phase_development()
+    result = check_developments(p, f, load_profile(name), as_of=AS_OF)
+    assert set(result.checks["verdict"]) == {"pass"}, result.checks.loc[result.checks["verdict"] != "pass", ["check", "note"]]
+    deliver = row(result, "A", "elderly_day_care", "deliver", "2")
+    assert (deliver["facility_ids"], deliver["facility_date"], deliver["housing_date"]) == ("E2", D(2023, 9, 1), D(2023, 9, 1))
+    assert result.summary["indicator"]["value"] == 1.0
+
+
+def test_without_phase_link_the_latest_station_is_judged_against_every_phase():
+    # the documented fallback, said in the note: E2 (a year later) is compared with phase 1 → 365 days late
+    p, f = two_phase_development(link=False)
+    result = check_developments(p, f, NATIONAL, as_of=AS_OF)
+    for check in ("plan", "build", "accept", "deliver"):
+        r = row(result, "A", "elderly_day_care", check, "1")
+        assert (r["verdict"], r["days_late"], r["facility_ids"]) == ("fail", 365.0, "E1;E2")
+        assert r["note"] == ("facilities not linked to a phase (分期): the latest of 2 judged against every phase; "
+                             "facility 365 days after the housing")
+        assert row(result, "A", "elderly_day_care", check, "2")["verdict"] == "pass"
+
+
+def test_phase_link_read_from_workbook_and_unknown_phase_named(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "phases"
+    ws.append(["开发项目编号", "分期", "户数", "规划批准", "交付", "经度", "纬度"])
+    ws.append(["A", 1, 300, D(2020, 3, 1), D(2022, 9, 1), 120.0, 30.0])
+    ws.append(["A", 2, 300, D(2021, 3, 1), D(2023, 9, 1), 120.0, 30.0])
+    fs = wb.create_sheet("facilities")
+    fs.append(["设施编号", "开发项目编号", "分期", "类型", "建筑面积", "规划批准", "交付", "经度", "纬度"])
+    fs.append(["E1", "A", "1；2", "日间照料", 350, D(2020, 3, 1), D(2022, 9, 1), 120.0, 30.0])
+    fs.append(["E2", "A", 3, "日间照料", 350, D(2020, 3, 1), D(2022, 9, 1), 120.0, 30.0])
+    wb.save(tmp_path / "dev.xlsx")
+    phases, facilities = read_developments(tmp_path / "dev.xlsx")
+    assert facilities["phases"].tolist() == [["1", "2"], ["3"]]
+    with pytest.raises(InputError) as err:
+        check_developments(phases, facilities, NATIONAL, as_of=AS_OF)
+    assert str(err.value) == (f"{tmp_path / 'dev.xlsx'} sheet facilities, row 3, column '分期': facility E2 is linked "
+                              "to phase 3, which development A does not have. Expected phases of A: 1, 2 (several "
+                              "separated by ;), or blank for a facility serving every phase. Fix: correct the 分期 cell "
+                              "of the facility or of the phases sheet")
+
+
+# --------------------------------------------------------------------------------------------- each_phase vs first_phase
+
+# Phase 2 is delivered first (2022-12-01), phase 1 later (2023-10-01); the station is built for phase 1 (分期 1) and
+# delivered between the two, on 2023-03-01: 2022-12-01 → 2023-03-01 = 31 (Dec) + 31 (Jan) + 28 (Feb) = 90 days.
+P1 = (D(2021, 3, 1), D(2021, 7, 1), D(2023, 7, 1), D(2023, 10, 1))
+P2 = (D(2021, 3, 1), D(2021, 7, 1), D(2022, 10, 1), D(2022, 12, 1))
+BETWEEN = (D(2021, 2, 1), D(2021, 5, 1), D(2022, 10, 1), D(2023, 3, 1))
+
+
+def rules_case(fac_dates=BETWEEN, link="1"):
+    p, f = frames([phase("A", 1, 300, P1), phase("A", 2, 200, P2)], [facility("E", "A", "日间照料", fac_dates, area=350)])
+    f["分期"] = link
+    return p, f
+
+
+def test_each_phase_and_first_phase_disagree_when_the_later_numbered_phase_is_delivered_first():
+    p, f = rules_case()
+    net = line_network()  # the station stands at the development's point: 0 m walk
+    each = check_developments(p, f, NATIONAL, network=net, as_of=AS_OF)
+    first_national = check_developments(p, f, NATIONAL.with_overrides(four_sync_delivery_rule="first_phase"), network=net,
+                                        as_of=AS_OF)
+    jingdezhen = check_developments(p, f, load_profile("jingdezhen"), network=net, as_of=AS_OF)
+    # each_phase: the station keeps pace with its own phase 1 (2023-03-01 ≤ 2023-10-01); phase 2 has none of its own
+    assert row(each, "A", "elderly_day_care", "deliver", "1")[["verdict", "days_late"]].tolist() == ["pass", 0.0]
+    d2 = row(each, "A", "elderly_day_care", "deliver", "2")
+    assert (d2["verdict"], d2["note"]) == ("pass", "no facility of this kind linked to phase 2 (E → phase 1); nothing to "
+                                                   "synchronise with this phase")
+    # first_phase: the first phase delivered for occupancy is phase 2 (earliest date, not phase number 1): 90 days late
+    for result in (first_national, jingdezhen):
+        d = row(result, "A", "elderly_day_care", "deliver", "2")
+        assert (d["verdict"], d["days_late"], d["housing_date"], d["facility_date"]) == ("fail", 90.0, D(2022, 12, 1), D(2023, 3, 1))
+        assert d["note"] == ("first phase delivered for occupancy (rule first_phase); no facility of this kind linked to "
+                             "phase 2 (E → phase 1); the earliest-delivered facility of the kind must be in use by then; "
+                             "facility 90 days after the housing")
+        assert row(result, "A", "elderly_day_care", "deliver", "1")["verdict"] == "pass"
+    assert each.developments.set_index("kind").loc["elderly_day_care", "status"] == "pass"
+    assert jingdezhen.developments.set_index("kind").loc["elderly_day_care", "status"] == "fail"
+    # delivered with the first occupancy (2022-12-01): both rules pass
+    p, f = rules_case(BETWEEN[:3] + (D(2022, 12, 1),))
+    for profile in (NATIONAL, load_profile("jingdezhen")):
+        assert {row(check_developments(p, f, profile, as_of=AS_OF), "A", "elderly_day_care", "deliver", ph)["verdict"]
+                for ph in "12"} == {"pass"}
+
+
+def test_first_phase_before_any_delivery_uses_the_earliest_scheduled_one():
+    # as of 2022-11-01 nothing is delivered; phase 2's 2022-12-01 is the earliest schedule, the station's is
+    # 2023-03-01, 90 days after it: under first_phase a schedule that would be late is noted, not yet a fail
+    p, f = rules_case()
+    d = row(check_developments(p, f, load_profile("jingdezhen"), as_of=D(2022, 11, 1)), "A", "elderly_day_care", "deliver", "2")
+    assert (d["verdict"], d["note"]) == ("not_yet_due", "first phase delivered for occupancy (rule first_phase); no facility "
+                                                        "of this kind linked to phase 2 (E → phase 1); the earliest-delivered "
+                                                        "facility of the kind must be in use by then; scheduled 90 days after "
+                                                        "the housing")
+
+
+# --------------------------------------------------------------------------------------------- no facility: everyone outside
+
+def test_development_without_facility_has_all_households_outside_the_walk():
+    p, f = frames([phase("A", 1, 350, ON_TIME), phase("A", 2, 250, ON_TIME)], [facility("E", "A", "日间照料", ON_TIME, area=350)])
+    loc = row(check_developments(p, f, NATIONAL, network=line_network(), as_of=AS_OF), "A", "nursery", "location")
+    assert (loc["verdict"], loc["households"], loc["households_outside"], loc["note"]) == (
+        "fail", 600.0, 600.0, "no facility of this kind recorded")
+    assert loc["walk_limit_m"] == 15 * 64  # 960 m for nursery trips
+
+
+# --------------------------------------------------------------------------------------------- inherited / unconfirmed figures
+
+def test_jixi_nursery_fail_says_it_rests_on_the_inherited_unconfirmed_national_figure(tmp_path):
+    from siting.sync_report import write_report
+
+    # 1,000 households × 2.62 = 2,620 residents × 10 seats/1,000 = 26.2 seats; 20 given → 6.2 short
+    p, f = frames([phase("A", 1, 1000, ON_TIME)], [facility("E", "A", "日间照料", ON_TIME, area=350),
+                                                  facility("N", "A", "托育", ON_TIME, seats=20)])
+    result = check_developments(p, f, load_profile("jixi"), as_of=AS_OF)
+    size = row(result, "A", "nursery", "size")
+    expected_basis = ("rests on nursery_seats_per_1000_new = 10 seats/1000 residents (inherited from national; "
+                      "unconfirmed), household_size = 2.62 persons/household (inherited from national)")
+    assert (size["verdict"], size["shortfall"], size["basis"]) == ("fail", pytest.approx(6.2), expected_basis)
+    assert (size["figure_inherited_from"], size["figure_confirmed"]) == ("national", False)
+    # the clause is the national default's own, no longer a Chifeng sentence passed off as the figure's clause
+    assert size["clause"].startswith("无全国统一标准：工具默认每千人口10个托位") and "赤峰）" not in size["clause"]
+    # Jixi's own confirmed figure: nothing to flag
+    assert row(result, "A", "elderly_day_care", "size")["basis"] == ""
+    paths = write_report(result, tmp_path)
+    csv = pd.read_csv(paths["csv"], encoding="utf-8-sig", keep_default_na=False)
+    assert csv.query("kind == 'nursery' and check == 'size'")["basis"].tolist() == [expected_basis]
+    data = json.loads(Path(paths["json"]).read_text(encoding="utf-8"))
+    assert [c["basis"] for c in data["checks"] if c["kind"] == "nursery" and c["check"] == "size"] == [expected_basis]
+    page = Path(paths["html"]).read_text(encoding="utf-8")
+    assert f"<td>{expected_basis}</td>" in page
+    assert ("<tr><td>nursery_seats_per_1000_new</td><td>10 seats/1000 residents</td><td>inherited from national</td>"
+            "<td>no: unconfirmed, enforced and flagged</td>") in page
+    assert ("<tr><td>elderly_m2_per_100_households_new</td><td>20 m²/100 households</td><td>jixi</td><td>yes</td>") in page
+
+
+# --------------------------------------------------------------------------------------------- profiles: which syncs, Jixi clauses
+
+def test_shangzhi_checks_only_acceptance_and_delivery():
+    p, f = two_phase_development()
+    result = check_developments(p, f, load_profile("shangzhi"), as_of=AS_OF)
+    assert set(result.checks["check"]) == {"accept", "deliver", "size", "station_size", "location"}
+    assert result.summary["four_sync_checks"] == ["accept", "deliver"]
+    assert set(check_developments(p, f, NATIONAL, as_of=AS_OF).checks["check"]) == {
+        "plan", "build", "accept", "deliver", "size", "station_size", "location"}
+    fig = load_profile("shangzhi").figure("four_sync_checks")
+    assert fig.confirmed and fig.source.startswith("seed 001 尚志, 附件1") and "同步验收、同步交付使用" in fig.clause
+
+
+def test_jixi_per_100_household_figures_cite_section_four():
+    # seed 000: the two sentences are items 1 and 2 of 四、提升养老托育服务质量 (三)实施城乡养老托育配套用房建设行动
+    jixi = load_profile("jixi")
+    assert [jixi.figure(k).source for k in ("elderly_m2_per_100_households_new", "elderly_m2_per_100_households_new_max",
+                                            "elderly_m2_per_100_households_existing",
+                                            "elderly_m2_per_100_households_existing_max")] == [
+        "seed 000 鸡西, 四(三)1", "seed 000 鸡西, 四(三)1", "seed 000 鸡西, 四(三)2", "seed 000 鸡西, 四(三)2"]
+
+
+def test_four_sync_checks_must_name_known_checks(tmp_path):
+    from siting.errors import ConfigError
+
+    path = tmp_path / "p.toml"
+    path.write_text('inherits = "national"\n[figures.four_sync_checks]\nvalue = ["accept", "handover"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_profile(path)
+    assert str(err.value) == (f"{path}: figure 'four_sync_checks' is ['accept', 'handover']. Expected a list of some of "
+                              '"plan", "build", "accept", "deliver", e.g. ["accept", "deliver"]')
+
+
+def test_readme_own_profile_example_loads_verbatim(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"Write your own.*?```toml\n(.*?)```", readme, re.S)
+    assert block, "the README's own-profile example is gone"
+    path = tmp_path / "my_district.toml"
+    path.write_text(block[1], encoding="utf-8")
+    profile = load_profile(path)
+    assert (profile.name, profile.title, profile.parent) == ("my-district", "My district", "chifeng")
+    fig = profile.figure("elderly_m2_per_100_households_new")
+    assert (fig.value, fig.unit, fig.source, fig.confirmed, fig.inherited_from) == (
+        30.0, "m²/100 households", "District plan 2024, art. 12", False, None)
+    assert profile.figure("elderly_station_min_m2").inherited_from == "chifeng"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[profile]\nname = "x"\nwalk_minutes = 10\n', "unknown key(s) walk_minutes in [profile] (figures go under [figures.<key>])"),
+    ('title = "a"\n[profile]\ntitle = "b"\n', "title given both in [profile] and at the top of the file"),
+])
+def test_profile_table_errors(tmp_path, text, message):
+    from siting.errors import ConfigError
+
+    path = tmp_path / "p.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_profile(path)
+
+
+# --------------------------------------------------------------------------------------------- date checks
+
+def test_implausible_dates_are_flagged_and_never_counted_as_days_late(tmp_path):
+    import openpyxl
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "phases"
+    ws.append(["开发项目编号", "分期", "户数", "规划批准", "开工", "竣工验收", "交付", "经度", "纬度"])
+    ws.append(["A", 1, 300, *ON_TIME, 120.0, 30.0])
+    ws.append(["A", 2, 300, D(2020, 3, 1), D(2020, 6, 1), D(2222, 6, 1), 1000, 120.0, 30.0])  # a year typo, a bare number
+    ws["G3"].number_format = "yyyy-mm-dd"  # Excel shows 1000 as 1902-09-26
+    fs = wb.create_sheet("facilities")
+    fs.append(["设施编号", "开发项目编号", "类型", "建筑面积", "规划批准", "开工", "竣工验收", "交付", "经度", "纬度"])
+    fs.append(["E", "A", "日间照料", 350, D(2020, 3, 1), D(2020, 6, 1), D(2022, 6, 1), D(2022, 9, 1), 120.0, 30.0])
+    fs.append(["N", "A", "托育", None, D(2021, 3, 1), D(2021, 5, 1), D(2022, 6, 1), D(2019, 1, 1), 120.0, 30.0])  # delivered before planned
+    wb.save(tmp_path / "dev.xlsx")
+    phases, facilities = read_developments(tmp_path / "dev.xlsx")
+    assert phases["delivery"].tolist() == [D(2022, 9, 1), D(1902, 9, 26)]
+    result = check_developments(phases, facilities, NATIONAL, as_of=AS_OF)
+    sheet = tmp_path / "dev.xlsx"
+    assert result.date_checks["message"].tolist() == [
+        f"{sheet} sheet phases, row 3, column '竣工验收': date check: development A phase 2: 2222-06-01 is more than 20 "
+        "years after the as-of date 2024-06-30; treated as missing. Fix: correct the year, or leave the cell blank if no "
+        "schedule is known",
+        f"{sheet} sheet phases, row 3, column '交付': date check: development A phase 2: 1902-09-26 is before 1990-01-01, "
+        "not a date of a new development (Excel shows a number typed into a date cell as a day in 1900–1927); treated as "
+        "missing. Fix: type the date, e.g. 2022-09-01, or leave the cell blank if it has not happened",
+        f"{sheet} sheet facilities, row 3, column '交付': date check: facility N: 交付 Delivery 2019-01-01 is out of order "
+        "with 规划批准 Planning approval 2021-03-01 of the same facility; treated as missing. Fix: correct whichever date "
+        "is wrong: milestones run 规划批准 ≤ 开工 ≤ 竣工验收 ≤ 交付",
+    ]
+    # the station was delivered 2022-09-01, 43,805 days after 1902-09-26: never reported as late; missing data instead
+    d2 = row(result, "A", "elderly_day_care", "deliver", "2")
+    assert d2["verdict"] == "missing_data" and np.isnan(d2["days_late"]) and d2["note"] == result.date_checks["message"][1]
+    assert row(result, "A", "elderly_day_care", "accept", "2")["verdict"] == "missing_data"
+    assert row(result, "A", "elderly_day_care", "deliver", "1")["verdict"] == "pass"
+    n1 = row(result, "A", "nursery", "deliver", "1")
+    assert (n1["verdict"], n1["note"]) == ("missing_data", result.date_checks["message"][2])
+    # the run goes on: files written, the planner warned on the terminal, one line per date, exit 0
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["check", str(sheet), "--as-of", "2024-06-30", "--output", str(out)])
+    assert done.exit_code == 0, done.output
+    assert [line for line in done.output.splitlines() if line.startswith("warning: ")] == [
+        f"warning: {m}" for m in result.date_checks["message"]]
+    table = pd.read_csv(out / "sync_date_checks.csv", encoding="utf-8-sig")
+    assert table[["row", "column", "value"]].values.tolist() == [[3, "竣工验收", "2222-06-01"], [3, "交付", "1902-09-26"],
+                                                                 [3, "交付", "2019-01-01"]]
+    assert "日期核查 Date checks: 3" in (out / "sync_report.html").read_text(encoding="utf-8")
+
+
+def test_text_that_is_not_a_date_stops_before_work(tmp_path):
+    p = pd.DataFrame([{"开发项目编号": "A", "户数": 100, "交付": "2022-02-30"}])
+    with pytest.raises(InputError, match=re.escape("row 2, column '交付': '2022-02-30' is not a date")):
+        check_developments(p, pd.DataFrame(columns=["开发项目编号", "类型"]), NATIONAL, as_of=AS_OF)
+
+
+@pytest.mark.parametrize("city, clause", [("jixi", "seed 000 鸡西, 四(三)1"), ("huzhong", "seed 002 呼中区, 四(二)"),
+                                          ("jingdezhen", "seed 003 景德镇, 三(二)2"), ("chifeng", "seed 004 赤峰, 三(六)1")])
+def test_cities_naming_all_four_synchronizations_say_so_themselves(city, clause):
+    fig = load_profile(city).figure("four_sync_checks")
+    assert (fig.value, fig.source, fig.confirmed, fig.inherited_from) == (("plan", "build", "accept", "deliver"), clause, True, None)
+    assert "同步" in fig.clause
