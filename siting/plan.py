@@ -241,8 +241,8 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
             f"{len(existing)} existing")
         demands, pairs_of = [], {}
         p = cfg.get("p")
-        told = [n for k in group for n in _more_sites_than_candidates(p.get(k) if isinstance(p, dict) else p, len(cand), k)]
-        told = told[:1] if not isinstance(p, dict) else told  # one number limits the kinds together: say it once
+        told = ([n for k in group for n in _more_sites_than_candidates(p.get(k), len(cand), k)] if isinstance(p, dict)
+                else _more_sites_than_candidates(p, len(cand), " + ".join(group)))  # one number limits them together
         for k in group:
             sel = ok & (within.dist_m <= limits[k])
             pairs_of[k] = opt.Pairs.build(within.dst[sel], within.src[sel], within.dist_m[sel], within.n_dst, within.n_src)
