@@ -16,6 +16,7 @@ import pandas as pd
 from .errors import SitingError
 from .output import ensure_writable_dir, write_csv
 from .project import load_project, read_toml
+from .validate import check_number
 
 Progress = Callable[[str], None]
 
@@ -69,6 +70,9 @@ def run_batch(
     from dask.distributed import Client, LocalCluster, as_completed
 
     say = progress or (lambda _m: None)
+    if scheduler is None:  # a local cluster of no workers would wait for ever
+        check_number("--workers", n_workers, flag=True)
+    check_number("--retries", retries, flag=True)
     out = ensure_writable_dir(output)
     combined = out / "batch_results.csv"
     cluster = None

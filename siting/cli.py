@@ -2,16 +2,20 @@
 prints progress to stderr. Errors a planner can fix are printed as one clear message with exit code 2."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
+from typing import Callable
 
 import click
 
 from . import __version__
 from .errors import SitingError
+from .validate import SETTINGS, check_number, minutes_list
 
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -20,14 +24,58 @@ def _progress(message: str) -> None:
     click.echo(message, err=True)
 
 
+class FlagError(click.ClickException):
+    """A flag's value refused by its rule in `siting.validate`: one line, like every planner error, and exit code 2
+    (click's own usage errors print the usage and a hint first)."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class Checked(click.ParamType):
+    """A flag checked by its rule in `siting.validate.SETTINGS` while click parses the command line, i.e. before any
+    work: `--p -1`, `--workers 0`, `--thresholds 5,,10` are refused with the rule's message."""
+
+    def __init__(self, flag: str, *, minutes: bool = False) -> None:
+        self.flag, self.minutes = flag, minutes
+        self.name = "minutes" if minutes else "integer" if SETTINGS[flag].rule.whole else "number"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):  # a default, already a number
+            return value
+        try:
+            if self.minutes:
+                return minutes_list(self.flag, value, flag=True)
+            return check_number(self.flag, value, flag=True)
+        except SitingError as exc:
+            raise FlagError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def warnings_as_progress(say: Callable[[str], None]):
+    """Python warnings (a model's "84 demand rows have no candidate site …") as one line each through the progress
+    output, instead of Python's two lines ending in the source line that raised it."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        say(f"warning: {' '.join(str(message).split())}")
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def planner_errors(func):
     """Turn SitingError (and an OSError such as a full disk) into a one-line message and exit code 2 instead of a
-    traceback. Other exceptions are bugs and keep their traceback for the bug report."""
+    traceback; show warnings as one line each. Other exceptions are bugs and keep their traceback for the bug
+    report."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with warnings_as_progress(_progress):
+                return func(*args, **kwargs)
         except SitingError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
@@ -49,10 +97,8 @@ def main(verbose: bool) -> None:
 
 
 def _coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles):
-    overrides = {"profile": profile, "output": output, "map": map_path, "walk_minutes": walk_minutes, "tiles": tiles}
-    if thresholds:
-        overrides["thresholds_min"] = [float(t) for t in thresholds.split(",")]
-    return overrides
+    return {"profile": profile, "output": output, "map": map_path, "walk_minutes": walk_minutes, "tiles": tiles,
+            "thresholds_min": thresholds}
 
 
 _coverage_options = [
@@ -61,8 +107,8 @@ _coverage_options = [
                  help="Folder for tables, summary and map, relative to the current folder (overrides the project file)."),
     click.option("--map", "map_path", type=click.Path(dir_okay=False, resolve_path=True),
                  help="Where to write the HTML map, relative to the current folder."),
-    click.option("--walk-minutes", type=float, help="The service circle in minutes (default: the profile's, 15)."),
-    click.option("--thresholds", help="Extra rings in minutes, comma separated, e.g. 5,10,15."),
+    click.option("--walk-minutes", type=Checked("--walk-minutes"), help="The service circle in minutes (default: the profile's, 15)."),
+    click.option("--thresholds", type=Checked("--thresholds", minutes=True), help="Extra rings in minutes, comma separated, e.g. 5,10,15."),
     click.option("--tiles", type=click.Choice(["osm"]), help="Add an online OpenStreetMap basemap (default: none, works offline)."),
 ]
 
@@ -117,11 +163,12 @@ def demo(profile, output, map_path, walk_minutes, thresholds, tiles):
 @main.command()
 @click.argument("project_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--model", type=click.Choice(["mclp", "lscp", "pmedian", "pcenter", "capacitated"]), help="Siting model.")
-@click.option("--p", "p", type=int, help="Number of new sites (MCLP, p-median, p-center, capacitated).")
-@click.option("--budget", type=float, help="Budget for new sites, in the candidates' cost unit.")
+@click.option("--p", "p", type=Checked("--p"), help="Number of new sites (MCLP, p-median, p-center, capacitated).")
+@click.option("--budget", type=Checked("--budget"), help="Budget for new sites, in the candidates' cost unit (MCLP, capacitated).")
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), help="MILP solver (default CBC, bundled with pulp).")
-@click.option("--time-limit", "time_limit_s", type=float, help="Solver time limit in seconds; the best solution and its gap are reported.")
-@click.option("--gap-rel", "gap_rel", type=click.FloatRange(0.0, 1.0),
+@click.option("--time-limit", "time_limit_s", type=Checked("--time-limit"),
+              help="Solver time limit in seconds; the best solution and its gap are reported.")
+@click.option("--gap-rel", "gap_rel", type=Checked("--gap-rel"),
               help="Stop once the plan is proved within this share of the optimum, e.g. 0.01 for 1 %.")
 @_coverage_options[1]  # --output: one folder per what-if run, so that runs do not overwrite each other
 @_coverage_options[2]  # --map

@@ -7,7 +7,7 @@ import click
 
 
 def register(main: click.Group) -> None:
-    from .cli import _progress, planner_errors
+    from .cli import Checked, _progress, planner_errors
 
     @main.group()
     def scenario() -> None:
@@ -28,12 +28,14 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.argument("table", type=click.Path(exists=True, dir_okay=False))
     @click.option("--profile", default="national", show_default=True, help="Standard profile (name or .toml path).")
-    @click.option("--beds-per-1000-elderly", type=float, help="Overrides the profile's beds per 1,000 residents aged 60+.")
+    @click.option("--beds-per-1000-elderly", type=Checked("--beds-per-1000-elderly"),
+                  help="Overrides the profile's beds per 1,000 residents aged 60+.")
     @click.option("--area-type", type=click.Choice(["existing", "new"]), default="existing", show_default=True,
                   help="Which m² per 100 households standard applies to the whole population.")
-    @click.option("--existing-seats", type=float, default=0.0, show_default=True)
-    @click.option("--existing-beds", type=float, default=0.0, show_default=True)
-    @click.option("--existing-floor-area", "existing_floor_area_m2", type=float, default=0.0, show_default=True, help="m²")
+    @click.option("--existing-seats", type=Checked("--existing-seats"), default=0.0, show_default=True)
+    @click.option("--existing-beds", type=Checked("--existing-beds"), default=0.0, show_default=True)
+    @click.option("--existing-floor-area", "existing_floor_area_m2", type=Checked("--existing-floor-area"), default=0.0,
+                  show_default=True, help="m²")
     @click.option("--output", type=click.Path(dir_okay=False), default="projection.csv", show_default=True)
     @planner_errors
     def projection(table: str, profile: str, beds_per_1000_elderly, area_type: str, existing_seats: float,
@@ -54,8 +56,9 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.argument("jobs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
     @click.option("--scheduler", help="Address of a running Dask scheduler (default: a local cluster).")
-    @click.option("--workers", type=int, default=2, show_default=True, help="Worker processes of the local cluster.")
-    @click.option("--retries", type=int, default=1, show_default=True)
+    @click.option("--workers", type=Checked("--workers"), default=2, show_default=True,
+                  help="Worker processes of the local cluster.")
+    @click.option("--retries", type=Checked("--retries"), default=1, show_default=True)
     @click.option("--output", type=click.Path(file_okay=False), default="batch_output", show_default=True)
     @planner_errors
     def batch(jobs: tuple[str, ...], scheduler: str | None, workers: int, retries: int, output: str) -> None:

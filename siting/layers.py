@@ -26,6 +26,7 @@ import shapely
 
 from .errors import ConfigError, InputError
 from .schema import AREA_TYPES, ELDERLY, FACILITY_COLUMNS, KINDS, NURSERY, RESIDENCE_COLUMNS
+from .textfile import ENCODINGS, Undecodable, decode_text, decodes, line_of
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +71,19 @@ _KIND_KEYWORDS: dict[str, str] = {"日间照料": ELDERLY, "养老": ELDERLY, "�
 _SPATIAL_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".shp.zip", ".zip")
 _TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
-_CSV_ENCODINGS = ("utf-8-sig", "gbk", "gb18030")
 
 
 # ---------------------------------------------------------------------------------------------------- reading
 
 
 def read_table(
-    path: str | os.PathLike, *, layer: str | None = None, encoding: str | None = None, sheet: str | int | None = None
+    path: str | os.PathLike, *, layer: str | None = None, encoding: str | None = None, sheet: str | int | None = None,
+    header_row: int | None = None,
 ) -> pd.DataFrame | gpd.GeoDataFrame:
     """Read a table as the planner saved it. CSV cells come back as strings (blank = ""), so that ids such as
-    "007" survive and numbers are checked with row numbers later; `frame.attrs["encoding"]` says how a CSV was read."""
+    "007" survive and numbers are checked with row numbers later; `frame.attrs["encoding"]` and
+    `frame.attrs["delimiter"]` say how a CSV was read. `header_row`: the spreadsheet row holding the column names
+    (default 1), for sheets with a title above the table."""
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=path, fix="check the path in the project file")
@@ -91,9 +94,9 @@ def read_table(
     if path.stat().st_size == 0:
         raise InputError("the file is empty", file=path, expected="a header row and at least one data row")
     if name.endswith(_TEXT_SUFFIXES):
-        frame = _read_csv(path, encoding)
+        frame = _read_csv(path, encoding, header_row or 1)
     elif name.endswith(_EXCEL_SUFFIXES):
-        frame = _read_excel(path, sheet)
+        frame = _read_excel(path, sheet, header_row or 1)
     elif name.endswith(".xls"):
         raise InputError("old Excel .xls files are not read", file=path, expected="an .xlsx workbook or a CSV file",
                          fix="open it in Excel or WPS and save it as .xlsx")
@@ -107,7 +110,35 @@ def read_table(
     return frame
 
 
-def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
+def read_options(block: dict) -> dict:
+    """The `read_table` settings of a project layer block (layer, encoding, sheet, header_row)."""
+    return {key: block.get(key) for key in ("layer", "encoding", "sheet", "header_row")}
+
+
+#: Cell separators a CSV may use: Excel writes ';' where the decimal mark is a comma, a tab for 'Text (Tab delimited)'.
+DELIMITERS = ",;\t|"
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical-bar"}
+
+
+def sniff_delimiter(text: str, default: str = ",") -> str:
+    """The cell separator of a CSV. A header line with the default separator keeps it (names may hold a ';'); else
+    csv.Sniffer on the first lines decides among the separators the header holds (, ; tab |), and failing that the
+    one the header holds most often."""
+    import csv
+
+    lines = [line for line in text.splitlines() if line.strip()][:20]
+    if not lines or default in lines[0]:
+        return default
+    present = [d for d in DELIMITERS if d in lines[0]]
+    if not present:
+        return default
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(present)).delimiter
+    except csv.Error:
+        return max(present, key=lines[0].count)
+
+
+def _read_csv(path: Path, encoding: str | None, header_row: int = 1) -> pd.DataFrame:
     raw = path.read_bytes()
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError("the file is saved as UTF-16 (Excel's 'Unicode Text'), not as CSV", file=path,
@@ -117,9 +148,9 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
-            guess = next((c for c in _CSV_ENCODINGS if _decodes(raw, c)), None)
+            guess = next((c for c in ENCODINGS if decodes(raw, c)), None)
             looks = f" (it decodes as {'UTF-8' if guess == 'utf-8-sig' else guess.upper()})" if guess else ""
-            raise InputError(f"bytes cannot be decoded as {encoding}{looks}", file=path, row=_line_of(raw, exc.start),
+            raise InputError(f"bytes cannot be decoded as {encoding}{looks}", file=path, row=line_of(raw, exc.start),
                              expected=f"a file saved as {encoding}",
                              fix="remove the encoding setting to let siting detect UTF-8 or GBK") from None
         except LookupError:
@@ -129,58 +160,45 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
         text, used = _decode_guess(path, raw)
     if not text.strip():
         raise InputError("the file is empty", file=path, expected="a header row and at least one data row")
-    sep = "\t" if path.name.lower().endswith(".tsv") else ","
+    sep = sniff_delimiter(text, "\t" if path.name.lower().endswith(".tsv") else ",")
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep, skip_blank_lines=False)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep, skip_blank_lines=False,
+                            header=header_row - 1)
     except pd.errors.ParserError as exc:
         detail = " ".join(str(exc).split())  # pandas' message ends in a newline; the planner gets one line
         match = re.search(r"line (\d+)", detail)
         raise InputError(f"the CSV cannot be parsed ({detail})", file=path, row=int(match.group(1)) if match else None,
-                         expected="the same number of comma-separated cells in every row",
+                         expected=f"the same number of {_DELIMITER_NAMES[sep]}-separated cells in every row",
                          fix="quote cells that contain commas, or re-export the sheet as CSV") from None
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty", file=path, expected="a header row and at least one data row") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame = _drop_blank_rows(frame)
+    frame = _drop_blank_rows(frame, header_row)
     frame.attrs["encoding"] = used
+    frame.attrs["delimiter"] = sep
     return frame
 
 
 def _decode_guess(path: Path, raw: bytes) -> tuple[str, str]:
     """UTF-8 first; else GBK (Excel on Chinese Windows) or its superset GB18030."""
-    first_bad: dict[str, int] = {}
-    for candidate in _CSV_ENCODINGS:
-        try:
-            text = raw.decode(candidate)
-        except UnicodeDecodeError as exc:
-            first_bad[candidate] = _line_of(raw, exc.start)
-            continue
-        if candidate != "utf-8-sig":
-            log.warning("%s: not UTF-8 (first non-UTF-8 text in row %d), read as %s; if names look garbled, save the "
-                        "file as 'CSV UTF-8' or set encoding for this layer in the project file",
-                        path, first_bad["utf-8-sig"], candidate.upper())
-        return text, candidate
-    raise InputError(
-        f"bytes cannot be decoded as UTF-8 (first bad row {first_bad['utf-8-sig']}) nor as GBK/GB18030 "
-        f"(first bad row {first_bad['gb18030']})",
-        file=path, row=first_bad["utf-8-sig"], expected="text saved as UTF-8 or GBK",
-        fix="open the file in Excel or WPS and save it as 'CSV UTF-8', or give encoding = \"...\" in the project file",
-    )
-
-
-def _decodes(raw: bytes, encoding: str) -> bool:
     try:
-        raw.decode(encoding)
-    except UnicodeDecodeError:
-        return False
-    return True
+        decoded = decode_text(raw)
+    except Undecodable as exc:
+        first_bad = exc.first_bad
+        raise InputError(
+            f"bytes cannot be decoded as UTF-8 (first bad row {first_bad['utf-8-sig']}) nor as GBK/GB18030 "
+            f"(first bad row {first_bad['gb18030']})",
+            file=path, row=first_bad["utf-8-sig"], expected="text saved as UTF-8 or GBK",
+            fix="open the file in Excel or WPS and save it as 'CSV UTF-8', or give encoding = \"...\" in the project file",
+        ) from None
+    if decoded.encoding != "utf-8-sig":
+        log.warning("%s: not UTF-8 (first non-UTF-8 text in row %d), read as %s; if names look garbled, save the "
+                    "file as 'CSV UTF-8' or set encoding for this layer in the project file",
+                    path, decoded.first_non_utf8_line, decoded.encoding.upper())
+    return decoded.text, decoded.encoding
 
 
-def _line_of(raw: bytes, offset: int) -> int:
-    return raw.count(b"\n", 0, offset) + 1
-
-
-def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
+def _read_excel(path: Path, sheet: str | int | None, header_row: int = 1) -> pd.DataFrame:
     try:
         workbook = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # corrupt zip / not a workbook
@@ -192,18 +210,18 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
             raise InputError(f"the workbook has no sheet {sheet!r}; its sheets are: {', '.join(names)}", file=path,
                              expected="the name of one of those sheets",
                              fix="correct `sheet` for this layer in the project file")
-        frame = pd.read_excel(workbook, sheet_name=0 if sheet is None else sheet, dtype=object)
+        frame = pd.read_excel(workbook, sheet_name=0 if sheet is None else sheet, dtype=object, header=header_row - 1)
     frame.columns = [str(c).strip() for c in frame.columns]
-    return _drop_blank_rows(frame)
+    return _drop_blank_rows(frame, header_row)
 
 
-def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
+def _drop_blank_rows(frame: pd.DataFrame, header_row: int = 1) -> pd.DataFrame:
     """Drop wholly blank rows (separators, formatted rows at the end of a sheet) but remember the spreadsheet row
     of every kept row, so that messages still point at the right line."""
     blank = frame.apply(lambda column: column.map(is_blank)).all(axis=1).to_numpy() if len(frame.columns) else \
         np.zeros(len(frame), dtype=bool)
     kept = frame.loc[~blank].reset_index(drop=True)
-    kept.attrs["spreadsheet_rows"] = (np.flatnonzero(~blank) + 2).tolist()
+    kept.attrs["spreadsheet_rows"] = (np.flatnonzero(~blank) + header_row + 1).tolist()
     return kept
 
 
@@ -231,9 +249,10 @@ def read_residences(
     layer: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
+    header_row: int | None = None,
     default_area_type: str = "existing",
 ) -> gpd.GeoDataFrame:
-    frame = read_table(path, layer=layer, encoding=encoding, sheet=sheet)
+    frame = read_table(path, layer=layer, encoding=encoding, sheet=sheet, header_row=header_row)
     return residences_from_frame(frame, source=str(path), columns=columns, crs=crs, coords=coords,
                                  household_size=household_size, default_area_type=default_area_type)
 
@@ -248,8 +267,9 @@ def read_facilities(
     layer: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
+    header_row: int | None = None,
 ) -> gpd.GeoDataFrame:
-    frame = read_table(path, layer=layer, encoding=encoding, sheet=sheet)
+    frame = read_table(path, layer=layer, encoding=encoding, sheet=sheet, header_row=header_row)
     return facilities_from_frame(frame, source=str(path), kind=kind, columns=columns, crs=crs, coords=coords)
 
 
@@ -425,9 +445,33 @@ def _missing_column(frame: pd.DataFrame, source: str, field: str, also: str | No
     fields = [field] + ([also] if also else [])
     accepted = "; ".join(f"{f}: " + ", ".join(ALIASES[f]) for f in fields)
     what = " or ".join(f"'{f}'" for f in fields)
-    return InputError(f"no {what} column; found: " + ", ".join(present), file=source, column=field,
-                      expected=f"a column named one of ({accepted})",
+    expected = f"a column named one of ({accepted})"
+    header_row = _header_row_below(frame, fields)
+    delimiter = frame.attrs.get("delimiter")
+    if header_row is not None:
+        fix = f"the header seems to be on row {header_row}; set header_row = {header_row} for this layer in the project file"
+    elif delimiter is not None and len(present) == 1:
+        name = _DELIMITER_NAMES[delimiter]
+        return InputError(f"no {what} column; the file reads as one column ('{present[0]}'), so the cells are not "
+                          f"separated by {name}s", file=source, column=field,
+                          expected=f"cells separated by commas, semicolons, tabs or vertical bars, and {expected}",
+                          fix="the delimiter is the likely problem: save the sheet from Excel or WPS as "
+                              "'CSV UTF-8 (comma delimited)'")
+    return InputError(f"no {what} column; found: " + ", ".join(present), file=source, column=field, expected=expected,
                       fix=fix or f"rename the column, or map it in the project file: columns = {{ {field} = \"…\" }}")
+
+
+def _header_row_below(frame: pd.DataFrame, fields: list[str], rows: int = 10) -> int | None:
+    """The spreadsheet row of one of the first data rows that reads as a header row (a sheet with a title row above
+    its table, the title read as the header): it names one of `fields` and at least one other known column. None
+    when no row does."""
+    wanted = {key for f in fields for key in _ALIAS_INDEX[f]}
+    known = {key for index in _ALIAS_INDEX.values() for key in index}
+    for i in range(min(rows, len(frame))):
+        cells = {re.sub(r"\([^()]*\)$", "", normalise_header(v)) for v in frame.iloc[i] if not is_blank(v)}
+        if cells & wanted and len(cells & known) >= 2:
+            return spreadsheet_row(frame, i)
+    return None
 
 
 def _check_not_empty(frame: pd.DataFrame, source: str) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .optimize_reduce import NearestFirst, Pairs
-from .solvers import run_lp
+from .solvers import quiet_highs, run_lp
 
 CUT_TOL = 1e-9
 """A row's cut is added when it is violated by more than CUT_TOL × max(1, its right-hand side): tight enough that the
@@ -95,8 +95,7 @@ def pmedian_lp_bound(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: 
     sorted_rows = _SortedRows(pairs)
     n_rows, m = sorted_rows.rows.size, pairs.n_cols
     inf = highspy.kHighsInf
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     # columns: y per candidate, then θ per reachable row (θ ≥ the row's nearest pair: its rank-1 cut)
     h.addVars(m, existing.astype(np.float64), np.ones(m))
     h.addVars(n_rows, sorted_rows.cost[sorted_rows.starts], np.full(n_rows, inf))

@@ -126,7 +126,7 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
             return layers.residences_from_frame(frame, source=source, household_size=float(profile.value("household_size")),
                                                 default_area_type=block.get("default_area_type", "existing"), **options), source
         return layers.facilities_from_frame(frame, source=source, kind=kind, **options), source
-    read_opts = dict(layer=block.get("layer"), encoding=block.get("encoding"), sheet=block.get("sheet"))
+    read_opts = layers.read_options(block)
     if role == "residences":
         frame = layers.read_residences(location, household_size=float(profile.value("household_size")),
                                        default_area_type=block.get("default_area_type", "existing"), **options, **read_opts)
@@ -221,8 +221,11 @@ def _with_lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     return out
 
 
-def run_coverage(project: Project | str | Path, *, progress: Progress | None = None, **overrides: Any) -> CoverageRun:
-    """Read the project, compute coverage and write tables, summary and map. The same call the CLI makes."""
+def run_coverage(project: Project | str | Path, *, progress: Progress | None = None, write: bool = True,
+                 **overrides: Any) -> CoverageRun:
+    """Read the project, compute coverage and write tables, summary and map. The same call the CLI makes.
+    `write=False` leaves the writing to the caller (`write_coverage_outputs`), as `siting optimize` does so that a
+    siting job that fails writes nothing."""
     if not isinstance(project, Project):
         project = load_project(project, **overrides)
     say = _say(progress)
@@ -241,6 +244,8 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     if len(idle):
         say(f"warning: {len(idle)} facilities reach no residence within {result.summary['walk_minutes']:g} min "
             f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")
+    if not write:
+        return CoverageRun(project, inputs, result, {})
     outputs = write_coverage_outputs(project, inputs, result, say=say)
     say("done")
     return CoverageRun(project, inputs, result, outputs)

@@ -16,11 +16,11 @@ import pandas as pd
 from . import measures
 from .errors import ConfigError
 from .routing import reach
-from .schema import CAPACITY_COLUMN, ELDERLY, KINDS
+from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
 from .snap import snap_geoseries
+from .validate import check_optimize
 
 Progress = Callable[[str], None]
-MODELS = ("mclp", "lscp", "pmedian", "pcenter", "capacitated")
 SITE_COLUMNS = ["site_id", "kind", "action", "size", "cost", "lon", "lat", "households_newly_covered", "colocated"]
 
 
@@ -33,7 +33,7 @@ class Plan:
 
 def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
     """The project's candidate sites for one kind: site_id, name, cost, max_capacity, geometry (EPSG:4326)."""
-    from .layers import facilities_from_frame, read_table
+    from .layers import facilities_from_frame, read_options, read_table
 
     block = project.candidates
     if block and block.get("source") == "osm":
@@ -46,7 +46,7 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
         raise ConfigError("no candidate sites given", file=project.path, column="candidates.path",
                           fix="add a [candidates] section with the path of a candidate-site table")
     path = project.resolve(block["path"])
-    frame = read_table(path, layer=block.get("layer"), encoding=block.get("encoding"), sheet=block.get("sheet"))
+    frame = read_table(path, **read_options(block))
     columns = dict(block.get("columns", {}))
     cap_col = block.get("max_capacity")
     if cap_col:
@@ -75,13 +75,10 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     """Choose new sites per kind with the project's [optimize] settings (model, p, budget, solver, time limit)."""
     from . import optimize as opt
 
-    cfg = dict(project.optimize)
-    model = str(cfg.get("model", "mclp")).lower()
-    if model not in MODELS:
-        raise ConfigError(f"unknown model {model!r}", file=project.path, column="optimize.model", expected=" | ".join(MODELS))
+    cfg, _ = check_optimize(project.optimize, file=project.path)
+    model = cfg.get("model", "mclp")
     kinds = list(cfg.get("kinds", list(KINDS)))
     say = progress or (lambda _: None)
-    _check_capacitated_keys(project, cfg, model, kinds)
     if model == "capacitated":
         return _capacitated_plan(project, inputs, result, kinds, cfg, say)
     profile = inputs.profile
@@ -93,6 +90,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     for kind in kinds:
         existing = inputs.facilities[inputs.facilities["kind"] == kind]
         cand = read_candidates(project, kind)
+        told = _more_sites_than_candidates(cfg.get("p"), len(cand), kind)
         columns = pd.concat([
             pd.DataFrame({"site_id": existing["fac_id"].astype(str).to_numpy(), "cost": 0.0,
                           "max_capacity": existing[CAPACITY_COLUMN[kind]].to_numpy(dtype=np.float64), "existing": True}),
@@ -118,8 +116,11 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
             m = opt.PMedian.from_reach(within, int(cfg["p"]), weights=households, cover_within=limit_m, **common)
         else:
             m = opt.PCenter.from_reach(within, int(cfg["p"]), weights=households, cover_within=limit_m, **common)
+        for note in told:
+            say(f"optimise {kind}: {note}")
         sol = m.solve(**solve)
         summaries[kind] = sol.summary()
+        summaries[kind]["notes"][:0] = told
         _say_outcome(say, kind, sol, "new sites")
         walk = res[f"walk_min_{kind}"].fillna(np.inf).to_numpy() <= result.summary["walk_minutes"]
         chosen = np.asarray(sol.chosen, dtype=np.int64)
@@ -175,22 +176,24 @@ def _per_kind(project, cfg: dict, key: str, kinds: list[str], default: float = 0
     return out
 
 
-def _check_capacitated_keys(project, cfg: dict, model: str, kinds: list[str]) -> None:
-    """The joint / expansion keys only mean something for the capacitated model: say so instead of ignoring them."""
-    used = sorted(k for k in ("joint", "colocation_bonus", "m2_per_seat", "min_station_m2", "expand_existing",
-                              "expansion_cost", "expansion_max") if k in cfg)
-    if used and model != "capacitated":
-        raise ConfigError(f"optimize.{used[0]} applies to model = \"capacitated\" only, not {model!r}", file=project.path,
-                          column=f"optimize.{used[0]}", fix='set model = "capacitated" or remove the key')
-    if cfg.get("joint"):
-        if sorted(kinds) != sorted(KINDS):
-            raise ConfigError("a joint run sites both kinds together", file=project.path, column="optimize.kinds",
-                              expected=f"kinds = {list(KINDS)} (or leave kinds out)")
-        seat = cfg.get("m2_per_seat")
-        if isinstance(seat, bool) or not isinstance(seat, (int, float)) or seat <= 0:
-            raise ConfigError("a joint run needs the floor area one nursery seat takes", file=project.path,
-                              column="optimize.m2_per_seat", expected="m2_per_seat = a number > 0 (practice: 6–9 m²; no "
-                              "national figure)", fix="add m2_per_seat = … to [optimize]")
+def _more_sites_than_candidates(p: Any, n_candidates: int, kind: str) -> list[str]:
+    """A note when `p` allows more new sites than there are candidates: at most all of them can open."""
+    if isinstance(p, (int, float)) and p > n_candidates:
+        return [f"p = {p} is more than the {n_candidates} candidate sites for {kind}: at most {n_candidates} can open"]
+    return []
+
+
+def _no_site_can_open(kind: str, size: np.ndarray, min_size: float, is_cand: np.ndarray, unit: str) -> list[str]:
+    """A note when no candidate can host a new facility of `kind`: every largest size (max_capacity) is 0 or blank,
+    or below the smallest a new facility may have (min_station_m2); the plan can then only use existing ones."""
+    sizes = np.nan_to_num(np.asarray(size, dtype=np.float64)[is_cand], nan=0.0, posinf=np.inf)
+    if not sizes.size or (sizes >= max(min_size, 1e-9)).any():
+        return []
+    if not (sizes > 0).any():
+        return [f"no candidate can host a new {kind}: every candidate's max_capacity is 0 or blank (check the "
+                "max_capacity column of [candidates])"]
+    return [f"no candidate can host a new {kind}: min_station_m2 = {min_size:g} {unit} is above every candidate's "
+            f"max_capacity (largest {sizes.max():g} {unit}); lower min_station_m2 in [optimize] or add larger candidates"]
 
 
 def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say: Progress) -> Plan:
@@ -237,6 +240,9 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
         say(f"optimise {' + '.join(group)}: capacitated{' joint' if joint else ''}, {len(cand)} candidates + "
             f"{len(existing)} existing")
         demands, pairs_of = [], {}
+        p = cfg.get("p")
+        told = ([n for k in group for n in _more_sites_than_candidates(p.get(k), len(cand), k)] if isinstance(p, dict)
+                else _more_sites_than_candidates(p, len(cand), " + ".join(group)))  # one number limits them together
         for k in group:
             sel = ok & (within.dist_m <= limits[k])
             pairs_of[k] = opt.Pairs.build(within.dst[sel], within.src[sel], within.dist_m[sel], within.n_dst, within.n_src)
@@ -249,6 +255,8 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
                 max_size, min_size = (np.full(len(columns), np.inf) if joint else cap), 0.0
                 per_unit = float(cfg["m2_per_seat"]) if joint else 1.0
             fits = (cap / per_unit if joint else max_size) >= min_size
+            told += _no_site_can_open(k, cap / per_unit if joint else max_size, min_size, is_cand,
+                                      CAPACITY_UNIT[k] if not joint or k == ELDERLY else "seats")
             demands.append(opt.KindDemand(
                 kind=k, pairs=pairs_of[k], weight=households,
                 demand=measures.required_capacity(k, households, population, area_type, profile),
@@ -258,14 +266,16 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
                 expansion_unit_cost=np.where(mine, expansion_cost[k], 0.0),
             ))
         floor = np.where(is_cand, columns["max_capacity"].to_numpy(), np.inf) if joint else np.inf
-        p = cfg.get("p")
         if isinstance(p, dict):  # p = { elderly_day_care = 2, nursery = 1 }: new sites per kind
             p = {k: int(v) for k, v in p.items() if k in group} if joint else p.get(group[0])
         m = opt.JointCoverage(demands, floor_area_m2=floor, objective=str(cfg.get("objective", "max_covered")), p=p,
                               budget=cfg.get("budget"), colocation_reward=float(cfg.get("colocation_bonus", 0.0)),
                               demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
+        for note in told:
+            say(f"optimise {' + '.join(group)}: {note}")
         sol = m.solve(**solve)
         summaries["joint" if joint else group[0]] = sol.summary()
+        summaries["joint" if joint else group[0]]["notes"][:0] = told
         _say_outcome(say, " + ".join(group), sol, "new facilities")
         pts = geometry.where(geometry.geom_type == "Point", geometry.representative_point())
         for site in sol.sites.itertuples(index=False):
@@ -297,18 +307,26 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
 
     from .maps import coverage_map, save_map
     from .output import write_csv, write_json
-    from .pipeline import run_coverage
+    from .pipeline import _say, run_coverage, write_coverage_outputs
     from .project import load_project
 
     project = load_project(project_file, **(overrides or {}))
-    project.optimize.update({k: v for k, v in settings.items() if v is not None})
-    run = run_coverage(project, progress=progress)
+    project.optimize, notes = check_optimize(project.optimize, command_line=settings, file=project.path)
+    say = progress or (lambda _: None)
+    for note in notes:
+        say(f"optimise: {note}")
+    if (project.candidates or {}).get("source") != "osm":
+        for kind in project.optimize.get("kinds", list(KINDS)):
+            read_candidates(project, kind)  # a missing or broken candidate table stops the job before any work
+    run = run_coverage(project, progress=progress, write=False)
     plan = optimise_project(project, run.inputs, run.result, progress=progress)
+    run.outputs.update(write_coverage_outputs(project, run.inputs, run.result, say=_say(progress)))
     out = project.output
     paths = {
         "new_sites": write_csv(out / "new_sites.csv", plan.new_sites),
         "plan_summary": write_json(out / "plan_summary.json", {"project": project.name, "profile": run.inputs.profile.name,
-                                                                "optimize": project.optimize, "kinds": plan.summaries}),
+                                                                "optimize": project.optimize, "notes": notes,
+                                                                "kinds": plan.summaries}),
     }
     proposed = gpd.GeoDataFrame(
         plan.new_sites.assign(name=plan.new_sites["site_id"]),

@@ -247,9 +247,13 @@ def _resolve(ref: str | Path, base: Path | None, referrer: Path | None) -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from .textfile import Undecodable, decode_text
+
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(decode_text(path.read_bytes()).text)  # UTF-8 with or without a byte-order mark, or GBK
+    except Undecodable as exc:
+        raise ConfigError(f"line {exc.first_bad['utf-8-sig']}: bytes that are neither UTF-8 nor GBK", file=path,
+                          expected="a profile file saved as UTF-8", fix="save it with the encoding UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML ({exc})", file=path, expected="a TOML profile file",
                           fix="compare with a built-in profile in siting/profiles/") from None

@@ -21,6 +21,8 @@ lists the valid ones, so a typo never silently falls back to a default.
     coords = "wgs84"              # wgs84 | cgcs2000 | gcj02 | bd09
     crs = "EPSG:4326"             # for x/y columns or files without a CRS
     columns = { households = "户数" }
+    # sheet = "小区"              # Excel: the sheet (default: the first)
+    # header_row = 2              # the row holding the column names, when a title row sits above them
 
     [[facilities]]                # one block per file; `kind` for files holding one kind only
     path = "example_facilities.csv"
@@ -28,7 +30,7 @@ lists the valid ones, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import copy
-import math
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -41,8 +43,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import ConfigError, nearest_names
+from .textfile import Undecodable, decode_text
+from .validate import check_number, check_optimize_values, minutes_list
 
-_LAYER_KEYS = {"path", "table", "layer", "encoding", "crs", "coords", "columns", "sheet", "source"}
+log = logging.getLogger(__name__)
+
+_LAYER_KEYS = {"path", "table", "layer", "encoding", "crs", "coords", "columns", "sheet", "header_row", "source"}
 SCHEMA: dict[str, set[str]] = {
     "project": {"name", "profile", "output", "map", "thresholds_min", "walk_minutes", "max_snap_m", "metric_crs",
                 "polygons", "tiles", "postgis_url", "postgis_schema"},
@@ -129,8 +135,13 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
     candidates = data.get("candidates")
     if candidates is not None:
         _check_keys("candidates", candidates, path)
+    for section, block in [("residences", residences), ("candidates", candidates or {})] + [
+            ("facilities", b) for b in facilities]:
+        if "header_row" in block:
+            block["header_row"] = check_number("layer.header_row", block["header_row"], file=path, section=section)
     optimize = data.get("optimize", {})
     _check_keys("optimize", optimize, path)
+    optimize = check_optimize_values(optimize, file=path)
 
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     for key in overrides:
@@ -148,15 +159,11 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
 
     name = str(proj.get("name", path.stem if path else "study area"))
     output = _path(proj.get("output", "out"))
-    raw_thresholds = proj.get("thresholds_min", [5, 10, 15])
-    if not isinstance(raw_thresholds, list):
-        raw_thresholds = [raw_thresholds]
-    thresholds = [_positive(t, "thresholds_min", path, "minutes, e.g. thresholds_min = [5, 10, 15]")
-                  for t in raw_thresholds]
+    thresholds = minutes_list("project.thresholds_min", proj.get("thresholds_min", [5, 10, 15]), file=path)
     walk_minutes = proj.get("walk_minutes")
     if walk_minutes is not None:
-        walk_minutes = _positive(walk_minutes, "walk_minutes", path, "minutes, e.g. walk_minutes = 15")
-    max_snap_m = _positive(proj.get("max_snap_m", 500.0), "max_snap_m", path, "metres, e.g. max_snap_m = 300")
+        walk_minutes = float(check_number("project.walk_minutes", walk_minutes, file=path))
+    max_snap_m = float(check_number("project.max_snap_m", proj.get("max_snap_m", 500.0), file=path))
     return Project(
         path=path,
         name=name,
@@ -180,27 +187,23 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
     )
 
 
-def _positive(value: Any, key: str, path: Path | None, what: str) -> float:
-    """A [project] figure that must be a positive number (a walking time, a distance); ConfigError naming the key."""
-    number = None if isinstance(value, bool) else value
-    if isinstance(number, str):
-        try:
-            number = float(number.strip())
-        except ValueError:
-            number = None
-    if not isinstance(number, (int, float)) or not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{key} = {value!r} is not a positive number", file=path, column=f"project.{key}",
-                          expected=f"a positive number of {what}", fix=f"correct {key} in [project] (or the command-line flag)")
-    return float(number)
-
-
-def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+def read_toml(path: str | os.PathLike, *, what: str = "project file") -> dict[str, Any]:
+    """A TOML file as Notepad, WPS or an editor saved it: UTF-8 (a byte-order mark is dropped) or GBK, which is read
+    with a warning (TOML itself must be UTF-8); ConfigError for bytes that are neither and for bad TOML."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError("project file not found", file=path)
+        raise ConfigError(f"{what} not found", file=path)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        decoded = decode_text(path.read_bytes())
+    except Undecodable as exc:
+        raise ConfigError(f"line {exc.first_bad['utf-8-sig']}: bytes that are neither UTF-8 nor GBK", file=path,
+                          expected=f"a {what} saved as UTF-8",
+                          fix="open it in a text editor and save it with the encoding UTF-8") from None
+    if decoded.encoding != "utf-8-sig":
+        log.warning("%s: not UTF-8 (first non-UTF-8 text on line %d), read as %s; save it as UTF-8 to be sure "
+                    "every name reads right", path, decoded.first_non_utf8_line, decoded.encoding.upper())
+    try:
+        return tomllib.loads(decoded.text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML ({exc})", file=path, fix="check quotes, brackets and '=' on the line named") from None
 

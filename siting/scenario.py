@@ -47,6 +47,7 @@ from .errors import ConfigError
 from .output import ensure_writable_dir, file_sha256, write_csv, write_text
 from .project import SCHEMA as PROJECT_SCHEMA
 from .project import Project, parse_project, read_toml
+from .validate import check_optimize_values
 from .schema import CAPACITY_UNIT, KINDS
 
 Progress = Callable[[str], None]
@@ -137,6 +138,7 @@ def _read_one(path: Path) -> dict[str, Any]:
                           expected="figures = { walk_speed_m_per_min = 55 }")
     optimize = data.get("optimize", {})
     _check(optimize, PROJECT_SCHEMA["optimize"], "[optimize]", path)
+    optimize = check_optimize_values(optimize, file=path)
     if "base" in head and "inherits" in head:
         raise ConfigError("a scenario names both base and inherits", file=path, column="scenario",
                           fix="keep base (a project file) in the first scenario and inherits in the ones built on it")

@@ -436,6 +436,36 @@ def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: 
     return Solution(status, x, objective, bound, "cbc", elapsed, "; ".join(notes) or None)
 
 
+def quiet_highs():
+    """A `highspy.Highs` that prints nothing. Its constructor calls into HiGHS before any option can be set, and HiGHS
+    prints its banner ("Running HiGHS … Copyright …") on the first such call of a process with output on; so that
+    one construction runs with the process's standard output (file descriptor 1, where HiGHS writes) pointed at
+    os.devnull. Later objects print nothing, and output_flag = False keeps their solves silent."""
+    import highspy
+
+    global _highs_banner_done
+    if _highs_banner_done:
+        h = highspy.Highs()
+    else:
+        import sys
+
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _highs_banner_done = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+_highs_banner_done = False
+
+
 def highs_model(model: Milp, arrays: tuple | None = None, relax: bool = False):
     """`model` passed to a fresh, silent `highspy.Highs` (its LP relaxation with `relax`, kept by callers that add rows
     and change bounds between re-solves). `arrays` is `model.arrays()` when the caller already has it."""
@@ -451,8 +481,7 @@ def highs_model(model: Milp, arrays: tuple | None = None, relax: bool = False):
     if integer.any() and not relax:
         lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
     lp.sense_ = highspy.ObjSense.kMaximize if model.maximise else highspy.ObjSense.kMinimize
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.passModel(lp)
     return h
 

@@ -348,13 +348,13 @@ CASES = [
     ("negative threshold", lambda f: edit(f / "project.toml", "[5, 10, 15]", "[-5, 15]"),
      "project.toml, column 'project.thresholds_min': thresholds_min = -5 is not a positive number. Expected a "
      "positive number of minutes, e.g. thresholds_min = [5, 10, 15]. "
-     "Fix: correct thresholds_min in [project] (or the command-line flag)"),
+     "Fix: correct thresholds_min in [project] (or the --thresholds flag)"),
     ("walking time zero", lambda f: edit(f / "project.toml", "max_snap_m = 300", "max_snap_m = 300\nwalk_minutes = 0"),
      "project.toml, column 'project.walk_minutes': walk_minutes = 0 is not a positive number. Expected a positive "
-     "number of minutes, e.g. walk_minutes = 15. Fix: correct walk_minutes in [project] (or the command-line flag)"),
+     "number of minutes, e.g. walk_minutes = 15. Fix: correct walk_minutes in [project] (or the --walk-minutes flag)"),
     ("snap distance as text", lambda f: edit(f / "project.toml", "max_snap_m = 300", 'max_snap_m = "far"'),
      "project.toml, column 'project.max_snap_m': max_snap_m = 'far' is not a positive number. Expected a positive "
-     "number of metres, e.g. max_snap_m = 300. Fix: correct max_snap_m in [project] (or the command-line flag)"),
+     "number of metres, e.g. max_snap_m = 300. Fix: correct max_snap_m in [project]"),
     ("geographic metric CRS", lambda f: edit(f / "project.toml", "max_snap_m = 300", 'max_snap_m = 300\nmetric_crs = "EPSG:4326"'),
      "project.toml, column 'project.metric_crs': EPSG:4326 (WGS 84) is a geographic system in degrees; walking "
      "distances need metres. Expected a projected CRS with metre units, e.g. EPSG:4549 (CGCS2000 / 3-degree GK CM "
