@@ -63,7 +63,9 @@ _coverage_options = [
                  help="Where to write the HTML map, relative to the current folder."),
     click.option("--walk-minutes", type=float, help="The service circle in minutes (default: the profile's, 15)."),
     click.option("--thresholds", help="Extra rings in minutes, comma separated, e.g. 5,10,15."),
-    click.option("--tiles", type=click.Choice(["osm"]), help="Add an online OpenStreetMap basemap (default: none, works offline)."),
+    click.option("--tiles", help="Online basemaps offered in the map's layer switcher, comma separated: osm, tianditu "
+                 "(needs TIANDITU_KEY), amap (GCJ-02; overlays shift with it), or all. Default: none, the map works offline."),
+    click.option("--pdf", is_flag=True, help="Also print report.html to report.pdf (A4) with headless Chromium."),
 ]
 
 
@@ -90,11 +92,11 @@ def _print_summary(run) -> None:
 @click.argument("project_file", type=click.Path(exists=True, dir_okay=False))
 @coverage_options
 @planner_errors
-def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles):
+def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles, pdf):
     """Coverage analysis for a project file: walking minutes, catchments, standards, tables and HTML map."""
     from .pipeline import run_coverage
 
-    result = run_coverage(project_file, progress=_progress,
+    result = run_coverage(project_file, progress=_progress, pdf=pdf,
                           **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
     _print_summary(result)
 
@@ -102,14 +104,14 @@ def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles
 @main.command()
 @coverage_options
 @planner_errors
-def demo(profile, output, map_path, walk_minutes, thresholds, tiles):
+def demo(profile, output, map_path, walk_minutes, thresholds, tiles, pdf):
     """Run the coverage analysis on the embedded sample (a real OSM extract plus example layers)."""
     from .pipeline import run_coverage
 
     project_file = REPO_DATA / "sample_project.toml"
     if not project_file.exists():
         raise click.ClickException(f"sample project not found at {project_file}; run from a source checkout")
-    result = run_coverage(project_file, progress=_progress,
+    result = run_coverage(project_file, progress=_progress, pdf=pdf,
                           **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
     _print_summary(result)
 
@@ -151,14 +153,16 @@ def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, outp
 @click.option("--profile", default="national", show_default=True, help="Standard profile name or .toml path.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Judge milestones as of this date (default: today).")
 @click.option("--output", default="out/sync", show_default=True, type=click.Path(file_okay=False), help="Report folder.")
+@_coverage_options[5]  # --tiles
+@_coverage_options[6]  # --pdf
 @planner_errors
-def check(developments, facilities_path, network_path, profile, as_of, output):
+def check(developments, facilities_path, network_path, profile, as_of, output, tiles, pdf):
     """四同步 check: facilities planned, built, accepted and delivered with the housing of new developments."""
     from .profiles import load_profile
     from .sync import run_check
 
     result, paths = run_check(developments, load_profile(profile), network_path, output,
-                              as_of.date() if as_of else None, facilities_path=facilities_path)
+                              as_of.date() if as_of else None, facilities_path=facilities_path, tiles=tiles, pdf=pdf)
     indicator = result.summary["indicator"]
     click.echo(f"{indicator['name']} ({indicator['name_en']}): {indicator['value']:.1%} (strict, every check passed: "
                f"{indicator['strict_value']:.1%})")

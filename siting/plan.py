@@ -5,6 +5,7 @@ This is the glue between files and the models; the models themselves work on rea
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -317,6 +318,13 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
     )
     m = coverage_map(run.result.residences, run.result.facilities, run.result.catchments, title=f"{project.name} — proposed sites",
                      threshold_min=run.result.summary["walk_minutes"], profile_name=run.inputs.profile.name,
-                     proposed=proposed, newly_covered=plan.newly_covered, tiles=project.tiles)
+                     proposed=proposed, newly_covered=plan.newly_covered, tiles=project.tiles,
+                     tianditu_key=project.tianditu_key, network=run.inputs.network)
     paths["plan_map"] = save_map(m, project.map_path.with_name(project.map_path.stem + "_plan.html"))
+    from .report import write_coverage_report  # the run's report again, with the before/after chart and the plan map
+
+    summary = json.loads(run.outputs["summary"].read_text(encoding="utf-8"))
+    paths["plan_report"] = write_coverage_report(out, summary, run.result.residences, run.result.facilities, map_path=paths["plan_map"],
+                                                 plan=plan.summaries, name="plan_report.html",
+                                                 title=f"选址方案报告 Siting plan report — {project.name}")["report"]
     return run, plan, paths
