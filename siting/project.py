@@ -11,6 +11,8 @@ lists the valid ones, so a typo never silently falls back to a default.
     thresholds_min = [5, 10, 15]  # extra rings; the circle itself is the profile's walk_minutes
     max_snap_m = 500              # farther than this from a walkable street = reported, not moved
     metric_crs = "utm"            # utm | cgcs2000 | EPSG:xxxx (projected, metres)
+    tiles = ["osm", "amap"]       # online basemap choices in the map (osm, tianditu, amap, all); default none
+    tianditu_key = "…"            # for tiles = "tianditu" (or TIANDITU_KEY); it ends up in the HTML
 
     [network]
     path = "sample.osm.pbf"       # .osm.pbf / .osm / .osm.bz2 / .graphml

@@ -220,6 +220,31 @@ def test_every_basemap_loads_offline_without_errors_or_requests(tmp_path, monkey
     assert_clean(page, browser_context)
 
 
+def test_unreachable_tiles_online_leave_a_note_and_no_script_error(tmp_path, monkeypatch, browser_context):
+    """Online but blocked (a firewall): Chromium itself logs each refused tile ("Failed to load resource"), which no page
+    can prevent; the page raises nothing, keeps its overlays and says why the basemap is blank."""
+    path, _ = beijing_map(tmp_path, monkeypatch)
+    browser_context.set_offline(False)
+    tab = browser_context.new_page()
+    script_errors, console = [], []
+    tab.on("pageerror", lambda exc: script_errors.append(str(exc)))
+    tab.on("console", lambda msg: console.append(msg.text) if msg.type == "error" else None)
+    try:
+        open_page(tab, path)
+        tab.locator(".leaflet-control-layers-base label", has_text="OpenStreetMap").locator("input").check()
+        tab.wait_for_selector("#siting-basemap-note", state="attached")
+        tab.wait_for_timeout(300)
+        assert "Basemap tiles could not be loaded" in tab.locator("#siting-basemap-note").inner_text()
+        assert script_errors == []
+        assert console and set(console) == {"Failed to load resource: net::ERR_FAILED"}
+        assert browser_context.remote_requests and all(u.startswith("https://tile.openstreetmap.org/") for u in browser_context.remote_requests)
+        assert count(tab, "path.siting-streets") == 2
+    finally:
+        tab.close()
+        browser_context.set_offline(True)
+        browser_context.remote_requests.clear()
+
+
 def _metres(lat1, lon1, lat2, lon2) -> np.ndarray:
     return np.hypot((lon2 - lon1) * 111320.0 * np.cos(np.radians(lat1)), (lat2 - lat1) * 110574.0)
 
