@@ -95,8 +95,6 @@ def resolve_tianditu_key(tiles: Sequence[str], project_key: str | None = None) -
         raise ConfigError("the Tianditu basemap needs a key, and none is set", column="tianditu_key",
                           expected="a 天地图 key (apply at https://console.tianditu.gov.cn/)",
                           fix="set the environment variable TIANDITU_KEY or tianditu_key in [project], or drop 'tianditu' from tiles")
-    log.warning("note: the Tianditu key is written into the HTML map (its tile URLs carry it); "
-                "share the map only where the key may be seen")
     return str(key)
 
 
@@ -156,11 +154,18 @@ class _BasemapLayer(Layer):
         self.urls, self.options = list(urls), options
 
 
+_noted: list[bool] = []
+
+
 def add_base_layers(m: folium.Map, tiles: Sequence[str], tianditu_key: str | None = None) -> None:
     """'No basemap' (shown) plus each asked basemap as a switcher option; nothing at all when `tiles` is empty."""
     if not tiles:
         return
     _BasemapLayer(NO_BASEMAP_NAME, [], {}, show=True).add_to(m)
+    if "tianditu" in tiles and not _noted:
+        _noted.append(True)  # once per process, however many maps a run writes
+        log.warning("note: the Tianditu key is written into the HTML map (its tile URLs carry it); "
+                    "share the map only where the key may be seen")
     for name in tiles:
         for basemap in BASEMAPS[name]:
             urls = [u.replace("{key}", tianditu_key or "") for u in basemap.urls]

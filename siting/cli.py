@@ -127,14 +127,15 @@ def demo(profile, output, map_path, walk_minutes, thresholds, tiles, pdf):
               help="Stop once the plan is proved within this share of the optimum, e.g. 0.01 for 1 %.")
 @_coverage_options[1]  # --output: one folder per what-if run, so that runs do not overwrite each other
 @_coverage_options[2]  # --map
+@_coverage_options[6]  # --pdf
 @planner_errors
-def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, output, map_path):
+def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, output, map_path, pdf):
     """Choose new sites for elderly day-care stations and nurseries (candidates from the project file)."""
     from .plan import gap_text, run_optimize
 
     _, plan, paths = run_optimize(project_file, progress=_progress, overrides={"output": output, "map": map_path},
                                   model=model, p=p, budget=budget, solver=solver, time_limit_s=time_limit_s,
-                                  gap_rel=gap_rel)
+                                  gap_rel=gap_rel, pdf=pdf)
     for kind, info in plan.summaries.items():
         share = info.get("covered_share_after")
         click.echo(f"  {kind:18s} {info['model']}: status {info['status']}, gap {gap_text(info.get('gap'))}, new sites "

@@ -177,7 +177,7 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
 
 
 def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress,
-                           pdf: bool = False) -> dict[str, Path]:
+                           pdf: bool = False, report: bool = True) -> dict[str, Path]:
     out = project.output
     paths: dict[str, Path] = {}
     say(f"writing tables to {out}")
@@ -203,10 +203,11 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
                      threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
                      tiles=project.tiles, tianditu_key=project.tianditu_key, network=inputs.network)
     paths["map"] = save_map(m, project.map_path)
-    from .report import write_coverage_report
+    if report:
+        from .report import write_coverage_report
 
-    say(f"writing report{' and PDF' if pdf else ''} to {out}")
-    paths.update(write_coverage_report(out, summary, result.residences, result.facilities, map_path=paths["map"], pdf=pdf))
+        say(f"writing report{' and PDF' if pdf else ''} to {out}")
+        paths.update(write_coverage_report(out, summary, result.residences, result.facilities, map_path=paths["map"], pdf=pdf))
     if project.postgis_url:
         from .postgis import write_postgis_tables
 
@@ -236,6 +237,10 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
         from .report import check_pdf_printer
 
         check_pdf_printer()
+    if project.tiles:  # a missing Tianditu key is found before the work, not when the map is drawn
+        from .basemaps import resolve_tianditu_key
+
+        project.tianditu_key = resolve_tianditu_key(project.tiles, project.tianditu_key)
     say = _say(progress)
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)

@@ -290,7 +290,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
 
 
 def run_optimize(project_file: str | Path, *, progress: Progress | None = None, overrides: dict[str, Any] | None = None,
-                 **settings: Any):
+                 pdf: bool = False, **settings: Any):
     """The `siting optimize` job: coverage, then the siting model, then tables, summary and a map with proposals.
     `overrides` win over the project file's keys (output=…, map=…, as `load_project` takes them); `settings` over its
     `[optimize]` table."""
@@ -303,6 +303,10 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
 
     project = load_project(project_file, **(overrides or {}))
     project.optimize.update({k: v for k, v in settings.items() if v is not None})
+    if pdf:
+        from .report import check_pdf_printer
+
+        check_pdf_printer()
     run = run_coverage(project, progress=progress)
     plan = optimise_project(project, run.inputs, run.result, progress=progress)
     out = project.output
@@ -324,7 +328,10 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
     from .report import write_coverage_report  # the run's report again, with the before/after chart and the plan map
 
     summary = json.loads(run.outputs["summary"].read_text(encoding="utf-8"))
-    paths["plan_report"] = write_coverage_report(out, summary, run.result.residences, run.result.facilities, map_path=paths["plan_map"],
-                                                 plan=plan.summaries, name="plan_report.html",
-                                                 title=f"选址方案报告 Siting plan report — {project.name}")["report"]
+    written = write_coverage_report(out, summary, run.result.residences, run.result.facilities, map_path=paths["plan_map"],
+                                    plan=plan.summaries, name="plan_report.html", pdf=pdf,
+                                    title=f"选址方案报告 Siting plan report — {project.name}")
+    paths["plan_report"] = written["report"]
+    if pdf:
+        paths["plan_report_pdf"] = written["report_pdf"]
     return run, plan, paths

@@ -132,7 +132,7 @@ def table_html(table: Table) -> str:
             css = "num" if _is_number(value) else ""
             if c == table.verdict_column:
                 css = VERDICT_CLASS.get(value, "")
-                value = VERDICT_TEXT.get(value, value)
+                value = VERDICT_TEXT.get(value, "见设施表 see the facility table" if str(value).startswith("see facilities table") else value)
             text = cell_text(value, table.decimals)
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")

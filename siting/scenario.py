@@ -355,7 +355,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
     tmp = Path(tempfile.mkdtemp(dir=folder.parent if folder.parent.is_dir() else _mkdir(folder.parent), prefix=".tmp-"))
     try:
         entry = dataclasses.replace(project, output=tmp, map_path=tmp / "coverage_map.html")
-        write_coverage_outputs(entry, inputs, result, say=say)
+        write_coverage_outputs(entry, inputs, result, say=say, report=False)  # the comparison is the report
         write_csv(tmp / "new_sites.csv", new_sites)
         if folder.exists():  # another run finished the same key meanwhile: identical content, keep theirs
             shutil.rmtree(tmp)
@@ -537,9 +537,12 @@ def run_scenarios(paths: Iterable[str | os.PathLike], *, output: str | os.PathLi
         from .report import check_pdf_printer
 
         check_pdf_printer()
+    from .basemaps import resolve_tianditu_key
+
+    first = dataclasses.replace(scenarios[0].project, output=Path(output))
+    first.tianditu_key = resolve_tianditu_key(first.tiles, first.tianditu_key)
     results = [run_scenario(s, output=output, progress=progress) for s in scenarios]
     from .pipeline import load_network_for
 
-    first = dataclasses.replace(scenarios[0].project, output=Path(output))
     network = load_network_for(first, progress or (lambda _m: None))
     return results, write_comparison(results, output, network=network, tiles=first.tiles, tianditu_key=first.tianditu_key, pdf=pdf)

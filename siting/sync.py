@@ -651,6 +651,10 @@ def run_check(developments_path: str | os.PathLike, profile, network_path: str |
         from .report import check_pdf_printer
 
         check_pdf_printer()
+    from .basemaps import parse_tiles, resolve_tianditu_key
+
+    tiles = parse_tiles(tiles)
+    resolve_tianditu_key(tiles)  # a missing key is said before the work
     if isinstance(profile, (str, Path)):
         profile = load_profile(profile)
     phases, facilities = read_developments(developments_path, facilities_path)

@@ -54,6 +54,7 @@ def test_unknown_basemap_and_missing_tianditu_key_are_planner_errors(monkeypatch
 
 def test_tianditu_key_lands_in_the_html_and_a_note_is_printed(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("TIANDITU_KEY", "k3y-123")
+    monkeypatch.setattr(basemaps, "_noted", [])  # the note is said once per process
     with caplog.at_level("WARNING", logger="siting.basemaps"):
         text = save_map(coverage_map(*make_inputs(), title="t", tiles="tianditu"), tmp_path / "t.html").read_text(encoding="utf-8")
     assert "tk=k3y-123" in text and "vec_w" in text and "img_w" in text and "cva_w" in text
@@ -117,3 +118,20 @@ def test_project_tiles_key_parses_lists(tmp_path):
     project = load_project(path)
     assert project.tiles == ("osm", "amap") and project.tianditu_key == "abc"
     assert load_project(path, tiles="tianditu").tiles == ("tianditu",)  # --tiles wins
+
+
+def test_cli_tianditu_without_key_stops_before_any_work(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    monkeypatch.delenv("TIANDITU_KEY", raising=False)
+    result = CliRunner().invoke(main, ["demo", "--output", str(tmp_path / "out"), "--tiles", "osm,tianditu"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "error: column 'tianditu_key': the Tianditu basemap needs a key, and none is set. Expected a 天地图 key (apply at "
+        "https://console.tianditu.gov.cn/). Fix: set the environment variable TIANDITU_KEY or tianditu_key in [project], "
+        "or drop 'tianditu' from tiles")
+    assert not (tmp_path / "out" / "residences.csv").exists()
+    bad = CliRunner().invoke(main, ["demo", "--output", str(tmp_path / "out"), "--tiles", "google"])
+    assert bad.exit_code == 2 and "unknown basemap 'google'" in bad.output

@@ -65,7 +65,7 @@ def runs(tmp_path_factory):
     (root / "project.toml").write_text(text.replace("../out/sample", "run").replace("../maps/sample_coverage.html", "run/coverage_map.html"),
                                        encoding="utf-8")
     coverage = run_coverage(root / "project.toml", pdf=True)
-    _, plan, plan_paths = run_optimize(root / "project.toml", overrides={"output": str(root / "plan")})
+    _, plan, plan_paths = run_optimize(root / "project.toml", overrides={"output": str(root / "plan")}, pdf=True)
     _, sync_paths = run_check(REPO / "data" / "example_developments.xlsx", "chifeng", REPO / "data" / "sample.osm.pbf", root / "sync",
                               dt.date(2024, 6, 30), pdf=True)
     _, scenario_paths = run_scenarios([REPO / "examples" / "baseline.toml", REPO / "examples" / "open_two_stations.toml"],
@@ -149,6 +149,22 @@ def test_plan_map_draws_the_proposed_sites_and_newly_covered(runs, browser_conte
     assert count(page, "path.siting-proposed") == len(new_sites)
     assert count(page, "path.siting-newly-covered") == len(runs["plan"].newly_covered)
     assert count(page, "path.siting-streets") == 2
+    assert_clean(page, browser_context)
+
+
+def test_plan_report_before_and_after_equal_the_plan_summary(runs, browser_context, page):
+    plan = json.loads(runs["plan_paths"]["plan_summary"].read_text(encoding="utf-8"))["kinds"]
+    open_page(page, runs["plan_paths"]["plan_report"], leaflet=False)
+    assert count(page, "figure.chart svg.siting-chart") == 5  # the run's four and before/after
+    drawn = chart_table(page, "before_after")
+    kinds = [k for k in KINDS if k in plan]
+    assert list(drawn["category"]) == [KIND_LABEL[k] for k in kinds]
+    for j, (column, key) in enumerate((("现状 Before", "covered_share_before"), ("新址后 After", "covered_share_after"))):
+        expected = [100 * plan[k][key] for k in kinds]
+        assert [number(v) for v in drawn[column]] == pytest.approx(expected, abs=0.0005)
+        assert_proportional(bar_sizes(page, "before_after", j, len(kinds)), np.array(expected))
+    assert page.frame_locator("iframe.map").locator("path.siting-proposed").count() == len(
+        pd.read_csv(runs["plan_paths"]["new_sites"], encoding="utf-8-sig"))
     assert_clean(page, browser_context)
 
 
@@ -397,7 +413,10 @@ def test_run_report_pdf_has_one_page_per_section_with_chinese_text(runs):
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed: run .ci/setup-chromium.sh")
-def test_sync_and_comparison_pdfs(runs):
+def test_plan_sync_and_comparison_pdfs(runs):
+    plan = pdf_pages(runs["plan_paths"]["plan_report_pdf"])
+    assert "选址方案报告" in plan[0] and "选址前后覆盖率" in "".join(plan)
+    assert len(plan) >= 5 and f"第 {len(plan)} / {len(plan)} 页" in plan[-1]
     sync = pdf_pages(runs["sync"]["pdf"])
     assert "四同步" in sync[0] and "图表 Charts" in "".join(sync) and "方法与来源" in sync[-1]
     assert len(sync) >= 5 and all(f"/ {len(sync)} 页" in text for text in sync)
