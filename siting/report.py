@@ -277,8 +277,9 @@ def method_section(summary_lines: Sequence[str], tables: Sequence[Table]) -> Sec
 
 
 def coverage_report(summary: dict, residences: pd.DataFrame, facilities: pd.DataFrame, *, map_path: str | os.PathLike | None,
-                    title: str | None = None, plan: dict | None = None) -> Report:
-    """The report of `siting run`/`demo` (and, with `plan` = plan_summary kinds, of `siting optimize`)."""
+                    title: str | None = None, plan: dict | None = None, extra_sections: Sequence[Section] = ()) -> Report:
+    """The report of `siting run`/`demo` (and, with `plan` = plan_summary kinds, of `siting optimize`). `extra_sections`
+    (e.g. per-unit indicator tables and their charts) go after the indicators, before the charts."""
     kinds = [k for k in KINDS if k in summary.get("kinds", {})]
     walk = float(summary["walk_minutes"])
     profile = summary.get("profile_figures", {})
@@ -298,6 +299,7 @@ def coverage_report(summary: dict, residences: pd.DataFrame, facilities: pd.Data
     sections = [
         summary_section,
         Section("indicators", "指标与结论 Indicators and verdicts", [indicator_table(summary, kinds), facility_table(facilities)]),
+        *extra_sections,
         Section("charts", "图表 Charts", charts),
     ]
     if map_path is not None:
@@ -411,7 +413,8 @@ def before_after_chart(plan: dict) -> Chart:
 
 def write_coverage_report(out_dir: str | os.PathLike, summary: dict, residences: pd.DataFrame, facilities: pd.DataFrame, *,
                           map_path: str | os.PathLike | None, pdf: bool = False, plan: dict | None = None,
-                          name: str = REPORT_FILE, title: str | None = None) -> dict[str, Path]:
+                          name: str = REPORT_FILE, title: str | None = None,
+                          extra_sections: Sequence[Section] = ()) -> dict[str, Path]:
     """Write report.html (and report.pdf) for a coverage run into `out_dir`."""
-    report = coverage_report(summary, residences, facilities, map_path=map_path, plan=plan, title=title)
+    report = coverage_report(summary, residences, facilities, map_path=map_path, plan=plan, title=title, extra_sections=extra_sections)
     return write_report(report, out_dir, name=name, pdf=pdf)

@@ -49,6 +49,11 @@ def test_report_tables_are_the_summary_figures(sample_run):
     assert sources.loc["residences", "sha256"] == run.inputs.sources["residences"].split("sha256:")[1]
     assert len(tables["facilities"]) == len(run.result.facilities)
     assert "map" not in [s.section_id for s in built.sections]  # no map given, no map section
+    units = report.Section("units", "单元指标 Indicators per unit", [report.Table("units", "单元 Units", pd.DataFrame({"unit": ["U1"]}), {"unit": "单元 Unit"})])
+    extended = report.coverage_report(written, run.result.residences, run.result.facilities, map_path=None, extra_sections=[units])
+    assert [s.section_id for s in extended.sections][:4] == ["summary", "indicators", "units", "charts"]
+    assert extended.tables()["units"]["unit"].tolist() == ["U1"]
+    assert '<table id="units">' in report.render_html(extended)
 
 
 def test_report_is_byte_identical_on_a_rerun(sample_run, tmp_path):
