@@ -109,7 +109,9 @@ _coverage_options = [
                  help="Where to write the HTML map, relative to the current folder."),
     click.option("--walk-minutes", type=Checked("--walk-minutes"), help="The service circle in minutes (default: the profile's, 15)."),
     click.option("--thresholds", type=Checked("--thresholds", minutes=True), help="Extra rings in minutes, comma separated, e.g. 5,10,15."),
-    click.option("--tiles", type=click.Choice(["osm"]), help="Add an online OpenStreetMap basemap (default: none, works offline)."),
+    click.option("--tiles", help="Online basemaps offered in the map's layer switcher, comma separated: osm, tianditu "
+                 "(needs TIANDITU_KEY), amap (GCJ-02; overlays shift with it), or all. Default: none, the map works offline."),
+    click.option("--pdf", is_flag=True, help="Also print report.html to report.pdf (A4) with headless Chromium."),
 ]
 
 
@@ -136,11 +138,11 @@ def _print_summary(run) -> None:
 @click.argument("project_file", type=click.Path(exists=True, dir_okay=False))
 @coverage_options
 @planner_errors
-def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles):
+def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles, pdf):
     """Coverage analysis for a project file: walking minutes, catchments, standards, tables and HTML map."""
     from .pipeline import run_coverage
 
-    result = run_coverage(project_file, progress=_progress,
+    result = run_coverage(project_file, progress=_progress, pdf=pdf,
                           **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
     _print_summary(result)
 
@@ -148,14 +150,14 @@ def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles
 @main.command()
 @coverage_options
 @planner_errors
-def demo(profile, output, map_path, walk_minutes, thresholds, tiles):
+def demo(profile, output, map_path, walk_minutes, thresholds, tiles, pdf):
     """Run the coverage analysis on the embedded sample (a real OSM extract plus example layers)."""
     from .pipeline import run_coverage
 
     project_file = REPO_DATA / "sample_project.toml"
     if not project_file.exists():
         raise click.ClickException(f"sample project not found at {project_file}; run from a source checkout")
-    result = run_coverage(project_file, progress=_progress,
+    result = run_coverage(project_file, progress=_progress, pdf=pdf,
                           **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
     _print_summary(result)
 
@@ -172,14 +174,15 @@ def demo(profile, output, map_path, walk_minutes, thresholds, tiles):
               help="Stop once the plan is proved within this share of the optimum, e.g. 0.01 for 1 %.")
 @_coverage_options[1]  # --output: one folder per what-if run, so that runs do not overwrite each other
 @_coverage_options[2]  # --map
+@_coverage_options[6]  # --pdf
 @planner_errors
-def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, output, map_path):
+def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, output, map_path, pdf):
     """Choose new sites for elderly day-care stations and nurseries (candidates from the project file)."""
     from .plan import gap_text, run_optimize
 
     _, plan, paths = run_optimize(project_file, progress=_progress, overrides={"output": output, "map": map_path},
                                   model=model, p=p, budget=budget, solver=solver, time_limit_s=time_limit_s,
-                                  gap_rel=gap_rel)
+                                  gap_rel=gap_rel, pdf=pdf)
     for kind, info in plan.summaries.items():
         share = info.get("covered_share_after")
         click.echo(f"  {kind:18s} {info['model']}: status {info['status']}, gap {gap_text(info.get('gap'))}, new sites "
@@ -198,14 +201,16 @@ def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, outp
 @click.option("--profile", default="national", show_default=True, help="Standard profile name or .toml path.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Judge milestones as of this date (default: today).")
 @click.option("--output", default="out/sync", show_default=True, type=click.Path(file_okay=False), help="Report folder.")
+@_coverage_options[5]  # --tiles
+@_coverage_options[6]  # --pdf
 @planner_errors
-def check(developments, facilities_path, network_path, profile, as_of, output):
+def check(developments, facilities_path, network_path, profile, as_of, output, tiles, pdf):
     """四同步 check: facilities planned, built, accepted and delivered with the housing of new developments."""
     from .profiles import load_profile
     from .sync import run_check
 
     result, paths = run_check(developments, load_profile(profile), network_path, output,
-                              as_of.date() if as_of else None, facilities_path=facilities_path)
+                              as_of.date() if as_of else None, facilities_path=facilities_path, tiles=tiles, pdf=pdf)
     for message in result.summary["date_checks"]:  # implausible dates, treated as missing (siting.sync_dates)
         click.echo(f"warning: {message}", err=True)
     indicator = result.summary["indicator"]

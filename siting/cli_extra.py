@@ -17,13 +17,14 @@ def register(main: click.Group) -> None:
     @click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
     @click.option("--output", type=click.Path(file_okay=False), default="scenario_report", show_default=True,
                   help="Folder for the comparison report, maps and the result cache.")
+    @click.option("--pdf", is_flag=True, help="Also print the comparison report to comparison.pdf (A4) with headless Chromium.")
     @planner_errors
-    def scenario_run(scenarios: tuple[str, ...], output: str) -> None:
+    def scenario_run(scenarios: tuple[str, ...], output: str, pdf: bool) -> None:
         """Compute each scenario (cached by content) and write one comparison report (HTML + CSV) and maps."""
         from .scenario import run_scenarios
 
-        _, paths = run_scenarios(scenarios, output=output, progress=_progress)
-        click.echo(f"comparison: {paths['html']}\ntable: {paths['csv']}")
+        _, paths = run_scenarios(scenarios, output=output, progress=_progress, pdf=pdf)
+        click.echo(f"comparison: {paths['html']}\ntable: {paths['csv']}" + (f"\npdf: {paths['pdf']}" if "pdf" in paths else ""))
 
     @main.command()
     @click.argument("table", type=click.Path(exists=True, dir_okay=False))

@@ -24,7 +24,8 @@ from folium.template import Template
 from folium.utilities import JsCode
 from shapely.geometry import box, mapping
 
-from .errors import ConfigError, InputError
+from . import basemaps
+from .errors import InputError
 from .output import atomic_path
 from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, KIND_LABEL, KINDS
 
@@ -40,7 +41,7 @@ NEWLY_COVERED_COLOR = "#00bcd4"
 UNCOVERED_LABEL = "未覆盖 Uncovered"
 COORD_DECIMALS = 5  # about 1 m: enough to draw, small enough to keep 20 000 points light
 CANVAS_ABOVE_FEATURES = 5000  # SVG slows down past a few thousand paths; canvas does not
-TILES = {"osm": ("OpenStreetMap", '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors')}
+LOST_COLOR = "#000000"
 
 
 def coverage_map(
@@ -53,10 +54,17 @@ def coverage_map(
     profile_name: str = "",
     proposed: gpd.GeoDataFrame | None = None,
     newly_covered: gpd.GeoDataFrame | None = None,
-    tiles: str | None = None,
+    lost: gpd.GeoDataFrame | None = None,
+    tiles: str | Iterable[str] | None = None,
+    tianditu_key: str | None = None,
+    network=None,
     max_points: int = 20000,
 ) -> folium.Map:
     """Coverage, catchments and facility adequacy on one map; one residence layer per facility kind.
+
+    `network` (a WalkNetwork) is drawn as the street layer under everything; `tiles` names optional online basemaps
+    (siting.basemaps: osm, tianditu, amap), offered in the switcher with "no basemap" the default. `lost` are
+    residences that lose coverage in a scenario (drawn as their own layer, as `newly_covered` are).
 
     Above `max_points` residences the points are summed into a square grid in metres (see
     aggregate_to_grid) so that the HTML stays light; the legend says so.
@@ -72,25 +80,21 @@ def coverage_map(
     _require(residences, ["res_id", "households", "geometry"] + [f"covered_{k}" for k in kinds], "residences")
     _require(facilities, ["fac_id", "kind", "geometry"], "facilities")
     _require(catchments, ["kind", "geometry"], "catchments")
-    if tiles is not None and tiles not in TILES:
-        raise ConfigError(
-            f"unknown basemap {tiles!r}",
-            column="tiles",
-            expected=f"no basemap (None) or one of {', '.join(TILES)}",
-            fix="leave tiles unset for an offline map, or use 'osm' (needs internet)",
-        )
+    tiles = basemaps.parse_tiles(tiles)
+    tianditu_key = tianditu_key or basemaps.resolve_tianditu_key(tiles)
     residences, facilities, catchments = (_to_wgs84(f) for f in (residences, facilities, catchments))
     proposed = _to_wgs84(proposed) if proposed is not None else None
     newly_covered = _to_wgs84(newly_covered) if newly_covered is not None else None
+    lost = _to_wgs84(lost) if lost is not None else None
 
     aggregated = len(residences) > max_points
     cells, cell_m = aggregate_to_grid(residences, kinds, max_points) if aggregated else (None, 0.0)
     n_drawn = (len(cells) if aggregated else len(residences)) * 2 * len(kinds)
     m = folium.Map(location=_center(residences, facilities), zoom_start=14, tiles=None, prefer_canvas=n_drawn > CANVAS_ABOVE_FEATURES, control_scale=True)
     m.get_root().title = html.escape(title)
-    if tiles is not None:
-        name, attribution = TILES[tiles]
-        folium.TileLayer(name, attr=attribution, name="底图 Basemap (OpenStreetMap)").add_to(m)
+    basemaps.add_base_layers(m, tiles, tianditu_key)
+    if network is not None:
+        basemaps.add_street_layer(m, network)
 
     edges = (threshold_min / 3, 2 * threshold_min / 3, threshold_min)
     for i, kind in enumerate(kinds):
@@ -109,16 +113,21 @@ def coverage_map(
         _proposed_layer(proposed).add_to(m)
     if newly_covered is not None and len(newly_covered):
         _newly_covered_layer(newly_covered).add_to(m)
+    if lost is not None and len(lost):
+        _lost_layer(lost).add_to(m)
 
-    folium.LayerControl(collapsed=False).add_to(m)
-    m.get_root().header.add_child(Element(f"<style>.siting-box {{{_BOX_STYLE}}}</style>"), name="siting_box_style")
-    _BoxControl(_legend_html(kinds, edges, cell_m if aggregated else None), box_id="siting-legend", position="bottomright").add_to(m)
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(m)
+    m.get_root().header.add_child(Element(_BOX_CSS), name="siting_box_style")
+    _BoxControl(_legend_html(kinds, edges, cell_m if aggregated else None, changes=(newly_covered, lost)), box_id="siting-legend",
+                position="bottomright").add_to(m)
     _BoxControl(
         _info_html(residences, facilities, kinds, title=title, threshold_min=threshold_min, profile_name=profile_name),
         box_id="siting-info",
         position="topleft",
     ).add_to(m)
     bounds = _bounds([residences, facilities, proposed, cells])
+    basemaps.add_basemap_switch(m, control, tiles, _union_bounds(bounds, basemaps.network_bounds(network)))
     if bounds is not None:
         m.fit_bounds(bounds, padding=(20, 20))
     return m
@@ -365,6 +374,21 @@ def _newly_covered_layer(residences: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
+def _lost_layer(residences: gpd.GeoDataFrame) -> folium.GeoJson:
+    """Residences that lose coverage in a scenario, one marker per residence and kind (the rows of coverage_changes)."""
+    features = []
+    for i, (pt, (_, row)) in enumerate(zip(_points(residences), residences.iterrows())):
+        kind = str(row.get("kind", ""))
+        label = f"{row.get('name') or row.get('res_id', '')} · {_short_kind(kind)}: 失去覆盖 lost coverage"
+        features.append(_feature(i, pt, {"tip": html.escape(label)}))
+    return _geojson(
+        features,
+        name="失去覆盖 Lost coverage",
+        style=lambda f: {"radius": 5, "weight": 2, "color": LOST_COLOR, "fillColor": UNCOVERED_COLOR, "fillOpacity": 0.7, "className": "siting-lost"},
+        on_each_feature=JsCode("function(feature, layer) { layer.bindTooltip(feature.properties.tip); }"),
+    )
+
+
 def _geojson(features: list[dict], *, name: str, style, on_each_feature: JsCode, show: bool = True) -> folium.GeoJson:
     """Points become CircleMarkers; the style dict may set radius and className (applied before the path is created)."""
     has_points = any(f["geometry"]["type"] == "Point" for f in features)
@@ -381,6 +405,10 @@ def _geojson(features: list[dict], *, name: str, style, on_each_feature: JsCode,
 # ---------------------------------------------------------------- legend and info box
 
 _BOX_STYLE = "background: rgba(255,255,255,0.92); padding: 8px 10px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.4); font: 12px/1.4 sans-serif; max-width: 420px;"
+
+
+#: The info/legend box style, and on paper the layer switcher gives way to the map (the legend stays).
+_BOX_CSS = f"<style>.siting-box {{{_BOX_STYLE}}} @media print {{ .leaflet-control-layers {{ display: none; }} }}</style>"
 
 
 class _BoxControl(MacroElement):
@@ -409,7 +437,7 @@ class _BoxControl(MacroElement):
         self.box_html, self.box_id, self.position = box_html, box_id, position
 
 
-def _legend_html(kinds: list[str], edges: tuple[float, float, float], cell_m: float | None) -> str:
+def _legend_html(kinds: list[str], edges: tuple[float, float, float], cell_m: float | None, changes: tuple = (None, None)) -> str:
     swatch = '<i style="display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;background:{}"></i>'
     ring = '<i style="display:inline-block;width:10px;height:10px;margin-right:6px;vertical-align:middle;border:2px solid {};border-radius:50%"></i>'
     if cell_m is None:
@@ -431,6 +459,11 @@ def _legend_html(kinds: list[str], edges: tuple[float, float, float], cell_m: fl
         f"{ring.format('#d73027')}设施不达标 Facility below standard",
         "设施大小 ∝ √规模 Facility size ∝ √capacity",
     ]
+    gained, lost = changes
+    if gained is not None and len(gained):
+        rows.append(f"{swatch.format(NEWLY_COVERED_COLOR)}新覆盖 Newly covered ({len(gained):,})")
+    if lost is not None and len(lost):
+        rows.append(f"{ring.format(LOST_COLOR)}失去覆盖 Lost coverage ({len(lost):,})")
     return "<br>".join(rows)
 
 
@@ -574,6 +607,13 @@ def _center(*frames: gpd.GeoDataFrame) -> list[float]:
         return [0.0, 0.0]
     (s, w), (n, e) = bounds
     return [(s + n) / 2, (w + e) / 2]
+
+
+def _union_bounds(*boxes: list[list[float]] | None) -> list[list[float]] | None:
+    given = [b for b in boxes if b is not None]
+    if not given:
+        return None
+    return [[min(b[0][0] for b in given), min(b[0][1] for b in given)], [max(b[1][0] for b in given), max(b[1][1] for b in given)]]
 
 
 def _bounds(frames: list[gpd.GeoDataFrame | None]) -> list[list[float]] | None:

@@ -176,7 +176,8 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     return Inputs(net, residences, facilities, profile, sources)
 
 
-def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress) -> dict[str, Path]:
+def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress,
+                           pdf: bool = False, report: bool = True) -> dict[str, Path]:
     out = project.output
     paths: dict[str, Path] = {}
     say(f"writing tables to {out}")
@@ -200,8 +201,13 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
 
     m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
                      threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
-                     tiles=project.tiles)
+                     tiles=project.tiles, tianditu_key=project.tianditu_key, network=inputs.network)
     paths["map"] = save_map(m, project.map_path)
+    if report:
+        from .report import write_coverage_report
+
+        say(f"writing report{' and PDF' if pdf else ''} to {out}")
+        paths.update(write_coverage_report(out, summary, result.residences, result.facilities, map_path=paths["map"], pdf=pdf))
     if project.postgis_url:
         from .postgis import write_postgis_tables
 
@@ -222,12 +228,20 @@ def _with_lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def run_coverage(project: Project | str | Path, *, progress: Progress | None = None, write: bool = True,
-                 **overrides: Any) -> CoverageRun:
-    """Read the project, compute coverage and write tables, summary and map. The same call the CLI makes.
-    `write=False` leaves the writing to the caller (`write_coverage_outputs`), as `siting optimize` does so that a
-    siting job that fails writes nothing."""
+                 pdf: bool = False, **overrides: Any) -> CoverageRun:
+    """Read the project, compute coverage and write tables, summary, map and report (`pdf`: also report.pdf). The same
+    call the CLI makes. `write=False` leaves the writing to the caller (`write_coverage_outputs`), as `siting optimize`
+    does so that a siting job that fails writes nothing."""
     if not isinstance(project, Project):
         project = load_project(project, **overrides)
+    if pdf:
+        from .report import check_pdf_printer
+
+        check_pdf_printer()
+    if project.tiles:  # a missing Tianditu key is found before the work, not when the map is drawn
+        from .basemaps import resolve_tianditu_key
+
+        project.tianditu_key = resolve_tianditu_key(project.tiles, project.tianditu_key)
     say = _say(progress)
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
@@ -246,6 +260,6 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
             f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")
     if not write:
         return CoverageRun(project, inputs, result, {})
-    outputs = write_coverage_outputs(project, inputs, result, say=say)
+    outputs = write_coverage_outputs(project, inputs, result, say=say, pdf=pdf)
     say("done")
     return CoverageRun(project, inputs, result, outputs)

@@ -5,6 +5,7 @@ This is the glue between files and the models; the models themselves work on rea
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -299,7 +300,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
 
 
 def run_optimize(project_file: str | Path, *, progress: Progress | None = None, overrides: dict[str, Any] | None = None,
-                 **settings: Any):
+                 pdf: bool = False, **settings: Any):
     """The `siting optimize` job: coverage, then the siting model, then tables, summary and a map with proposals.
     `overrides` win over the project file's keys (output=…, map=…, as `load_project` takes them); `settings` over its
     `[optimize]` table."""
@@ -315,6 +316,10 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
     say = progress or (lambda _: None)
     for note in notes:
         say(f"optimise: {note}")
+    if pdf:
+        from .report import check_pdf_printer
+
+        check_pdf_printer()
     if (project.candidates or {}).get("source") != "osm":
         for kind in project.optimize.get("kinds", list(KINDS)):
             read_candidates(project, kind)  # a missing or broken candidate table stops the job before any work
@@ -335,6 +340,16 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
     )
     m = coverage_map(run.result.residences, run.result.facilities, run.result.catchments, title=f"{project.name} — proposed sites",
                      threshold_min=run.result.summary["walk_minutes"], profile_name=run.inputs.profile.name,
-                     proposed=proposed, newly_covered=plan.newly_covered, tiles=project.tiles)
+                     proposed=proposed, newly_covered=plan.newly_covered, tiles=project.tiles,
+                     tianditu_key=project.tianditu_key, network=run.inputs.network)
     paths["plan_map"] = save_map(m, project.map_path.with_name(project.map_path.stem + "_plan.html"))
+    from .report import write_coverage_report  # the run's report again, with the before/after chart and the plan map
+
+    summary = json.loads(run.outputs["summary"].read_text(encoding="utf-8"))
+    written = write_coverage_report(out, summary, run.result.residences, run.result.facilities, map_path=paths["plan_map"],
+                                    plan=plan.summaries, name="plan_report.html", pdf=pdf,
+                                    title=f"选址方案报告 Siting plan report — {project.name}")
+    paths["plan_report"] = written["report"]
+    if pdf:
+        paths["plan_report_pdf"] = written["report_pdf"]
     return run, plan, paths

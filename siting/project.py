@@ -11,6 +11,8 @@ lists the valid ones, so a typo never silently falls back to a default.
     thresholds_min = [5, 10, 15]  # extra rings; the circle itself is the profile's walk_minutes
     max_snap_m = 500              # farther than this from a walkable street = reported, not moved
     metric_crs = "utm"            # utm | cgcs2000 | EPSG:xxxx (projected, metres)
+    tiles = ["osm", "amap"]       # online basemap choices in the map (osm, tianditu, amap, all); default none
+    tianditu_key = "…"            # for tiles = "tianditu" (or TIANDITU_KEY); it ends up in the HTML
 
     [network]
     path = "sample.osm.pbf"       # .osm.pbf / .osm / .osm.bz2 / .graphml
@@ -42,6 +44,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .basemaps import parse_tiles
 from .errors import ConfigError, nearest_names
 from .textfile import Undecodable, decode_text
 from .validate import check_number, check_optimize_values, minutes_list
@@ -51,7 +54,7 @@ log = logging.getLogger(__name__)
 _LAYER_KEYS = {"path", "table", "layer", "encoding", "crs", "coords", "columns", "sheet", "header_row", "source"}
 SCHEMA: dict[str, set[str]] = {
     "project": {"name", "profile", "output", "map", "thresholds_min", "walk_minutes", "max_snap_m", "metric_crs",
-                "polygons", "tiles", "postgis_url", "postgis_schema"},
+                "polygons", "tiles", "tianditu_key", "postgis_url", "postgis_schema"},
     "network": {"path", "cache", "url", "place"},
     "residences": _LAYER_KEYS | {"default_area_type"},
     "facilities": _LAYER_KEYS | {"kind"},
@@ -80,7 +83,8 @@ class Project:
     max_snap_m: float = 500.0
     metric_crs: str = "utm"
     polygons: bool = True
-    tiles: str | None = None
+    tiles: tuple[str, ...] = ()  # online basemap options (siting.basemaps); empty = offline only
+    tianditu_key: str | None = None
     postgis_url: str | None = None
     postgis_schema: str = "public"
     raw: dict[str, Any] = field(default_factory=dict)
@@ -180,7 +184,8 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
         max_snap_m=max_snap_m,
         metric_crs=str(proj.get("metric_crs", "utm")),
         polygons=bool(proj.get("polygons", True)),
-        tiles=proj.get("tiles"),
+        tiles=parse_tiles(proj.get("tiles"), file=path),
+        tianditu_key=proj.get("tianditu_key"),
         postgis_url=proj.get("postgis_url"),
         postgis_schema=str(proj.get("postgis_schema", "public")),
         raw=data,

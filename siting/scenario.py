@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import html
 import json
 import os
 import re
@@ -254,7 +253,7 @@ def scenario_key(scenario: Scenario) -> str:
     profile = load_profile_for(scenario.project)
     project_raw = copy.deepcopy(scenario.project.raw)
     for section in ("project",):  # where results go does not change them
-        for key in ("output", "map", "postgis_url", "postgis_schema", "tiles"):
+        for key in ("output", "map", "postgis_url", "postgis_schema", "tiles", "tianditu_key"):
             project_raw.get(section, {}).pop(key, None)
     content = {
         "siting_version": __version__,
@@ -358,7 +357,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
     tmp = Path(tempfile.mkdtemp(dir=folder.parent if folder.parent.is_dir() else _mkdir(folder.parent), prefix=".tmp-"))
     try:
         entry = dataclasses.replace(project, output=tmp, map_path=tmp / "coverage_map.html")
-        write_coverage_outputs(entry, inputs, result, say=say)
+        write_coverage_outputs(entry, inputs, result, say=say, report=False)  # the comparison is the report
         write_csv(tmp / "new_sites.csv", new_sites)
         if folder.exists():  # another run finished the same key meanwhile: identical content, keep theirs
             shutil.rmtree(tmp)
@@ -473,16 +472,21 @@ def coverage_changes(base: ScenarioResult, other: ScenarioResult) -> gpd.GeoData
     return gpd.GeoDataFrame(out, geometry="geometry", crs=other.residences.crs)
 
 
-def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLike, *, title: str = "Scenario comparison") -> dict[str, Path]:
-    """comparison.csv, comparison.html, one coverage map per scenario and a difference map per scenario against the
-    first; every file written atomically."""
+def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLike, *, title: str = "Scenario comparison",
+                     network=None, tiles=None, tianditu_key: str | None = None, pdf: bool = False) -> dict[str, Path]:
+    """comparison.csv, comparison.html (the printable comparison report: table, charts, the maps inside), one
+    coverage map per scenario and a difference map per scenario against the first; every file written atomically.
+    `network` is drawn as the street layer of every map, `tiles` are the maps' online basemap options."""
     from .maps import coverage_map, save_map
+    from .scenario_report import write_comparison_report
 
     out = ensure_writable_dir(output)
     table = compare(results)
     paths: dict[str, Path] = {"csv": write_csv(out / "comparison.csv", table)}
     maps: dict[str, tuple[Path, Path | None]] = {}
+    changes_by_name: dict[str, gpd.GeoDataFrame] = {}
     used: set[str] = set()
+    context = dict(tiles=tiles, tianditu_key=tianditu_key, network=network)
     for i, result in enumerate(results):
         slug = _slug(result.name, used)
         folder = out / "scenarios" / slug
@@ -491,20 +495,23 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
         proposed = _proposed(result.new_sites)
         m = coverage_map(result.residences, result.facilities, result.catchments, title=result.name,
                          threshold_min=result.summary["walk_minutes"], profile_name=result.summary["profile"],
-                         proposed=proposed)
+                         proposed=proposed, **context)
         map_path = save_map(m, folder / "coverage_map.html")
         diff_path = None
         if i > 0:
-            changes = coverage_changes(results[0], result)
+            changes = changes_by_name[result.name] = coverage_changes(results[0], result)
             diff = coverage_map(result.residences, result.facilities, result.catchments,
                                 title=f"{result.name} vs {results[0].name}", threshold_min=result.summary["walk_minutes"],
                                 profile_name=result.summary["profile"], proposed=proposed,
-                                newly_covered=changes[changes["change"] == "gained"])
-            _add_lost_layer(diff, changes[changes["change"] == "lost"])
+                                newly_covered=changes[changes["change"] == "gained"],
+                                lost=changes[changes["change"] == "lost"], **context)
             diff_path = save_map(diff, folder / "difference_map.html")
             write_csv(folder / "coverage_changes.csv", changes)
         maps[result.name] = (map_path, diff_path)
-    paths["html"] = write_text(out / "comparison.html", _report_html(table, maps, out, title))
+    written = write_comparison_report(table, results, maps, changes_by_name, out, title=title, pdf=pdf)
+    paths["html"] = written["report"]
+    if "report_pdf" in written:
+        paths["pdf"] = written["report_pdf"]
     return paths
 
 
@@ -512,21 +519,6 @@ def _proposed(new_sites: pd.DataFrame) -> gpd.GeoDataFrame | None:
     if not len(new_sites):
         return None
     return gpd.GeoDataFrame(new_sites.copy(), geometry=gpd.points_from_xy(new_sites["lon"], new_sites["lat"]), crs="EPSG:4326")
-
-
-def _add_lost_layer(m, lost: gpd.GeoDataFrame) -> None:
-    """Residences that lose coverage: the maps module draws gains, this adds the losses as their own layer."""
-    import folium
-
-    if not len(lost):
-        return
-    group = folium.FeatureGroup(name="失去覆盖 Lost coverage")
-    for _, row in lost.to_crs("EPSG:4326").iterrows():
-        pt = row.geometry if row.geometry.geom_type == "Point" else row.geometry.representative_point()
-        label = html.escape(f"{row['name'] or row['res_id']} ({row['kind']}): lost coverage")
-        folium.CircleMarker([pt.y, pt.x], radius=5, color="#000000", weight=2, fill=True, fill_color="#ff0000",
-                            fill_opacity=0.7, tooltip=label).add_to(group)
-    group.add_to(m)
 
 
 def _slug(name: str, used: set[str]) -> str:
@@ -538,48 +530,21 @@ def _slug(name: str, used: set[str]) -> str:
     return slug
 
 
-def _report_html(table: pd.DataFrame, maps: dict[str, tuple[Path, Path | None]], out: Path, title: str) -> str:
-    esc = html.escape
-    columns = [("scenario", "Scenario 情景"), ("kind", "Kind 类型"), ("coverage_rate", "Coverage 覆盖率"),
-               ("coverage_change", "Change vs first"), ("households_uncovered", "Households uncovered 未覆盖户数"),
-               ("capacity_total", "Capacity 现有规模"), ("required_capacity", "Required 标准要求"),
-               ("capacity_shortfall", "Shortfall 缺口"), ("capacity_unit", "Unit"), ("new_sites", "New sites 新址"),
-               ("new_site_ids", "Site ids"), ("cost", "Cost 成本")]
-    head = "".join(f"<th>{esc(label)}</th>" for _, label in columns)
-    body = []
-    for _, row in table.iterrows():
-        cells = []
-        for col, _ in columns:
-            value = row[col]
-            if col in ("coverage_rate", "coverage_change"):
-                text = f"{value:+.1%}" if col == "coverage_change" else f"{value:.1%}"
-            elif isinstance(value, float):
-                text = f"{value:,.0f}" if abs(value) >= 10 else f"{value:,.2f}"
-            else:
-                text = str(value)
-            cells.append(f"<td>{esc(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    links = []
-    for name, (map_path, diff_path) in maps.items():
-        item = f'<a href="{esc(map_path.relative_to(out).as_posix(), quote=True)}">coverage map</a>'
-        if diff_path is not None:
-            item += f' · <a href="{esc(diff_path.relative_to(out).as_posix(), quote=True)}">difference map</a>'
-        links.append(f"<li>{esc(name)}: {item}</li>")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-        f"<title>{esc(title)}</title><style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}"
-        "td,th{border:1px solid #999;padding:4px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}"
-        f"</style></head><body><h1>{esc(title)}</h1>"
-        f"<p>siting {esc(__version__)}. Shortfall = capacity the standard requires for all households minus existing "
-        "capacity (m² floor area for elderly day care, seats for nurseries). Change is against the first scenario.</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        f"<h2>Maps 地图</h2><ul>{''.join(links)}</ul></body></html>\n"
-    )
-
-
 def run_scenarios(paths: Iterable[str | os.PathLike], *, output: str | os.PathLike,
-                  progress: Progress | None = None) -> tuple[list[ScenarioResult], dict[str, Path]]:
-    """`siting scenario run`: every scenario (cached by content under `output`), then one comparison report."""
+                  progress: Progress | None = None, pdf: bool = False) -> tuple[list[ScenarioResult], dict[str, Path]]:
+    """`siting scenario run`: every scenario (cached by content under `output`), then one comparison report (and its
+    PDF with `pdf`). The maps draw the first scenario's walking network and offer its project's basemaps."""
     scenarios = [load_scenario(p) for p in paths]  # read them all first: a typo in the last fails before any work
+    if pdf:
+        from .report import check_pdf_printer
+
+        check_pdf_printer()
+    from .basemaps import resolve_tianditu_key
+
+    first = dataclasses.replace(scenarios[0].project, output=Path(output))
+    first.tianditu_key = resolve_tianditu_key(first.tiles, first.tianditu_key)
     results = [run_scenario(s, output=output, progress=progress) for s in scenarios]
-    return results, write_comparison(results, output)
+    from .pipeline import load_network_for
+
+    network = load_network_for(first, progress or (lambda _m: None))
+    return results, write_comparison(results, output, network=network, tiles=first.tiles, tianditu_key=first.tianditu_key, pdf=pdf)

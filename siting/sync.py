@@ -718,18 +718,28 @@ def _catchments(network, facilities: gpd.GeoDataFrame, profile, max_snap_m: floa
 
 def run_check(developments_path: str | os.PathLike, profile, network_path: str | os.PathLike | None,
               out_dir: str | os.PathLike, as_of: dt.date | None = None, *,
-              facilities_path: str | os.PathLike | None = None) -> tuple[SyncResult, dict[str, Path]]:
-    """Read, check and write the report: the Python form of `siting check`. `profile` is a name, path or Profile."""
+              facilities_path: str | os.PathLike | None = None, tiles=None,
+              pdf: bool = False) -> tuple[SyncResult, dict[str, Path]]:
+    """Read, check and write the report: the Python form of `siting check`. `profile` is a name, path or Profile;
+    `tiles` the map's online basemap options (siting.basemaps), `pdf` also prints the report."""
     from .network import load_network
     from .output import ensure_writable_dir
     from .profiles import load_profile
     from .sync_report import write_report
 
     ensure_writable_dir(out_dir)
+    if pdf:
+        from .report import check_pdf_printer
+
+        check_pdf_printer()
+    from .basemaps import parse_tiles, resolve_tianditu_key
+
+    tiles = parse_tiles(tiles)
+    resolve_tianditu_key(tiles)  # a missing key is said before the work
     if isinstance(profile, (str, Path)):
         profile = load_profile(profile)
     phases, facilities = read_developments(developments_path, facilities_path)
     network = load_network(network_path) if network_path is not None else None
     result = check_developments(phases, facilities, profile, network=network, as_of=as_of or dt.date.today())
     result.summary["inputs"] = {"developments": str(developments_path), "network": str(network_path) if network_path else None}
-    return result, write_report(result, out_dir)
+    return result, write_report(result, out_dir, network=network, tiles=tiles, pdf=pdf)

@@ -1,8 +1,9 @@
-"""The 四同步 compliance report: one HTML page (a table per development with coloured verdicts, the map in an
-iframe), a CSV with one row per development × phase × kind × check, a CSV of the date checks (implausible dates
-treated as missing), and a JSON summary with the city-level indicator and the profile figures used. Every verdict
-names the clause it is judged by and, in `basis`, any figure it rests on that is inherited from another profile or
-unconfirmed. Every string from an input file is html.escape'd."""
+"""The 四同步 compliance report: one HTML page (summary, charts, a table per development with coloured verdicts, the
+date checks, the figures the verdicts rest on, the map inside; printable, --pdf through siting.report), a CSV with one
+row per development × phase × kind × check, a CSV of the date checks (implausible dates treated as missing), and a JSON
+summary with the city-level indicator and the profile figures used. Every verdict names the clause it is judged by and,
+in `basis`, any figure it rests on that is inherited from another profile or unconfirmed. Every string from an input
+file is html.escape'd."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,9 +15,13 @@ from typing import Any
 import folium
 import numpy as np
 import pandas as pd
+from branca.element import Element
+from folium.utilities import JsCode
 
-from .maps import CATCHMENT_COLORS, save_map
-from .output import ensure_writable_dir, write_csv, write_json, write_text
+from . import basemaps, report
+from .charts import bar_chart
+from .maps import _BOX_CSS, CATCHMENT_COLORS, _BoxControl, _feature, _geojson, _points, save_map
+from .output import ensure_writable_dir, file_sha256, write_csv, write_json
 from .schema import KIND_LABEL, KINDS
 from .sync import INDICATOR, VERDICT_LABEL, SyncResult
 
@@ -35,8 +40,10 @@ _DATE_COLUMNS = [("record", "记录 Record"), ("file", "文件 File"), ("row", "
                  ("value", "日期 Date"), ("problem", "问题 Problem"), ("fix", "修改 Fix")]
 
 
-def write_report(result: SyncResult, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write the HTML page, its map, the CSV tables and the JSON summary into `out_dir`; returns {role: path}."""
+def write_report(result: SyncResult, out_dir: str | os.PathLike, *, network=None, tiles=None,
+                 pdf: bool = False) -> dict[str, Path]:
+    """Write the HTML page (charts, tables, the map inside), its map, the CSV tables and the JSON summary into
+    `out_dir` (with `pdf`, also sync_report.pdf); returns {role: path}."""
     out = ensure_writable_dir(out_dir)
     checks = result.checks.copy()
     for col in ("housing_date", "facility_date"):
@@ -49,9 +56,12 @@ def write_report(result: SyncResult, out_dir: str | os.PathLike) -> dict[str, Pa
         "json": write_json(out / FILES["json"], {**result.summary, "checks": _records(checks),
                                                    "developments": _records(result.developments),
                                                    "date_check_rows": _records(result.date_checks)}),
-        "map": save_map(sync_map(result), out / FILES["map"]),
+        "map": save_map(sync_map(result, network=network, tiles=tiles), out / FILES["map"]),
     }
-    paths["html"] = write_text(out / FILES["html"], report_html(result, checks, FILES["map"]))
+    written = report.write_report(sync_report(result, checks, paths["map"]), out, name=FILES["html"], pdf=pdf)
+    paths["html"] = written["report"]
+    if "report_pdf" in written:
+        paths["pdf"] = written["report_pdf"]
     return paths
 
 
@@ -68,33 +78,36 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
-def report_html(result: SyncResult, checks: pd.DataFrame, map_file: str) -> str:
+def sync_report(result: SyncResult, checks: pd.DataFrame, map_path: str | os.PathLike | None) -> report.Report:
+    """The 四同步 report as sections: summary (indicator, status per development), charts, the checks per development,
+    the map, method and sources."""
     s = result.summary
     ind = s["indicator"]
     rate = "–" if ind["value"] is None else f"{ind['value']:.0%}"
     strict = "–" if ind["strict_value"] is None else f"{ind['strict_value']:.0%}"
-    parts = [
-        "<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>",
-        "<title>四同步 配套设施检查 Four-synchronizations check</title>",
-        "<style>body{font:14px/1.4 sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1.5em}"
-        "td,th{border:1px solid #bbb;padding:3px 6px;vertical-align:top}th{background:#eee}"
-        "iframe{width:100%;height:520px;border:1px solid #bbb}.legend span{padding:2px 8px;margin-right:6px}</style>",
-        "</head><body>",
-        "<h1>新建居住区配套养老托育设施“四同步”检查<br>Four-synchronizations check of new residential developments</h1>",
-        f"<p>截至 As of <b>{html.escape(s['as_of'])}</b> · 标准 Profile <b>{html.escape(str(s['profile_title']))}</b>"
-        f" · 交付规则 Delivery rule <b>{html.escape(s['delivery_rule'])}</b> · 容许天数 Tolerance {s['tolerance_days']:g} d</p>",
+    subtitle = (f"截至 As of <b>{html.escape(s['as_of'])}</b> · 标准 Profile <b>{html.escape(str(s['profile_title']))}</b>"
+                f" · 交付规则 Delivery rule <b>{html.escape(s['delivery_rule'])}</b> · 容许天数 Tolerance {s['tolerance_days']:g} d")
+    legend = "<p class='legend'>" + "".join(f"<span style='background:{VERDICT_COLOR[v]};padding:2px 8px;margin-right:6px'>{html.escape(label)}</span>"
+                                            for v, label in VERDICT_LABEL.items()) + "</p>"
+    status = result.developments.copy()
+    status["kind_label"] = status["kind"].map(KIND_LABEL)
+    summary = report.Section("summary", "摘要 Summary", [
         f"<p><b>{html.escape(INDICATOR)}</b> (share of new developments meeting the elderly-care facility standard): "
-        f"<b>{rate}</b> (全部检查通过 all checks passed: {strict}) — {html.escape(ind['definition'])}</p>",
-        "<p class='legend'>" + "".join(f"<span style='background:{VERDICT_COLOR[v]}'>{html.escape(label)}</span>"
-                                       for v, label in VERDICT_LABEL.items()) + "</p>",
-        f"<iframe src='{html.escape(map_file)}' title='map'></iframe>",
-        *_date_checks_html(result.date_checks),
-        *_figures_html(s),
-    ]
-    status = result.developments
+        f"<b id='sync-indicator'>{rate}</b> (全部检查通过 all checks passed: {strict}) — {html.escape(ind['definition'])}</p>", legend,
+        report.Table("developments", "开发项目结论 Verdict per development and kind", status,
+                     {"development_id": "编号 Id", "development_name": "名称 Name", "kind_label": "类型 Kind", "status": "结论 Verdict",
+                      "households": "户数 Households", "n_pass": "达标 Pass", "n_fail": "不达标 Fail",
+                      "n_not_yet_due": "未到期 Not yet due", "n_missing_data": "缺少数据 Missing data"}, verdict_column="status"),
+    ])
+    sections = [summary, report.Section("charts", "图表 Charts", _sync_charts(checks))]
+    if not result.date_checks.empty:
+        sections.append(report.Section("date_checks", f"日期核查 Date checks: {len(result.date_checks)}",
+                                       _date_checks_html(result.date_checks)))
+    sections.append(report.Section("figures", "标准依据 Figures the verdicts rest on", _figures_html(s)))
+    parts = []
     for dev, group in checks.groupby("development_id", sort=False):
         name = group["development_name"].iat[0]
-        parts.append(f"<h2>{_cell(dev)} {_cell(name)}</h2><p>")
+        parts.append(f"<h3>{_cell(dev)} {_cell(name)}</h3><p>")
         for _, st in status[status["development_id"] == dev].iterrows():
             parts.append(f"<span style='background:{VERDICT_COLOR[st['status']]};padding:2px 8px'>"
                          f"{html.escape(KIND_LABEL[st['kind']])}: {html.escape(st['status_label'])}</span> ")
@@ -113,9 +126,18 @@ def report_html(result: SyncResult, checks: pd.DataFrame, map_file: str) -> str:
                     cells.append(f"<td{style}{title}>{_cell(r.get(col))}</td>")
                 parts.append("<tr>" + "".join(cells) + "</tr>")
             parts.append("</table>")
-    parts.append("<p>Verdicts: see the siting.sync module documentation. 数据 CSV: "
-                 f"{html.escape(FILES['csv'])}; JSON: {html.escape(FILES['json'])}.</p></body></html>")
-    return "\n".join(parts)
+    sections.append(report.Section("checks", "逐项检查 Checks per development", ["\n".join(parts)]))
+    if map_path is not None:
+        sections.append(report.Section("map", "地图 Map", [report.map_html(map_path)]))
+    inputs = {role: (f"{path} sha256:{file_sha256(path)}" if path and Path(path).is_file() else str(path))
+              for role, path in s.get("inputs", {}).items() if path}
+    sections.append(report.method_section(
+        [html.escape("四同步 Four synchronizations: each development's elderly day-care station and nursery must be planned, built, "
+                     "accepted and delivered no later than its housing (同步规划、同步建设、同步验收、同步交付), meet the new-area "
+                     "standards and lie within the walk. Verdicts: see the siting.sync module documentation."),
+         f"数据 Data: {html.escape(FILES['csv'])}, {html.escape(FILES['developments_csv'])}, {html.escape(FILES['json'])}."],
+        [report.figures_table({"figures": s.get("profile_figures", {}), "title": s.get("profile_title")}), report.sources_table(inputs)]))
+    return report.Report("新建居住区配套养老托育设施“四同步”检查 Four-synchronizations check of new residential developments", subtitle, sections)
 
 
 def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], caption: str) -> str:
@@ -127,7 +149,7 @@ def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], caption: str) ->
 def _date_checks_html(date_checks: pd.DataFrame) -> list[str]:
     if date_checks.empty:
         return []
-    return [f"<h2>日期核查 Date checks: {len(date_checks)}</h2><p>These dates cannot be right; the checks that need "
+    return [f"<p>These dates cannot be right; the checks that need "
             "them are reported as missing data (缺少数据), never as days late. Correct the cells and run again.</p>",
             _table(date_checks, _DATE_COLUMNS, "不可信的日期 Implausible dates")]
 
@@ -144,51 +166,100 @@ def _figures_html(summary: dict) -> list[str]:
                      "clause": fig["clause"], "source": fig["source"]})
     columns = [("key", "指标 Figure"), ("value", "数值 Value"), ("set_by", "来源标准 Set by"),
                ("confirmed", "已核实 Confirmed"), ("clause", "条文 Clause"), ("source", "出处 Source")]
-    return ["<h2>标准依据 Figures the verdicts rest on</h2>", _table(pd.DataFrame(rows), columns, str(summary["profile_title"]))]
+    return [_table(pd.DataFrame(rows), columns, str(summary["profile_title"]))]
 
 
-def sync_map(result: SyncResult) -> folium.Map:
-    """Developments (outline or point, coloured by elderly-care status), facilities and their walking catchments."""
+def _sync_charts(checks: pd.DataFrame) -> list:
+    """Verdicts per check (count of development × phase × kind rows) and days late per development."""
+    order = list(dict.fromkeys(checks["check"]))
+    labels = [checks.loc[checks["check"] == c, "check_label"].iat[0] for c in order]
+    counts = {VERDICT_LABEL[v]: [int(((checks["check"] == c) & (checks["verdict"] == v)).sum()) for c in order] for v in VERDICT_LABEL}
+    charts = [bar_chart("verdicts", "各项检查结论 Verdicts per check (rows: development × phase × kind)", labels, counts,
+                        value_label="检查数 Checks", horizontal=True, colors=[_STRONG[v] for v in VERDICT_LABEL])]
+    late = checks[pd.to_numeric(checks["days_late"], errors="coerce").fillna(0) > 0]
+    if len(late):
+        per_dev = late.groupby(["development_id", "kind"], sort=True)["days_late"].max().unstack("kind").reindex(columns=KINDS)
+        charts.append(bar_chart("days_late", "最长逾期天数 Longest delay per development (days late)",
+                                [str(d) for d in per_dev.index], {KIND_LABEL[k]: per_dev[k].fillna(0).to_numpy() for k in KINDS},
+                                value_label="逾期天数 Days late", colors=[CATCHMENT_COLORS[k] for k in KINDS]))
+    return charts
+
+
+_STRONG = {"pass": "#1a9850", "fail": "#d73027", "not_yet_due": "#4575b4", "missing_data": "#fdae61"}
+
+
+STATUS_COLOR = _STRONG
+
+
+def sync_map(result: SyncResult, *, network=None, tiles=None, tianditu_key: str | None = None) -> folium.Map:
+    """Developments (outline or point, coloured by elderly-care status), facilities and their walking catchments.
+
+    Built from the same GeoJSON layers as the coverage map (popups bound in Leaflet, no jQuery, no marker plugin),
+    over the street layer and the optional basemaps of siting.basemaps."""
     phases, facilities = result.phases, result.facilities
+    tiles = basemaps.parse_tiles(tiles)
+    tianditu_key = tianditu_key or basemaps.resolve_tianditu_key(tiles)
     located = [g for g in list(phases.geometry) + list(facilities.geometry) if g is not None]
+    bounds = None
     if located:
         import shapely
 
         minx, miny, maxx, maxy = shapely.GeometryCollection(located).bounds
-        center = [(miny + maxy) / 2, (minx + maxx) / 2]
-    else:
-        center, minx = [0.0, 0.0], None
+        bounds = [[miny, minx], [maxy, maxx]]
+    center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2] if bounds else [0.0, 0.0]
     m = folium.Map(location=center, zoom_start=14, tiles=None, control_scale=True)
+    m.get_root().title = "四同步 Four-synchronizations"
+    basemaps.add_base_layers(m, tiles, tianditu_key)
+    if network is not None:
+        basemaps.add_street_layer(m, network)
     if result.catchments is not None and len(result.catchments):
         for kind in KINDS:
-            sub = result.catchments[result.catchments["kind"] == kind]
-            if len(sub):
+            sub = result.catchments[result.catchments["kind"] == kind].to_crs(4326)
+            features = [_feature(i, g, {"tip": html.escape(str(sid))}) for i, (g, sid) in enumerate(zip(sub.geometry, sub["source_id"]))
+                        if g is not None and not g.is_empty]
+            if features:
                 color = CATCHMENT_COLORS[kind]
-                folium.GeoJson(sub[["source_id", "geometry"]].to_json(), name=f"步行范围 Catchment: {KIND_LABEL[kind]}",
-                               style_function=lambda _f, c=color: {"color": c, "weight": 1, "fillOpacity": 0.12}).add_to(m)
+                _geojson(features, name=f"步行范围 Catchment: {KIND_LABEL[kind]}",
+                         style=lambda _f, c=color, k=kind: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.12, "className": f"siting-catchment-{k}"},
+                         on_each_feature=_TOOLTIP).add_to(m)
     status = result.developments[result.developments["kind"] == KINDS[0]].set_index("development_id")["status"]
-    group = folium.FeatureGroup(name="开发项目 Developments")
+    features = []
     for _, ph in phases.iterrows():
         if ph.geometry is None:
             continue
-        color = {"pass": "#1a9850", "fail": "#d73027", "not_yet_due": "#4575b4", "missing_data": "#fdae61"}[status.get(ph["development_id"], "missing_data")]
+        color = STATUS_COLOR[status.get(ph["development_id"], "missing_data")]
         popup = html.escape(f"{ph['development_id']} {ph['name']} · 分期 phase {ph['phase']} · {ph['households']:g} 户 households")
-        if ph.geometry.geom_type == "Point":
-            folium.CircleMarker([ph.geometry.y, ph.geometry.x], radius=7, color=color, fill=True, popup=popup).add_to(group)
-        else:
-            folium.GeoJson(ph.geometry.__geo_interface__, style_function=lambda _f, c=color: {"color": c, "weight": 2},
-                           popup=folium.Popup(popup)).add_to(group)
-    group.add_to(m)
-    fgroup = folium.FeatureGroup(name="配套设施 Facilities")
-    for _, f in facilities.iterrows():
-        if f.geometry is None:
+        style = {"radius": 7, "weight": 2, "color": color, "fillColor": color, "fillOpacity": 0.5, "className": "siting-development"}
+        features.append(_feature(len(features), ph.geometry, {"popup": popup, "tip": popup, "style": style}))
+    if features:
+        _geojson(features, name="开发项目 Developments", style=lambda f: f["properties"]["style"], on_each_feature=_POPUP).add_to(m)
+    features = []
+    for pt, (_, f) in zip(_points(facilities), facilities.iterrows()):
+        if pt is None:
             continue
-        pt = f.geometry if f.geometry.geom_type == "Point" else f.geometry.representative_point()
         popup = html.escape(f"{f['fac_id']} {f['name']} · {KIND_LABEL[f['kind']]} · {';'.join(f['development_ids'])}")
-        folium.RegularPolygonMarker([pt.y, pt.x], number_of_sides=4, radius=6, color=CATCHMENT_COLORS[f["kind"]],
-                                    fill=True, popup=popup).add_to(fgroup)
-    fgroup.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    if minx is not None:
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
+        color = CATCHMENT_COLORS[f["kind"]]
+        style = {"radius": 6, "weight": 3, "color": "#222222", "fillColor": color, "fillOpacity": 0.95, "className": f"siting-fac-{f['kind']}"}
+        features.append(_feature(len(features), pt, {"popup": popup, "tip": popup, "style": style}))
+    if features:
+        _geojson(features, name="配套设施 Facilities", style=lambda f: f["properties"]["style"], on_each_feature=_POPUP).add_to(m)
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(m)
+    m.get_root().header.add_child(Element(_BOX_CSS), name="siting_box_style")
+    _BoxControl(_sync_legend_html(), box_id="siting-legend", position="bottomright").add_to(m)
+    basemaps.add_basemap_switch(m, control, tiles, bounds)
+    if bounds is not None:
+        m.fit_bounds(bounds)
     return m
+
+
+_POPUP = JsCode("function(feature, layer) { layer.bindPopup(feature.properties.popup, {maxWidth: 340}); layer.bindTooltip(feature.properties.tip); }")
+_TOOLTIP = JsCode("function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true}); }")
+
+
+def _sync_legend_html() -> str:
+    dot = '<i style="display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;border-radius:50%;background:{}"></i>'
+    rows = ["<b>开发项目 Developments</b> (养老 elderly care)"]
+    rows += [f"{dot.format(STATUS_COLOR[v])}{html.escape(label)}" for v, label in VERDICT_LABEL.items()]
+    rows += ["<b>配套设施 Facilities</b>"] + [f"{dot.format(CATCHMENT_COLORS[k])}{html.escape(KIND_LABEL[k])}" for k in KINDS]
+    return "<br>".join(rows)

@@ -340,8 +340,13 @@ CASES = [
      "street.osm: network file not found. Fix: check the [network] path in the project file"),
     ("unknown project key", lambda f: edit(f / "project.toml", "profile =", "profle ="),
      "project.toml: unknown key 'profle' (did you mean 'profile'?) in [project]. Expected one of map, max_snap_m, "
-     "metric_crs, name, output, polygons, postgis_schema, postgis_url, profile, thresholds_min, tiles, walk_minutes. "
+     "metric_crs, name, output, polygons, postgis_schema, postgis_url, profile, thresholds_min, tianditu_key, tiles, "
+     "walk_minutes. "
      "Fix: correct the spelling or remove the key"),
+    ("unknown basemap", lambda f: edit(f / "project.toml", "profile =", 'tiles = ["osm", "google"]\nprofile ='),
+     "project.toml, column 'tiles': unknown basemap 'google'. Expected no basemap (offline, the default) or any of osm, "
+     "tianditu, amap, all; e.g. tiles = [\"osm\", \"amap\"]. Fix: leave tiles unset for an offline map, or name basemaps "
+     "from the list (they need internet)"),
     ("unknown project section", lambda f: edit(f / "project.toml", "[residences]", "[residence]"),
      "project.toml: unknown section 'residence' (did you mean 'residences'?). Expected sections [project], "
      "[network], [residences], [facilities], [candidates], [optimize]. Fix: correct the spelling or remove the section"),
