@@ -205,6 +205,26 @@ def _nearest_open(pairs: Pairs, open_mask: np.ndarray) -> tuple[np.ndarray, np.n
     return site, cost
 
 
+def _required(value: Any, n_cols: int) -> sp.csr_matrix | None:
+    """Rows every plan must cover (`required` of LSCP / MCLP) as a 0/1 matrix over the candidate columns: a matrix,
+    or one list of candidate indices per row (the candidates any one of which meets the row)."""
+    if value is None:
+        return None
+    if sp.issparse(value) or isinstance(value, np.ndarray):
+        matrix = sp.csr_matrix(value, dtype=np.float64)
+    else:
+        cols = [np.asarray(c, dtype=np.int64) for c in value]
+        rows = np.repeat(np.arange(len(cols)), [c.size for c in cols])
+        flat = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        matrix = sp.csr_matrix((np.ones(flat.size), (rows, flat)), shape=(len(cols), n_cols))
+    if matrix.shape[1] != n_cols:
+        raise InputError(f"'required' has {matrix.shape[1]} columns for {n_cols} candidates", column="required",
+                         expected="one column per candidate", fix="pass candidate indices of this model")
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
 def _check_solution(model: str, sol: Solution, why: str) -> None:
     if sol.status == INFEASIBLE:
         raise OptimizationError(f"{model} has no feasible plan: {why}")
@@ -374,14 +394,19 @@ class _CoverReduced:
     unreachable: np.ndarray
     covered_by_existing: np.ndarray  # bool per original row
     forced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # candidates every cover must open
+    hard: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per reduced row: it must be covered
 
 
 def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_cost: np.ndarray, drop_zero_weight: bool,
-                  set_cover: bool = False) -> _CoverReduced:
+                  set_cover: bool = False, required: sp.csr_matrix | None = None) -> _CoverReduced:
     """Rows: unreachable and already-covered rows out, identical rows merged. Columns: dominated ones out. With
     `set_cover` (every remaining row must be covered: LSCP, p-center steps) also: rows that contain another row's
     column set out (covered whenever that row is), and a row with a single column forces that column open (its rows
-    are then covered). Repeated until nothing changes; every step keeps the optimum."""
+    are then covered). Repeated until nothing changes; every step keeps the optimum.
+
+    `required` (rows × all candidate columns, 0/1): rows every plan must cover, of weight 0 (e.g. a 社区 without a
+    station, `siting.optimize_units`); one that an existing site covers is met. They join the incidence as rows
+    flagged `hard`, so that merging and column dominance keep them too."""
     reach_count = pairs.reach_count()
     unreachable = np.flatnonzero(reach_count == 0)
     covered_by_existing = np.zeros(pairs.n_rows, dtype=bool)
@@ -394,6 +419,17 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
     inc = full[rows][:, np.flatnonzero(~existing)]
     columns = np.flatnonzero(~existing)
     w = weights[rows]
+    hard = np.zeros(rows.size, dtype=bool)
+    if required is not None and required.shape[0]:
+        req = sp.csr_matrix(required, dtype=np.float64)
+        met = np.asarray(req[:, np.flatnonzero(existing)].sum(axis=1)).ravel() > 0
+        req = req[np.flatnonzero(~met)][:, columns]
+        if (np.diff(req.indptr) == 0).any():
+            raise OptimizationError("a required row has no candidate site that can cover it")
+        req.data[:] = 1.0
+        inc = sp.vstack([inc, req]).tocsr()
+        w = np.concatenate([w, np.zeros(req.shape[0])])
+        hard = np.concatenate([hard, np.ones(req.shape[0], dtype=bool)])
     report = ReductionReport(
         rows_before=pairs.n_rows, columns_before=pairs.n_cols, unreachable_rows=int(unreachable.size),
         rows_covered_by_existing=int(covered_by_existing.sum()), columns_fixed_open=int(existing.sum()),
@@ -410,6 +446,7 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
             merged += inc.shape[0] - n_groups
             inc = inc[first]
             w = np.bincount(labels, weights=w, minlength=n_groups)
+            hard = np.bincount(labels, weights=hard, minlength=n_groups) > 0
             changed = True
         if set_cover and inc.shape[0]:
             single = np.diff(inc.indptr) == 1
@@ -420,12 +457,13 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
                 keep_col = np.ones(columns.size, dtype=bool)
                 keep_col[must] = False
                 inc, w, columns = inc[np.flatnonzero(keep_row)][:, np.flatnonzero(keep_col)], w[keep_row], columns[keep_col]
+                hard = hard[keep_row]
                 inc.sort_indices()
                 changed = True
             drop = dominated_rows(inc)
             if drop.any():
                 rows_dominated += int(drop.sum())
-                inc, w = inc[np.flatnonzero(~drop)], w[~drop]
+                inc, w, hard = inc[np.flatnonzero(~drop)], w[~drop], hard[~drop]
                 changed = True
         dom = dominated_columns(inc, site_cost[columns])
         if dom.any():
@@ -441,7 +479,7 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
     forced_cols = np.sort(np.concatenate(forced)) if forced else np.zeros(0, dtype=np.int64)
     report.columns_forced = int(forced_cols.size)
     report.rows_after, report.columns_after = inc.shape
-    return _CoverReduced(inc.tocsr(), w, columns, report, unreachable, covered_by_existing, forced_cols)
+    return _CoverReduced(inc.tocsr(), w, columns, report, unreachable, covered_by_existing, forced_cols, hard)
 
 
 def _cover_model(red: _CoverReduced, site_cost: np.ndarray, max_sites: int | None = None) -> tuple[Milp, np.ndarray]:
@@ -461,16 +499,18 @@ class LSCP(_Model):
 
     name = "LSCP"
 
-    def __init__(self, pairs: Pairs, *, site_cost: Any = None, **kwargs) -> None:
+    def __init__(self, pairs: Pairs, *, site_cost: Any = None, required: Any = None, **kwargs) -> None:
         super().__init__(pairs, **kwargs)
         self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
+        self.required = _required(required, pairs.n_cols)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         """The reduced instance first meets the set-cover heuristic (`optimize_cover`: a cover and a Lagrangian
         bound, at most 15 % of the time limit). When the bound meets the cover (or is within `gap_rel`), no MILP runs;
         otherwise the cover is the solver's warm start and the reported bound the tighter of the two."""
         started = time.perf_counter()
-        red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True)
+        red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True,
+                            required=self.required)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
         model, y = _cover_model(red, self.site_cost)
         cost, offset = self.site_cost[red.columns], float(self.site_cost[red.forced].sum())
@@ -507,24 +547,27 @@ class MCLP(_Model):
 
     name = "MCLP"
 
-    def __init__(self, pairs: Pairs, *, p: int | None = None, budget: float | None = None, site_cost: Any = None, **kwargs) -> None:
+    def __init__(self, pairs: Pairs, *, p: int | None = None, budget: float | None = None, site_cost: Any = None,
+                 required: Any = None, **kwargs) -> None:
         super().__init__(pairs, **kwargs)
         if p is None and budget is None:
             raise InputError("MCLP needs a limit", expected="p (number of new sites) and/or budget", fix="pass p=… or budget=…")
         self.p = p
         self.budget = budget
         self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
+        self.required = _required(required, pairs.n_cols)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         # site costs only matter through the budget; with p alone every column is equally priced
         cost_for_dominance = self.site_cost if self.budget is not None else np.ones(self.pairs.n_cols)
-        red = _reduce_cover(self.pairs, self.weights, self.existing, cost_for_dominance, drop_zero_weight=True)
+        red = _reduce_cover(self.pairs, self.weights, self.existing, cost_for_dominance, drop_zero_weight=True,
+                            required=self.required)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
         before = float(self.weights[red.covered_by_existing].sum())
         model = Milp(maximise=True)
         n_rows, n_cols = red.incidence.shape
         y = model.add_vars(n_cols, lb=0, ub=1, integer=True)
-        z = model.add_vars(n_rows, lb=0, ub=1, cost=red.weight)
+        z = model.add_vars(n_rows, lb=red.hard.astype(float), ub=1, cost=red.weight)  # a required row is covered
         coo = red.incidence.tocoo()
         model.add_rows(n_rows, np.concatenate([np.arange(n_rows), coo.row]), np.concatenate([z, y[coo.col]]),
                        np.concatenate([np.ones(n_rows), -np.ones(coo.nnz)]), ub=0.0)
@@ -534,7 +577,8 @@ class MCLP(_Model):
             model.add_rows(1, np.zeros(n_cols, dtype=np.int64), y, self.site_cost[red.columns], ub=float(self.budget))
         # the weight of every row left is a ceiling on the model's objective (the covered-before weight is its offset)
         sol = solve_milp(model, solver, time_limit_s, _solver_gap(gap_rel, float(red.weight.sum()), before))
-        _check_solution(self.name, sol, "p or budget is negative")
+        _check_solution(self.name, sol, "p or budget is negative" if self.required is None else
+                        "p or budget is too small to cover every required row")
         chosen = np.sort(red.columns[sol.x[y] > 0.5])
         open_mask = self.existing.copy()
         open_mask[chosen] = True

@@ -221,14 +221,18 @@ def _with_lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     return out
 
 
-def run_coverage(project: Project | str | Path, *, progress: Progress | None = None, **overrides: Any) -> CoverageRun:
-    """Read the project, compute coverage and write tables, summary and map. The same call the CLI makes."""
+def run_coverage(project: Project | str | Path, *, progress: Progress | None = None,
+                 check_inputs: Callable[[Inputs], None] | None = None, **overrides: Any) -> CoverageRun:
+    """Read the project, compute coverage and write tables, summary and map. The same call the CLI makes.
+    `check_inputs` (a later stage's checks of the inputs it needs) runs once they are read, before any work."""
     if not isinstance(project, Project):
         project = load_project(project, **overrides)
     say = _say(progress)
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
     inputs = load_inputs(project, progress=say)
+    if check_inputs is not None:
+        check_inputs(inputs)
     result = analyse_coverage(
         inputs.network, inputs.residences, inputs.facilities, inputs.profile,
         thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes, max_snap_m=project.max_snap_m,

@@ -5,7 +5,7 @@ This is the glue between files and the models; the models themselves work on rea
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +29,7 @@ class Plan:
     new_sites: pd.DataFrame  # site_id, kind, action (new | expand), size, cost, lon, lat, households_newly_covered, colocated
     summaries: dict[str, dict]  # per kind: model summary (true status, gap, objective, coverage before/after, reduction)
     newly_covered: gpd.GeoDataFrame  # residences that gain coverage
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)  # by-unit siting: one row per kind × unit (units_plan.csv)
 
 
 def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
@@ -68,7 +69,8 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
     sites = sites.rename(columns={"fac_id": "site_id"})
     sites["cost"] = cost
     sites["max_capacity"] = sites[CAPACITY_COLUMN[kind]]
-    return sites[["site_id", "name", "cost", "max_capacity", "geometry"]]
+    units = [c for c in sites.columns if str(c).startswith("unit_")]  # the units contract's unit_<level> columns
+    return sites[["site_id", "name", "cost", "max_capacity", *units, "geometry"]]
 
 
 def optimise_project(project, inputs, result, *, progress: Progress | None = None) -> Plan:
@@ -82,6 +84,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     kinds = list(cfg.get("kinds", list(KINDS)))
     say = progress or (lambda _: None)
     _check_capacitated_keys(project, cfg, model, kinds)
+    levels, reach_share = unit_settings(project)
     if model == "capacitated":
         return _capacitated_plan(project, inputs, result, kinds, cfg, say)
     profile = inputs.profile
@@ -89,7 +92,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     households = res["households"].to_numpy(dtype=np.float64)
     population = res["population"].to_numpy(dtype=np.float64)
     res_ids = res["res_id"].astype(str).to_numpy()
-    rows, summaries, gained = [], {}, np.zeros(len(res), dtype=bool)
+    rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for kind in kinds:
         existing = inputs.facilities[inputs.facilities["kind"] == kind]
         cand = read_candidates(project, kind)
@@ -108,6 +111,10 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
         within = type(within)(within.src[ok], within.dst[ok], within.dist_m[ok], within.n_src, within.n_dst)
         common = dict(existing=columns["existing"].to_numpy(), demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
         solve = dict(solver=str(cfg.get("solver", "cbc")), time_limit_s=cfg.get("time_limit_s"), gap_rel=cfg.get("gap_rel"))
+        by_unit = _unit_needs(project, levels, reach_share, kind, res, existing, cand, columns, within, limit_m, households,
+                              model, cfg, profile, say) if levels else None
+        if by_unit is not None:
+            common["required"] = by_unit[0].required(len(columns))
         if model == "mclp":
             m = opt.MCLP.from_reach(within, p=cfg.get("p"), budget=cfg.get("budget"), site_cost=columns["cost"].to_numpy(),
                                     weights=households, **common)
@@ -128,6 +135,8 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
         reached = np.zeros(len(res), dtype=bool)
         in_limit = within.dist_m <= limit_m
         reached[within.dst[opened[within.src] & in_limit]] = True
+        if by_unit is not None:
+            unit_rows.append(_units_plan(by_unit, kind, within, limit_m, households, columns, chosen, summaries[kind], say))
         newly = reached & ~walk
         gained |= newly
         pts = geometry.iloc[chosen]
@@ -141,7 +150,127 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
                 "households_newly_covered": float(households[served][~walk[served]].sum()),
             })
     new_sites = pd.DataFrame(rows, columns=SITE_COLUMNS).assign(action="new", colocated=False)
-    return Plan(new_sites, summaries, res[gained].copy())
+    units = pd.concat(unit_rows, ignore_index=True) if unit_rows else pd.DataFrame()
+    return Plan(new_sites, summaries, res[gained].copy(), units)
+
+
+def unit_settings(project) -> tuple[list[str], float | None]:
+    """`[optimize] units = ["community", "street"]` (Chinese names and the contract's aliases too), `per_unit = true`
+    (or `--by-unit`: both levels when `units` is not given) and `unit_reach_share`, checked before any work: the
+    canonical levels (empty: no siting by unit) and the share."""
+    from .optimize_units import COVER_LEVELS, LEVELS, unit_level
+
+    cfg = project.optimize
+    raw = cfg.get("units")
+    per_unit = cfg.get("per_unit")
+    if per_unit is not None and not isinstance(per_unit, bool):
+        raise ConfigError(f"optimize.per_unit must be true or false, got {per_unit!r}", file=project.path,
+                          column="optimize.per_unit", expected="per_unit = true")
+    if raw is None:
+        raw = ["community", "street"] if per_unit else []
+    elif per_unit is False:
+        raw = []
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ConfigError(f"optimize.units must be a list of unit levels, got {raw!r}", file=project.path,
+                          column="optimize.units", expected='units = ["community", "street"]')
+    levels = []
+    for name in raw:
+        level = unit_level(name)
+        if level is None:
+            raise ConfigError(f"unknown unit level {name!r} in optimize.units", file=project.path, column="optimize.units",
+                              expected="one of " + ", ".join(LEVELS) + " (or 小区, 社区, 行政村, 街道/乡镇)",
+                              fix="a 区/县 gets no station of its own: site by 社区 and 街道")
+        if level not in levels:
+            levels.append(level)
+    share = cfg.get("unit_reach_share")
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1):
+        raise ConfigError(f"optimize.unit_reach_share must be a share in (0, 1], got {share!r}", file=project.path,
+                          column="optimize.unit_reach_share", expected="e.g. unit_reach_share = 0.5")
+    if share is not None and not any(level in COVER_LEVELS for level in levels):
+        raise ConfigError("optimize.unit_reach_share applies to covering units (小区, 社区, 行政村) only",
+                          file=project.path, column="optimize.unit_reach_share",
+                          fix='add "community" to optimize.units or remove the key')
+    model = str(cfg.get("model", "mclp")).lower()
+    if levels and model not in ("mclp", "lscp"):
+        raise ConfigError(f"siting by unit works with model = \"mclp\" or \"lscp\", not {model!r}", file=project.path,
+                          column="optimize.model", fix='set model = "mclp" (or "lscp"), or remove optimize.units')
+    return levels, None if share is None else float(share)
+
+
+def check_unit_columns(project, inputs) -> None:
+    """Siting by unit needs the unit of every residence, facility and candidate (the `unit_<level>` columns the units
+    stage gives them): a ConfigError naming the file and the column otherwise, before any work."""
+    from .optimize_units import LEVEL_LABEL, unit_column
+
+    levels, _ = unit_settings(project)
+    kinds = list(project.optimize.get("kinds", list(KINDS)))
+    frames = [("residences", project.residences.get("path"), inputs.residences)]
+    frames += [("facilities", None, inputs.facilities[inputs.facilities["kind"].isin(kinds)])]
+    frames += [("candidates", (project.candidates or {}).get("path"), read_candidates(project, kind)) for kind in kinds]
+    for level in levels:
+        column = unit_column(level)
+        for role, path, frame in frames:
+            if len(frame) and column not in frame.columns:
+                raise ConfigError(f"siting by unit needs the {LEVEL_LABEL[level]} ({level}) of every {role[:-1]}",
+                                  file=project.resolve(path) if path else project.path, column=column,
+                                  fix=f"give the units in the project file ([[units]] with level = \"{LEVEL_LABEL[level]}\"), "
+                                      f"or a {column} column in the {role} table")
+
+
+def _unit_needs(project, levels: list[str], reach_share: float | None, kind: str, res, existing, cand, columns, within,
+                limit_m: float, households: np.ndarray, model: str, cfg: dict, profile, say: Progress):
+    """The units' rows for one kind (`siting.optimize_units`), checked before the solver: every unit some candidate
+    can serve, and p / budget enough for all of them."""
+    from .optimize import Pairs
+    from .optimize_units import (CENTRE_LEVEL, UnitLevel, centre_needs, check_limits, combine, station_needs,
+                                 unit_column)
+
+    is_existing = columns["existing"].to_numpy()
+    site_ids = columns["site_id"].to_numpy()
+    sel = within.dist_m <= limit_m
+    pairs = Pairs.build(within.dst[sel], within.src[sel], within.dist_m[sel], within.n_dst, within.n_src)
+    centres = CENTRE_LEVEL in levels and kind == ELDERLY
+    min_m2 = float(profile.value("elderly_street_centre_min_m2")) if centres else np.inf
+    capacity = columns["max_capacity"].to_numpy(dtype=np.float64)
+    area = existing["floor_area_m2"].to_numpy(dtype=np.float64)
+    level_col = existing["facility_level"].astype(str).to_numpy() if "facility_level" in existing else np.full(len(existing), "")
+    existing_centre = np.concatenate([(np.nan_to_num(area) >= min_m2) | (level_col == "street_centre"),
+                                      np.zeros(len(cand), dtype=bool)])
+    parts, unit_levels = [], []
+    for level in levels:
+        if level == CENTRE_LEVEL and kind != ELDERLY:
+            continue  # a 街道 centre is an elderly-care centre
+        column = unit_column(level)
+        units = UnitLevel.from_labels(level, res[column], list(existing[column]) + list(cand[column]))
+        unit_levels.append(units)
+        parts.append(centre_needs(units, households, capacity, is_existing, existing_centre, site_ids, min_m2)
+                     if level == CENTRE_LEVEL else station_needs(units, pairs, households, is_existing, site_ids, reach_share))
+    needs = combine(parts)
+    needs.check(kind)
+    if model == "mclp":
+        check_limits(needs, kind, len(columns), site_ids, cfg.get("p"), cfg.get("budget"), columns["cost"].to_numpy(),
+                     str(cfg.get("solver", "cbc")))
+    say(f"optimise {kind}: {len(needs.rows)} unit(s) without service must get a site "
+        f"({', '.join(f'{lv} {u}' for lv, u in needs.row_units[:10]) or 'none'})")
+    return needs, unit_levels, pairs, capacity >= min_m2
+
+
+def _units_plan(by_unit, kind: str, within, limit_m: float, households: np.ndarray, columns, chosen, summary: dict,
+                say: Progress) -> pd.DataFrame:
+    """units_plan.csv rows of one kind, and a count in its summary."""
+    from .optimize_units import units_plan
+
+    needs, unit_levels, pairs, capable = by_unit
+    frame = units_plan(needs, unit_levels, kind, pairs, households, columns["existing"].to_numpy(), chosen,
+                       columns["site_id"].to_numpy(), capable & ~columns["existing"].to_numpy())
+    summary["units"] = {"units": int(len(frame)), "had_service": int((frame["change"] == "had service").sum()),
+                        "gain_service": int((frame["change"] == "gains service").sum()),
+                        "without_service_after": int((~frame["service_after"]).sum())}
+    say(f"optimise {kind}: {summary['units']['gain_service']} unit(s) gain service, "
+        f"{summary['units']['without_service_after']} remain without")
+    return frame
 
 
 def gap_text(gap: float | None) -> str:
@@ -302,11 +431,14 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
 
     project = load_project(project_file, **(overrides or {}))
     project.optimize.update({k: v for k, v in settings.items() if v is not None})
-    run = run_coverage(project, progress=progress)
+    levels, _ = unit_settings(project)
+    check = (lambda inputs: check_unit_columns(project, inputs)) if levels else None
+    run = run_coverage(project, progress=progress, check_inputs=check)
     plan = optimise_project(project, run.inputs, run.result, progress=progress)
     out = project.output
     paths = {
         "new_sites": write_csv(out / "new_sites.csv", plan.new_sites),
+        **({"units_plan": write_csv(out / "units_plan.csv", plan.units)} if levels else {}),
         "plan_summary": write_json(out / "plan_summary.json", {"project": project.name, "profile": run.inputs.profile.name,
                                                                 "optimize": project.optimize, "kinds": plan.summaries}),
     }
