@@ -1061,6 +1061,8 @@ class KindDemand:
     existing_capacity: Any = 0.0
     expansion_max: Any = 0.0
     expansion_unit_cost: Any = 0.0
+    required: Any = None  # rows every plan must meet with a NEW site of this kind (0/1 rows × candidates, `_required`)
+    required_size: Any = 0.0  # per required row: the least size of the site meeting it (e.g. a 街道 centre's 1,000 m²)
 
 
 class JointCoverage:
@@ -1117,7 +1119,10 @@ class JointCoverage:
                 existing_capacity=_vector(kd.existing_capacity, n_cols, "existing_capacity"),
                 expansion_max=_vector(kd.expansion_max, n_cols, "expansion_max"),
                 expansion_unit_cost=_vector(kd.expansion_unit_cost, n_cols, "expansion_unit_cost"),
+                required=_required(kd.required, n_cols),
             ))
+            req = self._k[-1]["required"]
+            self._k[-1]["required_size"] = _vector(kd.required_size, 0 if req is None else req.shape[0], "required_size")
             bad = np.flatnonzero(host & (self._k[-1]["min_size"] > np.minimum(self._k[-1]["max_size"], self.floor_area_m2 / kd.m2_per_unit) + 1e-9))
             if bad.size:
                 raise InputError(f"kind {kd.kind}: candidate {self.candidate_ids[bad[0]]} cannot fit the minimum size",
@@ -1194,8 +1199,9 @@ class JointCoverage:
             # a site never needs more than the demand it can reach (nor less than its minimum): a finite big-M even
             # when max_size and floor area are unlimited
             reach_demand = np.bincount(sub.col, weights=k["demand"][sub.row], minlength=self.n_cols)
-            cap = np.minimum(np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit),
-                             np.maximum(reach_demand[new], k["min_size"][new]))
+            largest = np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit)
+            cap = np.minimum(largest, np.maximum(np.maximum(reach_demand[new], k["min_size"][new]),
+                                                 self._required_floor(k, new) if new_sites else 0.0))
             s = model.add_vars(new.size, lb=0, ub=cap,
                                cost=0.0 if maximise else k["unit_cost"][new])
             e = model.add_vars(ex.size, lb=0, ub=k["expansion_max"][ex] if new_sites else 0.0,
@@ -1230,8 +1236,9 @@ class JointCoverage:
             area_coef += [np.full(new.size, kd.m2_per_unit), np.full(ex.size, kd.m2_per_unit)]
             budget_terms += [(y, k["fixed_cost"][new]), (s, k["unit_cost"][new]), (e, k["expansion_unit_cost"][ex])]
             p_terms[kd.kind] = y
+            sized = self._add_required(model, k, new, y, s, largest) if new_sites else None
             blocks.append(dict(k=k, new=new, ex=ex, y=y, s=s, e=e, x=x, gcoo=gcoo, gdem=gdem, gwt=gwt, row0=row0, cap=cap,
-                               local=local, labels=labels, rows=rows, first=first,
+                               local=local, labels=labels, rows=rows, first=first, sized=sized,
                                fixed=fixed, fixed_weight=float(k["weight"][np.unique(fixed.row)].sum()), strong=strong))
         cand = np.concatenate(area_rows)
         limited = np.isfinite(self.floor_area_m2[cand])
@@ -1268,6 +1275,54 @@ class JointCoverage:
                                    np.concatenate([np.ones(sel.size), -np.ones(sel.size)]), ub=0.0)
                 blocks[0]["colocation"] = (both, z)
         return model, blocks, report, np.unique(np.concatenate(unreachable_all)) if unreachable_all else np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def _required_floor(k: dict, new: np.ndarray) -> np.ndarray:
+        """Per new site: the largest `required_size` of a required row it can meet (0 where none), so that its size
+        variable may reach it even where the demand it reaches is smaller."""
+        req = k["required"]
+        floor = np.zeros(new.size)
+        if req is not None and req.nnz:
+            coo = req.tocoo()
+            per_col = np.zeros(req.shape[1])
+            np.maximum.at(per_col, coo.col, k["required_size"][coo.row])
+            floor = per_col[new]
+        return floor
+
+    @staticmethod
+    def _add_required(model: Milp, k: dict, new: np.ndarray, y: np.ndarray, s: np.ndarray, largest: np.ndarray):
+        """The required rows of one kind (`KindDemand.required`): Σ y ≥ 1 over the row's new sites; a row with a
+        `required_size` above a site's min_size instead picks one site by a binary c ≤ y with s ≥ size·c (c must be
+        binary: two half-open centres are not one). Sites too small for the size are left out of its row. Returns
+        (c variables, their new-site position, their size) for the result's sizes."""
+        req = k["required"]
+        if req is None or not req.shape[0]:
+            return None
+        pos = np.full(req.shape[1], -1, dtype=np.int64)
+        pos[new] = np.arange(new.size)
+        coo = req.tocoo()
+        size = k["required_size"][coo.row]
+        at = pos[coo.col]
+        ok = (at >= 0) & (size <= largest[np.maximum(at, 0)] + 1e-9)
+        row, at, size = coo.row[ok], at[ok], size[ok]
+        plain_row = np.bincount(row, weights=(size > k["min_size"][new[at]] + 1e-9), minlength=req.shape[0]) == 0
+        # rows met by any open site: Σ y ≥ 1 (a row with no site left makes the model infeasible, as it must)
+        plain = plain_row[row]
+        rows = np.flatnonzero(plain_row)
+        model.add_rows(rows.size, np.searchsorted(rows, row[plain]), y[at[plain]], 1.0, lb=1.0)
+        sized = ~plain
+        if not sized.any():
+            return None
+        n = int(sized.sum())
+        c = model.add_vars(n, lb=0, ub=1, integer=True)
+        i = np.arange(n)
+        model.add_rows(n, np.concatenate([i, i]), np.concatenate([c, y[at[sized]]]), np.concatenate([np.ones(n), -np.ones(n)]),
+                       ub=0.0)  # c ≤ y
+        model.add_rows(n, np.concatenate([i, i]), np.concatenate([s[at[sized]], c]),
+                       np.concatenate([np.ones(n), -size[sized]]), lb=0.0)  # s ≥ size·c
+        rows = np.unique(row[sized])
+        model.add_rows(rows.size, np.searchsorted(rows, row[sized]), c, 1.0, lb=1.0)  # one site of that size per row
+        return c, at[sized], size[sized]
 
     @staticmethod
     def _served_by_existing(k: dict) -> tuple[np.ndarray, Pairs]:
@@ -1368,6 +1423,7 @@ class JointCoverage:
         """Swap search (`swap_search`) keeps the number of open sites, so it starts from any p sites and never breaks
         the model: one kind, max_covered, a count limit and no budget (a swap could break a budget)."""
         return (len(blocks) == 1 and self.objective == "max_covered" and self.budget is None and self.p is not None
+                and (blocks[0]["k"]["required"] is None or not blocks[0]["k"]["required"].shape[0])
                 and "colocation" not in blocks[0])
 
     @staticmethod
@@ -1470,7 +1526,11 @@ class JointCoverage:
             opened = blk["new"][xval[blk["y"]] > 0.5]
             # report the smallest size that is allowed and serves what is assigned (the solver may leave slack)
             cap_new = np.minimum(k["max_size"][opened], self.floor_area_m2[opened] / kd.m2_per_unit)
-            size_new = np.minimum(np.maximum(k["min_size"][opened], used[opened]), cap_new)  # CBC prints 8 digits
+            least = k["min_size"].copy()
+            if blk["sized"] is not None:  # a site picked for a required row of a given size (a 街道 centre) has it
+                c, at, size = blk["sized"]
+                np.maximum.at(least, blk["new"][at], np.where(xval[c] > 0.5, size, 0.0))
+            size_new = np.minimum(np.maximum(least[opened], used[opened]), cap_new)  # CBC prints 8 digits
             size_ex = k["existing_capacity"][blk["ex"]] + np.maximum(0.0, used[blk["ex"]] - k["existing_capacity"][blk["ex"]])
             chosen_all.append(opened)
             sizes_all.append(size_new)

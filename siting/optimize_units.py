@@ -97,6 +97,10 @@ class UnitNeeds:
     row_units: list[tuple[str, str]] = field(default_factory=list)  # (level, unit id) per row
     serving: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # new sites meeting each unit, (level, id)
 
+    def sizes(self, min_m2: float) -> np.ndarray:
+        """Per row, the least size of the site meeting it (`KindDemand.required_size`): `min_m2` for a 街道 centre."""
+        return np.array([min_m2 if level == CENTRE_LEVEL else 0.0 for level, _ in self.row_units])
+
     def required(self, n_cols: int) -> sp.csr_matrix:
         """The rows as `required` of MCLP / LSCP: a 0/1 matrix, one row per unit, over the candidate columns."""
         counts = [c.size for c in self.rows]
@@ -113,9 +117,10 @@ class UnitNeeds:
 
 
 def station_needs(units: UnitLevel, pairs: Pairs, households: np.ndarray, existing: np.ndarray, site_ids,
-                  reach_share: float | None) -> UnitNeeds:
-    """Covering units (小区, 社区, 行政村): a candidate serves a unit when it lies inside it or, with `reach_share`,
-    reaches at least that share of the unit's households within the walk (`pairs`: rows × candidates in the walk)."""
+                  reach_share: float | None, new: np.ndarray | None = None) -> UnitNeeds:
+    """Covering units (小区, 社区, 行政村): a site serves a unit when it lies inside it or, with `reach_share`,
+    reaches at least that share of the unit's households within the walk (`pairs`: rows × candidates in the walk).
+    `existing`: the columns open already (facilities of this kind); `new`: those that may open (default: the rest)."""
     n_units, n_cols = units.ids.size, pairs.n_cols
     site_ids = np.asarray(site_ids, dtype=object)
     in_unit = units.of_row[pairs.row] >= 0
@@ -126,6 +131,7 @@ def station_needs(units: UnitLevel, pairs: Pairs, households: np.ndarray, existi
     inside = units.of_site[None, :] == np.arange(n_units)[:, None]
     reaches = share >= reach_share - 1e-9 if reach_share is not None else np.zeros_like(inside)
     serves = inside | (reaches & (total > 0)[:, None])
+    new = ~existing if new is None else new & ~existing
     records, needs = [], UnitNeeds(pd.DataFrame())
     for u, unit in enumerate(units.ids):
         have = np.flatnonzero(serves[u] & existing)
@@ -135,13 +141,13 @@ def station_needs(units: UnitLevel, pairs: Pairs, households: np.ndarray, existi
             how = f"{site_ids[j]} inside" if inside[u, j] else f"{site_ids[j]} reaches {share[u, j]:.0%}"
         required = total[u] > 0 and not have.size
         reason = ""
-        sites = needs.serving[(units.level, unit)] = np.flatnonzero(serves[u] & ~existing)
+        sites = needs.serving[(units.level, unit)] = np.flatnonzero(serves[u] & new)
         if required:
             if sites.size:
                 needs.rows.append(sites)
                 needs.row_units.append((units.level, unit))
             else:
-                reason = _no_station_reason(units.label, unit, total[u], share[u], ~existing, site_ids, reach_share)
+                reason = _no_station_reason(units.label, unit, total[u], share[u], new, site_ids, reach_share)
         records.append({"level": units.level, "unit": unit, "households": total[u], "requirement": "station",
                         "service_before": bool(have.size), "how_before": how, "reason": reason})
     needs.status = pd.DataFrame(records, columns=STATUS_COLUMNS)
@@ -159,25 +165,27 @@ def _no_station_reason(label: str, unit: str, households: float, share: np.ndarr
 
 
 def centre_needs(units: UnitLevel, households: np.ndarray, max_capacity: np.ndarray, existing: np.ndarray,
-                 existing_centre: np.ndarray, site_ids, min_m2: float) -> UnitNeeds:
+                 existing_centre: np.ndarray, site_ids, min_m2: float, new: np.ndarray | None = None) -> UnitNeeds:
     """街道: one centre of at least `min_m2` each. A 街道 has one when an `existing_centre` column lies inside it;
-    otherwise a new site inside it whose `max_capacity` (m²) reaches `min_m2` must open."""
+    otherwise a new site inside it (of `new`, default: every column not `existing`) whose `max_capacity` (m²)
+    reaches `min_m2` must open."""
     site_ids = np.asarray(site_ids, dtype=object)
     total = np.bincount(units.of_row[units.of_row >= 0], weights=households[units.of_row >= 0],
                         minlength=units.ids.size)
     capacity = np.nan_to_num(np.asarray(max_capacity, dtype=np.float64), nan=0.0)
+    new = ~existing if new is None else new & ~existing
     records, needs = [], UnitNeeds(pd.DataFrame())
     for u, unit in enumerate(units.ids):
         inside = units.of_site == u
         have = np.flatnonzero(inside & existing & existing_centre)
         reason = ""
-        sites = needs.serving[(units.level, unit)] = np.flatnonzero(inside & ~existing & (capacity >= min_m2))
+        sites = needs.serving[(units.level, unit)] = np.flatnonzero(inside & new & (capacity >= min_m2))
         if not have.size:
             if sites.size:
                 needs.rows.append(sites)
                 needs.row_units.append((units.level, unit))
             else:
-                here = np.flatnonzero(inside & ~existing)
+                here = np.flatnonzero(inside & new)
                 reason = f"{units.label} {unit} has no candidate site inside it"
                 if here.size:
                     big = here[np.argmax(capacity[here])]

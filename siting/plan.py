@@ -76,6 +76,7 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
 def optimise_project(project, inputs, result, *, progress: Progress | None = None) -> Plan:
     """Choose new sites per kind with the project's [optimize] settings (model, p, budget, solver, time limit)."""
     from . import optimize as opt
+    from .optimize_units import check_limits
 
     cfg = dict(project.optimize)
     model = str(cfg.get("model", "mclp")).lower()
@@ -86,7 +87,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     _check_capacitated_keys(project, cfg, model, kinds)
     levels, reach_share = unit_settings(project)
     if model == "capacitated":
-        return _capacitated_plan(project, inputs, result, kinds, cfg, say)
+        return _capacitated_plan(project, inputs, result, kinds, cfg, say, levels, reach_share)
     profile = inputs.profile
     res = result.residences
     households = res["households"].to_numpy(dtype=np.float64)
@@ -111,10 +112,17 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
         within = type(within)(within.src[ok], within.dst[ok], within.dist_m[ok], within.n_src, within.n_dst)
         common = dict(existing=columns["existing"].to_numpy(), demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
         solve = dict(solver=str(cfg.get("solver", "cbc")), time_limit_s=cfg.get("time_limit_s"), gap_rel=cfg.get("gap_rel"))
-        by_unit = _unit_needs(project, levels, reach_share, kind, res, existing, cand, columns, within, limit_m, households,
-                              model, cfg, profile, say) if levels else None
-        if by_unit is not None:
-            common["required"] = by_unit[0].required(len(columns))
+        by_unit = None
+        if levels:
+            sel = within.dist_m <= limit_m
+            pairs = opt.Pairs.build(within.dst[sel], within.src[sel], within.dist_m[sel], within.n_dst, within.n_src)
+            is_existing = columns["existing"].to_numpy()
+            by_unit = _unit_needs(levels, reach_share, kind, res, existing, cand, pairs, households, is_existing,
+                                  ~is_existing, columns["max_capacity"].to_numpy(dtype=np.float64), profile, say)
+            if model == "mclp":
+                check_limits(by_unit.needs, kind, len(columns), columns["site_id"].to_numpy(), cfg.get("p"),
+                             cfg.get("budget"), columns["cost"].to_numpy(), str(cfg.get("solver", "cbc")))
+            common["required"] = by_unit.needs.required(len(columns))
         if model == "mclp":
             m = opt.MCLP.from_reach(within, p=cfg.get("p"), budget=cfg.get("budget"), site_cost=columns["cost"].to_numpy(),
                                     weights=households, **common)
@@ -136,7 +144,9 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
         in_limit = within.dist_m <= limit_m
         reached[within.dst[opened[within.src] & in_limit]] = True
         if by_unit is not None:
-            unit_rows.append(_units_plan(by_unit, kind, within, limit_m, households, columns, chosen, summaries[kind], say))
+            frame, summaries[kind]["units"] = _units_plan(by_unit, kind, households, columns["existing"].to_numpy(),
+                                                          columns["site_id"].to_numpy(), chosen, None, say)
+            unit_rows.append(frame)
         newly = reached & ~walk
         gained |= newly
         pts = geometry.iloc[chosen]
@@ -193,9 +203,10 @@ def unit_settings(project) -> tuple[list[str], float | None]:
                           file=project.path, column="optimize.unit_reach_share",
                           fix='add "community" to optimize.units or remove the key')
     model = str(cfg.get("model", "mclp")).lower()
-    if levels and model not in ("mclp", "lscp"):
-        raise ConfigError(f"siting by unit works with model = \"mclp\" or \"lscp\", not {model!r}", file=project.path,
-                          column="optimize.model", fix='set model = "mclp" (or "lscp"), or remove optimize.units')
+    if levels and model not in ("mclp", "lscp", "capacitated"):
+        raise ConfigError(f"siting by unit works with model = \"mclp\", \"lscp\" or \"capacitated\", not {model!r}",
+                          file=project.path, column="optimize.model",
+                          fix='set model = "mclp" (or "lscp", "capacitated"), or remove optimize.units')
     return levels, None if share is None else float(share)
 
 
@@ -219,58 +230,62 @@ def check_unit_columns(project, inputs) -> None:
                                       f"or a {column} column in the {role} table")
 
 
-def _unit_needs(project, levels: list[str], reach_share: float | None, kind: str, res, existing, cand, columns, within,
-                limit_m: float, households: np.ndarray, model: str, cfg: dict, profile, say: Progress):
-    """The units' rows for one kind (`siting.optimize_units`), checked before the solver: every unit some candidate
-    can serve, and p / budget enough for all of them."""
-    from .optimize import Pairs
-    from .optimize_units import (CENTRE_LEVEL, UnitLevel, centre_needs, check_limits, combine, station_needs,
-                                 unit_column)
+@dataclass
+class _UnitRows:
+    """One kind's unit requirements in a run (`siting.optimize_units`) and what its report needs."""
 
-    is_existing = columns["existing"].to_numpy()
-    site_ids = columns["site_id"].to_numpy()
-    sel = within.dist_m <= limit_m
-    pairs = Pairs.build(within.dst[sel], within.src[sel], within.dist_m[sel], within.n_dst, within.n_src)
+    needs: Any  # optimize_units.UnitNeeds
+    levels: list  # optimize_units.UnitLevel per level used
+    pairs: Any  # rows × columns within the walk
+    capable: np.ndarray  # columns able to host a 街道 centre
+    min_m2: float  # a 街道 centre's least floor area
+
+
+def _unit_needs(levels: list[str], reach_share: float | None, kind: str, res, existing, cand, pairs, households: np.ndarray,
+                is_existing: np.ndarray, can_open: np.ndarray, capacity: np.ndarray, profile, say: Progress) -> _UnitRows:
+    """The units' rows for one kind, checked before the solver: an OptimizationError naming every unit no candidate
+    can serve. Columns are the `existing` facilities' rows (any kind) then the candidates; `is_existing` marks this
+    kind's open facilities, `can_open` the candidates that may get one."""
+    from .optimize_units import CENTRE_LEVEL, UnitLevel, centre_needs, combine, station_needs, unit_column
+
+    site_ids = np.concatenate([existing["fac_id"].astype(str).to_numpy(), cand["site_id"].astype(str).to_numpy()])
     centres = CENTRE_LEVEL in levels and kind == ELDERLY
     min_m2 = float(profile.value("elderly_street_centre_min_m2")) if centres else np.inf
-    capacity = columns["max_capacity"].to_numpy(dtype=np.float64)
-    area = existing["floor_area_m2"].to_numpy(dtype=np.float64)
-    level_col = existing["facility_level"].astype(str).to_numpy() if "facility_level" in existing else np.full(len(existing), "")
-    existing_centre = np.concatenate([(np.nan_to_num(area) >= min_m2) | (level_col == "street_centre"),
-                                      np.zeros(len(cand), dtype=bool)])
+    area = np.nan_to_num(existing["floor_area_m2"].to_numpy(dtype=np.float64))
+    level = existing["facility_level"].astype(str).to_numpy() if "facility_level" in existing else np.full(len(existing), "")
+    centre = (existing["kind"].to_numpy() == ELDERLY) & ((area >= min_m2) | (level == "street_centre"))
+    existing_centre = np.concatenate([centre, np.zeros(len(cand), dtype=bool)])
     parts, unit_levels = [], []
-    for level in levels:
-        if level == CENTRE_LEVEL and kind != ELDERLY:
+    for name in levels:
+        if name == CENTRE_LEVEL and kind != ELDERLY:
             continue  # a 街道 centre is an elderly-care centre
-        column = unit_column(level)
-        units = UnitLevel.from_labels(level, res[column], list(existing[column]) + list(cand[column]))
+        column = unit_column(name)
+        units = UnitLevel.from_labels(name, res[column], list(existing[column]) + list(cand[column]))
         unit_levels.append(units)
-        parts.append(centre_needs(units, households, capacity, is_existing, existing_centre, site_ids, min_m2)
-                     if level == CENTRE_LEVEL else station_needs(units, pairs, households, is_existing, site_ids, reach_share))
+        parts.append(centre_needs(units, households, capacity, is_existing, existing_centre, site_ids, min_m2, can_open)
+                     if name == CENTRE_LEVEL else
+                     station_needs(units, pairs, households, is_existing, site_ids, reach_share, can_open))
     needs = combine(parts)
     needs.check(kind)
-    if model == "mclp":
-        check_limits(needs, kind, len(columns), site_ids, cfg.get("p"), cfg.get("budget"), columns["cost"].to_numpy(),
-                     str(cfg.get("solver", "cbc")))
     say(f"optimise {kind}: {len(needs.rows)} unit(s) without service must get a site "
         f"({', '.join(f'{lv} {u}' for lv, u in needs.row_units[:10]) or 'none'})")
-    return needs, unit_levels, pairs, capacity >= min_m2
+    return _UnitRows(needs, unit_levels, pairs, can_open & (np.nan_to_num(capacity) >= min_m2), min_m2)
 
 
-def _units_plan(by_unit, kind: str, within, limit_m: float, households: np.ndarray, columns, chosen, summary: dict,
-                say: Progress) -> pd.DataFrame:
-    """units_plan.csv rows of one kind, and a count in its summary."""
+def _units_plan(rows: _UnitRows, kind: str, households: np.ndarray, is_existing: np.ndarray, site_ids, chosen,
+                sizes: np.ndarray | None, say: Progress) -> tuple[pd.DataFrame, dict]:
+    """units_plan.csv rows of one kind and their counts for the summary. `sizes` (per column, capacitated runs): a
+    街道 centre is a site opened at least min_m2 large."""
     from .optimize_units import units_plan
 
-    needs, unit_levels, pairs, capable = by_unit
-    frame = units_plan(needs, unit_levels, kind, pairs, households, columns["existing"].to_numpy(), chosen,
-                       columns["site_id"].to_numpy(), capable & ~columns["existing"].to_numpy())
-    summary["units"] = {"units": int(len(frame)), "had_service": int((frame["change"] == "had service").sum()),
-                        "gain_service": int((frame["change"] == "gains service").sum()),
-                        "without_service_after": int((~frame["service_after"]).sum())}
-    say(f"optimise {kind}: {summary['units']['gain_service']} unit(s) gain service, "
-        f"{summary['units']['without_service_after']} remain without")
-    return frame
+    capable = rows.capable if sizes is None else rows.capable & (sizes >= rows.min_m2 - 1e-6)
+    frame = units_plan(rows.needs, rows.levels, kind, rows.pairs, households, is_existing, chosen, site_ids, capable)
+    counts = {"units": int(len(frame)), "had_service": int((frame["change"] == "had service").sum()),
+              "gain_service": int((frame["change"] == "gains service").sum()),
+              "without_service_after": int((~frame["service_after"]).sum())}
+    say(f"optimise {kind}: {counts['gain_service']} unit(s) gain service, {counts['without_service_after']} remain "
+        "without")
+    return frame, counts
 
 
 def gap_text(gap: float | None) -> str:
@@ -322,12 +337,15 @@ def _check_capacitated_keys(project, cfg: dict, model: str, kinds: list[str]) ->
                               "national figure)", fix="add m2_per_seat = … to [optimize]")
 
 
-def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say: Progress) -> Plan:
+def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say: Progress, levels: list[str],
+                      reach_share: float | None) -> Plan:
     """Capacitated siting under the profile's space standards: per kind, or both kinds at once (`joint = true`) on the
     shared floor area of each candidate with a reward per candidate hosting both (`colocation_bonus`, 一老一小).
     Existing facilities are open at their present size and, with `expand_existing = true`, may grow by up to
-    `expansion_max` (m² / seats) at `expansion_cost` per m² / per seat."""
+    `expansion_max` (m² / seats) at `expansion_cost` per m² / per seat. With `levels`, every unit without service
+    gets a new site (a 街道 centre opened at least `elderly_street_centre_min_m2` large; `siting.optimize_units`)."""
     from . import optimize as opt
+    from .optimize_units import check_limits, combine
 
     profile = inputs.profile
     res = result.residences
@@ -343,7 +361,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
     min_station = float(cfg.get("min_station_m2", profile.value("elderly_station_min_m2")))
     solve = dict(solver=str(cfg.get("solver", "cbc")), time_limit_s=cfg.get("time_limit_s"), gap_rel=cfg.get("gap_rel"))
     walk_minutes = result.summary["walk_minutes"]
-    rows, summaries, gained = [], {}, np.zeros(len(res), dtype=bool)
+    rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for group in ([kinds] if joint else [[k] for k in kinds]):
         existing = inputs.facilities[inputs.facilities["kind"].isin(group)]
         cand = read_candidates(project, group[0])
@@ -365,7 +383,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
         ok = ~snapped.too_far[within.src] & ~result.residence_snap.too_far[within.dst]
         say(f"optimise {' + '.join(group)}: capacitated{' joint' if joint else ''}, {len(cand)} candidates + "
             f"{len(existing)} existing")
-        demands, pairs_of = [], {}
+        demands, pairs_of, by_unit = [], {}, {}
         for k in group:
             sel = ok & (within.dist_m <= limits[k])
             pairs_of[k] = opt.Pairs.build(within.dst[sel], within.src[sel], within.dist_m[sel], within.n_dst, within.n_src)
@@ -378,10 +396,17 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
                 max_size, min_size = (np.full(len(columns), np.inf) if joint else cap), 0.0
                 per_unit = float(cfg["m2_per_seat"]) if joint else 1.0
             fits = (cap / per_unit if joint else max_size) >= min_size
+            can_host = is_cand & fits & (cap > 0)
+            required = {}
+            if levels:
+                by_unit[k] = _unit_needs(levels, reach_share, k, res, existing, cand, pairs_of[k], households, mine,
+                                         can_host, cap, profile, say)
+                required = dict(required=by_unit[k].needs.required(len(columns)),
+                                required_size=by_unit[k].needs.sizes(by_unit[k].min_m2))
             demands.append(opt.KindDemand(
                 kind=k, pairs=pairs_of[k], weight=households,
                 demand=measures.required_capacity(k, households, population, area_type, profile),
-                can_host=is_cand & fits & (cap > 0), m2_per_unit=per_unit, min_size=min_size,
+                can_host=can_host, m2_per_unit=per_unit, min_size=min_size, **required,
                 max_size=np.where(is_cand, max_size, 0.0), fixed_cost=columns["cost"].to_numpy(), existing=mine,
                 existing_capacity=np.where(mine, cap, 0.0), expansion_max=np.where(mine, expansion_max[k], 0.0),
                 expansion_unit_cost=np.where(mine, expansion_cost[k], 0.0),
@@ -390,12 +415,30 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
         p = cfg.get("p")
         if isinstance(p, dict):  # p = { elderly_day_care = 2, nursery = 1 }: new sites per kind
             p = {k: int(v) for k, v in p.items() if k in group} if joint else p.get(group[0])
+        if by_unit:  # p counts every kind's new sites (a dict: per kind); the LSCP of the unit rows is a lower bound
+            ids, cost = columns["site_id"].to_numpy(), columns["cost"].to_numpy()
+            for k, limit in (p.items() if isinstance(p, dict) else []):
+                check_limits(by_unit[k].needs, k, len(columns), ids, limit, None, cost, solve["solver"])
+            check_limits(combine([b.needs for b in by_unit.values()]), " + ".join(group), len(columns), ids,
+                         None if isinstance(p, dict) else p, cfg.get("budget"), cost, solve["solver"])
         m = opt.JointCoverage(demands, floor_area_m2=floor, objective=str(cfg.get("objective", "max_covered")), p=p,
                               budget=cfg.get("budget"), colocation_reward=float(cfg.get("colocation_bonus", 0.0)),
                               demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
         sol = m.solve(**solve)
         summaries["joint" if joint else group[0]] = sol.summary()
         _say_outcome(say, " + ".join(group), sol, "new facilities")
+        for k, unit_needs in by_unit.items():
+            mine = sol.sites[(sol.sites["kind"] == k) & ~sol.sites["is_existing"]]
+            sizes = np.full(len(columns), np.nan)
+            sizes[mine["candidate"].to_numpy(dtype=np.int64)] = mine["size"].to_numpy(dtype=np.float64)
+            is_mine = columns["existing"].to_numpy() & (columns["kind"].to_numpy() == k)
+            frame, counts = _units_plan(unit_needs, k, households, is_mine, columns["site_id"].to_numpy(),
+                                        mine["candidate"].to_numpy(dtype=np.int64), sizes, say)
+            unit_rows.append(frame)
+            if joint:  # one summary for both kinds: the units' counts per kind
+                summaries["joint"].setdefault("units", {})[k] = counts
+            else:
+                summaries[k]["units"] = counts
         pts = geometry.where(geometry.geom_type == "Point", geometry.representative_point())
         for site in sol.sites.itertuples(index=False):
             j, k = int(site.candidate), site.kind
@@ -414,7 +457,8 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
                 "households_newly_covered": 0.0 if site.is_existing else float(households[newly].sum()),
                 "colocated": bool(getattr(site, "colocated", False)),
             })
-    return Plan(pd.DataFrame(rows, columns=SITE_COLUMNS), summaries, res[gained].copy())
+    units = pd.concat(unit_rows, ignore_index=True) if unit_rows else pd.DataFrame()
+    return Plan(pd.DataFrame(rows, columns=SITE_COLUMNS), summaries, res[gained].copy(), units)
 
 
 def run_optimize(project_file: str | Path, *, progress: Progress | None = None, overrides: dict[str, Any] | None = None,

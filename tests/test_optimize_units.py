@@ -204,3 +204,51 @@ def test_level_names_of_the_units_contract():
                                     "residential_compound", "行政村", "administrative_village", "区", "county")] == [
         "community", "community", "street", "street", "street", "street", "xiaoqu", "xiaoqu", "village", "village",
         None, None]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_capacitated_with_unit_rows_equals_brute_force(seed):
+    """CapacitatedCoverage with the units' rows (a 街道 centre opened at ≥ 1,000 m²): served households equal the
+    best transportation LP over every subset of ≤ p new sites that meets the units by hand; the centre's size."""
+    from test_optimize import brute_force_capacitated
+
+    from siting.optimize import CapacitatedCoverage
+
+    dist, households, c_row, c_site, existing, capacity = _instance(seed)
+    p = 2 + seed % 2
+    best, _ = _brute_force(dist, households, c_row, c_site, existing, capacity, p)
+    needs, _, site_ids = _needs(dist, households, c_row, c_site, existing, capacity)
+    n_cols = dist.shape[1]
+    need_m2 = households * 20 / 100
+    existing_cap = np.where(existing, capacity, 0.0)
+
+    def solve():
+        needs.check("elderly_day_care")
+        check_limits(needs, "elderly_day_care", n_cols, site_ids, p, None, np.ones(n_cols))
+        return CapacitatedCoverage.from_cost_matrix(
+            dist, LIMIT_M, need_m2, weights=households, p=p, existing=existing, existing_capacity=existing_cap,
+            min_size=350.0, max_size=np.where(existing, 0.0, capacity), required=needs.required(n_cols),
+            required_size=needs.sizes(CENTRE_M2)).solve("highs")
+
+    if best is None:
+        with pytest.raises(OptimizationError, match="by unit is infeasible"):
+            solve()
+        return
+    result = solve()
+
+    def allowed(subset) -> bool:
+        open_mask = existing.copy()
+        open_mask[list(subset)] = True
+        return not existing[list(subset)].any() and _meets_units(open_mask, dist, households, c_row, c_site, existing,
+                                                                 capacity)
+
+    expected = brute_force_capacitated(dist, LIMIT_M, need_m2, households, np.where(existing, 0.0, capacity), 350.0,
+                                       p, existing_cap, allowed)
+    assert result.status == "optimal" and result.covered_after == pytest.approx(expected, rel=1e-6)
+    open_mask = existing.copy()
+    open_mask[result.chosen] = True
+    assert _meets_units(open_mask, dist, households, c_row, c_site, existing, capacity)
+    size = dict(zip(result.chosen.tolist(), result.site_size.tolist()))
+    for level_unit, sites in zip(needs.row_units, needs.rows):
+        if level_unit[0] == "street":  # a 街道 without a centre gets one site of ≥ 1,000 m² inside it
+            assert any(size.get(int(j), 0.0) >= CENTRE_M2 - 1e-6 for j in sites)

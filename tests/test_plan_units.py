@@ -125,4 +125,19 @@ def test_unknown_level_and_model_are_refused(area):
     assert result.exit_code == 2 and "unknown unit level '区' in optimize.units" in result.output
     (area / "project.toml").write_text(text, encoding="utf-8")
     result = CliRunner().invoke(main, ["optimize", str(area / "project.toml"), "--by-unit", "--model", "pmedian"])
-    assert result.exit_code == 2 and 'siting by unit works with model = "mclp" or "lscp"' in result.output
+    assert result.exit_code == 2 and 'siting by unit works with model = "mclp", "lscp" or "capacitated"' in result.output
+
+
+@pytest.mark.filterwarnings("ignore:MCLP.*have no candidate site")
+def test_capacitated_by_unit_opens_the_street_centre_at_its_minimum_size(area):
+    """S2's only candidate able to host a centre is A (1,500 m²); its households need far less than 1,000 m²
+    (R3, R4: 290 households), yet the centre opens at the profile's 1,000 m²."""
+    result = CliRunner().invoke(main, ["optimize", str(area / "project.toml"), "--by-unit", "--model", "capacitated"])
+    assert result.exit_code == 0, result.output
+    sites = pd.read_csv(area / "out" / "new_sites.csv").set_index("site_id")
+    assert sites.loc["A", "size"] == pytest.approx(1000.0)
+    units = pd.read_csv(area / "out" / "units_plan.csv", keep_default_na=False).set_index(["level", "unit"])
+    assert units.loc[("street", "S2"), "centre_site"] == "A"
+    assert units.loc[("community", "C3"), "change"] == "gains service"
+    summary = json.loads((area / "out" / "plan_summary.json").read_text(encoding="utf-8"))["kinds"][KIND]
+    assert summary["units"] == {"units": 5, "had_service": 3, "gain_service": 2, "without_service_after": 0}
