@@ -141,3 +141,23 @@ def test_capacitated_by_unit_opens_the_street_centre_at_its_minimum_size(area):
     assert units.loc[("community", "C3"), "change"] == "gains service"
     summary = json.loads((area / "out" / "plan_summary.json").read_text(encoding="utf-8"))["kinds"][KIND]
     assert summary["units"] == {"units": 5, "had_service": 3, "gain_service": 2, "without_service_after": 0}
+
+
+@pytest.mark.filterwarnings("ignore:MCLP.*have no candidate site")
+def test_scenario_report_shows_the_per_unit_change(area):
+    """A scenario that sites by unit carries the same units table as `siting optimize --by-unit` on its project, in
+    units_comparison.csv and in the HTML report; a scenario without siting has none."""
+    from siting.scenario import run_scenarios
+
+    (area / "base.toml").write_text('[scenario]\nname = "现状"\nbase = "project.toml"\n', encoding="utf-8")
+    (area / "units.toml").write_text('[scenario]\nname = "By unit"\nbase = "project.toml"\n[optimize]\n'
+                                     'units = ["社区", "街道"]\n', encoding="utf-8")
+    results, paths = run_scenarios([area / "base.toml", area / "units.toml"], output=area / "report")
+    assert CliRunner().invoke(main, ["optimize", str(area / "project.toml"), "--by-unit"]).exit_code == 0
+    direct = pd.read_csv(area / "out" / "units_plan.csv", dtype=str, keep_default_na=False)
+    table = pd.read_csv(paths["units_csv"], dtype=str, keep_default_na=False)
+    assert set(table["scenario"]) == {"By unit"} and len(results[0].units) == 0
+    pd.testing.assert_frame_equal(table.drop(columns="scenario"), direct)
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "2 unit(s) gain service, 3 had it already" in page
+    assert "elderly_day_care street S2: A (centre A)" in page
