@@ -125,29 +125,30 @@ def station_needs(units: UnitLevel, pairs: Pairs, households: np.ndarray, existi
     site_ids = np.asarray(site_ids, dtype=object)
     in_unit = units.of_row[pairs.row] >= 0
     reached = sp.csr_matrix((households[pairs.row[in_unit]], (units.of_row[pairs.row[in_unit]], pairs.col[in_unit])),
-                            shape=(n_units, n_cols)).toarray()  # households of unit u within the walk of site j
+                            shape=(n_units, n_cols))  # households of unit u within the walk of site j
+    reached.sum_duplicates()
     total = np.bincount(units.of_row[units.of_row >= 0], weights=households[units.of_row >= 0], minlength=n_units)
-    share = reached / np.where(total > 0, total, 1.0)[:, None]
-    inside = units.of_site[None, :] == np.arange(n_units)[:, None]
-    reaches = share >= reach_share - 1e-9 if reach_share is not None else np.zeros_like(inside)
-    serves = inside | (reaches & (total > 0)[:, None])
     new = ~existing if new is None else new & ~existing
     records, needs = [], UnitNeeds(pd.DataFrame())
     for u, unit in enumerate(units.ids):
-        have = np.flatnonzero(serves[u] & existing)
+        share = np.zeros(n_cols)  # one unit at a time: 5,000 小区 × 2,000 candidates stay small
+        part = slice(reached.indptr[u], reached.indptr[u + 1])
+        share[reached.indices[part]] = reached.data[part] / total[u] if total[u] > 0 else 0.0
+        inside = units.of_site == u
+        serves = inside | (share >= reach_share - 1e-9 if reach_share is not None and total[u] > 0 else False)
+        have = np.flatnonzero(serves & existing)
         how = ""
         if have.size:
-            j = have[np.argmax(inside[u, have])] if inside[u, have].any() else have[np.argmax(share[u, have])]
-            how = f"{site_ids[j]} inside" if inside[u, j] else f"{site_ids[j]} reaches {share[u, j]:.0%}"
-        required = total[u] > 0 and not have.size
+            j = have[np.argmax(inside[have])] if inside[have].any() else have[np.argmax(share[have])]
+            how = f"{site_ids[j]} inside" if inside[j] else f"{site_ids[j]} reaches {share[j]:.0%}"
         reason = ""
-        sites = needs.serving[(units.level, unit)] = np.flatnonzero(serves[u] & new)
-        if required:
+        sites = needs.serving[(units.level, unit)] = np.flatnonzero(serves & new)
+        if total[u] > 0 and not have.size:
             if sites.size:
                 needs.rows.append(sites)
                 needs.row_units.append((units.level, unit))
             else:
-                reason = _no_station_reason(units.label, unit, total[u], share[u], new, site_ids, reach_share)
+                reason = _no_station_reason(units.label, unit, total[u], share, new, site_ids, reach_share)
         records.append({"level": units.level, "unit": unit, "households": total[u], "requirement": "station",
                         "service_before": bool(have.size), "how_before": how, "reason": reason})
     needs.status = pd.DataFrame(records, columns=STATUS_COLUMNS)
@@ -228,16 +229,16 @@ def check_limits(needs: UnitNeeds, what: str, n_cols: int, site_ids, p: int | No
     if not needs.rows:
         return
     site_ids = np.asarray(site_ids, dtype=object)
-    for limit, cost, unit in ((p, None, "new sites"), (budget, site_cost, "in cost")):
+    for key, limit, cost in (("p", p, None), ("budget", budget, site_cost)):
         if limit is None:
             continue
         least, sites = fewest_sites(needs, n_cols, cost, solver)
         if least > float(limit) + 1e-9:
-            key = "p" if cost is None else "budget"
+            what_least = f"{least:g} new sites" if cost is None else f"sites costing {least:g}"
             raise OptimizationError(
                 f"siting {what} by unit is infeasible: {key} = {limit:g} cannot give the {len(needs.rows)} unit(s) "
-                f"without service a site; they need at least {least:g} {unit} (e.g. {', '.join(str(site_ids[j]) for j in sites)})"
-                f". Fix: raise {key} to {least:g} or more")
+                f"without service a site; they need at least {what_least} (e.g. "
+                f"{', '.join(str(site_ids[j]) for j in sites)}). Fix: raise {key} to {least:g} or more")
 
 
 def units_plan(needs: UnitNeeds, levels: list[UnitLevel], kind: str, pairs: Pairs, households: np.ndarray,
@@ -252,13 +253,15 @@ def units_plan(needs: UnitNeeds, levels: list[UnitLevel], kind: str, pairs: Pair
     new_open = opened & ~existing
     reach_total = np.bincount(pairs.col, weights=households[pairs.row], minlength=pairs.n_cols)
     records = []
+    before, after = _within(pairs, existing), _within(pairs, opened)
     for units in levels:
-        before = _within(pairs, existing)
-        after = _within(pairs, opened)
+        index = {unit: u for u, unit in enumerate(units.ids)}
+        inside = units.of_row >= 0
+        per_unit = [np.bincount(units.of_row[inside & walk], weights=households[inside & walk], minlength=units.ids.size)
+                    for walk in (before, after)]
         status = needs.status[needs.status["level"] == units.level]
         for rec in status.itertuples(index=False):
-            u = int(np.flatnonzero(units.ids == rec.unit)[0])
-            members = units.of_row == u
+            u = index[rec.unit]
             sites = needs.serving[(units.level, rec.unit)]
             serving = sites[new_open[sites]]
             centre = ""
@@ -272,8 +275,8 @@ def units_plan(needs: UnitNeeds, levels: list[UnitLevel], kind: str, pairs: Pair
                             "requirement": rec.requirement, "service_before": rec.service_before,
                             "how_before": rec.how_before, "service_after": after_ok, "change": change,
                             "new_sites": ";".join(str(site_ids[j]) for j in serving), "centre_site": centre,
-                            "households_within_walk_before": float(households[members & before].sum()),
-                            "households_within_walk_after": float(households[members & after].sum())})
+                            "households_within_walk_before": float(per_unit[0][u]),
+                            "households_within_walk_after": float(per_unit[1][u])})
     return pd.DataFrame(records, columns=PLAN_COLUMNS)
 
 

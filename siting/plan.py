@@ -86,6 +86,8 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     say = progress or (lambda _: None)
     _check_capacitated_keys(project, cfg, model, kinds)
     levels, reach_share = unit_settings(project)
+    if levels:  # (run_optimize checks this before the coverage; a Python caller gets the same message here)
+        check_unit_columns(project, inputs)
     if model == "capacitated":
         return _capacitated_plan(project, inputs, result, kinds, cfg, say, levels, reach_share)
     profile = inputs.profile

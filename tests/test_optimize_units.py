@@ -252,3 +252,17 @@ def test_capacitated_with_unit_rows_equals_brute_force(seed):
     for level_unit, sites in zip(needs.row_units, needs.rows):
         if level_unit[0] == "street":  # a 街道 without a centre gets one site of ≥ 1,000 m² inside it
             assert any(size.get(int(j), 0.0) >= CENTRE_M2 - 1e-6 for j in sites)
+
+
+def test_budget_too_small_for_the_units_is_named_with_the_least_cost():
+    """C1 is met by A (cost 5) or B (cost 2), C2 only by B: the cheapest is B alone, 2."""
+    dist = np.array([[300.0, 300.0], [2000.0, 300.0]])
+    communities = UnitLevel.from_labels("community", ["C1", "C2"], [None, None])
+    needs = station_needs(communities, _pairs(dist), np.array([10.0, 20.0]), np.zeros(2, dtype=bool), ["A", "B"], 0.5)
+    assert [list(r) for r in needs.rows] == [[0, 1], [1]]
+    check_limits(needs, "nursery", 2, ["A", "B"], None, 2.0, np.array([5.0, 2.0]))  # enough
+    with pytest.raises(OptimizationError) as err:
+        check_limits(needs, "nursery", 2, ["A", "B"], None, 1.5, np.array([5.0, 2.0]))
+    assert str(err.value) == ("siting nursery by unit is infeasible: budget = 1.5 cannot give the 2 unit(s) without "
+                              "service a site; they need at least sites costing 2 (e.g. B). Fix: raise budget to 2 or "
+                              "more")
