@@ -94,7 +94,7 @@ def _brute_force(dist, households, community_of_row, community_of_site, existing
 @pytest.mark.parametrize("seed", range(30))
 def test_mclp_and_lscp_with_unit_rows_equal_brute_force(seed):
     dist, households, c_row, c_site, existing, capacity = _instance(seed)
-    p = 1 + seed % 3
+    p, solver = 1 + seed % 3, ("cbc", "highs")[seed % 2]
     best, fewest = _brute_force(dist, households, c_row, c_site, existing, capacity, p)
     needs, _, site_ids = _needs(dist, households, c_row, c_site, existing, capacity)
     n_cols = dist.shape[1]
@@ -105,7 +105,7 @@ def test_mclp_and_lscp_with_unit_rows_equal_brute_force(seed):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # rows no candidate reaches are reported by a warning
             return MCLP.from_cost_matrix(dist, LIMIT_M, p=p, weights=households, existing=existing,
-                                         required=needs.required(n_cols)).solve()
+                                         required=needs.required(n_cols)).solve(solver)
 
     if best is None:
         with pytest.raises(OptimizationError, match="by unit is infeasible"):
@@ -120,7 +120,7 @@ def test_mclp_and_lscp_with_unit_rows_equal_brute_force(seed):
     if fewest is not None and not (needs.status["reason"] != "").any():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = LSCP.from_cost_matrix(dist, LIMIT_M, existing=existing, required=needs.required(n_cols)).solve()
+            result = LSCP.from_cost_matrix(dist, LIMIT_M, existing=existing, required=needs.required(n_cols)).solve(solver)
         assert result.objective == pytest.approx(fewest)
         open_mask = existing.copy()
         open_mask[result.chosen] = True
@@ -266,3 +266,16 @@ def test_budget_too_small_for_the_units_is_named_with_the_least_cost():
     assert str(err.value) == ("siting nursery by unit is infeasible: budget = 1.5 cannot give the 2 unit(s) without "
                               "service a site; they need at least sites costing 2 (e.g. B). Fix: raise budget to 2 or "
                               "more")
+
+
+def test_a_required_row_an_existing_site_meets_opens_nothing():
+    """`required` rows are met by any open site: one naming an existing facility is met already (p = 0 is
+    feasible); one naming only new sites forces one of them open even where it covers nobody new."""
+    dist = np.array([[300.0, 300.0, 2000.0]])
+    model = dict(p=1, existing=[True, False, False])
+    met = MCLP.from_cost_matrix(dist, LIMIT_M, required=[[0, 1]], **model).solve()
+    assert list(met.chosen) == []
+    forced = MCLP.from_cost_matrix(dist, LIMIT_M, required=[[2]], **model).solve()
+    assert list(forced.chosen) == [2] and forced.covered_after == 1
+    with pytest.raises(OptimizationError, match="too small to cover every required row"):
+        MCLP.from_cost_matrix(dist, LIMIT_M, required=[[1], [2]], **model).solve()
