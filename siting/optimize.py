@@ -1294,19 +1294,24 @@ class JointCoverage:
         """The required rows of one kind (`KindDemand.required`): Σ y ≥ 1 over the row's new sites; a row with a
         `required_size` above a site's min_size instead picks one site by a binary c ≤ y with s ≥ size·c (c must be
         binary: two half-open centres are not one). Sites too small for the size are left out of its row. Returns
-        (c variables, their new-site position, their size) for the result's sizes."""
+        (c variables, their new-site position, their size) for the result's sizes. A row naming an existing
+        facility of the kind is met already, as in `_reduce_cover`."""
         req = k["required"]
         if req is None or not req.shape[0]:
             return None
         pos = np.full(req.shape[1], -1, dtype=np.int64)
         pos[new] = np.arange(new.size)
         coo = req.tocoo()
+        met = np.bincount(coo.row[k["existing"][coo.col]], minlength=req.shape[0]) > 0
         size = k["required_size"][coo.row]
         at = pos[coo.col]
-        ok = (at >= 0) & (size <= largest[np.maximum(at, 0)] + 1e-9)
+        ok = (at >= 0) & ~met[coo.row] & (size <= largest[np.maximum(at, 0)] + 1e-9)
         row, at, size = coo.row[ok], at[ok], size[ok]
+        if np.any(~met & (np.bincount(row, minlength=req.shape[0]) == 0)):
+            raise OptimizationError(f"a required row of {k['kd'].kind} has no new site able to meet it (of its size)")
         plain_row = np.bincount(row, weights=(size > k["min_size"][new[at]] + 1e-9), minlength=req.shape[0]) == 0
-        # rows met by any open site: Σ y ≥ 1 (a row with no site left makes the model infeasible, as it must)
+        plain_row &= ~met
+        # rows met by any open site: Σ y ≥ 1
         plain = plain_row[row]
         rows = np.flatnonzero(plain_row)
         model.add_rows(rows.size, np.searchsorted(rows, row[plain]), y[at[plain]], 1.0, lb=1.0)

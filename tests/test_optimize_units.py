@@ -279,3 +279,20 @@ def test_a_required_row_an_existing_site_meets_opens_nothing():
     assert list(forced.chosen) == [2] and forced.covered_after == 1
     with pytest.raises(OptimizationError, match="too small to cover every required row"):
         MCLP.from_cost_matrix(dist, LIMIT_M, required=[[1], [2]], **model).solve()
+
+
+def test_capacitated_required_rows_met_by_an_existing_facility_or_refused_when_no_site_is_large_enough():
+    from siting.optimize import CapacitatedCoverage
+
+    dist = np.array([[300.0, 300.0, 300.0]])
+    model = dict(weights=[100.0], p=1, existing=[True, False, False], existing_capacity=[50.0, 0, 0], min_size=10.0,
+                 max_size=[0.0, 1200.0, 600.0])
+    met = CapacitatedCoverage.from_cost_matrix(dist, LIMIT_M, [20.0], required=[[0, 2]], required_size=[1000.0],
+                                               **model).solve("highs")
+    assert list(met.chosen) == []  # the existing facility serves the 20 m² and meets the row
+    centre = CapacitatedCoverage.from_cost_matrix(dist, LIMIT_M, [20.0], required=[[1, 2]], required_size=[1000.0],
+                                                  **model).solve("highs")
+    assert list(centre.chosen) == [1] and centre.site_size[0] == pytest.approx(1000.0)  # 600 m² cannot be a centre
+    with pytest.raises(OptimizationError, match="has no new site able to meet it"):
+        CapacitatedCoverage.from_cost_matrix(dist, LIMIT_M, [20.0], required=[[2]], required_size=[1000.0],
+                                             **model).solve("highs")
