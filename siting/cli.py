@@ -175,14 +175,17 @@ def demo(profile, output, map_path, walk_minutes, thresholds, tiles, pdf):
 @_coverage_options[1]  # --output: one folder per what-if run, so that runs do not overwrite each other
 @_coverage_options[2]  # --map
 @_coverage_options[6]  # --pdf
+@click.option("--by-unit", "by_unit", is_flag=True,
+              help="Every 社区 without a station gets one, every 街道 without a centre gets one (optimize.units; "
+                   "needs the unit_<level> columns); writes units_plan.csv.")
 @planner_errors
-def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, output, map_path, pdf):
+def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, output, map_path, pdf, by_unit):
     """Choose new sites for elderly day-care stations and nurseries (candidates from the project file)."""
     from .plan import gap_text, run_optimize
 
     _, plan, paths = run_optimize(project_file, progress=_progress, overrides={"output": output, "map": map_path},
                                   model=model, p=p, budget=budget, solver=solver, time_limit_s=time_limit_s,
-                                  gap_rel=gap_rel, pdf=pdf)
+                                  gap_rel=gap_rel, pdf=pdf, per_unit=True if by_unit else None)
     for kind, info in plan.summaries.items():
         share = info.get("covered_share_after")
         click.echo(f"  {kind:18s} {info['model']}: status {info['status']}, gap {gap_text(info.get('gap'))}, new sites "

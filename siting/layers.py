@@ -333,7 +333,7 @@ def residences_from_frame(
         geometry=geometry,
         crs="EPSG:4326",
     )
-    return result[list(RESIDENCE_COLUMNS)]
+    return with_unit_columns(result[list(RESIDENCE_COLUMNS)], frame)
 
 
 def facilities_from_frame(
@@ -373,7 +373,16 @@ def facilities_from_frame(
         geometry=geometry,
         crs="EPSG:4326",
     )
-    return result[list(FACILITY_COLUMNS)]
+    return with_unit_columns(result[list(FACILITY_COLUMNS)], frame)
+
+
+def with_unit_columns(result: gpd.GeoDataFrame, frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The units contract's `unit_<level>` columns (e.g. unit_community) of a table kept as they are: a table may name
+    the unit of each row directly, and siting by unit (`siting.optimize_units`) reads them."""
+    for column in frame.columns:
+        if str(column).startswith("unit_") and column not in result.columns:
+            result[column] = frame[column].to_numpy()
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------- columns

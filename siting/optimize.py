@@ -205,6 +205,26 @@ def _nearest_open(pairs: Pairs, open_mask: np.ndarray) -> tuple[np.ndarray, np.n
     return site, cost
 
 
+def _required(value: Any, n_cols: int) -> sp.csr_matrix | None:
+    """Rows every plan must cover (`required` of LSCP / MCLP) as a 0/1 matrix over the candidate columns: a matrix,
+    or one list of candidate indices per row (the candidates any one of which meets the row)."""
+    if value is None:
+        return None
+    if sp.issparse(value) or isinstance(value, np.ndarray):
+        matrix = sp.csr_matrix(value, dtype=np.float64)
+    else:
+        cols = [np.asarray(c, dtype=np.int64) for c in value]
+        rows = np.repeat(np.arange(len(cols)), [c.size for c in cols])
+        flat = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        matrix = sp.csr_matrix((np.ones(flat.size), (rows, flat)), shape=(len(cols), n_cols))
+    if matrix.shape[1] != n_cols:
+        raise InputError(f"'required' has {matrix.shape[1]} columns for {n_cols} candidates", column="required",
+                         expected="one column per candidate", fix="pass candidate indices of this model")
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
 def _check_solution(model: str, sol: Solution, why: str) -> None:
     if sol.status == INFEASIBLE:
         raise OptimizationError(f"{model} has no feasible plan: {why}")
@@ -374,14 +394,19 @@ class _CoverReduced:
     unreachable: np.ndarray
     covered_by_existing: np.ndarray  # bool per original row
     forced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # candidates every cover must open
+    hard: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per reduced row: it must be covered
 
 
 def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_cost: np.ndarray, drop_zero_weight: bool,
-                  set_cover: bool = False) -> _CoverReduced:
+                  set_cover: bool = False, required: sp.csr_matrix | None = None) -> _CoverReduced:
     """Rows: unreachable and already-covered rows out, identical rows merged. Columns: dominated ones out. With
     `set_cover` (every remaining row must be covered: LSCP, p-center steps) also: rows that contain another row's
     column set out (covered whenever that row is), and a row with a single column forces that column open (its rows
-    are then covered). Repeated until nothing changes; every step keeps the optimum."""
+    are then covered). Repeated until nothing changes; every step keeps the optimum.
+
+    `required` (rows × all candidate columns, 0/1): rows every plan must cover, of weight 0 (e.g. a 社区 without a
+    station, `siting.optimize_units`); one that an existing site covers is met. They join the incidence as rows
+    flagged `hard`, so that merging and column dominance keep them too."""
     reach_count = pairs.reach_count()
     unreachable = np.flatnonzero(reach_count == 0)
     covered_by_existing = np.zeros(pairs.n_rows, dtype=bool)
@@ -394,6 +419,17 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
     inc = full[rows][:, np.flatnonzero(~existing)]
     columns = np.flatnonzero(~existing)
     w = weights[rows]
+    hard = np.zeros(rows.size, dtype=bool)
+    if required is not None and required.shape[0]:
+        req = sp.csr_matrix(required, dtype=np.float64)
+        met = np.asarray(req[:, np.flatnonzero(existing)].sum(axis=1)).ravel() > 0
+        req = req[np.flatnonzero(~met)][:, columns]
+        if (np.diff(req.indptr) == 0).any():
+            raise OptimizationError("a required row has no candidate site that can cover it")
+        req.data[:] = 1.0
+        inc = sp.vstack([inc, req]).tocsr()
+        w = np.concatenate([w, np.zeros(req.shape[0])])
+        hard = np.concatenate([hard, np.ones(req.shape[0], dtype=bool)])
     report = ReductionReport(
         rows_before=pairs.n_rows, columns_before=pairs.n_cols, unreachable_rows=int(unreachable.size),
         rows_covered_by_existing=int(covered_by_existing.sum()), columns_fixed_open=int(existing.sum()),
@@ -410,6 +446,7 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
             merged += inc.shape[0] - n_groups
             inc = inc[first]
             w = np.bincount(labels, weights=w, minlength=n_groups)
+            hard = np.bincount(labels, weights=hard, minlength=n_groups) > 0
             changed = True
         if set_cover and inc.shape[0]:
             single = np.diff(inc.indptr) == 1
@@ -420,12 +457,13 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
                 keep_col = np.ones(columns.size, dtype=bool)
                 keep_col[must] = False
                 inc, w, columns = inc[np.flatnonzero(keep_row)][:, np.flatnonzero(keep_col)], w[keep_row], columns[keep_col]
+                hard = hard[keep_row]
                 inc.sort_indices()
                 changed = True
             drop = dominated_rows(inc)
             if drop.any():
                 rows_dominated += int(drop.sum())
-                inc, w = inc[np.flatnonzero(~drop)], w[~drop]
+                inc, w, hard = inc[np.flatnonzero(~drop)], w[~drop], hard[~drop]
                 changed = True
         dom = dominated_columns(inc, site_cost[columns])
         if dom.any():
@@ -441,7 +479,7 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
     forced_cols = np.sort(np.concatenate(forced)) if forced else np.zeros(0, dtype=np.int64)
     report.columns_forced = int(forced_cols.size)
     report.rows_after, report.columns_after = inc.shape
-    return _CoverReduced(inc.tocsr(), w, columns, report, unreachable, covered_by_existing, forced_cols)
+    return _CoverReduced(inc.tocsr(), w, columns, report, unreachable, covered_by_existing, forced_cols, hard)
 
 
 def _cover_model(red: _CoverReduced, site_cost: np.ndarray, max_sites: int | None = None) -> tuple[Milp, np.ndarray]:
@@ -461,16 +499,18 @@ class LSCP(_Model):
 
     name = "LSCP"
 
-    def __init__(self, pairs: Pairs, *, site_cost: Any = None, **kwargs) -> None:
+    def __init__(self, pairs: Pairs, *, site_cost: Any = None, required: Any = None, **kwargs) -> None:
         super().__init__(pairs, **kwargs)
         self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
+        self.required = _required(required, pairs.n_cols)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         """The reduced instance first meets the set-cover heuristic (`optimize_cover`: a cover and a Lagrangian
         bound, at most 15 % of the time limit). When the bound meets the cover (or is within `gap_rel`), no MILP runs;
         otherwise the cover is the solver's warm start and the reported bound the tighter of the two."""
         started = time.perf_counter()
-        red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True)
+        red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True,
+                            required=self.required)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
         model, y = _cover_model(red, self.site_cost)
         cost, offset = self.site_cost[red.columns], float(self.site_cost[red.forced].sum())
@@ -507,24 +547,27 @@ class MCLP(_Model):
 
     name = "MCLP"
 
-    def __init__(self, pairs: Pairs, *, p: int | None = None, budget: float | None = None, site_cost: Any = None, **kwargs) -> None:
+    def __init__(self, pairs: Pairs, *, p: int | None = None, budget: float | None = None, site_cost: Any = None,
+                 required: Any = None, **kwargs) -> None:
         super().__init__(pairs, **kwargs)
         if p is None and budget is None:
             raise InputError("MCLP needs a limit", expected="p (number of new sites) and/or budget", fix="pass p=… or budget=…")
         self.p = p
         self.budget = budget
         self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
+        self.required = _required(required, pairs.n_cols)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         # site costs only matter through the budget; with p alone every column is equally priced
         cost_for_dominance = self.site_cost if self.budget is not None else np.ones(self.pairs.n_cols)
-        red = _reduce_cover(self.pairs, self.weights, self.existing, cost_for_dominance, drop_zero_weight=True)
+        red = _reduce_cover(self.pairs, self.weights, self.existing, cost_for_dominance, drop_zero_weight=True,
+                            required=self.required)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
         before = float(self.weights[red.covered_by_existing].sum())
         model = Milp(maximise=True)
         n_rows, n_cols = red.incidence.shape
         y = model.add_vars(n_cols, lb=0, ub=1, integer=True)
-        z = model.add_vars(n_rows, lb=0, ub=1, cost=red.weight)
+        z = model.add_vars(n_rows, lb=red.hard.astype(float), ub=1, cost=red.weight)  # a required row is covered
         coo = red.incidence.tocoo()
         model.add_rows(n_rows, np.concatenate([np.arange(n_rows), coo.row]), np.concatenate([z, y[coo.col]]),
                        np.concatenate([np.ones(n_rows), -np.ones(coo.nnz)]), ub=0.0)
@@ -534,7 +577,8 @@ class MCLP(_Model):
             model.add_rows(1, np.zeros(n_cols, dtype=np.int64), y, self.site_cost[red.columns], ub=float(self.budget))
         # the weight of every row left is a ceiling on the model's objective (the covered-before weight is its offset)
         sol = solve_milp(model, solver, time_limit_s, _solver_gap(gap_rel, float(red.weight.sum()), before))
-        _check_solution(self.name, sol, "p or budget is negative")
+        _check_solution(self.name, sol, "p or budget is negative" if self.required is None else
+                        "p or budget is too small to cover every required row")
         chosen = np.sort(red.columns[sol.x[y] > 0.5])
         open_mask = self.existing.copy()
         open_mask[chosen] = True
@@ -1017,6 +1061,8 @@ class KindDemand:
     existing_capacity: Any = 0.0
     expansion_max: Any = 0.0
     expansion_unit_cost: Any = 0.0
+    required: Any = None  # rows every plan must meet with a NEW site of this kind (0/1 rows × candidates, `_required`)
+    required_size: Any = 0.0  # per required row: the least size of the site meeting it (e.g. a 街道 centre's 1,000 m²)
 
 
 class JointCoverage:
@@ -1073,7 +1119,10 @@ class JointCoverage:
                 existing_capacity=_vector(kd.existing_capacity, n_cols, "existing_capacity"),
                 expansion_max=_vector(kd.expansion_max, n_cols, "expansion_max"),
                 expansion_unit_cost=_vector(kd.expansion_unit_cost, n_cols, "expansion_unit_cost"),
+                required=_required(kd.required, n_cols),
             ))
+            req = self._k[-1]["required"]
+            self._k[-1]["required_size"] = _vector(kd.required_size, 0 if req is None else req.shape[0], "required_size")
             bad = np.flatnonzero(host & (self._k[-1]["min_size"] > np.minimum(self._k[-1]["max_size"], self.floor_area_m2 / kd.m2_per_unit) + 1e-9))
             if bad.size:
                 raise InputError(f"kind {kd.kind}: candidate {self.candidate_ids[bad[0]]} cannot fit the minimum size",
@@ -1150,8 +1199,9 @@ class JointCoverage:
             # a site never needs more than the demand it can reach (nor less than its minimum): a finite big-M even
             # when max_size and floor area are unlimited
             reach_demand = np.bincount(sub.col, weights=k["demand"][sub.row], minlength=self.n_cols)
-            cap = np.minimum(np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit),
-                             np.maximum(reach_demand[new], k["min_size"][new]))
+            largest = np.minimum(k["max_size"][new], self.floor_area_m2[new] / kd.m2_per_unit)
+            cap = np.minimum(largest, np.maximum(np.maximum(reach_demand[new], k["min_size"][new]),
+                                                 self._required_floor(k, new) if new_sites else 0.0))
             s = model.add_vars(new.size, lb=0, ub=cap,
                                cost=0.0 if maximise else k["unit_cost"][new])
             e = model.add_vars(ex.size, lb=0, ub=k["expansion_max"][ex] if new_sites else 0.0,
@@ -1186,8 +1236,9 @@ class JointCoverage:
             area_coef += [np.full(new.size, kd.m2_per_unit), np.full(ex.size, kd.m2_per_unit)]
             budget_terms += [(y, k["fixed_cost"][new]), (s, k["unit_cost"][new]), (e, k["expansion_unit_cost"][ex])]
             p_terms[kd.kind] = y
+            sized = self._add_required(model, k, new, y, s, largest) if new_sites else None
             blocks.append(dict(k=k, new=new, ex=ex, y=y, s=s, e=e, x=x, gcoo=gcoo, gdem=gdem, gwt=gwt, row0=row0, cap=cap,
-                               local=local, labels=labels, rows=rows, first=first,
+                               local=local, labels=labels, rows=rows, first=first, sized=sized,
                                fixed=fixed, fixed_weight=float(k["weight"][np.unique(fixed.row)].sum()), strong=strong))
         cand = np.concatenate(area_rows)
         limited = np.isfinite(self.floor_area_m2[cand])
@@ -1224,6 +1275,59 @@ class JointCoverage:
                                    np.concatenate([np.ones(sel.size), -np.ones(sel.size)]), ub=0.0)
                 blocks[0]["colocation"] = (both, z)
         return model, blocks, report, np.unique(np.concatenate(unreachable_all)) if unreachable_all else np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def _required_floor(k: dict, new: np.ndarray) -> np.ndarray:
+        """Per new site: the largest `required_size` of a required row it can meet (0 where none), so that its size
+        variable may reach it even where the demand it reaches is smaller."""
+        req = k["required"]
+        floor = np.zeros(new.size)
+        if req is not None and req.nnz:
+            coo = req.tocoo()
+            per_col = np.zeros(req.shape[1])
+            np.maximum.at(per_col, coo.col, k["required_size"][coo.row])
+            floor = per_col[new]
+        return floor
+
+    @staticmethod
+    def _add_required(model: Milp, k: dict, new: np.ndarray, y: np.ndarray, s: np.ndarray, largest: np.ndarray):
+        """The required rows of one kind (`KindDemand.required`): Σ y ≥ 1 over the row's new sites; a row with a
+        `required_size` above a site's min_size instead picks one site by a binary c ≤ y with s ≥ size·c (c must be
+        binary: two half-open centres are not one). Sites too small for the size are left out of its row. Returns
+        (c variables, their new-site position, their size) for the result's sizes. A row naming an existing
+        facility of the kind is met already, as in `_reduce_cover`."""
+        req = k["required"]
+        if req is None or not req.shape[0]:
+            return None
+        pos = np.full(req.shape[1], -1, dtype=np.int64)
+        pos[new] = np.arange(new.size)
+        coo = req.tocoo()
+        met = np.bincount(coo.row[k["existing"][coo.col]], minlength=req.shape[0]) > 0
+        size = k["required_size"][coo.row]
+        at = pos[coo.col]
+        ok = (at >= 0) & ~met[coo.row] & (size <= largest[np.maximum(at, 0)] + 1e-9)
+        row, at, size = coo.row[ok], at[ok], size[ok]
+        if np.any(~met & (np.bincount(row, minlength=req.shape[0]) == 0)):
+            raise OptimizationError(f"a required row of {k['kd'].kind} has no new site able to meet it (of its size)")
+        plain_row = np.bincount(row, weights=(size > k["min_size"][new[at]] + 1e-9), minlength=req.shape[0]) == 0
+        plain_row &= ~met
+        # rows met by any open site: Σ y ≥ 1
+        plain = plain_row[row]
+        rows = np.flatnonzero(plain_row)
+        model.add_rows(rows.size, np.searchsorted(rows, row[plain]), y[at[plain]], 1.0, lb=1.0)
+        sized = ~plain
+        if not sized.any():
+            return None
+        n = int(sized.sum())
+        c = model.add_vars(n, lb=0, ub=1, integer=True)
+        i = np.arange(n)
+        model.add_rows(n, np.concatenate([i, i]), np.concatenate([c, y[at[sized]]]), np.concatenate([np.ones(n), -np.ones(n)]),
+                       ub=0.0)  # c ≤ y
+        model.add_rows(n, np.concatenate([i, i]), np.concatenate([s[at[sized]], c]),
+                       np.concatenate([np.ones(n), -size[sized]]), lb=0.0)  # s ≥ size·c
+        rows = np.unique(row[sized])
+        model.add_rows(rows.size, np.searchsorted(rows, row[sized]), c, 1.0, lb=1.0)  # one site of that size per row
+        return c, at[sized], size[sized]
 
     @staticmethod
     def _served_by_existing(k: dict) -> tuple[np.ndarray, Pairs]:
@@ -1324,6 +1428,7 @@ class JointCoverage:
         """Swap search (`swap_search`) keeps the number of open sites, so it starts from any p sites and never breaks
         the model: one kind, max_covered, a count limit and no budget (a swap could break a budget)."""
         return (len(blocks) == 1 and self.objective == "max_covered" and self.budget is None and self.p is not None
+                and (blocks[0]["k"]["required"] is None or not blocks[0]["k"]["required"].shape[0])
                 and "colocation" not in blocks[0])
 
     @staticmethod
@@ -1426,7 +1531,11 @@ class JointCoverage:
             opened = blk["new"][xval[blk["y"]] > 0.5]
             # report the smallest size that is allowed and serves what is assigned (the solver may leave slack)
             cap_new = np.minimum(k["max_size"][opened], self.floor_area_m2[opened] / kd.m2_per_unit)
-            size_new = np.minimum(np.maximum(k["min_size"][opened], used[opened]), cap_new)  # CBC prints 8 digits
+            least = k["min_size"].copy()
+            if blk["sized"] is not None:  # a site picked for a required row of a given size (a 街道 centre) has it
+                c, at, size = blk["sized"]
+                np.maximum.at(least, blk["new"][at], np.where(xval[c] > 0.5, size, 0.0))
+            size_new = np.minimum(np.maximum(least[opened], used[opened]), cap_new)  # CBC prints 8 digits
             size_ex = k["existing_capacity"][blk["ex"]] + np.maximum(0.0, used[blk["ex"]] - k["existing_capacity"][blk["ex"]])
             chosen_all.append(opened)
             sizes_all.append(size_new)

@@ -228,10 +228,11 @@ def _with_lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def run_coverage(project: Project | str | Path, *, progress: Progress | None = None, write: bool = True,
-                 pdf: bool = False, **overrides: Any) -> CoverageRun:
+                 pdf: bool = False, check_inputs: Callable[[Inputs], None] | None = None, **overrides: Any) -> CoverageRun:
     """Read the project, compute coverage and write tables, summary, map and report (`pdf`: also report.pdf). The same
     call the CLI makes. `write=False` leaves the writing to the caller (`write_coverage_outputs`), as `siting optimize`
-    does so that a siting job that fails writes nothing."""
+    does so that a siting job that fails writes nothing. `check_inputs` (a later stage's checks of the inputs it needs)
+    runs once they are read, before any work."""
     if not isinstance(project, Project):
         project = load_project(project, **overrides)
     if pdf:
@@ -246,6 +247,8 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
     inputs = load_inputs(project, progress=say)
+    if check_inputs is not None:
+        check_inputs(inputs)
     result = analyse_coverage(
         inputs.network, inputs.residences, inputs.facilities, inputs.profile,
         thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes, max_snap_m=project.max_snap_m,

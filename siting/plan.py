@@ -6,7 +6,7 @@ This is the glue between files and the models; the models themselves work on rea
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +30,7 @@ class Plan:
     new_sites: pd.DataFrame  # site_id, kind, action (new | expand), size, cost, lon, lat, households_newly_covered, colocated
     summaries: dict[str, dict]  # per kind: model summary (true status, gap, objective, coverage before/after, reduction)
     newly_covered: gpd.GeoDataFrame  # residences that gain coverage
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)  # by-unit siting: one row per kind × unit (units_plan.csv)
 
 
 def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
@@ -69,25 +70,30 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
     sites = sites.rename(columns={"fac_id": "site_id"})
     sites["cost"] = cost
     sites["max_capacity"] = sites[CAPACITY_COLUMN[kind]]
-    return sites[["site_id", "name", "cost", "max_capacity", "geometry"]]
+    units = [c for c in sites.columns if str(c).startswith("unit_")]  # the units contract's unit_<level> columns
+    return sites[["site_id", "name", "cost", "max_capacity", *units, "geometry"]]
 
 
 def optimise_project(project, inputs, result, *, progress: Progress | None = None) -> Plan:
     """Choose new sites per kind with the project's [optimize] settings (model, p, budget, solver, time limit)."""
     from . import optimize as opt
+    from .optimize_units import check_limits
 
     cfg, _ = check_optimize(project.optimize, file=project.path)
     model = cfg.get("model", "mclp")
     kinds = list(cfg.get("kinds", list(KINDS)))
     say = progress or (lambda _: None)
+    levels, reach_share = unit_settings(project)
+    if levels:  # (run_optimize checks this before the coverage; a Python caller gets the same message here)
+        check_unit_columns(project, inputs)
     if model == "capacitated":
-        return _capacitated_plan(project, inputs, result, kinds, cfg, say)
+        return _capacitated_plan(project, inputs, result, kinds, cfg, say, levels, reach_share)
     profile = inputs.profile
     res = result.residences
     households = res["households"].to_numpy(dtype=np.float64)
     population = res["population"].to_numpy(dtype=np.float64)
     res_ids = res["res_id"].astype(str).to_numpy()
-    rows, summaries, gained = [], {}, np.zeros(len(res), dtype=bool)
+    rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for kind in kinds:
         existing = inputs.facilities[inputs.facilities["kind"] == kind]
         cand = read_candidates(project, kind)
@@ -107,6 +113,17 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
         within = type(within)(within.src[ok], within.dst[ok], within.dist_m[ok], within.n_src, within.n_dst)
         common = dict(existing=columns["existing"].to_numpy(), demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
         solve = dict(solver=str(cfg.get("solver", "cbc")), time_limit_s=cfg.get("time_limit_s"), gap_rel=cfg.get("gap_rel"))
+        by_unit = None
+        if levels:
+            sel = within.dist_m <= limit_m
+            pairs = opt.Pairs.build(within.dst[sel], within.src[sel], within.dist_m[sel], within.n_dst, within.n_src)
+            is_existing = columns["existing"].to_numpy()
+            by_unit = _unit_needs(levels, reach_share, kind, res, existing, cand, pairs, households, is_existing,
+                                  ~is_existing, columns["max_capacity"].to_numpy(dtype=np.float64), profile, say)
+            if model == "mclp":
+                check_limits(by_unit.needs, kind, len(columns), columns["site_id"].to_numpy(), cfg.get("p"),
+                             cfg.get("budget"), columns["cost"].to_numpy(), str(cfg.get("solver", "cbc")))
+            common["required"] = by_unit.needs.required(len(columns))
         if model == "mclp":
             m = opt.MCLP.from_reach(within, p=cfg.get("p"), budget=cfg.get("budget"), site_cost=columns["cost"].to_numpy(),
                                     weights=households, **common)
@@ -130,6 +147,10 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
         reached = np.zeros(len(res), dtype=bool)
         in_limit = within.dist_m <= limit_m
         reached[within.dst[opened[within.src] & in_limit]] = True
+        if by_unit is not None:
+            frame, summaries[kind]["units"] = _units_plan(by_unit, kind, households, columns["existing"].to_numpy(),
+                                                          columns["site_id"].to_numpy(), chosen, None, say)
+            unit_rows.append(frame)
         newly = reached & ~walk
         gained |= newly
         pts = geometry.iloc[chosen]
@@ -143,7 +164,132 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
                 "households_newly_covered": float(households[served][~walk[served]].sum()),
             })
     new_sites = pd.DataFrame(rows, columns=SITE_COLUMNS).assign(action="new", colocated=False)
-    return Plan(new_sites, summaries, res[gained].copy())
+    units = pd.concat(unit_rows, ignore_index=True) if unit_rows else pd.DataFrame()
+    return Plan(new_sites, summaries, res[gained].copy(), units)
+
+
+def unit_settings(project) -> tuple[list[str], float | None]:
+    """`[optimize] units = ["community", "street"]` (Chinese names and the contract's aliases too), `per_unit = true`
+    (or `--by-unit`: both levels when `units` is not given) and `unit_reach_share`, checked before any work: the
+    canonical levels (empty: no siting by unit) and the share."""
+    from .optimize_units import COVER_LEVELS, LEVELS, unit_level
+
+    cfg = project.optimize
+    raw = cfg.get("units")
+    per_unit = cfg.get("per_unit")
+    if per_unit is not None and not isinstance(per_unit, bool):
+        raise ConfigError(f"optimize.per_unit must be true or false, got {per_unit!r}", file=project.path,
+                          column="optimize.per_unit", expected="per_unit = true")
+    if raw is None:
+        raw = ["community", "street"] if per_unit else []
+    elif per_unit is False:
+        raw = []
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ConfigError(f"optimize.units must be a list of unit levels, got {raw!r}", file=project.path,
+                          column="optimize.units", expected='units = ["community", "street"]')
+    levels = []
+    for name in raw:
+        level = unit_level(name)
+        if level is None:
+            raise ConfigError(f"unknown unit level {name!r} in optimize.units", file=project.path, column="optimize.units",
+                              expected="one of " + ", ".join(LEVELS) + " (or 小区, 社区, 行政村, 街道/乡镇)",
+                              fix="a 区/县 gets no station of its own: site by 社区 and 街道")
+        if level not in levels:
+            levels.append(level)
+    share = cfg.get("unit_reach_share")
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1):
+        raise ConfigError(f"optimize.unit_reach_share must be a share in (0, 1], got {share!r}", file=project.path,
+                          column="optimize.unit_reach_share", expected="e.g. unit_reach_share = 0.5")
+    if share is not None and not any(level in COVER_LEVELS for level in levels):
+        raise ConfigError("optimize.unit_reach_share applies to covering units (小区, 社区, 行政村) only",
+                          file=project.path, column="optimize.unit_reach_share",
+                          fix='add "community" to optimize.units or remove the key')
+    model = str(cfg.get("model", "mclp")).lower()
+    if levels and model not in ("mclp", "lscp", "capacitated"):
+        raise ConfigError(f"siting by unit works with model = \"mclp\", \"lscp\" or \"capacitated\", not {model!r}",
+                          file=project.path, column="optimize.model",
+                          fix='set model = "mclp" (or "lscp", "capacitated"), or remove optimize.units')
+    return levels, None if share is None else float(share)
+
+
+def check_unit_columns(project, inputs) -> None:
+    """Siting by unit needs the unit of every residence, facility and candidate (the `unit_<level>` columns the units
+    stage gives them): a ConfigError naming the file and the column otherwise, before any work."""
+    from .optimize_units import LEVEL_LABEL, unit_column
+
+    levels, _ = unit_settings(project)
+    kinds = list(project.optimize.get("kinds", list(KINDS)))
+    frames = [("residences", project.residences.get("path"), inputs.residences)]
+    frames += [("facilities", None, inputs.facilities[inputs.facilities["kind"].isin(kinds)])]
+    frames += [("candidates", (project.candidates or {}).get("path"), read_candidates(project, kind)) for kind in kinds]
+    for level in levels:
+        column = unit_column(level)
+        for role, path, frame in frames:
+            if len(frame) and column not in frame.columns:
+                raise ConfigError(f"siting by unit needs the {LEVEL_LABEL[level]} ({level}) of every {role[:-1]}",
+                                  file=project.resolve(path) if path else project.path, column=column,
+                                  fix=f"give the units in the project file ([[units]] with level = \"{LEVEL_LABEL[level]}\"), "
+                                      f"or a {column} column in the {role} table")
+
+
+@dataclass
+class _UnitRows:
+    """One kind's unit requirements in a run (`siting.optimize_units`) and what its report needs."""
+
+    needs: Any  # optimize_units.UnitNeeds
+    levels: list  # optimize_units.UnitLevel per level used
+    pairs: Any  # rows × columns within the walk
+    capable: np.ndarray  # columns able to host a 街道 centre
+    min_m2: float  # a 街道 centre's least floor area
+
+
+def _unit_needs(levels: list[str], reach_share: float | None, kind: str, res, existing, cand, pairs, households: np.ndarray,
+                is_existing: np.ndarray, can_open: np.ndarray, capacity: np.ndarray, profile, say: Progress) -> _UnitRows:
+    """The units' rows for one kind, checked before the solver: an OptimizationError naming every unit no candidate
+    can serve. Columns are the `existing` facilities' rows (any kind) then the candidates; `is_existing` marks this
+    kind's open facilities, `can_open` the candidates that may get one."""
+    from .optimize_units import CENTRE_LEVEL, UnitLevel, centre_needs, combine, station_needs, unit_column
+
+    site_ids = np.concatenate([existing["fac_id"].astype(str).to_numpy(), cand["site_id"].astype(str).to_numpy()])
+    centres = CENTRE_LEVEL in levels and kind == ELDERLY
+    min_m2 = float(profile.value("elderly_street_centre_min_m2")) if centres else np.inf
+    area = np.nan_to_num(existing["floor_area_m2"].to_numpy(dtype=np.float64))
+    level = existing["facility_level"].astype(str).to_numpy() if "facility_level" in existing else np.full(len(existing), "")
+    centre = (existing["kind"].to_numpy() == ELDERLY) & ((area >= min_m2) | (level == "street_centre"))
+    existing_centre = np.concatenate([centre, np.zeros(len(cand), dtype=bool)])
+    parts, unit_levels = [], []
+    for name in levels:
+        if name == CENTRE_LEVEL and kind != ELDERLY:
+            continue  # a 街道 centre is an elderly-care centre
+        column = unit_column(name)
+        units = UnitLevel.from_labels(name, res[column], list(existing[column]) + list(cand[column]))
+        unit_levels.append(units)
+        parts.append(centre_needs(units, households, capacity, is_existing, existing_centre, site_ids, min_m2, can_open)
+                     if name == CENTRE_LEVEL else
+                     station_needs(units, pairs, households, is_existing, site_ids, reach_share, can_open))
+    needs = combine(parts)
+    needs.check(kind)
+    say(f"optimise {kind}: {len(needs.rows)} unit(s) without service must get a site "
+        f"({', '.join(f'{lv} {u}' for lv, u in needs.row_units[:10]) or 'none'})")
+    return _UnitRows(needs, unit_levels, pairs, can_open & (np.nan_to_num(capacity) >= min_m2), min_m2)
+
+
+def _units_plan(rows: _UnitRows, kind: str, households: np.ndarray, is_existing: np.ndarray, site_ids, chosen,
+                sizes: np.ndarray | None, say: Progress) -> tuple[pd.DataFrame, dict]:
+    """units_plan.csv rows of one kind and their counts for the summary. `sizes` (per column, capacitated runs): a
+    街道 centre is a site opened at least min_m2 large."""
+    from .optimize_units import units_plan
+
+    capable = rows.capable if sizes is None else rows.capable & (sizes >= rows.min_m2 - 1e-6)
+    frame = units_plan(rows.needs, rows.levels, kind, rows.pairs, households, is_existing, chosen, site_ids, capable)
+    counts = {"units": int(len(frame)), "had_service": int((frame["change"] == "had service").sum()),
+              "gain_service": int((frame["change"] == "gains service").sum()),
+              "without_service_after": int((~frame["service_after"]).sum())}
+    say(f"optimise {kind}: {counts['gain_service']} unit(s) gain service, {counts['without_service_after']} remain "
+        "without")
+    return frame, counts
 
 
 def gap_text(gap: float | None) -> str:
@@ -197,12 +343,15 @@ def _no_site_can_open(kind: str, size: np.ndarray, min_size: float, is_cand: np.
             f"max_capacity (largest {sizes.max():g} {unit}); lower min_station_m2 in [optimize] or add larger candidates"]
 
 
-def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say: Progress) -> Plan:
+def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say: Progress, levels: list[str],
+                      reach_share: float | None) -> Plan:
     """Capacitated siting under the profile's space standards: per kind, or both kinds at once (`joint = true`) on the
     shared floor area of each candidate with a reward per candidate hosting both (`colocation_bonus`, 一老一小).
     Existing facilities are open at their present size and, with `expand_existing = true`, may grow by up to
-    `expansion_max` (m² / seats) at `expansion_cost` per m² / per seat."""
+    `expansion_max` (m² / seats) at `expansion_cost` per m² / per seat. With `levels`, every unit without service
+    gets a new site (a 街道 centre opened at least `elderly_street_centre_min_m2` large; `siting.optimize_units`)."""
     from . import optimize as opt
+    from .optimize_units import check_limits, combine
 
     profile = inputs.profile
     res = result.residences
@@ -218,7 +367,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
     min_station = float(cfg.get("min_station_m2", profile.value("elderly_station_min_m2")))
     solve = dict(solver=str(cfg.get("solver", "cbc")), time_limit_s=cfg.get("time_limit_s"), gap_rel=cfg.get("gap_rel"))
     walk_minutes = result.summary["walk_minutes"]
-    rows, summaries, gained = [], {}, np.zeros(len(res), dtype=bool)
+    rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for group in ([kinds] if joint else [[k] for k in kinds]):
         existing = inputs.facilities[inputs.facilities["kind"].isin(group)]
         cand = read_candidates(project, group[0])
@@ -240,7 +389,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
         ok = ~snapped.too_far[within.src] & ~result.residence_snap.too_far[within.dst]
         say(f"optimise {' + '.join(group)}: capacitated{' joint' if joint else ''}, {len(cand)} candidates + "
             f"{len(existing)} existing")
-        demands, pairs_of = [], {}
+        demands, pairs_of, by_unit = [], {}, {}
         p = cfg.get("p")
         told = ([n for k in group for n in _more_sites_than_candidates(p.get(k), len(cand), k)] if isinstance(p, dict)
                 else _more_sites_than_candidates(p, len(cand), " + ".join(group)))  # one number limits them together
@@ -256,12 +405,19 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
                 max_size, min_size = (np.full(len(columns), np.inf) if joint else cap), 0.0
                 per_unit = float(cfg["m2_per_seat"]) if joint else 1.0
             fits = (cap / per_unit if joint else max_size) >= min_size
+            can_host = is_cand & fits & (cap > 0)
+            required = {}
+            if levels:
+                by_unit[k] = _unit_needs(levels, reach_share, k, res, existing, cand, pairs_of[k], households, mine,
+                                         can_host, cap, profile, say)
+                required = dict(required=by_unit[k].needs.required(len(columns)),
+                                required_size=by_unit[k].needs.sizes(by_unit[k].min_m2))
             told += _no_site_can_open(k, cap / per_unit if joint else max_size, min_size, is_cand,
                                       CAPACITY_UNIT[k] if not joint or k == ELDERLY else "seats")
             demands.append(opt.KindDemand(
                 kind=k, pairs=pairs_of[k], weight=households,
                 demand=measures.required_capacity(k, households, population, area_type, profile),
-                can_host=is_cand & fits & (cap > 0), m2_per_unit=per_unit, min_size=min_size,
+                can_host=can_host, m2_per_unit=per_unit, min_size=min_size, **required,
                 max_size=np.where(is_cand, max_size, 0.0), fixed_cost=columns["cost"].to_numpy(), existing=mine,
                 existing_capacity=np.where(mine, cap, 0.0), expansion_max=np.where(mine, expansion_max[k], 0.0),
                 expansion_unit_cost=np.where(mine, expansion_cost[k], 0.0),
@@ -269,6 +425,12 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
         floor = np.where(is_cand, columns["max_capacity"].to_numpy(), np.inf) if joint else np.inf
         if isinstance(p, dict):  # p = { elderly_day_care = 2, nursery = 1 }: new sites per kind
             p = {k: int(v) for k, v in p.items() if k in group} if joint else p.get(group[0])
+        if by_unit:  # p counts every kind's new sites (a dict: per kind); the LSCP of the unit rows is a lower bound
+            ids, cost = columns["site_id"].to_numpy(), columns["cost"].to_numpy()
+            for k, limit in (p.items() if isinstance(p, dict) else []):
+                check_limits(by_unit[k].needs, k, len(columns), ids, limit, None, cost, solve["solver"])
+            check_limits(combine([b.needs for b in by_unit.values()]), " + ".join(group), len(columns), ids,
+                         None if isinstance(p, dict) else p, cfg.get("budget"), cost, solve["solver"])
         m = opt.JointCoverage(demands, floor_area_m2=floor, objective=str(cfg.get("objective", "max_covered")), p=p,
                               budget=cfg.get("budget"), colocation_reward=float(cfg.get("colocation_bonus", 0.0)),
                               demand_ids=res_ids, candidate_ids=columns["site_id"].to_numpy())
@@ -278,6 +440,18 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
         summaries["joint" if joint else group[0]] = sol.summary()
         summaries["joint" if joint else group[0]]["notes"][:0] = told
         _say_outcome(say, " + ".join(group), sol, "new facilities")
+        for k, unit_needs in by_unit.items():
+            mine = sol.sites[(sol.sites["kind"] == k) & ~sol.sites["is_existing"]]
+            sizes = np.full(len(columns), np.nan)
+            sizes[mine["candidate"].to_numpy(dtype=np.int64)] = mine["size"].to_numpy(dtype=np.float64)
+            is_mine = columns["existing"].to_numpy() & (columns["kind"].to_numpy() == k)
+            frame, counts = _units_plan(unit_needs, k, households, is_mine, columns["site_id"].to_numpy(),
+                                        mine["candidate"].to_numpy(dtype=np.int64), sizes, say)
+            unit_rows.append(frame)
+            if joint:  # one summary for both kinds: the units' counts per kind
+                summaries["joint"].setdefault("units", {})[k] = counts
+            else:
+                summaries[k]["units"] = counts
         pts = geometry.where(geometry.geom_type == "Point", geometry.representative_point())
         for site in sol.sites.itertuples(index=False):
             j, k = int(site.candidate), site.kind
@@ -296,7 +470,8 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
                 "households_newly_covered": 0.0 if site.is_existing else float(households[newly].sum()),
                 "colocated": bool(getattr(site, "colocated", False)),
             })
-    return Plan(pd.DataFrame(rows, columns=SITE_COLUMNS), summaries, res[gained].copy())
+    units = pd.concat(unit_rows, ignore_index=True) if unit_rows else pd.DataFrame()
+    return Plan(pd.DataFrame(rows, columns=SITE_COLUMNS), summaries, res[gained].copy(), units)
 
 
 def run_optimize(project_file: str | Path, *, progress: Progress | None = None, overrides: dict[str, Any] | None = None,
@@ -323,12 +498,15 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
     if (project.candidates or {}).get("source") != "osm":
         for kind in project.optimize.get("kinds", list(KINDS)):
             read_candidates(project, kind)  # a missing or broken candidate table stops the job before any work
-    run = run_coverage(project, progress=progress, write=False)
+    levels, _ = unit_settings(project)
+    check = (lambda inputs: check_unit_columns(project, inputs)) if levels else None
+    run = run_coverage(project, progress=progress, write=False, check_inputs=check)
     plan = optimise_project(project, run.inputs, run.result, progress=progress)
     run.outputs.update(write_coverage_outputs(project, run.inputs, run.result, say=_say(progress)))
     out = project.output
     paths = {
         "new_sites": write_csv(out / "new_sites.csv", plan.new_sites),
+        **({"units_plan": write_csv(out / "units_plan.csv", plan.units)} if levels else {}),
         "plan_summary": write_json(out / "plan_summary.json", {"project": project.name, "profile": run.inputs.profile.name,
                                                                 "optimize": project.optimize, "notes": notes,
                                                                 "kinds": plan.summaries}),

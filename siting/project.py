@@ -60,7 +60,8 @@ SCHEMA: dict[str, set[str]] = {
     "facilities": _LAYER_KEYS | {"kind"},
     "candidates": _LAYER_KEYS | {"kind", "cost", "max_capacity", "default_capacity"},
     "optimize": {"model", "kinds", "p", "budget", "solver", "time_limit_s", "gap_rel", "objective", "joint",
-                 "colocation_bonus", "min_station_m2", "m2_per_seat", "expand_existing", "expansion_cost", "expansion_max"},
+                 "colocation_bonus", "min_station_m2", "m2_per_seat", "expand_existing", "expansion_cost", "expansion_max",
+                 "units", "per_unit", "unit_reach_share"},
 }
 
 

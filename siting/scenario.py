@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import html
 import json
 import os
 import re
@@ -86,6 +87,7 @@ class ScenarioResult:
     new_sites: pd.DataFrame  # site_id, kind, size, cost, lon, lat (empty without [optimize])
     folder: Path  # the complete cache entry with every output of this scenario
     cached: bool = False
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)  # siting by unit: units_plan.csv (empty otherwise)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -341,7 +343,10 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
     from .pipeline import load_inputs, write_coverage_outputs
 
     project = dataclasses.replace(scenario.project, output=root, postgis_url=None)
+    units = _unit_check(project) if scenario.spec["optimize"] else None  # siting by unit: checked before any work
     inputs = load_inputs(project, progress=say)
+    if units is not None:
+        units(inputs)
     if scenario.spec["figures"]:
         inputs.profile = inputs.profile.with_overrides(**scenario.spec["figures"])
     inputs.residences, inputs.facilities = apply_edits(scenario, inputs.residences, inputs.facilities,
@@ -349,7 +354,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
     result = analyse_coverage(inputs.network, inputs.residences, inputs.facilities, inputs.profile,
                               thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes,
                               max_snap_m=project.max_snap_m, polygons=project.polygons, progress=say)
-    new_sites = _optimise(project, inputs, result) if scenario.spec["optimize"] else _empty_sites()
+    new_sites, units = _optimise(project, inputs, result) if scenario.spec["optimize"] else (_empty_sites(), None)
     result.summary["scenario"] = {"name": scenario.name, "key": key, "files": [str(p) for p in scenario.chain],
                                   "edits": scenario.spec, "new_sites": len(new_sites),
                                   "cost": float(new_sites["cost"].sum()) if len(new_sites) else 0.0}
@@ -359,6 +364,8 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
         entry = dataclasses.replace(project, output=tmp, map_path=tmp / "coverage_map.html")
         write_coverage_outputs(entry, inputs, result, say=say, report=False)  # the comparison is the report
         write_csv(tmp / "new_sites.csv", new_sites)
+        if units is not None:
+            write_csv(tmp / "units_plan.csv", units)
         if folder.exists():  # another run finished the same key meanwhile: identical content, keep theirs
             shutil.rmtree(tmp)
         else:
@@ -378,16 +385,27 @@ def _empty_sites() -> pd.DataFrame:
     return pd.DataFrame({"site_id": [], "kind": [], "size": [], "cost": [], "lon": [], "lat": []})
 
 
-def _optimise(project: Project, inputs, result) -> pd.DataFrame:
-    """New sites chosen by the project's siting model (siting.optimize); one row per opened site."""
+def _unit_check(project: Project) -> Callable | None:
+    """Siting by unit's settings checked now, and its check of the inputs (their unit columns) for when they are read;
+    None without siting by unit."""
+    from .plan import check_unit_columns, unit_settings
+
+    return (lambda inputs: check_unit_columns(project, inputs)) if unit_settings(project)[0] else None
+
+
+def _optimise(project: Project, inputs, result) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """New sites chosen by the project's siting model (siting.optimize), one row per opened site; and with siting by
+    unit, the units' change (units_plan.csv; None otherwise)."""
     try:
         from .plan import optimise_project
     except ImportError:
         raise ConfigError("this scenario asks for an optimisation, but this version of siting has no optimisation "
                           "stage (siting.optimize.optimise_project)", column="optimize",
                           fix="remove the [optimize] table from the scenario, or update siting") from None
+    from .plan import unit_settings
+
     plan = optimise_project(project, inputs, result)
-    return plan.new_sites[list(_empty_sites().columns)]
+    return plan.new_sites[list(_empty_sites().columns)], plan.units if unit_settings(project)[0] else None
 
 
 def _read_result(name: str, key: str, folder: Path, cached: bool = True) -> ScenarioResult:
@@ -405,7 +423,10 @@ def _read_result(name: str, key: str, folder: Path, cached: bool = True) -> Scen
     residences["res_id"] = residences["res_id"].astype(str)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     new_sites = pd.read_csv(folder / "new_sites.csv", encoding="utf-8-sig", dtype={"site_id": str})
-    return ScenarioResult(name, key, residences, layer("facilities"), layer("catchments"), summary, new_sites, folder, cached)
+    units = (pd.read_csv(folder / "units_plan.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+             if (folder / "units_plan.csv").is_file() else pd.DataFrame())
+    return ScenarioResult(name, key, residences, layer("facilities"), layer("catchments"), summary, new_sites, folder,
+                          cached, units)
 
 
 # ----------------------------------------------------------------------------------------------- comparing
@@ -490,8 +511,9 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
     for i, result in enumerate(results):
         slug = _slug(result.name, used)
         folder = out / "scenarios" / slug
-        for name in ("residences.csv", "facilities.csv", "summary.json", "new_sites.csv"):
-            write_text(folder / name, (result.folder / name).read_text(encoding="utf-8"))
+        for name in ("residences.csv", "facilities.csv", "summary.json", "new_sites.csv", "units_plan.csv"):
+            if (result.folder / name).is_file():
+                write_text(folder / name, (result.folder / name).read_text(encoding="utf-8"))
         proposed = _proposed(result.new_sites)
         m = coverage_map(result.residences, result.facilities, result.catchments, title=result.name,
                          threshold_min=result.summary["walk_minutes"], profile_name=result.summary["profile"],
@@ -508,11 +530,38 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
             diff_path = save_map(diff, folder / "difference_map.html")
             write_csv(folder / "coverage_changes.csv", changes)
         maps[result.name] = (map_path, diff_path)
-    written = write_comparison_report(table, results, maps, changes_by_name, out, title=title, pdf=pdf)
+    units = [r.units.assign(scenario=r.name) for r in results if len(r.units)]
+    extra = []
+    if units:  # siting by unit: every scenario's units, before and after its plan
+        unit_table = pd.concat(units, ignore_index=True)
+        unit_table = unit_table[["scenario", *(c for c in unit_table.columns if c != "scenario")]]
+        paths["units_csv"] = write_csv(out / "units_comparison.csv", unit_table)
+        from .report import Section
+
+        extra.append(Section("units", "单元 Units", [_units_html(results)]))
+    written = write_comparison_report(table, results, maps, changes_by_name, out, title=title, pdf=pdf, extra_sections=extra)
     paths["html"] = written["report"]
     if "report_pdf" in written:
         paths["pdf"] = written["report_pdf"]
     return paths
+
+
+def _units_html(results: Sequence[ScenarioResult]) -> str:
+    """The per-unit change of each scenario with siting by unit: the units that gain service, with their new sites
+    and 街道 centre, and the count of those that had it."""
+    esc = html.escape
+    parts = []
+    for result in results:
+        if not len(result.units):
+            continue
+        gains = result.units[result.units["change"] == "gains service"]
+        had = int((result.units["change"] == "had service").sum())
+        items = "".join(f"<li>{esc(r.kind)} {esc(r.level)} {esc(r.unit)}: {esc(r.new_sites)}"
+                        f"{' (centre ' + esc(r.centre_site) + ')' if r.centre_site else ''}</li>"
+                        for r in gains.itertuples(index=False))
+        parts.append(f"<h3>{esc(result.name)}</h3><p>{len(gains)} unit(s) gain service, {had} had it already "
+                     f"(units_comparison.csv)</p><ul>{items}</ul>")
+    return "".join(parts)
 
 
 def _proposed(new_sites: pd.DataFrame) -> gpd.GeoDataFrame | None:

@@ -22,8 +22,10 @@ _HEADERS = {"scenario": "情景 Scenario", "kind_label": "类型 Kind", "coverag
 
 
 def comparison_report(table: pd.DataFrame, results: Sequence[Any], maps: dict[str, tuple[Path, Path | None]],
-                      changes: dict[str, pd.DataFrame], *, title: str) -> report.Report:
-    """`results` are siting.scenario.ScenarioResult (name, summary); `changes` the coverage_changes per scenario."""
+                      changes: dict[str, pd.DataFrame], *, title: str,
+                      extra_sections: Sequence[report.Section] = ()) -> report.Report:
+    """`results` are siting.scenario.ScenarioResult (name, summary); `changes` the coverage_changes per scenario;
+    `extra_sections` (e.g. the per-unit change of siting by unit) follow the charts."""
     frame = table.copy()
     frame["kind_label"] = frame["kind"].map(KIND_LABEL)
     frame["coverage_rate_pct"] = 100 * frame["coverage_rate"]
@@ -50,7 +52,7 @@ def comparison_report(table: pd.DataFrame, results: Sequence[Any], maps: dict[st
         charts.append(bar_chart("scenario_changes", "较基准覆盖变化 Households gaining or losing coverage against the first scenario",
                                 categories, {"新覆盖 Gained": gained, "失去覆盖 Lost": lost}, value_label="户数 Households",
                                 horizontal=True, colors=["#00bcd4", "#c51b7d"]))
-    sections = [summary, report.Section("charts", "图表 Charts", charts)]
+    sections = [summary, report.Section("charts", "图表 Charts", charts), *extra_sections]
     for i, name in enumerate(names):
         map_path, diff_path = maps[name]
         shown = diff_path or map_path
@@ -82,5 +84,6 @@ def _households(changes: pd.DataFrame, kind: str, change: str) -> float:
 
 def write_comparison_report(table: pd.DataFrame, results: Sequence[Any], maps: dict[str, tuple[Path, Path | None]],
                             changes: dict[str, pd.DataFrame], out: str | os.PathLike, *, title: str,
-                            pdf: bool = False) -> dict[str, Path]:
-    return report.write_report(comparison_report(table, results, maps, changes, title=title), out, name=COMPARISON_FILE, pdf=pdf)
+                            pdf: bool = False, extra_sections: Sequence[report.Section] = ()) -> dict[str, Path]:
+    return report.write_report(comparison_report(table, results, maps, changes, title=title, extra_sections=extra_sections),
+                               out, name=COMPARISON_FILE, pdf=pdf)

@@ -154,10 +154,11 @@ MODEL_WHAT = {
 _CAPACITATED_ONLY = {"objective", "joint", "colocation_bonus", "min_station_m2", "m2_per_seat", "expand_existing",
                      "expansion_cost", "expansion_max"}
 #: The [optimize] keys each model reads beyond model, kinds, solver, time_limit_s and gap_rel (which every model reads).
-MODEL_KEYS: dict[str, set[str]] = {"mclp": {"p", "budget"}, "lscp": set(), "pmedian": {"p"}, "pcenter": {"p"},
-                                   "capacitated": {"p", "budget"} | _CAPACITATED_ONLY}
+_BY_UNIT = {"units", "per_unit", "unit_reach_share"}  # siting by unit (siting.optimize_units)
+MODEL_KEYS: dict[str, set[str]] = {"mclp": {"p", "budget"} | _BY_UNIT, "lscp": _BY_UNIT, "pmedian": {"p"},
+                                   "pcenter": {"p"}, "capacitated": {"p", "budget"} | _CAPACITATED_ONLY | _BY_UNIT}
 _FLAGS = {"model": "--model", "p": "--p", "budget": "--budget", "solver": "--solver", "time_limit_s": "--time-limit",
-          "gap_rel": "--gap-rel"}
+          "gap_rel": "--gap-rel", "per_unit": "--by-unit"}
 
 
 def check_optimize_values(cfg: dict[str, Any], *, file: str | PathLike | None = None,

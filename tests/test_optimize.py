@@ -198,13 +198,16 @@ def test_capacity_standard_forces_second_site(solver):
     assert res.covered_after == pytest.approx(households.sum() * 600 / 900, rel=1e-6)
 
 
-def brute_force_capacitated(cost, r, need, weight, cap, min_size, p, existing_cap):
-    """Best served weight over all site subsets: a transportation LP per subset (scipy linprog)."""
+def brute_force_capacitated(cost, r, need, weight, cap, min_size, p, existing_cap, allowed=None):
+    """Best served weight over all site subsets (those `allowed` says yes to): a transportation LP per subset (scipy
+    linprog)."""
     from scipy.optimize import linprog
 
     n, m = cost.shape
     best = 0.0
     for s in subsets(m, p):
+        if allowed is not None and not allowed(s):
+            continue
         capacity = existing_cap.copy()
         capacity[list(s)] += cap[list(s)]
         pairs = [(i, j) for i in range(n) for j in range(m) if cost[i, j] <= r and capacity[j] > 0]
