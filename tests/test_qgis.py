@@ -127,11 +127,18 @@ def test_algorithm_list(qgis):
     assert {"siting:coverage", "siting:optimize", "siting:sync_check"} <= ids
 
 
-def test_coverage_layers_equal_the_command_line(qgis, layers, tmp_path):
-    cli = _cli("run", str(DATA / "sample_project.toml"), "--output", str(tmp_path / "cli"))
+@pytest.fixture(scope="module")
+def cli_coverage(tmp_path_factory) -> Path:
+    """`siting run` on the sample project: the folder of its tables."""
+    folder = tmp_path_factory.mktemp("cli_coverage")
+    cli = _cli("run", str(DATA / "sample_project.toml"), "--output", str(folder))
     assert cli.returncode == 0, cli.stderr
-    expected = pd.read_csv(tmp_path / "cli" / "residences.csv", dtype={"res_id": str})
-    expected_fac = pd.read_csv(tmp_path / "cli" / "facilities.csv", dtype={"fac_id": str})
+    return folder
+
+
+def test_coverage_layers_equal_the_command_line(qgis, layers, cli_coverage, tmp_path):
+    expected = pd.read_csv(cli_coverage / "residences.csv", dtype={"res_id": str})
+    expected_fac = pd.read_csv(cli_coverage / "facilities.csv", dtype={"fac_id": str})
     out = tmp_path / "qgis"
     code, stdout, err = qgis("--json", "run", "siting:coverage", "--", *_coverage_args(layers, out),
                              f"RESIDENCES_OUT={out / 'residences.gpkg'}", f"UNCOVERED_OUT={out / 'uncovered.gpkg'}",
@@ -158,7 +165,7 @@ def test_coverage_layers_equal_the_command_line(qgis, layers, tmp_path):
     catchments = gpd.read_file(results["CATCHMENTS_OUT"].split("|")[0])
     assert set(catchments["fac_id"]) == set(expected_fac["fac_id"])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    cli_summary = json.loads((tmp_path / "cli" / "summary.json").read_text(encoding="utf-8"))
+    cli_summary = json.loads((cli_coverage / "summary.json").read_text(encoding="utf-8"))
     for kind in ("elderly_day_care", "nursery"):
         assert summary["kinds"][kind]["coverage_rate"] == pytest.approx(cli_summary["kinds"][kind]["coverage_rate"])
     assert Path(results["MAP"]).read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html>")
@@ -184,6 +191,37 @@ def test_siting_layer_equals_the_command_line(qgis, layers, tmp_path):
     for kind, info in cli_plan["kinds"].items():
         assert plan["kinds"][kind]["status"] == info["status"] == "optimal"
         assert plan["kinds"][kind]["objective"] == pytest.approx(info["objective"])
+
+
+def test_cancel_stops_and_loaded_layers_are_styled(qgis, layers, cli_coverage, tmp_path):
+    """In a QGIS session (PyQGIS): Cancel at a progress message stops the run with nothing written; the toolbox's
+    run-and-load styles the residences by walking time, and each class holds the residences the CLI's table puts
+    there (≤ 5, 5–10, 10–15 min, beyond or no route)."""
+    params = {"RESIDENCES": str(layers["residences"]), "HOUSEHOLDS_FIELD": "HH_TOTAL",
+              "FACILITIES": str(layers["facilities"]), "NETWORK": str(DATA / "sample.osm.pbf"),
+              "PROFILE": int(_chifeng()), "MAX_SNAP_M": 300}
+    config = {"plugin_dir": str(REPO / "qgis_plugin"), "cancel_at": "reading residences", "params": params,
+              "cancel_folder": str(tmp_path / "cancelled"), "folder": str(tmp_path / "loaded")}
+    done = subprocess.run([str(QGIS_PROCESS.with_name("python3")), str(REPO / "tests" / "pyqgis_coverage_session.py"),
+                           json.dumps(config)], env=_qgis_env(tmp_path / "home"), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["cancelled_run_ok"] is False
+    assert report["errors"] == ["cancelled by the user"]
+    assert report["info"][-1].endswith("reading residences")  # no stage after the cancel
+    assert not any((tmp_path / "cancelled").glob("*.csv"))
+    expected = pd.read_csv(cli_coverage / "residences.csv")
+    minutes = expected["walk_min_elderly_day_care"].fillna(np.inf)
+    want = {"#1a9641": int((minutes <= 5).sum()), "#a6d96a": int(((minutes > 5) & (minutes <= 10)).sum()),
+            "#fdae61": int(((minutes > 10) & (minutes <= 15)).sum()), "#d7191c": int((minutes > 15).sum())}
+    loaded = report["layers"]
+    assert loaded["Residences by walking time"]["renderer"] == "graduatedSymbol"
+    assert loaded["Residences by walking time"]["features_by_colour"] == {k: v for k, v in want.items() if v}
+    assert loaded["Residences outside the walk"]["features"] == int(
+        (~(expected["covered_elderly_day_care"] & expected["covered_nursery"])).sum())
+    assert loaded["Facilities by verdict"]["categories"] == ["meets standard", "below standard"]
+    assert loaded["Catchments"]["categories"] == ["elderly_day_care", "nursery"]
 
 
 @pytest.mark.parametrize("bad", ["no_households", "lines"])
@@ -237,3 +275,26 @@ def test_sync_check_equals_the_command_line(qgis, tmp_path):
     assert got.geometry.notna().all()
     assert (out / "sync_developments.csv").read_text(encoding="utf-8") == \
         (tmp_path / "cli" / "sync_developments.csv").read_text(encoding="utf-8")
+
+
+def test_plugin_zip_installs_and_lists_the_algorithms(tmp_path):
+    """The zip of qgis_plugin/build_zip.py, unpacked as QGIS's plugin installer does, loads in a fresh profile."""
+    import zipfile
+
+    sys.path.insert(0, str(REPO / "qgis_plugin"))
+    try:
+        import build_zip
+    finally:
+        sys.path.pop(0)
+    archive = build_zip.build(tmp_path / "dist")
+    assert archive.read_bytes() == build_zip.build(tmp_path / "again").read_bytes()  # reproducible
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+        assert {"siting_qgis/metadata.txt", "siting_qgis/__init__.py", "siting_qgis/LICENSE"} <= set(names)
+        assert not any("__pycache__" in n for n in names)
+        zipped.extractall(tmp_path / "plugins")
+    env = {**_qgis_env(tmp_path / "home"), "QGIS_PLUGINPATH": str(tmp_path / "plugins")}
+    for args in (["plugins", "enable", "siting_qgis"], ["list"]):
+        done = subprocess.run([str(QGIS_PROCESS), *args], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert {"siting:coverage", "siting:optimize", "siting:sync_check"} <= set(re.findall(r"siting:\w+", done.stdout))

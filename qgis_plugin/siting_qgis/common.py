@@ -120,6 +120,10 @@ class SitingAlgorithm(QgsProcessingAlgorithm):
 
     # -------------------------------------------------------------------------------------------- reading
 
+    def output_folder(self, parameters, context) -> Path:
+        """The output folder; a temporary one when the user leaves it so (parameterAsFileOutput resolves that)."""
+        return Path(self.parameterAsFileOutput(parameters, "OUTPUT_FOLDER", context)).resolve()
+
     def profile_value(self, parameters, context) -> str:
         own = self.parameterAsFile(parameters, "PROFILE_FILE", context)
         if own:
@@ -152,10 +156,7 @@ class SitingAlgorithm(QgsProcessingAlgorithm):
             if picked:
                 columns[column] = picked[0]
         label = self.layer_label(parameters, name, context)
-        frame = source_frame(source, context, feedback)
-        if "fid" in frame.columns and "fid" not in columns.values():
-            frame = frame.drop(columns="fid")  # the GeoPackage feature id QGIS shows as a field: not the planner's data
-        block = {"frame": frame, "label": label,
+        block = {"frame": source_frame(source, context, feedback, keep=columns.values()), "label": label,
                  "coords": self.coords_value(parameters, context), **extra}
         if columns:
             block["columns"] = columns
@@ -166,10 +167,10 @@ class SitingAlgorithm(QgsProcessingAlgorithm):
         """A siting Project for the layers in memory: the object the command line builds from a project file."""
         from siting.project import Project
 
-        output = Path(self.parameterAsString(parameters, "OUTPUT_FOLDER", context))
+        output = self.output_folder(parameters, context)
         return Project(
-            path=None, name=self.displayName(), profile=self.profile_value(parameters, context), output=output,
-            map_path=output / "coverage_map.html",
+            path=None, name=str(residences.get("label", self.displayName())), output=output,
+            profile=self.profile_value(parameters, context), map_path=output / "coverage_map.html",
             network={"path": str(Path(self.parameterAsFile(parameters, "NETWORK", context)).resolve()), "cache": True},
             residences=residences, facilities=facilities, candidates=candidates,
             thresholds_min=list(thresholds_min), walk_minutes=self.optional_number(parameters, "WALK_MINUTES", context),
@@ -195,10 +196,12 @@ def _python_value(value):
     return value
 
 
-def source_frame(source, context, feedback):
+def source_frame(source, context, feedback, keep=()):
     """A feature source as a GeoDataFrame in EPSG:4326 (QGIS reprojects from the layer's CRS), or a DataFrame for a
     table without geometry. Attribute order and names are kept; features keep their order, so siting's row numbers
-    are those of the attribute table (feature n = row n + 1)."""
+    are those of the attribute table (feature n = row n + 1). The GeoPackage feature id that QGIS shows as a field
+    `fid` is not the planner's data and is left out (unless picked, i.e. in `keep`), so messages list the same
+    columns as for the file."""
     import geopandas as gpd
     import pandas as pd
     import shapely
@@ -216,6 +219,8 @@ def source_frame(source, context, feedback):
         geometry = feature.geometry()
         geometries.append(None if geometry.isNull() else shapely.from_wkb(bytes(geometry.asWkb())))
     frame = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame({n: [] for n in names})
+    if "fid" in frame.columns and "fid" not in set(keep):
+        frame = frame.drop(columns="fid")
     if not has_geometry:
         return frame
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, crs=WGS84), crs=WGS84)
@@ -352,7 +357,7 @@ def run_core(feedback, job):
             getattr(feedback, "pushWarning", feedback.reportError)(f"warning: {warning.message}")
         return result
     except Cancelled:
-        raise QgsProcessingException("cancelled: no result written by this stage") from None
+        raise QgsProcessingException("cancelled by the user") from None
     except SitingError as exc:
         raise QgsProcessingException(str(exc)) from None
     except OSError as exc:  # as the command line says it: a full disk or a file locked by Excel

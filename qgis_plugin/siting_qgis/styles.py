@@ -47,8 +47,8 @@ def walk_minutes(layer: QgsVectorLayer, field: str, edges_min: list[float]) -> N
         colour = WALK_COLOURS[min(i, len(WALK_COLOURS) - 1)]
         ranges.append(QgsRendererRange(lower, upper, _symbol(layer, colour, size=1.8), f"{lower:g}–{upper:g} min"))
         lower = upper
-    ranges.append(QgsRendererRange(lower, 1e9, _symbol(layer, FAR_COLOUR, size=1.8), f"> {lower:g} min"))
-    renderer = QgsGraduatedSymbolRenderer(field, ranges)
+    ranges.append(QgsRendererRange(lower, 1e9, _symbol(layer, FAR_COLOUR, size=1.8), f"> {lower:g} min or no route"))
+    renderer = QgsGraduatedSymbolRenderer(f'coalesce("{field}", 1e9)', ranges)  # no route (NULL) is drawn red too
     renderer.setSourceSymbol(_symbol(layer, FAR_COLOUR, size=1.8))
     layer.setRenderer(renderer)
 

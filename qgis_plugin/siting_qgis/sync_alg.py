@@ -51,7 +51,7 @@ class SyncCheckAlgorithm(SitingAlgorithm):
             as_of = dt.date.fromisoformat(text) if text else dt.date.today()
         except ValueError:
             raise QgsProcessingException(f"as of '{text}' is not a date. Expected YYYY-MM-DD, e.g. 2024-06-30") from None
-        out_dir = ensure_writable_dir(self.parameterAsString(parameters, "OUTPUT_FOLDER", context))
+        out_dir = ensure_writable_dir(self.output_folder(parameters, context))
         profile = load_profile(self.profile_value(parameters, context))
         tables = {}
         for name in ("PHASES", "DEV_FACILITIES"):
