@@ -314,6 +314,9 @@ def progress_callback(feedback, stages: dict[str, int]):
     return progress
 
 
+_NATIVE = {"isolated": False}  # whether import_siting loaded the wheels' native libraries itself
+
+
 def import_siting() -> None:
     """Import siting with the native libraries of its wheels bound to themselves. On Linux, QGIS itself links the
     system GEOS, PROJ and GDAL, whose symbols would otherwise take precedence over the copies that the shapely,
@@ -336,7 +339,19 @@ def import_siting() -> None:
                 pass  # siting's own import below names what is missing
     finally:
         sys.setdlopenflags(flags)
+    _NATIVE["isolated"] = True
     import siting  # noqa: F401
+
+
+def _warn_if_shared_geos(feedback) -> None:
+    """Say so when another plugin imported shapely first: siting's GEOS calls may then reach QGIS's GEOS."""
+    import os
+    import sys
+
+    if hasattr(os, "RTLD_DEEPBIND") and not _NATIVE["isolated"] and "shapely" in sys.modules:
+        getattr(feedback, "pushWarning", feedback.reportError)(
+            "warning: shapely was imported by another plugin before siting, without its own GEOS isolated from "
+            "QGIS's; should QGIS crash in this run, disable that plugin or start QGIS with the siting plugin first")
 
 
 def run_core(feedback, job):
@@ -344,6 +359,7 @@ def run_core(feedback, job):
     command line's message (its `error: …` line without the prefix); anything else is a bug and keeps its traceback."""
     try:
         import_siting()
+        _warn_if_shared_geos(feedback)
         from siting.errors import SitingError
     except ImportError as exc:
         raise QgsProcessingException(INSTALL_HINT.format(error=exc)) from None
