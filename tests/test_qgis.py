@@ -224,6 +224,21 @@ def test_cancel_stops_and_loaded_layers_are_styled(qgis, layers, cli_coverage, t
     assert loaded["Catchments"]["categories"] == ["elderly_day_care", "nursery"]
 
 
+def test_without_siting_the_algorithms_list_and_say_how_to_install(layers, tmp_path):
+    env = _qgis_env(tmp_path / "home")
+    env["PYTHONPATH"] = ""  # QGIS's Python alone, as after installing only the plugin zip: no siting
+    for args in (["plugins", "enable", "siting_qgis"], ["list"]):
+        done = subprocess.run([str(QGIS_PROCESS), *args], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert "siting:coverage" in done.stdout
+    done = subprocess.run([str(QGIS_PROCESS), "run", "siting:coverage", "--", f"RESIDENCES={layers['residences']}",
+                           f"FACILITIES={layers['facilities']}", f"NETWORK={DATA / 'sample.osm.pbf'}", "PROFILE=0",
+                           f"OUTPUT_FOLDER={tmp_path / 'out'}"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "the siting Python package cannot be imported by QGIS's Python 3." in done.stderr
+    assert "Fix: Linux: install siting into a venv" in done.stderr
+
+
 @pytest.mark.parametrize("bad", ["no_households", "lines"])
 def test_bad_layer_gives_the_command_line_message(qgis, layers, tmp_path, bad):
     project = tmp_path / "bad.toml"

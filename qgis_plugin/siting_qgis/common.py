@@ -40,9 +40,10 @@ _FALLBACK_PROFILES = ("chifeng", "huzhong", "jingdezhen", "jixi", "national", "s
 #: Coordinate systems of degree coordinates, as siting's `coords` key names them.
 COORDS = ("wgs84", "gcj02", "bd09")
 COORDS_LABELS = ("WGS84 / CGCS2000 (as the layer's CRS says)", "GCJ-02 (Amap, Tencent)", "BD-09 (Baidu)")
-INSTALL_HINT = ("the siting Python package cannot be imported by QGIS's Python ({error}). Install it into the Python "
-                "QGIS runs (Linux: python3 -m pip install siting, or PYTHONPATH; Windows: OSGeo4W Shell, python -m pip "
-                "install siting), then restart QGIS")
+INSTALL_HINT = ("the siting Python package cannot be imported by QGIS's Python {python} ({error}). Expected siting "
+                "installed for that Python. Fix: Linux: install siting into a venv of Python {python} and put its "
+                "site-packages on PYTHONPATH (Settings > Options > System > Environment); Windows: in the OSGeo4W "
+                "Shell, python -m pip install siting; then restart QGIS (README, section QGIS)")
 
 
 class Cancelled(Exception):
@@ -362,7 +363,10 @@ def run_core(feedback, job):
         _warn_if_shared_geos(feedback)
         from siting.errors import SitingError
     except ImportError as exc:
-        raise QgsProcessingException(INSTALL_HINT.format(error=exc)) from None
+        import sys
+
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        raise QgsProcessingException(INSTALL_HINT.format(python=python, error=exc)) from None
     import warnings
 
     try:
