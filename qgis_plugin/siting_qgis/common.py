@@ -324,24 +324,25 @@ def import_siting() -> None:
     pyproj and pyogrio wheels carry, and a shapely call then mixes two GEOS builds (a crash in contains_xy with
     Debian's QGIS 3.22). RTLD_DEEPBIND makes each wheel's extension look in its own libraries first; Windows and
     macOS resolve symbols per library anyway."""
+    import importlib
     import os
     import sys
 
     if "shapely" in sys.modules or not hasattr(os, "RTLD_DEEPBIND"):  # too late, or not needed: import as usual
-        import siting  # noqa: F401
+        importlib.import_module("siting")
         return
     flags = sys.getdlopenflags()
     sys.setdlopenflags(flags | os.RTLD_DEEPBIND)
     try:
         for module in ("shapely", "pyproj", "pyogrio"):
             try:
-                __import__(module)
+                importlib.import_module(module)
             except ImportError:
                 pass  # siting's own import below names what is missing
     finally:
         sys.setdlopenflags(flags)
     _NATIVE["isolated"] = True
-    import siting  # noqa: F401
+    importlib.import_module("siting")
 
 
 def _warn_if_shared_geos(feedback) -> None:

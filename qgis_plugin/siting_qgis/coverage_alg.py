@@ -108,4 +108,5 @@ class CoverageAlgorithm(SitingAlgorithm):
         styles.on_load(context, outputs.get("UNCOVERED_OUT"), styles.uncovered)
         styles.on_load(context, outputs.get("FACILITIES_OUT"), styles.facilities_by_verdict)
         styles.on_load(context, outputs.get("CATCHMENTS_OUT"), styles.catchments)
+        feedback.setProgress(100)
         return outputs

@@ -4,7 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessing, QgsProcessingParameterEnum, QgsProcessingParameterNumber
 
 from . import styles
-from .common import progress_callback, run_core, write_sink
+from .common import progress_callback, write_sink
 from .coverage_alg import COVERAGE_STAGES, CoverageAlgorithm
 
 MODELS = ("mclp", "lscp", "pmedian", "pcenter", "capacitated")
@@ -79,4 +79,5 @@ class OptimizeAlgorithm(CoverageAlgorithm):
                 outputs[name] = dest
         styles.on_load(context, outputs.get("NEW_SITES_OUT"), styles.new_sites)
         styles.on_load(context, outputs.get("NEWLY_COVERED_OUT"), styles.uncovered)
+        feedback.setProgress(100)
         return outputs

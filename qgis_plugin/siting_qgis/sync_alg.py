@@ -90,4 +90,5 @@ class SyncCheckAlgorithm(SitingAlgorithm):
             if dest is not None:
                 outputs[name] = dest
         styles.on_load(context, outputs.get("DEVELOPMENTS_OUT"), styles.sync_status)
+        feedback.setProgress(100)
         return outputs
