@@ -111,17 +111,21 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
         if kind:
             frame = frame[frame["kind"] == kind]
         return frame, str(osm_path)
-    if "path" not in block:
+    frame = block.get("frame")  # a table already in memory (a QGIS layer): the same checks as a file's, named by label
+    if frame is None and "path" not in block:
         raise ConfigError(f"[{role}] needs a path (or source = \"osm\")", file=project.path, column=f"{role}.path")
-    location = project.resolve(block["path"])
-    if isinstance(location, str) and "://" in location:
-        from .postgis import read_postgis_table, redact_url
+    location = project.resolve(block["path"]) if frame is None else ""
+    if frame is not None or (isinstance(location, str) and "://" in location):
+        if frame is not None:
+            source = str(block.get("label", role))
+        else:
+            from .postgis import read_postgis_table, redact_url
 
-        table = block.get("table")
-        if not table:
-            raise ConfigError(f"[{role}] reads from a database but names no table", file=project.path, column=f"{role}.table")
-        frame = read_postgis_table(location, table)
-        source = f"{redact_url(location)} table {table}"
+            table = block.get("table")
+            if not table:
+                raise ConfigError(f"[{role}] reads from a database but names no table", file=project.path, column=f"{role}.table")
+            frame = read_postgis_table(location, table)
+            source = f"{redact_url(location)} table {table}"
         if role == "residences":
             return layers.residences_from_frame(frame, source=source, household_size=float(profile.value("household_size")),
                                                 default_area_type=block.get("default_area_type", "existing"), **options), source
@@ -140,12 +144,15 @@ def _check_against_network(project: Project, net: WalkNetwork, frame: gpd.GeoDat
 
     if block.get("source") == "osm":
         return
-    where = project.resolve(block.get("path", ""))
+    where = block["label"] if "frame" in block else project.resolve(block.get("path", ""))
     check_layer_against_network(net, frame, source=str(where) if "://" not in str(where) else str(block.get("table")),
                                 max_snap_m=project.max_snap_m, declared=block.get("coords", "wgs84"))
 
 
 def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs:
+    """Profile, network and layers of a project. A layer block holds a `path` (file or database URL), `source = "osm"`,
+    or, from Python (the QGIS plugin), a `frame` already read plus its `label` for messages; every frame goes through
+    the same normalising and checks as a file, so results and error messages are the same."""
     say = progress or _say(None)
     profile = load_profile_for(project)
     net = load_network_for(project, say)
@@ -159,7 +166,7 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
         frame, sources[f"facilities[{i}]"] = _read_layer(project, block, "facilities", profile, kind=block.get("kind"))
         _check_against_network(project, net, frame, block)
         fac_frames.append(frame)
-        fac_files += [Path(str(block.get("path", "OSM"))).name] * len(frame)
+        fac_files += [str(block["label"]) if "frame" in block else Path(str(block.get("path", "OSM"))).name] * len(frame)
     if fac_frames:
         facilities = gpd.GeoDataFrame(pd.concat(fac_frames, ignore_index=True), geometry="geometry", crs="EPSG:4326")
     else:

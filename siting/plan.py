@@ -44,11 +44,14 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
         sites = read_osm_candidate_sites(project.resolve(block.get("path", project.network["path"])))
         sites = sites.assign(cost=1.0, max_capacity=float(block.get("default_capacity", np.nan)))
         return sites[["site_id", "name", "cost", "max_capacity", "geometry"]]
-    if not block or "path" not in block:
+    if not block or ("path" not in block and "frame" not in block):
         raise ConfigError("no candidate sites given", file=project.path, column="candidates.path",
                           fix="add a [candidates] section with the path of a candidate-site table")
-    path = project.resolve(block["path"])
-    frame = read_table(path, **read_options(block))
+    if "frame" in block:  # a table already in memory (a QGIS layer), named by its label in messages
+        path, frame = str(block.get("label", "candidates")), block["frame"]
+    else:
+        path = project.resolve(block["path"])
+        frame = read_table(path, **read_options(block))
     columns = dict(block.get("columns", {}))
     cap_col = block.get("max_capacity")
     if cap_col:
@@ -474,9 +477,10 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
     return Plan(pd.DataFrame(rows, columns=SITE_COLUMNS), summaries, res[gained].copy(), units)
 
 
-def run_optimize(project_file: str | Path, *, progress: Progress | None = None, overrides: dict[str, Any] | None = None,
+def run_optimize(project_file, *, progress: Progress | None = None, overrides: dict[str, Any] | None = None,
                  pdf: bool = False, **settings: Any):
     """The `siting optimize` job: coverage, then the siting model, then tables, summary and a map with proposals.
+    `project_file` is a path or an already built `Project` (the QGIS plugin's, whose layers are in memory);
     `overrides` win over the project file's keys (output=…, map=…, as `load_project` takes them); `settings` over its
     `[optimize]` table."""
     import shapely
@@ -484,9 +488,9 @@ def run_optimize(project_file: str | Path, *, progress: Progress | None = None, 
     from .maps import coverage_map, save_map
     from .output import write_csv, write_json
     from .pipeline import _say, run_coverage, write_coverage_outputs
-    from .project import load_project
+    from .project import Project, load_project
 
-    project = load_project(project_file, **(overrides or {}))
+    project = project_file if isinstance(project_file, Project) else load_project(project_file, **(overrides or {}))
     project.optimize, notes = check_optimize(project.optimize, command_line=settings, file=project.path)
     say = progress or (lambda _: None)
     for note in notes:

@@ -725,7 +725,6 @@ def run_check(developments_path: str | os.PathLike, profile, network_path: str |
     from .network import load_network
     from .output import ensure_writable_dir
     from .profiles import load_profile
-    from .sync_report import write_report
 
     ensure_writable_dir(out_dir)
     if pdf:
@@ -740,6 +739,18 @@ def run_check(developments_path: str | os.PathLike, profile, network_path: str |
         profile = load_profile(profile)
     phases, facilities = read_developments(developments_path, facilities_path)
     network = load_network(network_path) if network_path is not None else None
+    return check_and_report(phases, facilities, profile, network, out_dir, as_of,
+                            inputs={"developments": str(developments_path),
+                                    "network": str(network_path) if network_path else None}, tiles=tiles, pdf=pdf)
+
+
+def check_and_report(phases: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, profile, network,
+                     out_dir: str | os.PathLike, as_of: dt.date | None = None, *,
+                     inputs: dict | None = None, tiles=None, pdf: bool = False) -> tuple[SyncResult, dict[str, Path]]:
+    """Check normalised tables (from `read_developments`, or `normalize_phases`/`normalize_facilities` of layers
+    already in memory, as the QGIS plugin has them) and write the report: the one path after reading."""
+    from .sync_report import write_report
+
     result = check_developments(phases, facilities, profile, network=network, as_of=as_of or dt.date.today())
-    result.summary["inputs"] = {"developments": str(developments_path), "network": str(network_path) if network_path else None}
+    result.summary["inputs"] = inputs or {}
     return result, write_report(result, out_dir, network=network, tiles=tiles, pdf=pdf)
