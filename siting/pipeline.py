@@ -41,6 +41,7 @@ class CoverageRun:
     inputs: Inputs
     result: CoverageResult
     outputs: dict[str, Path]
+    indicators: Any = None  # siting.indicators.Indicators when the project names units
 
 
 def _say(progress: Progress | None) -> Progress:
@@ -176,7 +177,8 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     return Inputs(net, residences, facilities, profile, sources)
 
 
-def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress) -> dict[str, Path]:
+def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress,
+                           indicators: Any = None) -> dict[str, Path]:
     out = project.output
     paths: dict[str, Path] = {}
     say(f"writing tables to {out}")
@@ -194,6 +196,11 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
         "inputs": inputs.sources,
         "profile_figures": inputs.profile.to_dict(),
     })
+    if indicators is not None:
+        from .indicators import write_indicator_outputs
+
+        summary["units"] = indicators.summary
+        paths.update(write_indicator_outputs(out, indicators, write_csv=write_csv, write_json=write_json))
     paths["summary"] = write_json(out / "summary.json", summary)
     say(f"writing map {project.map_path}")
     from .maps import coverage_map, save_map
@@ -201,6 +208,11 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
     m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
                      threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
                      tiles=project.tiles)
+    if indicators is not None:
+        from .maps import add_unit_choropleth
+
+        add_unit_choropleth(m, indicators.layers, indicators.units, indicators.map_checks,
+                            walk_minutes=result.summary["walk_minutes"])
     paths["map"] = save_map(m, project.map_path)
     if project.postgis_url:
         from .postgis import write_postgis_tables
@@ -229,6 +241,9 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
     inputs = load_inputs(project, progress=say)
+    from .units import units_for_project
+
+    units = units_for_project(project, inputs, say)
     result = analyse_coverage(
         inputs.network, inputs.residences, inputs.facilities, inputs.profile,
         thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes, max_snap_m=project.max_snap_m,
@@ -241,6 +256,11 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     if len(idle):
         say(f"warning: {len(idle)} facilities reach no residence within {result.summary['walk_minutes']:g} min "
             f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")
-    outputs = write_coverage_outputs(project, inputs, result, say=say)
+    indicators = None
+    if units is not None:
+        from .indicators import project_indicators
+
+        indicators = project_indicators(project, inputs, result, units, say=say)
+    outputs = write_coverage_outputs(project, inputs, result, say=say, indicators=indicators)
     say("done")
-    return CoverageRun(project, inputs, result, outputs)
+    return CoverageRun(project, inputs, result, outputs, indicators)
