@@ -609,7 +609,7 @@ def add_unit_choropleth(m: folium.Map, layers: list, units: dict[str, pd.DataFra
             for i, (_, row) in enumerate(shapes.iterrows()):
                 verdict = str(row.get(column) or "no residents")
                 props = {"popup": _unit_popup(row, label, verdict, walk_minutes), "tip": html.escape(f"{row.get('name') or row['unit_id']} · {UNIT_VERDICT_LABELS.get(verdict, verdict)}"),
-                         "color": UNIT_VERDICT_COLORS.get(verdict, "#777777")}
+                         "color": UNIT_VERDICT_COLORS.get(verdict, "#777777"), "unit_id": str(row["unit_id"]), "verdict": verdict}
                 features.append(_feature(i, row.geometry, props))
             _geojson(
                 features,
@@ -621,6 +621,9 @@ def add_unit_choropleth(m: folium.Map, layers: list, units: dict[str, pd.DataFra
             ).add_to(m)
             first = False
     if not first:
+        # the layer control lists the layers defined before it in the page: move it after the unit layers
+        for key in [k for k, child in m._children.items() if isinstance(child, folium.LayerControl)]:
+            m._children.move_to_end(key)
         swatch = '<i style="display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;opacity:0.6;background:{}"></i>'
         legend = "<b>单元指标 Unit indicators</b><br>" + "<br>".join(
             swatch.format(UNIT_VERDICT_COLORS[k]) + UNIT_VERDICT_LABELS[k] for k in UNIT_VERDICT_COLORS)
