@@ -128,17 +128,46 @@ def build_indicators(result, stage: UnitsStage, profile, *, candidates_reach: di
 
 def _verdict_columns(per_level: dict[str, pd.DataFrame], profile) -> dict[str, list[tuple[str, str]]]:
     """Add `verdict_<indicator>` (pass / fail / no residents) to each unit table; returns the map's checks."""
-    checks: dict[str, list[tuple[str, str]]] = {}
     for key, name, level, kind, _, rule_key, _ in UNIT_COUNTS:
         if level in per_level:
             frame = per_level[level]
             passed = _passes(frame, kind, profile.value(rule_key) if rule_key else None)
             frame[f"verdict_{key}"] = np.where(frame["residences"] > 0, np.where(passed, PASS, FAIL), "no residents")
-            checks.setdefault(level, []).append((f"verdict_{key}", name))
-    for level, frame in per_level.items():
-        checks.setdefault(level, []).extend([("provision_verdict_elderly_day_care", "每百户养老服务设施建筑面积"),
-                                             ("provision_verdict_nursery", "每千人口托位数")])
-    return checks
+    return map_checks(per_level)
+
+
+def map_checks(per_level: dict[str, pd.DataFrame]) -> dict[str, list[tuple[str, str]]]:
+    """{level: [(verdict column, indicator name)]} of the verdict columns each unit table has: the map's layers."""
+    names = {f"verdict_{key}": name for key, name, *_ in UNIT_COUNTS}
+    names.update({"provision_verdict_elderly_day_care": "每百户养老服务设施建筑面积", "provision_verdict_nursery": "每千人口托位数"})
+    return {level: [(column, name) for column, name in names.items() if column in frame.columns]
+            for level, frame in per_level.items()}
+
+
+def write_unit_boundaries(path: Path, layers, *, write_gpkg: Callable) -> Path | None:
+    """The unit polygons (unit_id, name) as one GeoPackage layer per level, for maps drawn later (scenario reports)."""
+    drawn = {f"units_{layer.level}": layer.units[["unit_id", "name", "geometry"]] for layer in layers if layer.has_geometry}
+    return write_gpkg(path, drawn) if drawn else None
+
+
+def read_unit_results(folder: Path) -> tuple[list, dict[str, pd.DataFrame]]:
+    """Unit layers (from units.gpkg) and unit tables (units_<level>.csv) written to `folder` by a run."""
+    import geopandas as gpd
+    import pyogrio
+
+    from .units import UnitLayer
+
+    tables = {level: pd.read_csv(folder / f"units_{level}.csv", encoding="utf-8-sig",
+                                 dtype={"unit_id": str, "parent_id": str})
+              for level in LEVELS if (folder / f"units_{level}.csv").exists()}
+    layers = []
+    gpkg = folder / "units.gpkg"
+    if gpkg.exists():
+        for name in pyogrio.list_layers(gpkg)[:, 0]:
+            units = gpd.read_file(gpkg, layer=name, engine="pyogrio")
+            units["unit_id"] = units["unit_id"].astype(str)
+            layers.append(UnitLayer(str(name)[len("units_"):], units, str(gpkg), True))
+    return layers, tables
 
 
 def _mean(values: pd.Series) -> float | None:

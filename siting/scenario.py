@@ -86,6 +86,8 @@ class ScenarioResult:
     new_sites: pd.DataFrame  # site_id, kind, size, cost, lon, lat (empty without [optimize])
     folder: Path  # the complete cache entry with every output of this scenario
     cached: bool = False
+    unit_layers: list = field(default_factory=list)  # siting.units.UnitLayer with polygons, when the project names units
+    unit_tables: dict = field(default_factory=dict)  # level: the per-unit table (units_<level>.csv)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -233,7 +235,7 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
 # ----------------------------------------------------------------------------------------------- cache key
 
 def _input_files(project: Project) -> list[Path]:
-    blocks = [project.network, project.residences, *project.facilities]
+    blocks = [project.network, project.residences, *project.facilities, *project.units]
     if project.candidates:
         blocks.append(project.candidates)
     files = []
@@ -345,6 +347,9 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
         inputs.profile = inputs.profile.with_overrides(**scenario.spec["figures"])
     inputs.residences, inputs.facilities = apply_edits(scenario, inputs.residences, inputs.facilities,
                                                        float(inputs.profile.value("household_size")))
+    from .units import units_for_project
+
+    units = units_for_project(project, inputs, say)  # after the edits: added residences and facilities get units too
     result = analyse_coverage(inputs.network, inputs.residences, inputs.facilities, inputs.profile,
                               thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes,
                               max_snap_m=project.max_snap_m, polygons=project.polygons, progress=say)
@@ -356,7 +361,14 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
     tmp = Path(tempfile.mkdtemp(dir=folder.parent if folder.parent.is_dir() else _mkdir(folder.parent), prefix=".tmp-"))
     try:
         entry = dataclasses.replace(project, output=tmp, map_path=tmp / "coverage_map.html")
-        write_coverage_outputs(entry, inputs, result, say=say)
+        indicators = None
+        if units is not None:
+            from .indicators import project_indicators, write_unit_boundaries
+            from .output import write_gpkg
+
+            indicators = project_indicators(project, inputs, result, units, say=say)
+            write_unit_boundaries(tmp / "units.gpkg", units.layers, write_gpkg=write_gpkg)
+        write_coverage_outputs(entry, inputs, result, say=say, indicators=indicators)
         write_csv(tmp / "new_sites.csv", new_sites)
         if folder.exists():  # another run finished the same key meanwhile: identical content, keep theirs
             shutil.rmtree(tmp)
@@ -404,7 +416,11 @@ def _read_result(name: str, key: str, folder: Path, cached: bool = True) -> Scen
     residences["res_id"] = residences["res_id"].astype(str)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     new_sites = pd.read_csv(folder / "new_sites.csv", encoding="utf-8-sig", dtype={"site_id": str})
-    return ScenarioResult(name, key, residences, layer("facilities"), layer("catchments"), summary, new_sites, folder, cached)
+    from .indicators import read_unit_results
+
+    unit_layers, unit_tables = read_unit_results(folder)
+    return ScenarioResult(name, key, residences, layer("facilities"), layer("catchments"), summary, new_sites, folder, cached,
+                          unit_layers, unit_tables)
 
 
 # ----------------------------------------------------------------------------------------------- comparing
@@ -484,12 +500,20 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
     for i, result in enumerate(results):
         slug = _slug(result.name, used)
         folder = out / "scenarios" / slug
-        for name in ("residences.csv", "facilities.csv", "summary.json", "new_sites.csv"):
+        for name in ("residences.csv", "facilities.csv", "summary.json", "new_sites.csv", "indicators.csv", "ledger.csv"):
+            if name in ("indicators.csv", "ledger.csv") and not (result.folder / name).exists():
+                continue  # written only when the project names units
             write_text(folder / name, (result.folder / name).read_text(encoding="utf-8"))
         proposed = _proposed(result.new_sites)
         m = coverage_map(result.residences, result.facilities, result.catchments, title=result.name,
                          threshold_min=result.summary["walk_minutes"], profile_name=result.summary["profile"],
                          proposed=proposed)
+        if result.unit_layers:
+            from .indicators import map_checks
+            from .maps import add_unit_choropleth
+
+            add_unit_choropleth(m, result.unit_layers, result.unit_tables, map_checks(result.unit_tables),
+                                walk_minutes=result.summary["walk_minutes"])
         map_path = save_map(m, folder / "coverage_map.html")
         diff_path = None
         if i > 0:

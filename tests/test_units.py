@@ -475,3 +475,61 @@ def test_sample_run_writes_the_indicator_files_and_figures_agree_with_residences
     assert book["问题台账"].max_row - 1 == len(pd.read_csv(out / "ledger.csv"))
     html = (out / "map.html").read_text(encoding="utf-8")
     assert json.dumps("单元 Units · 社区 · 社区日间照料机构覆盖率")[1:-1] in html and "siting-unit-legend" in html
+
+
+def test_xiaoqu_compliance_and_village_coverage_by_hand(net, profile, unit_files):
+    """小区 X1 (new, around R1) has no facility of its own: it fails the 配套 standard (20 m² needed); X2 (new, around R5)
+    holds E2's 1,200 m² for 60 m² needed: 达标率 1/2. 行政村 V1 holds E2, V2 (R4) has no elderly facility inside
+    (E3 lies outside it): village coverage 1/2 against 0.85."""
+    xiaoqu = gpd.GeoDataFrame({"编号": ["X1", "X2"], "类型": ["新建", "新建"]},
+                              geometry=[unit_box(0, 250), unit_box(1600, 2000)], crs="EPSG:4326")
+    villages = gpd.GeoDataFrame({"编号": ["V1", "V2"]}, geometry=[unit_box(1400, 2100), unit_box(700, 1400)], crs="EPSG:4326")
+    layers = unit_layers(unit_files) + [
+        units_from_frame(xiaoqu, level=canonical_level("小区"), source="小区.gpkg", columns={"id": "编号", "area_type": "类型"}),
+        units_from_frame(villages, level=canonical_level("建制村"), source="村.gpkg", columns={"id": "编号"})]
+    stage = apply_units(layers, residences(), facilities())
+    assert stage.levels == ["xiaoqu", "community", "village", "street"]
+    result = analyse_coverage(net, stage.residences, stage.facilities, profile, polygons=False)
+    ind = build_indicators(result, stage, profile.with_overrides(village_elderly_care_coverage_target=0.85))
+    x = ind.units["xiaoqu"].set_index("unit_id")
+    assert x["parent_id"].to_dict() == {"X1": "C1", "X2": "C3"}  # found by location (no parent column)
+    assert x.loc["X1", "required_elderly_day_care"] == pytest.approx(20.0) and x.loc["X1", "shortfall_m2"] == 20.0
+    t = ind.table.set_index(["indicator", "scope"])
+    comp = t.loc[("new_residential_compliance", "全市 city")]
+    assert (comp["value"], comp["numerator"], comp["denominator"]) == (0.5, 1.0, 2.0)
+    village = t.loc[("village_elderly_care_coverage", "全市 city")]
+    assert (village["value"], village["target"], village["verdict"]) == (0.5, 0.85, "fail")
+    led = ind.ledger.set_index(["unit_id", "indicator"])
+    assert ("V2", "village_elderly_care_coverage") in led.index
+    # the provision rows of the ledger are for the smallest level given (小区 here), not repeated for each level
+    assert set(led.xs("provision_elderly_day_care", level="indicator").index) == {"X1"}
+
+
+def test_bad_rule_in_a_profile_is_named(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('inherits = "national"\n[figures.community_day_care_rule]\nvalue = "nearby"\nunit = "rule"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_profile(path)
+    assert str(err.value) == f"{path}: figure 'community_day_care_rule' is 'nearby'. Expected one of inside, reach, inside_or_reach"
+
+
+def test_scenarios_run_the_units_stage_and_map_the_units(tmp_path):
+    """A what-if that closes E2 (in 社区 C05) and opens E101 (in C01): the scenario's unit table flips both verdicts,
+    its map carries the unit layers, and its indicator table is copied next to the comparison."""
+    from siting.scenario import run_scenarios
+
+    repo = Path(__file__).resolve().parents[1]
+    copy_sample_project(tmp_path)
+    (tmp_path / "base.toml").write_text('[scenario]\nname = "base"\nbase = "project.toml"\n', encoding="utf-8")
+    edit = (repo / "examples" / "open_two_stations.toml").read_text(encoding="utf-8")
+    (tmp_path / "edit.toml").write_text(edit.replace('inherits = "baseline.toml"', 'inherits = "base.toml"'), encoding="utf-8")
+    results, paths = run_scenarios([tmp_path / "base.toml", tmp_path / "edit.toml"], output=tmp_path / "whatif")
+    verdicts = [r.unit_tables["community"].set_index("unit_id")["verdict_community_day_care_coverage"] for r in results]
+    assert (verdicts[0]["C01"], verdicts[1]["C01"]) == ("fail", "pass")
+    assert (verdicts[0]["C05"], verdicts[1]["C05"]) == ("pass", "fail")
+    assert sorted(layer.level for layer in results[1].unit_layers) == ["community", "street"]
+    folder = next(p for p in (tmp_path / "whatif" / "scenarios").iterdir() if "Open" in p.name)
+    html = (folder / "coverage_map.html").read_text(encoding="utf-8")
+    assert json.dumps("单元 Units · 社区 · 社区日间照料机构覆盖率")[1:-1] in html
+    table = pd.read_csv(folder / "indicators.csv")
+    assert "community_day_care_coverage" in set(table["indicator"])
