@@ -533,3 +533,24 @@ def test_scenarios_run_the_units_stage_and_map_the_units(tmp_path):
     assert json.dumps("单元 Units · 社区 · 社区日间照料机构覆盖率")[1:-1] in html
     table = pd.read_csv(folder / "indicators.csv")
     assert "community_day_care_coverage" in set(table["indicator"])
+
+
+def test_unit_layer_from_postgis(tmp_path, unit_files):
+    """The 社区 layer read from a PostGIS table gives the same units and assignment as the GeoJSON file."""
+    import os
+
+    from siting.postgis import write_postgis_tables
+
+    url = os.environ.get("SITING_TEST_POSTGIS_URL")
+    if not url:
+        pytest.skip("no PostGIS server: set SITING_TEST_POSTGIS_URL, .ci/run starts one")
+    communities, streets = unit_files
+    write_postgis_tables(url, {"units_test_communities": gpd.read_file(communities)}, schema="siting_units_test")
+    project = _project(tmp_path, f'[[units]]\npath = "{url}"\ntable = "siting_units_test.units_test_communities"\n'
+                                 f'level = "社区"\ncolumns = {{ id = "社区代码", name = "社区名称", parent = "所属街道代码" }}\n'
+                                 f'[[units]]\npath = "{streets}"\nlevel = "街道"\ncolumns = {{ id = "街道代码" }}\n')
+    layers = read_unit_layers(project)
+    assert [layer.level for layer in layers] == ["community", "street"]
+    assert layers[0].units["unit_id"].tolist() == ["C1", "C2", "C3", "C4"] and "***" in layers[0].source
+    stage = apply_units(layers, residences(), facilities())
+    assert stage.residences["unit_community"].tolist() == ["C1", "C1", "C1", "C2", "C3"]
