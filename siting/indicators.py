@@ -362,8 +362,8 @@ UNIT_HEADERS: dict[str, tuple[str, str | None]] = {
     "best_candidate_households_gained_nursery": ("候选点新增覆盖户数（托育）", "int"),
 }
 TABLE_HEADERS: dict[str, tuple[str, str | None]] = {
-    "name": ("指标名称", None), "scope": ("范围", None), "definition": ("定义", None), "target": ("目标值", None),
-    "target_year": ("目标年份", "0"), "unit": ("单位", None), "value": ("现状值", None),
+    "name": ("指标名称", None), "scope": ("范围", None), "definition": ("定义", None), "target": ("目标值", "float2"),
+    "target_year": ("目标年份", "0"), "unit": ("单位", None), "value": ("现状值", "float2"),
     "value_inside": ("现状值（单元内设施口径）", "percent"), "value_reach": ("现状值（步行覆盖口径）", "percent"),
     "numerator": ("分子", "float1"), "denominator": ("分母", "float1"), "verdict": ("判定", None),
     "clause": ("依据条款", None), "source": ("来源", None), "figure": ("配置项", None), "inherited_from": ("继承自", None),

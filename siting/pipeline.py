@@ -42,6 +42,7 @@ class CoverageRun:
     result: CoverageResult
     outputs: dict[str, Path]
     indicators: Any = None  # siting.indicators.Indicators when the project names units
+    units: Any = None  # siting.units.UnitsStage (unit layers; inputs carry unit_<level>) when the project names units
 
 
 def _say(progress: Progress | None) -> Progress:
@@ -263,4 +264,4 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
         indicators = project_indicators(project, inputs, result, units, say=say)
     outputs = write_coverage_outputs(project, inputs, result, say=say, indicators=indicators)
     say("done")
-    return CoverageRun(project, inputs, result, outputs, indicators)
+    return CoverageRun(project, inputs, result, outputs, indicators, units)

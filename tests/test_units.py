@@ -277,6 +277,7 @@ def test_workbook_cells_read_back(run, tmp_path):
     assert day["单位"] == "%" and day["配置项"] == "community_day_care_coverage_target"
     assert rows["每百户养老服务设施建筑面积"]["现状值"] == pytest.approx(210.0)
     assert ws.freeze_panes == "A2"
+    assert ws.cell(row=2, column=headers.index("现状值") + 1).number_format == "#,##0.00"
     ws = book["社区"]
     headers = [c.value for c in ws[1]]
     c1 = dict(zip(headers, next(ws.iter_rows(min_row=2, values_only=True))))
