@@ -170,6 +170,18 @@ def read_unit_results(folder: Path) -> tuple[list, dict[str, pd.DataFrame]]:
     return layers, tables
 
 
+def indicator_lines(indicators: Indicators) -> list[str]:
+    """The city-wide indicator rows as lines for the terminal: name, value, target, verdict."""
+    lines = []
+    for _, row in indicators.table[indicators.table["scope_level"] == "city"].iterrows():
+        pct = row["unit"] == "%"
+        value = "—" if row["value"] is None or pd.isna(row["value"]) else (f"{row['value']:.1%}" if pct else f"{row['value']:,.2f}")
+        target = f"{row['target']:.0%}" if pct else f"{row['target']:,.2f} {row['unit']}"
+        lines.append(f"{row['name']}: {value} (target {target}, {int(row['target_year'])}) {row['verdict']}")
+    lines.append(f"问题台账 ledger: {len(indicators.ledger)} rows (unit × failing indicator)")
+    return lines
+
+
 def _mean(values: pd.Series) -> float | None:
     return float(values.astype(bool).mean()) if len(values) else None
 
@@ -286,7 +298,28 @@ def build_ledger(per_level: dict[str, pd.DataFrame], fac: pd.DataFrame, profile)
 
 LEDGER_COLUMNS = ("level", "unit_id", "name", "parent_id", "indicator", "indicator_name", "situation", "facility_id",
                   "shortfall_m2", "shortfall_seats", "households", "households_outside_walk", "best_candidate",
-                  "best_candidate_inside", "best_candidate_households_gained", "figure", "clause", "source")
+                  "best_candidate_inside", "best_candidate_households_gained", "action", "figure", "clause", "source")
+
+#: The fix a ledger row suggests (整改建议), by indicator; filled with the row's figures and the profile's sizes.
+_ACTIONS: dict[str, str] = {
+    "community_day_care_coverage": "在社区内设置日间照料站（不小于{station:g} m²）",
+    "community_childcare_coverage": "增设托育机构（缺口{seats:.0f}个托位）",
+    "village_elderly_care_coverage": "在村内设置农村互助养老服务设施",
+    "street_centre_coverage": "建设街道综合养老服务中心（不小于{centre:g} m²）",
+    "provision_elderly_day_care": "通过新建、回购、租赁、改造等方式补足养老服务用房{m2:.0f} m²",
+    "provision_nursery": "补足托位{seats:.0f}个",
+    "size_community_station": "扩建或置换{facility}至不小于{station:g} m²（缺{m2:g} m²）",
+    "size_street_centre": "扩建或置换{facility}至不小于{centre:g} m²（缺{m2:g} m²）",
+}
+
+
+def _action(key: str, profile, *, m2: float | None, seats: float | None, facility: str | None, candidate: Any,
+            gained: Any) -> str:
+    text = _ACTIONS[key].format(station=float(profile.value("elderly_station_min_m2")), m2=m2 or 0.0, seats=seats or 0.0,
+                                centre=float(profile.value("elderly_street_centre_min_m2")), facility=facility or "")
+    if candidate is not None and not pd.isna(candidate) and not key.startswith("size_"):
+        text += f"；建议候选点 {candidate}" + (f"（新增步行圈内{gained:.0f}户）" if gained else "")
+    return text
 
 
 def _ledger_row(unit: pd.Series, key: str, name: str, kind: str, profile, figure: str, situation: str, *,
@@ -300,6 +333,9 @@ def _ledger_row(unit: pd.Series, key: str, name: str, kind: str, profile, figure
             "best_candidate": unit.get(f"best_candidate_{kind}"),
             "best_candidate_inside": unit.get(f"best_candidate_inside_{kind}"),
             "best_candidate_households_gained": unit.get(f"best_candidate_households_gained_{kind}"),
+            "action": _action(key, profile, m2=shortfall_m2, seats=shortfall_seats, facility=facility_id,
+                              candidate=unit.get(f"best_candidate_{kind}"),
+                              gained=unit.get(f"best_candidate_households_gained_{kind}")),
             "figure": figure, "clause": fig.clause, "source": fig.source}
 
 
@@ -374,7 +410,8 @@ LEDGER_HEADERS: dict[str, tuple[str, str | None]] = {
     "shortfall_m2": ("面积缺口（m²）", "float1"), "shortfall_seats": ("托位缺口（个）", "float1"),
     "households": ("户数（户）", "int"), "households_outside_walk": ("步行圈外户数（户）", "int"),
     "best_candidate": ("建议候选点", "text"), "best_candidate_inside": ("候选点在单元内", None),
-    "best_candidate_households_gained": ("候选点新增覆盖户数（户）", "int"), "clause": ("依据条款", None), "source": ("来源", None),
+    "best_candidate_households_gained": ("候选点新增覆盖户数（户）", "int"), "action": ("整改建议", None),
+    "clause": ("依据条款", None), "source": ("来源", None),
 }
 
 

@@ -253,6 +253,9 @@ def test_ledger_by_hand(run):
     assert c1["shortfall_seats"] == pytest.approx(7.56) and c1["households_outside_walk"] == 300.0
     # K2 (x=200) brings R1 (130 m) and R2 (230 m) within the nursery walk: 300 households, inside C1
     assert (c1["best_candidate"], bool(c1["best_candidate_inside"]), c1["best_candidate_households_gained"]) == ("K2", True, 300.0)
+    assert c1["action"] == "增设托育机构（缺口8个托位）；建议候选点 K2（新增步行圈内300户）"
+    assert by.loc[("C1", "size_community_station"), "action"] == "扩建或置换E1至不小于350 m²（缺270 m²）"
+    assert by.loc[("S1", "street_centre_coverage"), "action"].startswith("建设街道综合养老服务中心（不小于1000 m²）")
     # K1 lies on the C2|C3 boundary, so in C2; it brings R5 (430 m) within the walk of C3
     c3 = by.loc[("C3", "community_childcare_coverage")]
     assert (c3["best_candidate"], bool(c3["best_candidate_inside"]), c3["best_candidate_households_gained"]) == ("K1", False, 300.0)
@@ -555,3 +558,17 @@ def test_unit_layer_from_postgis(tmp_path, unit_files):
     assert layers[0].units["unit_id"].tolist() == ["C1", "C2", "C3", "C4"] and "***" in layers[0].source
     stage = apply_units(layers, residences(), facilities())
     assert stage.residences["unit_community"].tolist() == ["C1", "C1", "C1", "C2", "C3"]
+
+
+def test_cli_prints_the_city_wide_indicators(tmp_path):
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    project = copy_sample_project(tmp_path)
+    result = CliRunner().invoke(main, ["run", str(project)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "indicators.csv")
+    day = table[(table["indicator"] == "community_day_care_coverage") & (table["scope_level"] == "city")].iloc[0]
+    assert f"    社区日间照料机构覆盖率: {day['value']:.1%} (target 90%, 2025) {day['verdict']}\n" in result.output
+    assert f"问题台账 ledger: {len(pd.read_csv(tmp_path / 'out' / 'ledger.csv'))} rows" in result.output
