@@ -511,6 +511,7 @@ def project_indicators(project, inputs, result, stage: UnitsStage, *, say: Calla
                            max_snap_m=project.max_snap_m)
         say(f"units: best candidate per failing unit from {len(cands[KINDS[0]]['sites'])} candidate sites")
     indicators = build_indicators(result, stage, inputs.profile, candidates_reach=cands)
+    indicators.summary["warnings"] = list(stage.warnings)  # points outside every unit, units without residences
     failing = indicators.table[(indicators.table["scope_level"] == "city") & (indicators.table["verdict"] == FAIL)]
     say(f"units: {len(indicators.table)} indicator rows, {len(failing)} city-wide failing "
         f"({', '.join(failing['name'])}); {len(indicators.ledger)} ledger rows")
