@@ -12,7 +12,8 @@ compared as numbers, then text ids as text), so a point is never counted twice a
 order of the file. Facilities also get their level in the hierarchy (`facility_level`, see FACILITY_LEVELS).
 
 Public surface: LEVELS, FACILITY_LEVELS, canonical_level, UnitLayer, read_unit_layers, units_from_frame,
-units_from_column, check_parents, assign_units, facility_levels, UnitsStage, apply_units.
+units_from_column, check_parents, assign_units, facility_levels, parent_of, UnitsStage, apply_units, and
+units_for_project (the pipeline's call: read, assign, report).
 """
 from __future__ import annotations
 
@@ -294,6 +295,8 @@ def assign_units(points: gpd.GeoDataFrame, layers: Iterable[UnitLayer]) -> tuple
         if not layer.has_geometry:
             if column in out.columns:
                 outside[layer.level] = np.flatnonzero(out[column].isna().to_numpy()).tolist()
+            else:  # no boundaries to place it by (facilities, candidates): in no unit of this level
+                out[column] = pd.Series([None] * len(out), index=out.index, dtype=object)
             continue
         units = layer.units[["unit_id", "geometry"]].to_crs(pts.crs)
         hits = gpd.sjoin(pts, units, how="inner", predicate="intersects")

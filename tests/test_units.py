@@ -306,6 +306,7 @@ def test_residences_column_names_the_unit(net, profile):
     res = residences().assign(unit_community=["A", "A", "B", None, "B"])
     stage = apply_units([], res, facilities(), residences_source="res.csv")
     assert stage.levels == ["community"] and not stage.layers[0].has_geometry
+    assert stage.facilities["unit_community"].tolist() == [None] * 4  # no boundaries: facilities are in no unit
     assert stage.warnings[0] == ("warning: res.csv: 1 residences lie outside every 社区 community unit of res.csv: R4. "
                                  "They count in the city-wide figures but in no unit; extend the unit layer if they "
                                  "belong to the plan area")
