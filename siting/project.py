@@ -55,7 +55,7 @@ SCHEMA: dict[str, set[str]] = {
     "residences": _LAYER_KEYS | {"default_area_type"},
     "facilities": _LAYER_KEYS | {"kind"},
     "candidates": _LAYER_KEYS | {"kind", "cost", "max_capacity", "default_capacity"},
-    "units": (_LAYER_KEYS - {"source"}) | {"level"},
+    "units": _LAYER_KEYS | {"level", "admin_level"},
     "optimize": {"model", "kinds", "p", "budget", "solver", "time_limit_s", "gap_rel", "objective", "joint",
                  "colocation_bonus", "min_station_m2", "m2_per_seat", "expand_existing", "expansion_cost", "expansion_max"},
 }

@@ -231,6 +231,9 @@ def read_unit_layers(project) -> list[UnitLayer]:
                               file=project.path, column=f"units[{n}].level", expected="one block per level",
                               fix="merge the two layers into one file, or correct the level of one block")
         seen[level] = n
+        if block.get("source") == "osm":
+            layers.append(_units_from_osm(project, block, level, n))
+            continue
         if "path" not in block:
             layers.append(UnitLayer(level, gpd.GeoDataFrame(geometry=[]), str(project.path), False))  # filled from residences
             continue
@@ -250,6 +253,25 @@ def read_unit_layers(project) -> list[UnitLayer]:
             source = str(location)
         layers.append(units_from_frame(frame, level=level, source=source, **options))
     return layers
+
+
+def _units_from_osm(project, block: dict, level: str, n: int) -> UnitLayer:
+    """`source = "osm"`: the administrative boundaries of `admin_level` in the block's OSM file (default: the
+    network file), ids = OSM ids (relation/123), names = the name tag."""
+    from .osm_features import read_osm_admin_boundaries
+
+    if block.get("admin_level") is None:
+        raise ConfigError(f"[[units]] block {n} reads OSM boundaries but names no admin_level", file=project.path,
+                          column=f"units[{n}].admin_level", expected="admin_level = 8 (街道/乡镇 in most Chinese "
+                          "extracts; 6 区/县, 9–10 社区/村)", fix="add the admin_level of the boundaries to use")
+    path = project.resolve(block.get("path", project.network.get("path", "")))
+    frame = read_osm_admin_boundaries(path, block["admin_level"])
+    source = f"{path} (OSM boundary=administrative, admin_level={block['admin_level']})"
+    if not len(frame):
+        raise InputError(f"no boundary=administrative areas of admin_level {block['admin_level']}", file=path,
+                         expected=f"closed ways or boundary relations for the {level_label(level)} units",
+                         fix="check admin_level in the project file, or give the unit boundaries as a file")
+    return units_from_frame(frame, level=level, source=source, columns={"id": "osm_id", "name": "name"})
 
 
 def check_parents(layers: Sequence[UnitLayer]) -> None:

@@ -417,7 +417,7 @@ def test_missing_and_unknown_level(tmp_path):
     with pytest.raises(ConfigError) as err:
         _project(tmp_path, '[[units]]\npath = "社区.geojson"\nlevle = "社区"\n')
     assert str(err.value) == (f"{tmp_path / 'project.toml'}: unknown key 'levle' (did you mean 'level'?) in [units]. "
-                              "Expected one of columns, coords, crs, encoding, layer, level, path, sheet, table. "
+                              "Expected one of admin_level, columns, coords, crs, encoding, layer, level, path, sheet, source, table. "
                               "Fix: correct the spelling or remove the key")
 
 
@@ -573,3 +573,40 @@ def test_cli_prints_the_city_wide_indicators(tmp_path):
     day = table[(table["indicator"] == "community_day_care_coverage") & (table["scope_level"] == "city")].iloc[0]
     assert f"    社区日间照料机构覆盖率: {day['value']:.1%} (target 90%, 2025) {day['verdict']}\n" in result.output
     assert f"问题台账 ledger: {len(pd.read_csv(tmp_path / 'out' / 'ledger.csv'))} rows" in result.output
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "units"
+
+
+def test_units_from_osm_administrative_boundaries(tmp_path):
+    """tests/fixtures/units/admin_boundaries.osm (hand-written): two 街道 at admin_level 8 sharing the meridian 120.01
+    and their 区 at admin_level 6. The polygons are the hand-drawn squares; a point on the shared meridian goes to
+    the lowest id (relation/101)."""
+    import shutil
+
+    shutil.copy(FIXTURES / "admin_boundaries.osm", tmp_path / "admin.osm")
+    project = _project(tmp_path, '[[units]]\nsource = "osm"\npath = "admin.osm"\nlevel = "街道"\nadmin_level = 8\n'
+                                 '[[units]]\nsource = "osm"\npath = "admin.osm"\nlevel = "区"\nadmin_level = 6\n')
+    streets, districts = read_unit_layers(project)
+    assert streets.units["unit_id"].tolist() == ["relation/101", "relation/102"]
+    assert streets.units["name"].tolist() == ["甲街道", "乙街道"]
+    assert streets.units.geometry.iat[0].equals(box(120.0, 30.0, 120.01, 30.01))
+    assert streets.units.geometry.iat[1].equals(box(120.01, 30.0, 120.02, 30.01))
+    assert districts.units.geometry.iat[0].equals(box(120.0, 30.0, 120.02, 30.01))
+    pts = gpd.GeoDataFrame({"res_id": ["a", "b", "c"]},
+                           geometry=[Point(120.005, 30.005), Point(120.01, 30.005), Point(120.015, 30.009)], crs="EPSG:4326")
+    from siting.units import assign_units
+
+    placed, outside = assign_units(pts, [streets, districts])
+    assert placed["unit_street"].tolist() == ["relation/101", "relation/101", "relation/102"]
+    assert placed["unit_district"].tolist() == ["relation/103"] * 3 and outside == {"street": [], "district": []}
+    with pytest.raises(ConfigError) as err:
+        read_unit_layers(_project(tmp_path, '[[units]]\nsource = "osm"\npath = "admin.osm"\nlevel = "社区"\n'))
+    assert str(err.value) == (f"{tmp_path / 'project.toml'}, column 'units[1].admin_level': [[units]] block 1 reads OSM "
+                              "boundaries but names no admin_level. Expected admin_level = 8 (街道/乡镇 in most Chinese "
+                              "extracts; 6 区/县, 9–10 社区/村). Fix: add the admin_level of the boundaries to use")
+    with pytest.raises(InputError) as err:
+        read_unit_layers(_project(tmp_path, '[[units]]\nsource = "osm"\npath = "admin.osm"\nlevel = "社区"\nadmin_level = 10\n'))
+    assert str(err.value) == (f"{tmp_path / 'admin.osm'}: no boundary=administrative areas of admin_level 10. Expected "
+                              "closed ways or boundary relations for the 社区 community units. Fix: check admin_level in "
+                              "the project file, or give the unit boundaries as a file")
