@@ -314,11 +314,12 @@ _ACTIONS: dict[str, str] = {
 
 
 def _action(key: str, profile, *, m2: float | None, seats: float | None, facility: str | None, candidate: Any,
-            gained: Any) -> str:
+            inside: Any, gained: Any) -> str:
     text = _ACTIONS[key].format(station=float(profile.value("elderly_station_min_m2")), m2=m2 or 0.0, seats=seats or 0.0,
                                 centre=float(profile.value("elderly_street_centre_min_m2")), facility=facility or "")
     if candidate is not None and not pd.isna(candidate) and not key.startswith("size_"):
-        text += f"；建议候选点 {candidate}" + (f"（新增步行圈内{gained:.0f}户）" if gained else "")
+        notes = ([] if inside is True or inside == 1 else ["单元外"]) + ([f"新增步行圈内{gained:.0f}户"] if gained else [])
+        text += f"；建议候选点 {candidate}" + (f"（{'，'.join(notes)}）" if notes else "")
     return text
 
 
@@ -335,6 +336,7 @@ def _ledger_row(unit: pd.Series, key: str, name: str, kind: str, profile, figure
             "best_candidate_households_gained": unit.get(f"best_candidate_households_gained_{kind}"),
             "action": _action(key, profile, m2=shortfall_m2, seats=shortfall_seats, facility=facility_id,
                               candidate=unit.get(f"best_candidate_{kind}"),
+                              inside=unit.get(f"best_candidate_inside_{kind}"),
                               gained=unit.get(f"best_candidate_households_gained_{kind}")),
             "figure": figure, "clause": fig.clause, "source": fig.source}
 

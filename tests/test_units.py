@@ -259,6 +259,7 @@ def test_ledger_by_hand(run):
     # K1 lies on the C2|C3 boundary, so in C2; it brings R5 (430 m) within the walk of C3
     c3 = by.loc[("C3", "community_childcare_coverage")]
     assert (c3["best_candidate"], bool(c3["best_candidate_inside"]), c3["best_candidate_households_gained"]) == ("K1", False, 300.0)
+    assert c3["action"] == "增设托育机构（缺口8个托位）；建议候选点 K1（单元外，新增步行圈内300户）"
     # C2 has everyone covered already: the tie goes to the candidate inside it (K1, by the boundary rule)
     c2 = by.loc[("C2", "community_day_care_coverage")]
     assert (c2["best_candidate"], bool(c2["best_candidate_inside"]), c2["households_outside_walk"]) == ("K1", True, 0.0)
