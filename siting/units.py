@@ -188,8 +188,10 @@ def _check_overlaps(units: gpd.GeoDataFrame, level: str, source: str) -> None:
     metric = units.to_crs(units.estimate_utm_crs())
     left, right = metric.sindex.query(metric.geometry, predicate="intersects")
     keep = left < right
-    for i, j in zip(left[keep].tolist(), right[keep].tolist()):
-        area = float(metric.geometry.iat[i].intersection(metric.geometry.iat[j]).area)
+    left, right = left[keep], right[keep]
+    geoms = np.asarray(metric.geometry.values)
+    areas = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    for i, j, area in zip(left.tolist(), right.tolist(), areas.tolist()):
         if area > OVERLAP_TOLERANCE_M2:
             a, b = units["unit_id"].iat[i], units["unit_id"].iat[j]
             raise InputError(f"units '{a}' and '{b}' overlap by {area:,.0f} m²", file=source,
