@@ -130,6 +130,12 @@ def _print_summary(run) -> None:
             f"{info['facilities']} facilities, {info['facilities_meeting_standard']} meet the standard; "
             f"servable share {info['servable_share']:.1%}"
         )
+    if getattr(run, "indicators", None) is not None:
+        from .indicators import indicator_lines
+
+        click.echo("  规划指标表 Plan indicators (city-wide):")
+        for line in indicator_lines(run.indicators):
+            click.echo(f"    {line}")
     for name, path in run.outputs.items():
         click.echo(f"  {name:14s} {path}")
 

@@ -243,7 +243,8 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
     verdicts = []
     if target is not None:
         verdicts.append({
-            "check": "coverage rate within the walking circle",
+            "check": f"share of households within the {circle:g}-minute walk (a household share; the unit count "
+                     f"{'社区日间照料机构覆盖率' if kind == ELDERLY else '城市社区托育覆盖率'} is in indicators.json when units are given)",
             "value": rate,
             "target": float(target),
             "verdict": "pass" if rate >= float(target) else "fail",

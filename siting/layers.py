@@ -46,12 +46,26 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "lon": ("lon", "lng", "long", "longitude", "x", "经度"),
     "lat": ("lat", "latitude", "y", "纬度"),
     "kind": ("kind", "类型", "设施类型"),
+    # optional, kept when present (siting.units reads them): the unit a residence lies in, residents by age,
+    # a facility's level in the hierarchy and its nursing-type beds
+    "unit_xiaoqu": ("unit_xiaoqu", "所属小区"),
+    "unit_community": ("unit_community", "所属社区", "社区"),
+    "unit_street": ("unit_street", "所属街道", "街道", "所属乡镇", "乡镇", "所属街道(乡镇)", "街道(乡镇)"),
+    "unit_village": ("unit_village", "所属行政村", "行政村", "所属建制村", "建制村"),
+    "unit_district": ("unit_district", "所属区县", "区县", "所属区"),
+    "elderly": ("elderly", "老年人口", "老年人", "60岁以上人口", "60岁及以上人口"),
+    "infants": ("infants", "children_0_3", "婴幼儿", "0-3岁", "0-3岁人口", "3岁以下婴幼儿"),
+    "level": ("level", "facility_level", "级别", "设施级别", "层级"),
+    "nursing_beds": ("nursing_beds", "护理型床位", "护理型床位数"),
 }
 #: Keys a project file may use in `columns = {...}`, mapped to the field they name.
-_MAPPING_KEYS: dict[str, str] = {**{field: field for field in ALIASES}, "res_id": "id", "fac_id": "id", "x": "lon", "y": "lat"}
+_MAPPING_KEYS: dict[str, str] = {**{field: field for field in ALIASES}, "res_id": "id", "fac_id": "id", "x": "lon", "y": "lat",
+                                  "xiaoqu": "unit_xiaoqu", "community": "unit_community", "street": "unit_street",
+                                  "village": "unit_village", "district": "unit_district"}
 
-_RESIDENCE_FIELDS = ("id", "name", "households", "population", "area_type", "lon", "lat")
-_FACILITY_FIELDS = ("id", "name", "kind", "floor_area_m2", "seats", "places", "lon", "lat")
+_UNIT_FIELDS = ("unit_xiaoqu", "unit_community", "unit_street", "unit_village", "unit_district")
+_RESIDENCE_FIELDS = ("id", "name", "households", "population", "area_type", "lon", "lat", *_UNIT_FIELDS, "elderly", "infants")
+_FACILITY_FIELDS = ("id", "name", "kind", "floor_area_m2", "seats", "places", "lon", "lat", "level", "nursing_beds")
 
 AREA_TYPE_VALUES: dict[str, str] = {
     "new": "new", "新建": "new", "新": "new", "新建居住区": "new", "新区": "new",
@@ -333,7 +347,17 @@ def residences_from_frame(
         geometry=geometry,
         crs="EPSG:4326",
     )
-    return with_unit_columns(result[list(RESIDENCE_COLUMNS)], frame)
+    result = result[list(RESIDENCE_COLUMNS)]
+    for field in ("elderly", "infants"):  # residents by age, where the file gives them
+        if field in found:
+            values = parse_numbers(frame, source, found[field])
+            check_non_negative(frame, values, source, found[field], field)
+            result[field] = values
+    for field in _UNIT_FIELDS:  # the unit a residence lies in, where the file names it (所属社区, 所属街道)
+        if field in found:
+            result[field] = pd.Series([None if is_blank(v) else str(int(v) if isinstance(v, float) and v.is_integer() else v).strip()
+                                       for v in frame[found[field]].tolist()], index=result.index, dtype=object)
+    return with_unit_columns(result, frame)
 
 
 def facilities_from_frame(
@@ -373,7 +397,16 @@ def facilities_from_frame(
         geometry=geometry,
         crs="EPSG:4326",
     )
-    return with_unit_columns(result[list(FACILITY_COLUMNS)], frame)
+    result = result[list(FACILITY_COLUMNS)]
+    labels = parse_names(frame, found["kind"]) if "kind" in found else []
+    if any(normalise_header(v) not in KIND_VALUES for v in labels if v):  # 街道综合养老服务中心: says more than the kind
+        result["type_label"] = labels  # siting.units reads the facility level from it
+    if "level" in found:
+        result["level"] = parse_names(frame, found["level"])
+    if "nursing_beds" in found:
+        result["nursing_beds"] = parse_numbers(frame, source, found["nursing_beds"])
+        check_non_negative(frame, result["nursing_beds"].to_numpy(), source, found["nursing_beds"], "nursing_beds")
+    return with_unit_columns(result, frame)
 
 
 def with_unit_columns(result: gpd.GeoDataFrame, frame: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -402,17 +435,21 @@ _ALIAS_INDEX: dict[str, dict[str, str]] = {
 
 
 def resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] | None,
-                    fields: Iterable[str]) -> dict[str, str]:
+                    fields: Iterable[str], aliases: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
     """{field: file column} for the schema `fields`: the project mapping `columns` first, then the ALIASES (exact,
     then without a unit in brackets such as 户数(户)). Fields without a column are left out; callers decide which are
-    required. ConfigError/InputError for a mapping key or mapped column that does not exist."""
+    required. ConfigError/InputError for a mapping key or mapped column that does not exist. Another layer type
+    (siting.units) passes its own `aliases`, whose keys are then the mapping keys."""
     present = [c for c in frame.columns if c != geometry_column_name(frame)]
+    mapping_keys = _MAPPING_KEYS if aliases is None else {field: field for field in aliases}
+    alias_index = _ALIAS_INDEX if aliases is None else {
+        field: {normalise_header(a): a for a in names} for field, names in aliases.items()}
     found: dict[str, str] = {}
     for key, file_column in (columns or {}).items():
-        field = _MAPPING_KEYS.get(str(key).strip().lower())
+        field = mapping_keys.get(str(key).strip().lower())
         if field is None:
             raise ConfigError(f"unknown column key '{key}' in the column mapping", file=source,
-                              expected="one of " + ", ".join(sorted(_MAPPING_KEYS)),
+                              expected="one of " + ", ".join(sorted(mapping_keys)),
                               fix="use the schema names on the left: columns = { households = \"户数\" }")
         if file_column not in present:
             raise InputError(f"column '{file_column}' (mapped to {field}) is not in the file; found: "
@@ -426,7 +463,7 @@ def resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] | 
             if strip_unit:
                 key = re.sub(r"\([^()]*\)$", "", key)
             for field in wanted:
-                if field not in found and column not in found.values() and key in _ALIAS_INDEX[field]:
+                if field not in found and column not in found.values() and key in alias_index[field]:
                     found[field] = column
     return found
 

@@ -624,3 +624,65 @@ def _bounds(frames: list[gpd.GeoDataFrame | None]) -> list[list[float]] | None:
     w, s = np.nanmin(stacked[:, 0]), np.nanmin(stacked[:, 1])
     e, n = np.nanmax(stacked[:, 2]), np.nanmax(stacked[:, 3])
     return [[float(s), float(w)], [float(n), float(e)]]
+
+
+# ---------------------------------------------------------------- unit choropleth (siting.units / siting.indicators)
+
+UNIT_VERDICT_COLORS = {"pass": "#1a9850", "fail": "#d73027", "no residents": "#bdbdbd"}
+UNIT_VERDICT_LABELS = {"pass": "达标 Pass", "fail": "未达标 Fail", "no residents": "无居民 No residents"}
+
+
+def add_unit_choropleth(m: folium.Map, layers: list, units: dict[str, pd.DataFrame],
+                        checks: dict[str, list[tuple[str, str]]], *, walk_minutes: float = 15) -> folium.Map:
+    """Unit boundaries coloured by verdict, one layer per level × check (`checks[level]` = [(verdict column of the
+    unit table, label)]), popups with the unit's figures, and a legend. Only the first layer is shown at first."""
+    from .units import LEVELS
+
+    first = True
+    for layer in layers:
+        table = units.get(layer.level)
+        if not layer.has_geometry or table is None or not checks.get(layer.level):
+            continue
+        shapes = _to_wgs84(layer.units)[["unit_id", "geometry"]].merge(table, on="unit_id", how="left")
+        for column, label in checks[layer.level]:
+            features = []
+            for i, (_, row) in enumerate(shapes.iterrows()):
+                verdict = str(row.get(column) or "no residents")
+                props = {"popup": _unit_popup(row, label, verdict, walk_minutes), "tip": html.escape(f"{row.get('name') or row['unit_id']} · {UNIT_VERDICT_LABELS.get(verdict, verdict)}"),
+                         "color": UNIT_VERDICT_COLORS.get(verdict, "#777777"), "unit_id": str(row["unit_id"]), "verdict": verdict}
+                features.append(_feature(i, row.geometry, props))
+            _geojson(
+                features,
+                name=f"单元 Units · {LEVELS[layer.level]} · {html.escape(label)}",
+                style=lambda f: {"weight": 2, "color": "#333333", "fillColor": f["properties"]["color"], "fillOpacity": 0.35,
+                                 "className": "siting-unit"},
+                on_each_feature=JsCode("function(feature, layer) { layer.bindPopup(feature.properties.popup, {maxWidth: 360}); layer.bindTooltip(feature.properties.tip, {sticky: true}); }"),
+                show=first,
+            ).add_to(m)
+            first = False
+    if not first:
+        # the layer control lists the layers defined before it in the page: move it after the unit layers
+        for key in [k for k, child in m._children.items() if isinstance(child, folium.LayerControl)]:
+            m._children.move_to_end(key)
+        swatch = '<i style="display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;opacity:0.6;background:{}"></i>'
+        legend = "<b>单元指标 Unit indicators</b><br>" + "<br>".join(
+            swatch.format(UNIT_VERDICT_COLORS[k]) + UNIT_VERDICT_LABELS[k] for k in UNIT_VERDICT_COLORS)
+        _BoxControl(legend, box_id="siting-unit-legend", position="bottomleft").add_to(m)
+    return m
+
+
+def _unit_popup(row: pd.Series, label: str, verdict: str, walk_minutes: float) -> str:
+    lines = [f"<b>{html.escape(str(row.get('name') or ''))}</b> ({html.escape(str(row['unit_id']))})",
+             f"{html.escape(label)}: <b>{UNIT_VERDICT_LABELS.get(verdict, verdict)}</b>",
+             f"户数 Households: {_fmt(row.get('households'))} · 人口 Residents: {_fmt(row.get('population'))}"]
+    for kind in KINDS:
+        share = row.get(f"share_within_{walk_minutes:g}min_{kind}")
+        lines.append(f"{_short_kind(kind)}: 单元内设施 inside {_fmt(row.get(f'facilities_inside_{kind}'))}, "
+                     f"步行圈内户数 within walk {_fmt(None if share is None else 100 * share)}%")
+    lines.append(f"每百户面积 m²/100 households: {_fmt(row.get('m2_per_100_households'))} / 标准 standard "
+                 f"{_fmt(row.get('standard_m2_per_100_households'))}; 缺口 shortfall {_fmt(row.get('shortfall_m2'))} m²")
+    lines.append(f"每千人托位 seats/1,000: {_fmt(row.get('seats_per_1000_residents'))} / 标准 standard "
+                 f"{_fmt(row.get('standard_seats_per_1000_residents'))}; 缺口 shortfall {_fmt(row.get('shortfall_seats'))}")
+    if row.get("best_candidate_elderly_day_care") is not None and not pd.isna(row.get("best_candidate_elderly_day_care")):
+        lines.append(f"建议候选点 Best candidate: {html.escape(str(row.get('best_candidate_elderly_day_care')))}")
+    return "<br>".join(lines)

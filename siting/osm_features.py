@@ -63,9 +63,9 @@ class OsmObject:
 
 
 def iter_osm_objects(path: str | os.PathLike, keep: Callable[[dict[str, str]], bool], *,
-                     nodes: bool = True) -> list[OsmObject]:
+                     nodes: bool = True, keys: tuple[str, ...] = _KEYS) -> list[OsmObject]:
     """Tagged nodes (as points, when `nodes`) and areas (as polygons) whose tags pass `keep`, sorted by type and id
-    so that every file format gives the same order."""
+    so that every file format gives the same order. Only objects with one of `keys` are assembled."""
     import osmium
 
     path = Path(path)
@@ -79,8 +79,8 @@ def iter_osm_objects(path: str | os.PathLike, keep: Callable[[dict[str, str]], b
     try:
         processor = (
             osmium.FileProcessor(str(path))
-            .with_areas(osmium.filter.KeyFilter(*_KEYS))
-            .with_filter(osmium.filter.KeyFilter(*_KEYS))
+            .with_areas(osmium.filter.KeyFilter(*keys))
+            .with_filter(osmium.filter.KeyFilter(*keys))
         )
         for obj in processor:
             if obj.is_area():
@@ -111,6 +111,17 @@ def iter_osm_objects(path: str | os.PathLike, keep: Callable[[dict[str, str]], b
         log.info("%s: %d unclosed ways with matching tags skipped (they outline no area)", path.name, open_ways)
     found.sort(key=lambda item: (item[0], item[1]))
     return [item[2] for item in found]
+
+
+def read_osm_admin_boundaries(path: str | os.PathLike, admin_level: int | str) -> gpd.GeoDataFrame:
+    """Administrative areas (boundary=administrative, closed ways or boundary/multipolygon relations) of one
+    admin_level, as unit polygons: osm_id, name, geometry (EPSG:4326). In China admin_level 6 is usually the 区/县,
+    8 the 街道/乡镇, 9–10 the 社区/村, but mappers differ: check the extract."""
+    wanted = str(admin_level).strip()
+    found = iter_osm_objects(path, lambda t: t.get("boundary") == "administrative" and t.get("admin_level") == wanted,
+                             nodes=False, keys=("boundary",))
+    return gpd.GeoDataFrame({"osm_id": [o.osm_id for o in found], "name": [o.tags.get("name", "") for o in found]},
+                            geometry=[o.geometry for o in found], crs="EPSG:4326")
 
 
 def _for_values(tags: dict[str, str]) -> set[str]:

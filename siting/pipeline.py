@@ -33,6 +33,7 @@ class Inputs:
     facilities: gpd.GeoDataFrame
     profile: Any
     sources: dict[str, str] = field(default_factory=dict)  # what each layer was read from, with its content hash
+    unit_layers: list = field(default_factory=list)  # siting.units.UnitLayer of each level, set by the units stage
 
 
 @dataclass
@@ -41,6 +42,8 @@ class CoverageRun:
     inputs: Inputs
     result: CoverageResult
     outputs: dict[str, Path]
+    indicators: Any = None  # siting.indicators.Indicators when the project names units
+    units: Any = None  # siting.units.UnitsStage (unit layers; inputs carry unit_<level>) when the project names units
 
 
 def _say(progress: Progress | None) -> Progress:
@@ -184,7 +187,7 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
 
 
 def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress,
-                           pdf: bool = False, report: bool = True) -> dict[str, Path]:
+                           pdf: bool = False, report: bool = True, indicators: Any = None) -> dict[str, Path]:
     out = project.output
     paths: dict[str, Path] = {}
     say(f"writing tables to {out}")
@@ -202,6 +205,11 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
         "inputs": inputs.sources,
         "profile_figures": inputs.profile.to_dict(),
     })
+    if indicators is not None:
+        from .indicators import write_indicator_outputs
+
+        summary["units"] = indicators.summary
+        paths.update(write_indicator_outputs(out, indicators, write_csv=write_csv, write_json=write_json))
     paths["summary"] = write_json(out / "summary.json", summary)
     say(f"writing map {project.map_path}")
     from .maps import coverage_map, save_map
@@ -209,6 +217,11 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
     m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
                      threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
                      tiles=project.tiles, tianditu_key=project.tianditu_key, network=inputs.network)
+    if indicators is not None:
+        from .maps import add_unit_choropleth
+
+        add_unit_choropleth(m, indicators.layers, indicators.units, indicators.map_checks,
+                            walk_minutes=result.summary["walk_minutes"])
     paths["map"] = save_map(m, project.map_path)
     if report:
         from .report import write_coverage_report
@@ -254,6 +267,9 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
     inputs = load_inputs(project, progress=say)
+    from .units import units_for_project
+
+    units = units_for_project(project, inputs, say)
     if check_inputs is not None:
         check_inputs(inputs)
     result = analyse_coverage(
@@ -268,8 +284,13 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     if len(idle):
         say(f"warning: {len(idle)} facilities reach no residence within {result.summary['walk_minutes']:g} min "
             f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")
+    indicators = None
+    if units is not None:
+        from .indicators import project_indicators
+
+        indicators = project_indicators(project, inputs, result, units, say=say)
     if not write:
-        return CoverageRun(project, inputs, result, {})
-    outputs = write_coverage_outputs(project, inputs, result, say=say, pdf=pdf)
+        return CoverageRun(project, inputs, result, {}, indicators, units)
+    outputs = write_coverage_outputs(project, inputs, result, say=say, pdf=pdf, indicators=indicators)
     say("done")
-    return CoverageRun(project, inputs, result, outputs)
+    return CoverageRun(project, inputs, result, outputs, indicators, units)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -33,8 +33,9 @@ class Plan:
     units: pd.DataFrame = field(default_factory=pd.DataFrame)  # by-unit siting: one row per kind × unit (units_plan.csv)
 
 
-def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
-    """The project's candidate sites for one kind: site_id, name, cost, max_capacity, geometry (EPSG:4326)."""
+def read_candidates(project, kind: str, unit_layers: Sequence = ()) -> gpd.GeoDataFrame:
+    """The project's candidate sites for one kind: site_id, name, cost, max_capacity, geometry (EPSG:4326); with the
+    units stage's `unit_layers`, also the `unit_<level>` column of each unit the site lies in."""
     from .layers import facilities_from_frame, read_options, read_table
 
     block = project.candidates
@@ -43,7 +44,7 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
 
         sites = read_osm_candidate_sites(project.resolve(block.get("path", project.network["path"])))
         sites = sites.assign(cost=1.0, max_capacity=float(block.get("default_capacity", np.nan)))
-        return sites[["site_id", "name", "cost", "max_capacity", "geometry"]]
+        return _in_units(sites[["site_id", "name", "cost", "max_capacity", "geometry"]], unit_layers)
     if not block or ("path" not in block and "frame" not in block):
         raise ConfigError("no candidate sites given", file=project.path, column="candidates.path",
                           fix="add a [candidates] section with the path of a candidate-site table")
@@ -74,7 +75,16 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
     sites["cost"] = cost
     sites["max_capacity"] = sites[CAPACITY_COLUMN[kind]]
     units = [c for c in sites.columns if str(c).startswith("unit_")]  # the units contract's unit_<level> columns
-    return sites[["site_id", "name", "cost", "max_capacity", *units, "geometry"]]
+    return _in_units(sites[["site_id", "name", "cost", "max_capacity", *units, "geometry"]], unit_layers)
+
+
+def _in_units(sites: gpd.GeoDataFrame, unit_layers: Sequence) -> gpd.GeoDataFrame:
+    """Candidate sites placed in the units (siting.units.assign_units), as residences and facilities are."""
+    if not unit_layers:
+        return sites
+    from .units import assign_units
+
+    return assign_units(sites, unit_layers)[0]
 
 
 def optimise_project(project, inputs, result, *, progress: Progress | None = None) -> Plan:
@@ -99,7 +109,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for kind in kinds:
         existing = inputs.facilities[inputs.facilities["kind"] == kind]
-        cand = read_candidates(project, kind)
+        cand = read_candidates(project, kind, inputs.unit_layers)
         told = _more_sites_than_candidates(cfg.get("p"), len(cand), kind)
         columns = pd.concat([
             pd.DataFrame({"site_id": existing["fac_id"].astype(str).to_numpy(), "cost": 0.0,
@@ -226,7 +236,8 @@ def check_unit_columns(project, inputs) -> None:
     kinds = list(project.optimize.get("kinds", list(KINDS)))
     frames = [("residences", project.residences.get("path"), inputs.residences)]
     frames += [("facilities", None, inputs.facilities[inputs.facilities["kind"].isin(kinds)])]
-    frames += [("candidates", (project.candidates or {}).get("path"), read_candidates(project, kind)) for kind in kinds]
+    frames += [("candidates", (project.candidates or {}).get("path"), read_candidates(project, kind, inputs.unit_layers))
+               for kind in kinds]
     for level in levels:
         column = unit_column(level)
         for role, path, frame in frames:
@@ -373,7 +384,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
     rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for group in ([kinds] if joint else [[k] for k in kinds]):
         existing = inputs.facilities[inputs.facilities["kind"].isin(group)]
-        cand = read_candidates(project, group[0])
+        cand = read_candidates(project, group[0], inputs.unit_layers)
         capacity = np.select([existing["kind"].to_numpy() == k for k in group],  # m² for elderly care, seats for nurseries
                              [existing[CAPACITY_COLUMN[k]].to_numpy(dtype=np.float64) for k in group], np.nan)
         columns = pd.concat([

@@ -47,6 +47,10 @@ class FigureSpec:
     choices: tuple[str, ...] = ()
 
 
+#: How a unit counts as having a service: a facility inside it, one reaching `unit_reach_share` of its households
+#: within the walk, or either.
+_UNIT_RULES = ("inside", "reach", "inside_or_reach")
+
 #: Every figure a profile may hold. Code elsewhere reads these exact keys.
 FIGURES: dict[str, FigureSpec] = {
     "walk_minutes": FigureSpec("min", "number", "walking time of the service circle"),
@@ -65,8 +69,19 @@ FIGURES: dict[str, FigureSpec] = {
     "nursery_seats_per_1000_by_year": FigureSpec("seats/1000 residents", "table", "city-wide seats target by year"),
     "elderly_beds_per_1000_elderly": FigureSpec("beds/1000 elderly", "number", "elderly-care beds per 1,000 residents aged 60+"),
     "elderly_bed_demand_per_1000_elderly": FigureSpec("beds/1000 elderly", "number", "bed demand rate a plan's projection uses, where it differs from the supply target"),
-    "day_care_coverage_target": FigureSpec("share", "number", "share of communities with day care (0..1)"),
-    "childcare_coverage_target": FigureSpec("share", "number", "share of urban communities with childcare (0..1)"),
+    "day_care_coverage_target": FigureSpec("share", "number", "share of households within the walk of a day-care facility (0..1); the 社区 count is community_day_care_coverage_target"),
+    "childcare_coverage_target": FigureSpec("share", "number", "share of households within the walk of a nursery (0..1); the 社区 count is community_childcare_coverage_target"),
+    "community_day_care_coverage_target": FigureSpec("share", "number", "社区日间照料机构覆盖率: share of 社区 that have day care (a unit count, 0..1)"),
+    "community_day_care_rule": FigureSpec("rule", "text", "when a 社区 has day care: a facility inside it, one reaching unit_reach_share of its households, or either", _UNIT_RULES),
+    "community_childcare_coverage_target": FigureSpec("share", "number", "城市社区托育覆盖率: share of urban 社区 that have childcare (a unit count, 0..1)"),
+    "community_childcare_rule": FigureSpec("rule", "text", "when a 社区 has childcare (as community_day_care_rule)", _UNIT_RULES),
+    "village_elderly_care_coverage_target": FigureSpec("share", "number", "农村养老服务设施建制村/行政村覆盖率: share of villages with an elderly-care facility (0..1)"),
+    "village_elderly_care_rule": FigureSpec("rule", "text", "when a village has elderly care (as community_day_care_rule)", _UNIT_RULES),
+    "street_centre_coverage_target": FigureSpec("share", "number", "share of 街道 with a comprehensive elderly-care centre of at least elderly_street_centre_min_m2 (0..1)"),
+    "new_residential_compliance_target": FigureSpec("share", "number", "新建居住区配套建设养老服务设施达标率: share of new 小区 whose own elderly-care floor area meets the new-area standard (0..1)"),
+    "nursing_bed_share_target": FigureSpec("share", "number", "护理型床位占比: nursing-type beds as a share of elderly-care beds (0..1)"),
+    "unit_reach_share": FigureSpec("share", "number", "share of a unit's households one facility must reach within the walk for the unit to have the service under the 'reach' rule (0..1)"),
+    "plan_target_year": FigureSpec("year", "number", "the year the plan's targets are set for"),
     "four_sync_tolerance_days": FigureSpec("days", "number", "days a facility may lag its housing and still count as synchronous"),
     "four_sync_delivery_rule": FigureSpec("rule", "text", "which housing delivery the facility must match", ("each_phase", "first_phase")),
     "four_sync_checks": FigureSpec("checks", "list", "which of the four synchronizations the plan requires",
@@ -83,6 +98,14 @@ _RANGES: dict[str, tuple[float, float]] = {
     "household_size": (1.0, 10.0),
     "day_care_coverage_target": (0.0, 1.0),
     "childcare_coverage_target": (0.0, 1.0),
+    "community_day_care_coverage_target": (0.0, 1.0),
+    "community_childcare_coverage_target": (0.0, 1.0),
+    "village_elderly_care_coverage_target": (0.0, 1.0),
+    "street_centre_coverage_target": (0.0, 1.0),
+    "new_residential_compliance_target": (0.0, 1.0),
+    "nursing_bed_share_target": (0.0, 1.0),
+    "unit_reach_share": (0.01, 1.0),
+    "plan_target_year": (2000.0, 2100.0),
     "dwelling_size_m2": (20.0, 500.0),
     "default_building_levels": (1.0, 200.0),
 }

@@ -28,6 +28,11 @@ lists the valid ones, so a typo never silently falls back to a default.
 
     [[facilities]]                # one block per file; `kind` for files holding one kind only
     path = "example_facilities.csv"
+
+    [[units]]                     # one block per unit level (siting.units): 小区, 社区, 街道/乡镇, 行政村/建制村, 区/县
+    path = "example_units.geojson"  # GPKG / SHP / GeoJSON, or a PostgreSQL URL + table; no path: a residences column
+    level = "社区"                 # names the unit (所属社区)
+    columns = { id = "社区代码", name = "社区名称", parent = "所属街道代码" }
 """
 from __future__ import annotations
 
@@ -59,6 +64,7 @@ SCHEMA: dict[str, set[str]] = {
     "residences": _LAYER_KEYS | {"default_area_type"},
     "facilities": _LAYER_KEYS | {"kind"},
     "candidates": _LAYER_KEYS | {"kind", "cost", "max_capacity", "default_capacity"},
+    "units": _LAYER_KEYS | {"level", "admin_level"},
     "optimize": {"model", "kinds", "p", "budget", "solver", "time_limit_s", "gap_rel", "objective", "joint",
                  "colocation_bonus", "min_station_m2", "m2_per_seat", "expand_existing", "expansion_cost", "expansion_max",
                  "units", "per_unit", "unit_reach_share"},
@@ -78,6 +84,7 @@ class Project:
     residences: dict[str, Any]
     facilities: list[dict[str, Any]]
     candidates: dict[str, Any] | None = None
+    units: list[dict[str, Any]] = field(default_factory=list)
     optimize: dict[str, Any] = field(default_factory=dict)
     thresholds_min: list[float] = field(default_factory=lambda: [5.0, 10.0, 15.0])
     walk_minutes: float | None = None
@@ -147,6 +154,11 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
     optimize = data.get("optimize", {})
     _check_keys("optimize", optimize, path)
     optimize = check_optimize_values(optimize, file=path)
+    units = data.get("units", [])
+    if isinstance(units, dict):
+        units = [units]
+    for block in units:
+        _check_keys("units", block, path)
 
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     for key in overrides:
@@ -179,6 +191,7 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
         residences=residences,
         facilities=facilities,
         candidates=candidates,
+        units=units,
         optimize=optimize,
         thresholds_min=thresholds,
         walk_minutes=walk_minutes,

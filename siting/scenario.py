@@ -88,6 +88,8 @@ class ScenarioResult:
     folder: Path  # the complete cache entry with every output of this scenario
     cached: bool = False
     units: pd.DataFrame = field(default_factory=pd.DataFrame)  # siting by unit: units_plan.csv (empty otherwise)
+    unit_layers: list = field(default_factory=list)  # siting.units.UnitLayer with polygons, when the project names units
+    unit_tables: dict = field(default_factory=dict)  # level: the per-unit table (units_<level>.csv)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -236,7 +238,7 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
 # ----------------------------------------------------------------------------------------------- cache key
 
 def _input_files(project: Project) -> list[Path]:
-    blocks = [project.network, project.residences, *project.facilities]
+    blocks = [project.network, project.residences, *project.facilities, *project.units]
     if project.candidates:
         blocks.append(project.candidates)
     files = []
@@ -343,18 +345,21 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
     from .pipeline import load_inputs, write_coverage_outputs
 
     project = dataclasses.replace(scenario.project, output=root, postgis_url=None)
-    units = _unit_check(project) if scenario.spec["optimize"] else None  # siting by unit: checked before any work
+    unit_check = _unit_check(project) if scenario.spec["optimize"] else None  # siting by unit
     inputs = load_inputs(project, progress=say)
-    if units is not None:
-        units(inputs)
     if scenario.spec["figures"]:
         inputs.profile = inputs.profile.with_overrides(**scenario.spec["figures"])
     inputs.residences, inputs.facilities = apply_edits(scenario, inputs.residences, inputs.facilities,
                                                        float(inputs.profile.value("household_size")))
+    from .units import units_for_project
+
+    stage = units_for_project(project, inputs, say)  # after the edits: added residences and facilities get units too
+    if unit_check is not None:  # checked before any work
+        unit_check(inputs)
     result = analyse_coverage(inputs.network, inputs.residences, inputs.facilities, inputs.profile,
                               thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes,
                               max_snap_m=project.max_snap_m, polygons=project.polygons, progress=say)
-    new_sites, units = _optimise(project, inputs, result) if scenario.spec["optimize"] else (_empty_sites(), None)
+    new_sites, units_plan = _optimise(project, inputs, result) if scenario.spec["optimize"] else (_empty_sites(), None)
     result.summary["scenario"] = {"name": scenario.name, "key": key, "files": [str(p) for p in scenario.chain],
                                   "edits": scenario.spec, "new_sites": len(new_sites),
                                   "cost": float(new_sites["cost"].sum()) if len(new_sites) else 0.0}
@@ -362,10 +367,18 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
     tmp = Path(tempfile.mkdtemp(dir=folder.parent if folder.parent.is_dir() else _mkdir(folder.parent), prefix=".tmp-"))
     try:
         entry = dataclasses.replace(project, output=tmp, map_path=tmp / "coverage_map.html")
-        write_coverage_outputs(entry, inputs, result, say=say, report=False)  # the comparison is the report
+        indicators = None
+        if stage is not None:
+            from .indicators import project_indicators, write_unit_boundaries
+            from .output import write_gpkg
+
+            indicators = project_indicators(project, inputs, result, stage, say=say)
+            write_unit_boundaries(tmp / "units.gpkg", stage.layers, write_gpkg=write_gpkg)
+        # the comparison is the report
+        write_coverage_outputs(entry, inputs, result, say=say, report=False, indicators=indicators)
         write_csv(tmp / "new_sites.csv", new_sites)
-        if units is not None:
-            write_csv(tmp / "units_plan.csv", units)
+        if units_plan is not None:
+            write_csv(tmp / "units_plan.csv", units_plan)
         if folder.exists():  # another run finished the same key meanwhile: identical content, keep theirs
             shutil.rmtree(tmp)
         else:
@@ -425,8 +438,11 @@ def _read_result(name: str, key: str, folder: Path, cached: bool = True) -> Scen
     new_sites = pd.read_csv(folder / "new_sites.csv", encoding="utf-8-sig", dtype={"site_id": str})
     units = (pd.read_csv(folder / "units_plan.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
              if (folder / "units_plan.csv").is_file() else pd.DataFrame())
+    from .indicators import read_unit_results
+
+    unit_layers, unit_tables = read_unit_results(folder)
     return ScenarioResult(name, key, residences, layer("facilities"), layer("catchments"), summary, new_sites, folder,
-                          cached, units)
+                          cached, units, unit_layers, unit_tables)
 
 
 # ----------------------------------------------------------------------------------------------- comparing
@@ -511,13 +527,20 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
     for i, result in enumerate(results):
         slug = _slug(result.name, used)
         folder = out / "scenarios" / slug
-        for name in ("residences.csv", "facilities.csv", "summary.json", "new_sites.csv", "units_plan.csv"):
-            if (result.folder / name).is_file():
-                write_text(folder / name, (result.folder / name).read_text(encoding="utf-8"))
+        for name in ("residences.csv", "facilities.csv", "summary.json", "new_sites.csv", "units_plan.csv", "indicators.csv", "ledger.csv"):
+            if not (result.folder / name).is_file():
+                continue  # units_plan.csv: siting by unit only; indicators, ledger: when the project names units
+            write_text(folder / name, (result.folder / name).read_text(encoding="utf-8"))
         proposed = _proposed(result.new_sites)
         m = coverage_map(result.residences, result.facilities, result.catchments, title=result.name,
                          threshold_min=result.summary["walk_minutes"], profile_name=result.summary["profile"],
                          proposed=proposed, **context)
+        if result.unit_layers:
+            from .indicators import map_checks
+            from .maps import add_unit_choropleth
+
+            add_unit_choropleth(m, result.unit_layers, result.unit_tables, map_checks(result.unit_tables),
+                                walk_minutes=result.summary["walk_minutes"])
         map_path = save_map(m, folder / "coverage_map.html")
         diff_path = None
         if i > 0:

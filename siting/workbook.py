@@ -134,4 +134,27 @@ def write_workbook(target: str | os.PathLike, sheets: Sequence[Sheet]) -> Path:
         book.create_sheet("empty")
     with atomic_path(target) as tmp:
         book.save(tmp)
+        _strip_timestamps(Path(tmp))
     return Path(target)
+
+
+_FIXED_TIME = "2000-01-01T00:00:00Z"
+
+
+def _strip_timestamps(path: Path) -> None:
+    """Same sheets → byte-identical file: openpyxl stamps the save time into docProps/core.xml and every zip entry;
+    both are replaced by fixed values (Excel shows no date in the file's properties then)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info, data in entries:
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)",
+                              lambda m: m.group(1) + _FIXED_TIME.encode() + m.group(3), data)
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            dst.writestr(fixed, data)

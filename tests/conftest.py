@@ -15,3 +15,22 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"test data missing: {path} (it is part of the repository; restore it with git checkout)")
     return path
+
+
+#: Files the sample project (data/sample_project.toml) reads, all in data/.
+SAMPLE_FILES = ("sample.osm.pbf", "example_residences.csv", "example_facilities.csv", "example_candidates.csv",
+                "example_streets.geojson", "example_communities.geojson")
+
+
+def copy_sample_project(folder: Path, name: str = "project.toml") -> Path:
+    """The sample project and its files copied to `folder` (outputs and map under folder/out), so that a test can
+    run or break it without touching data/."""
+    import shutil
+
+    for file in SAMPLE_FILES:
+        shutil.copy(REPO / "data" / file, folder / file)
+    text = (REPO / "data" / "sample_project.toml").read_text(encoding="utf-8")
+    target = folder / name
+    target.write_text(text.replace("../out/sample", "out").replace("../maps/sample_coverage.html", "out/map.html"),
+                      encoding="utf-8")
+    return target

@@ -349,7 +349,7 @@ CASES = [
      "from the list (they need internet)"),
     ("unknown project section", lambda f: edit(f / "project.toml", "[residences]", "[residence]"),
      "project.toml: unknown section 'residence' (did you mean 'residences'?). Expected sections [project], "
-     "[network], [residences], [facilities], [candidates], [optimize]. Fix: correct the spelling or remove the section"),
+     "[network], [residences], [facilities], [candidates], [units], [optimize]. Fix: correct the spelling or remove the section"),
     ("negative threshold", lambda f: edit(f / "project.toml", "[5, 10, 15]", "[-5, 15]"),
      "project.toml, column 'project.thresholds_min': thresholds_min = -5 is not a positive number. Expected a "
      "positive number of minutes, e.g. thresholds_min = [5, 10, 15]. "

@@ -30,6 +30,8 @@ from test_maps import make_inputs
 from test_maps_browser import ARTIFACTS, browser_context, count, page, screenshot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
+from conftest import SAMPLE_FILES
+
 REPO = Path(__file__).resolve().parents[1]
 ELDERLY, NURSERY = KINDS
 OVERLAYS = ".leaflet-control-layers-overlays label"
@@ -59,7 +61,7 @@ def runs(tmp_path_factory):
     if not Path(shutil.which("chromium") or "/usr/bin/chromium").exists():
         pytest.skip("no Chromium binary: run .ci/setup-chromium.sh")
     root = tmp_path_factory.mktemp("pages")
-    for name in ("sample.osm.pbf", "example_residences.csv", "example_facilities.csv", "example_candidates.csv"):
+    for name in SAMPLE_FILES:
         shutil.copy(REPO / "data" / name, root / name)
     text = (REPO / "data" / "sample_project.toml").read_text(encoding="utf-8")
     (root / "project.toml").write_text(text.replace("../out/sample", "run").replace("../maps/sample_coverage.html", "run/coverage_map.html"),

@@ -3,7 +3,6 @@ byte-identical, a failed run keeps the previous results, and the CLI has help on
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,23 +10,20 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from conftest import copy_sample_project
+
 from siting.cli import main
 from siting.errors import ConfigError, InputError
 from siting.pipeline import run_coverage
 from siting.project import load_project
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "data" / "sample_project.toml"
 
 
 @pytest.fixture()
 def project_copy(tmp_path):
     """The sample project copied to a scratch folder, so tests can break its inputs."""
-    for name in ("sample.osm.pbf", "example_residences.csv", "example_facilities.csv", "example_candidates.csv"):
-        shutil.copy(REPO / "data" / name, tmp_path / name)
-    text = SAMPLE.read_text(encoding="utf-8").replace("../out/sample", "out").replace("../maps/sample_coverage.html", "out/map.html")
-    (tmp_path / "project.toml").write_text(text, encoding="utf-8")
-    return tmp_path / "project.toml"
+    return copy_sample_project(tmp_path)
 
 
 def test_sample_run_outputs_agree_with_an_independent_recount(project_copy):

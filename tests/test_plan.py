@@ -3,11 +3,12 @@ dense walking-distance matrix, and the CLI writes the proposals."""
 from __future__ import annotations
 
 import itertools
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import copy_sample_project
 
 from siting.plan import optimise_project, read_candidates
 from siting.pipeline import run_coverage
@@ -20,11 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture()
 def project(tmp_path):
-    for name in ("sample.osm.pbf", "example_residences.csv", "example_facilities.csv", "example_candidates.csv"):
-        shutil.copy(REPO / "data" / name, tmp_path / name)
-    text = (REPO / "data" / "sample_project.toml").read_text(encoding="utf-8")
-    (tmp_path / "p.toml").write_text(text.replace("../out/sample", "out").replace("../maps/sample_coverage.html", "out/map.html"),
-                                     encoding="utf-8")
+    copy_sample_project(tmp_path, "p.toml")
     return load_project(tmp_path / "p.toml")
 
 

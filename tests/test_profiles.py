@@ -21,10 +21,13 @@ EXPECTED_CITY_FIGURES: dict[str, dict[str, object]] = {
         "nursery_seats_per_1000_city": 4.5,
         "nursery_seats_per_1000_by_year": {2022: 1.32, 2023: 2.11, 2024: 3.21, 2025: 4.5},
         "elderly_beds_per_1000_elderly": 30,
+        "nursing_bed_share_target": 0.5,  # §5
+        "new_residential_compliance_target": 1.0,  # §5
     },
     "shangzhi": {  # seed 001
         "nursery_seats_per_1000_city": 4.5,
         "nursery_seats_per_1000_by_year": {2022: 2.0, 2025: 4.5},
+        "nursing_bed_share_target": 0.4,  # §5
     },
     "huzhong": {  # seed 002
         "walk_minutes": 15,
@@ -35,6 +38,10 @@ EXPECTED_CITY_FIGURES: dict[str, dict[str, object]] = {
         "nursery_seats_per_1000_city": 4.5,
         "day_care_coverage_target": 1.0,
         "childcare_coverage_target": 1.0,
+        "community_day_care_coverage_target": 1.0,  # §3, §5: one day-care room per 社区, 100 %
+        "community_childcare_coverage_target": 1.0,  # §5
+        "new_residential_compliance_target": 1.0,  # §5
+        "nursing_bed_share_target": 0.55,  # §5
     },
     "jingdezhen": {  # seed 003
         "walk_minutes": 15,
@@ -43,6 +50,10 @@ EXPECTED_CITY_FIGURES: dict[str, dict[str, object]] = {
         "nursery_seats_per_1000_new": 10,
         "day_care_coverage_target": 0.9,
         "four_sync_delivery_rule": "first_phase",
+        "community_day_care_coverage_target": 0.9,  # §5
+        "village_elderly_care_coverage_target": 0.85,  # issue 16: 建制村 ≥ 85 % (003)
+        "new_residential_compliance_target": 1.0,  # §5
+        "nursing_bed_share_target": 0.6,  # §5
     },
     "chifeng": {  # seed 004
         "walk_minutes": 15,
@@ -57,6 +68,11 @@ EXPECTED_CITY_FIGURES: dict[str, dict[str, object]] = {
         "elderly_beds_per_1000_elderly": 50,
         "day_care_coverage_target": 0.9,
         "childcare_coverage_target": 0.8,
+        "community_day_care_coverage_target": 0.9,  # §5
+        "community_childcare_coverage_target": 0.8,  # §5
+        "village_elderly_care_coverage_target": 1.0,  # issue 16: 行政村 100 % (004)
+        "street_centre_coverage_target": 1.0,  # §3: one centre per 街道
+        "nursing_bed_share_target": 0.55,  # §5
     },
 }
 

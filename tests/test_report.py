@@ -15,6 +15,8 @@ from siting import report
 from siting.charts import bar_chart, histogram_chart
 from siting.cli import main
 
+from conftest import copy_sample_project
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -23,12 +25,7 @@ def sample_run(tmp_path_factory):
     from siting.pipeline import run_coverage
 
     root = tmp_path_factory.mktemp("report")
-    for name in ("sample.osm.pbf", "example_residences.csv", "example_facilities.csv"):
-        shutil.copy(REPO / "data" / name, root / name)
-    text = (REPO / "data" / "sample_project.toml").read_text(encoding="utf-8")
-    (root / "project.toml").write_text(text.replace("../out/sample", "out").replace("../maps/sample_coverage.html", "out/map.html"),
-                                       encoding="utf-8")
-    return root, run_coverage(root / "project.toml")
+    return root, run_coverage(copy_sample_project(root))
 
 
 def test_report_tables_are_the_summary_figures(sample_run):
@@ -43,7 +40,7 @@ def test_report_tables_are_the_summary_figures(sample_run):
     indicators = tables["indicators"]
     expected = [(v["check"], v["verdict"]) for k in ("elderly_day_care", "nursery") for v in summary["kinds"][k]["verdicts"]]
     assert list(zip(indicators["check"], indicators["verdict"])) == expected
-    coverage = indicators[indicators["check"] == "coverage rate within the walking circle"]
+    coverage = indicators[indicators["check"].str.startswith("share of households within the 15-minute walk")]
     assert coverage["value"].tolist() == pytest.approx([100 * summary["kinds"][k]["coverage_rate"] for k in ("elderly_day_care", "nursery")])
     sources = tables["sources"].set_index("role")
     assert sources.loc["residences", "sha256"] == run.inputs.sources["residences"].split("sha256:")[1]
