@@ -335,7 +335,7 @@ def facilities_from_frame(
             raise ConfigError(f"unknown facility kind '{kind}'", file=source, expected=" or ".join(KINDS),
                               fix="set kind = \"elderly_day_care\" or \"nursery\"")
         if "kind" in found:
-            log.info("%s: kind = %s given for the whole file; column '%s' ignored", source, whole, found["kind"])
+            _check_kind_column_agrees(frame, source, found["kind"], whole)
         kinds = np.full(len(frame), whole, dtype=object)
     elif "kind" in found:
         kinds = parse_kinds(frame, source, found["kind"])
@@ -532,6 +532,19 @@ def _kind_of(value) -> str | None:
         return kind
     hits = {k for word, k in _KIND_KEYWORDS.items() if word in key}
     return hits.pop() if len(hits) == 1 else None
+
+
+def _check_kind_column_agrees(frame: pd.DataFrame, source: str, column: str, whole: str) -> None:
+    """The project's `kind` for a whole file must not contradict a recognised kind in the file's own kind column
+    (labels it does not recognise, e.g. 公办/民办, are not kinds and pass)."""
+    for i, value in enumerate(frame[column].tolist()):
+        kind = None if is_blank(value) else _kind_of(value)
+        if kind is not None and kind != whole:
+            raise ConfigError(f"the project sets kind = \"{whole}\" for this file, but its column '{column}' says "
+                              f"'{value}' ({kind})", file=source, row=spreadsheet_row(frame, i), column=column,
+                              expected=f"the same kind in the project file and in the file's kind column",
+                              fix="remove kind from this [[facilities]] block to use the file's column, or correct the "
+                                  "column or the project's kind")
 
 
 def parse_kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:

@@ -17,10 +17,10 @@ import pandas as pd
 from . import __version__
 from .coverage import CoverageResult, analyse_coverage
 from .errors import ConfigError
-from .network import WalkNetwork, load_network
-from .output import ensure_writable_dir, file_sha256, write_csv, write_gpkg, write_json
+from .network import WalkNetwork, load_network, network_cache_dir
+from .output import ensure_writable_dir, file_sha256, output_set, write_csv, write_gpkg, write_json
 from .project import Project, load_project
-from .schema import FACILITY_COLUMNS, KINDS
+from .schema import CAPACITY_COLUMN, FACILITY_COLUMNS, KINDS
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -33,6 +33,7 @@ class Inputs:
     facilities: gpd.GeoDataFrame
     profile: Any
     sources: dict[str, str] = field(default_factory=dict)  # what each layer was read from, with its content hash
+    notes: dict[str, Any] = field(default_factory=dict)  # what reading assumed (e.g. OSM storeys), for the summary
 
 
 @dataclass
@@ -74,7 +75,7 @@ def load_network_for(project: Project, say: Progress) -> WalkNetwork:
 
         return network_from_place(net_cfg.get("place"), metric_crs=project.metric_crs)
     path = project.resolve(net_cfg["path"])
-    cache_dir = project.output / ".siting-cache" if net_cfg.get("cache", True) else None
+    cache_dir = network_cache_dir() if net_cfg.get("cache", True) else None
     say(f"reading walking network {Path(path).name}")
     try:
         net = load_network(path, metric_crs=project.metric_crs, cache_dir=cache_dir)
@@ -158,6 +159,7 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     for i, block in enumerate(project.facilities):
         frame, sources[f"facilities[{i}]"] = _read_layer(project, block, "facilities", profile, kind=block.get("kind"))
         _check_against_network(project, net, frame, block)
+        _warn_missing_capacity(frame, Path(str(block.get("path", "OSM"))).name, say)
         fac_frames.append(frame)
         fac_files += [Path(str(block.get("path", "OSM"))).name] * len(frame)
     if fac_frames:
@@ -176,39 +178,68 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     return Inputs(net, residences, facilities, profile, sources)
 
 
+def _warn_missing_capacity(frame: gpd.GeoDataFrame, name: str, say: Progress) -> None:
+    """A capacity that is not given is not zero: say so loudly (coverage marks those facilities 'capacity missing')."""
+    from .layers import ALIASES
+
+    for kind in KINDS:
+        column = CAPACITY_COLUMN[kind]
+        own = frame[frame["kind"] == kind]
+        missing = own[column].isna().to_numpy()
+        if not missing.any():
+            continue
+        ids = _listed(own.loc[missing, "fac_id"].astype(str).tolist())
+        say(f"warning: {name}: no {column} ({'/'.join(ALIASES[column][:6])}) for {missing.sum()} of {len(own)} {kind} "
+            f"facilities ({ids}): their verdict is 'capacity missing' and the capacity checks of {kind} say 'missing "
+            f"data'. Fix: add the column, fill it in, or map it: columns = {{ {column} = \"…\" }}")
+
+
 def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress) -> dict[str, Path]:
+    """Tables, GeoPackage, summary and map of one run, moved into place together (see `siting.output.output_set`):
+    an interrupted run leaves the previous run's files, never a mix of two runs."""
     out = project.output
     paths: dict[str, Path] = {}
     say(f"writing tables to {out}")
     residences = result.residences.sort_values("res_id", kind="stable")
     facilities = result.facilities.sort_values(["kind", "fac_id"], kind="stable")
-    paths["residences_csv"] = write_csv(out / "residences.csv", _with_lonlat(residences))
-    paths["facilities_csv"] = write_csv(out / "facilities.csv", _with_lonlat(facilities))
-    paths["gpkg"] = write_gpkg(out / "coverage.gpkg", {
-        "residences": residences, "facilities": facilities, "catchments": result.catchments,
-    })
-    summary = dict(result.summary)
-    summary.update({
-        "siting_version": __version__,
-        "project": project.name,
-        "inputs": inputs.sources,
-        "profile_figures": inputs.profile.to_dict(),
-    })
-    paths["summary"] = write_json(out / "summary.json", summary)
-    say(f"writing map {project.map_path}")
-    from .maps import coverage_map, save_map
+    with output_set(out) as staged:
+        say(f"writing residences.csv ({len(residences):,} rows)")
+        write_csv(staged.path(out / "residences.csv"), _with_lonlat(residences))
+        paths["residences_csv"] = out / "residences.csv"
+        write_csv(staged.path(out / "facilities.csv"), _with_lonlat(facilities))
+        paths["facilities_csv"] = out / "facilities.csv"
+        say(f"writing coverage.gpkg ({len(residences):,} residences, {len(facilities):,} facilities, "
+            f"{len(result.catchments):,} catchments)")
+        write_gpkg(staged.path(out / "coverage.gpkg"), {
+            "residences": residences, "facilities": facilities, "catchments": result.catchments,
+        })
+        paths["gpkg"] = out / "coverage.gpkg"
+        summary = dict(result.summary)
+        summary.update({
+            "siting_version": __version__,
+            "project": project.name,
+            "inputs": inputs.sources,
+            "profile_figures": inputs.profile.to_dict(),
+            **inputs.notes,
+        })
+        write_json(staged.path(out / "summary.json"), summary)
+        paths["summary"] = out / "summary.json"
+        say(f"writing map {project.map_path}")
+        from .maps import coverage_map, save_map
 
-    m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
-                     threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
-                     tiles=project.tiles)
-    paths["map"] = save_map(m, project.map_path)
-    if project.postgis_url:
-        from .postgis import write_postgis_tables
+        m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
+                         threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
+                         tiles=project.tiles)
+        save_map(m, staged.path(project.map_path))
+        paths["map"] = project.map_path
+        if project.postgis_url:  # its own transaction; a failure here leaves the files of the previous run too
+            from .postgis import write_postgis_tables
 
-        say("writing result tables to PostGIS")
-        write_postgis_tables(project.postgis_url, {
-            "siting_residences": residences, "siting_facilities": facilities, "siting_catchments": result.catchments,
-        }, schema=project.postgis_schema)
+            say("writing result tables to PostGIS")
+            write_postgis_tables(project.postgis_url, {
+                "siting_residences": residences, "siting_facilities": facilities, "siting_catchments": result.catchments,
+            }, schema=project.postgis_schema)
+        say("moving the new files into place")
     return paths
 
 
@@ -226,21 +257,87 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     if not isinstance(project, Project):
         project = load_project(project, **overrides)
     say = _say(progress)
+    created = [folder for folder in (project.output, project.map_path.parent) if not folder.exists()]
+    try:
+        return _run_coverage(project, say)
+    except BaseException:
+        for folder in created:  # a failed first run leaves no empty output folder behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _run_coverage(project: Project, say: Progress) -> CoverageRun:
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
     inputs = load_inputs(project, progress=say)
     result = analyse_coverage(
         inputs.network, inputs.residences, inputs.facilities, inputs.profile,
         thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes, max_snap_m=project.max_snap_m,
-        polygons=project.polygons, progress=say,
+        polygons=project.polygons, snap_to_main=project.snap_to_main, progress=say,
     )
-    for kind, info in result.summary["kinds"].items():
-        say(f"{kind}: {info['coverage_rate']:.1%} of households within {result.summary['walk_minutes']:g} min; "
-            f"servable share {info['servable_share']:.1%}")
-    idle = result.facilities[result.facilities["snap_ok"] & (result.facilities["households_served"] == 0)]
-    if len(idle):
-        say(f"warning: {len(idle)} facilities reach no residence within {result.summary['walk_minutes']:g} min "
-            f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")
+    report_coverage(inputs.network, result, say)
     outputs = write_coverage_outputs(project, inputs, result, say=say)
     say("done")
     return CoverageRun(project, inputs, result, outputs)
+
+
+def _listed(labels: list[str], limit: int = 10) -> str:
+    more = f" … and {len(labels) - limit} more" if len(labels) > limit else ""
+    return ", ".join(labels[:limit]) + more
+
+
+def _where(frame: gpd.GeoDataFrame) -> list[str]:
+    """Each row's id with its distance from the nearest street and its lon/lat, as the run log names a row."""
+    pts = frame.geometry.where(frame.geometry.geom_type == "Point", frame.geometry.representative_point())
+    id_column = "res_id" if "res_id" in frame.columns else "fac_id"
+    return [f"{rid} ({snap:,.0f} m; lon {lon:.5f}, lat {lat:.5f})" for rid, snap, lon, lat in
+            zip(frame[id_column].astype(str), frame["snap_m"], pts.x, pts.y)]
+
+
+def report_coverage(net: WalkNetwork, result: CoverageResult, say: Progress) -> None:
+    """The run log: coverage per kind, and by name every row the result does not treat like the others (too far
+    from a street, on a piece of the network cut off from the main one, reaching nobody), with what to do."""
+    from .coverage import NO_FACILITIES
+    from .snap import snap_geoseries
+
+    summary = result.summary
+    minutes, snap_m = summary["walk_minutes"], summary["max_snap_m"]
+    if not summary["households"] > 0:
+        say("warning: the residences hold 0 households in all: no coverage rate or standard can be assessed (null in "
+            "summary.json). Fix: check the households (户数) or population (人口) column")
+    for kind, info in summary["kinds"].items():
+        if info["status"] == NO_FACILITIES:
+            say(f"{kind}: {NO_FACILITIES}: coverage and standards not assessed (add a [[facilities]] file with this "
+                f"kind to assess them)")
+            continue
+        say(f"{kind}: {info['coverage_rate']:.1%} of households within {minutes:g} min ({info['walk_m']:g} m at "
+            f"{info['walk_speed_m_per_min']:g} m/min); servable share {info['servable_share']:.1%}")
+    res, fac = result.residences, result.facilities
+    far = res[~res["snap_ok"].to_numpy(dtype=bool)]
+    if len(far):
+        say(f"warning: {len(far)} residences lie more than {snap_m:g} m from any walkable street and count as not "
+            f"covered: {_listed(_where(far))}. Fix: check their coordinates (a point at 0, 0, in the sea or in another "
+            f"city), or use a network extract that covers them")
+    island = res[res["snap_ok"].to_numpy(dtype=bool) & (res["network_component"].to_numpy() != 0)]
+    if len(island):
+        say(f"warning: {len(island)} residences sit on small pieces of the network cut off from the main one and "
+            f"reach only facilities on the same piece: {_listed(island['res_id'].astype(str).tolist())}")
+    far = fac[~fac["snap_ok"].to_numpy(dtype=bool)]
+    if len(far):
+        say(f"warning: {len(far)} facilities lie more than {snap_m:g} m from any walkable street and serve no one: "
+            f"{_listed(_where(far))}. Fix: check their coordinates, or use a network extract that covers them")
+    island = fac[fac["snap_ok"].to_numpy(dtype=bool) & ~fac["on_main_network"].to_numpy(dtype=bool)]
+    if len(island):
+        to_main = snap_geoseries(net, island.geometry, max_snap_m=np.inf, main_only=True).off_network_m
+        nodes = np.bincount(net.component)
+        named = [f"{fid} (piece of {nodes[c]} nodes; main network {d:,.0f} m away)" for fid, c, d in
+                 zip(island["fac_id"].astype(str), island["network_component"], to_main)]
+        say(f"warning: {len(island)} facilities are attached to small pieces of the network cut off from the main one "
+            f"and reach only residences on the same piece: {_listed(named)} (network_component in facilities.csv). "
+            f"Fix: attach them to the main network with snap_to = \"main\" in [network] (within max_snap_m = "
+            f"{snap_m:g} m), connect the pieces in the network data, or accept the result if they really are cut off")
+    idle = fac[fac["snap_ok"].to_numpy(dtype=bool) & (fac["households_served"] == 0).to_numpy()]
+    if len(idle):
+        say(f"warning: {len(idle)} facilities reach no residence within {minutes:g} min "
+            f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")
