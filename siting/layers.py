@@ -720,15 +720,18 @@ def estimate_households_from_buildings(
 ) -> gpd.GeoDataFrame:
     """Residences from bare building outlines: footprint (m²) × storeys ÷ dwelling size, rounded half up to whole
     dwellings and at least one; population = households × household size. Storeys come from a `levels` or
-    `building:levels` column, else `default_levels`. Extra columns footprint_m2 and levels show the working."""
+    `building:levels` column, else `default_levels`. Extra columns footprint_m2, levels and levels_assumed (True where
+    the default was used) show the working; a `building` column (the OSM building type) is kept."""
     for label, value in (("dwelling size", dwelling_size_m2), ("default levels", default_levels),
                          ("household size", household_size)):
         if not (np.isfinite(value) and value > 0):
             raise ConfigError(f"{label} {value} is not a positive number", expected="a positive number",
                               fix="check the profile")
     level_column = next((c for c in ("levels", "building:levels") if c in buildings_gdf.columns), None)
-    levels = np.array([parse_levels(v, default_levels) for v in buildings_gdf[level_column]]) if level_column \
-        else np.full(len(buildings_gdf), float(default_levels))
+    tagged = np.array([parse_levels(v, np.nan) for v in buildings_gdf[level_column]], dtype=np.float64) \
+        if level_column else np.full(len(buildings_gdf), np.nan)
+    levels_assumed = np.isnan(tagged)
+    levels = np.where(levels_assumed, float(default_levels), tagged)
     footprint = footprint_area_m2(buildings_gdf.geometry)
     households = np.maximum(1.0, np.floor(footprint * levels / dwelling_size_m2 + 0.5))
     if "osm_id" in buildings_gdf.columns:
@@ -739,8 +742,12 @@ def estimate_households_from_buildings(
     result = gpd.GeoDataFrame(
         {"res_id": ids, "name": names, "households": households, "population": households * household_size,
          "area_type": np.full(len(buildings_gdf), default_area_type, dtype=object),
-         "footprint_m2": footprint, "levels": levels},
+         "footprint_m2": footprint, "levels": levels, "levels_assumed": levels_assumed},
         geometry=buildings_gdf.geometry.to_crs("EPSG:4326").reset_index(drop=True).values,
         crs="EPSG:4326",
     )
-    return result[list(RESIDENCE_COLUMNS[:-1]) + ["footprint_m2", "levels", "geometry"]]
+    extra = ["footprint_m2", "levels", "levels_assumed"]
+    if "building" in buildings_gdf.columns:
+        result["building"] = buildings_gdf["building"].astype(str).to_numpy()
+        extra.insert(0, "building")
+    return result[list(RESIDENCE_COLUMNS[:-1]) + extra + ["geometry"]]

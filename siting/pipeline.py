@@ -89,7 +89,8 @@ def load_network_for(project: Project, say: Progress) -> WalkNetwork:
     return net
 
 
-def _read_layer(project: Project, block: dict, role: str, profile, kind: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
+def _read_layer(project: Project, block: dict, role: str, profile, kind: str | None = None,
+                notes: dict | None = None) -> tuple[gpd.GeoDataFrame, str]:
     from . import layers
 
     options = dict(columns=block.get("columns"), crs=block.get("crs"), coords=block.get("coords", "wgs84"))
@@ -98,16 +99,7 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
 
         osm_path = project.resolve(block.get("path", project.network["path"]))
         if role == "residences":
-            buildings = osm_features.read_osm_residential_buildings(osm_path)
-            frame = layers.estimate_households_from_buildings(
-                buildings,
-                dwelling_size_m2=float(profile.value("dwelling_size_m2")),
-                default_levels=float(profile.value("default_building_levels")),
-                household_size=float(profile.value("household_size")),
-            )
-            return layers.residences_from_frame(frame, source=f"{osm_path} (OSM residential buildings)",
-                                                household_size=float(profile.value("household_size")),
-                                                default_area_type=block.get("default_area_type", "existing")), str(osm_path)
+            return _osm_residences(osm_path, block, profile, notes if notes is not None else {}), str(osm_path)
         frame = osm_features.read_osm_facilities(osm_path)
         if kind:
             frame = frame[frame["kind"] == kind]
@@ -136,6 +128,57 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
     return frame, f"{location} sha256:{file_sha256(location)}"
 
 
+def _osm_residences(osm_path: Path, block: dict, profile, notes: dict) -> gpd.GeoDataFrame:
+    """Residences estimated from OSM residential buildings, keeping the working (building type, footprint, storeys
+    and whether they were assumed) as columns; student dormitories leave the demand unless include_dormitories, as
+    the elderly-care and childcare standards count households. `notes["osm_residences"]` says what was counted."""
+    from . import layers, osm_features
+
+    buildings = osm_features.read_osm_residential_buildings(osm_path)
+    include_dormitories = bool(block.get("include_dormitories", False))
+    dormitory = (buildings["building"] == "dormitory").to_numpy()
+    if not include_dormitories:
+        buildings = buildings[~dormitory].reset_index(drop=True)
+    default_levels = float(profile.value("default_building_levels"))
+    frame = layers.estimate_households_from_buildings(
+        buildings, dwelling_size_m2=float(profile.value("dwelling_size_m2")), default_levels=default_levels,
+        household_size=float(profile.value("household_size")),
+    )
+    residences = layers.residences_from_frame(frame, source=f"{osm_path} (OSM residential buildings)",
+                                              household_size=float(profile.value("household_size")),
+                                              default_area_type=block.get("default_area_type", "existing"))
+    for column in ("building", "footprint_m2", "levels", "levels_assumed"):
+        residences.insert(len(residences.columns) - 1, column, frame[column].to_numpy())
+    counted = sorted(osm_features.RESIDENTIAL_BUILDINGS - (set() if include_dormitories else {"dormitory"}))
+    types = residences.groupby("building")["households"].agg(["size", "sum"])
+    notes["osm_residences"] = {
+        "building_types_counted": counted,
+        "buildings_by_type": {str(k): int(v) for k, v in types["size"].items()},
+        "households_by_type": {str(k): float(v) for k, v in types["sum"].items()},
+        "dormitories_excluded": 0 if include_dormitories else int(dormitory.sum()),
+        "buildings": int(len(residences)),
+        "default_levels": default_levels,
+        "buildings_with_default_levels": int(residences["levels_assumed"].sum()),
+        "not_counted": "building=yes and every type not listed (university, school, commercial, …)",
+    }
+    return residences
+
+
+def _say_osm_residences(notes: dict, say: Progress) -> None:
+    info = notes.get("osm_residences")
+    if not info:
+        return
+    by_type = ", ".join(f"{k} {v}" for k, v in info["buildings_by_type"].items())
+    say(f"OSM residences: {info['buildings']} buildings counted as homes ({by_type or 'none'}); types counted: "
+        f"{', '.join(info['building_types_counted'])}; building=yes and other types are not homes")
+    if info["dormitories_excluded"]:
+        say(f"OSM residences: {info['dormitories_excluded']} student dormitories (building=dormitory) left out of "
+            f"household demand; include_dormitories = true in [residences] counts them")
+    say(f"OSM residences: {info['buildings_with_default_levels']} of {info['buildings']} buildings have no "
+        f"building:levels tag and were assumed to have {info['default_levels']:g} storeys (the profile's "
+        f"default_building_levels); see levels and levels_assumed in residences.csv")
+
+
 def _check_against_network(project: Project, net: WalkNetwork, frame: gpd.GeoDataFrame, block: dict) -> None:
     from .diagnose import check_layer_against_network
 
@@ -152,7 +195,9 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     net = load_network_for(project, say)
     sources = {"network": f"{net.source}"}
     say("reading residences")
-    residences, sources["residences"] = _read_layer(project, project.residences, "residences", profile)
+    notes: dict[str, Any] = {}
+    residences, sources["residences"] = _read_layer(project, project.residences, "residences", profile, notes=notes)
+    _say_osm_residences(notes, say)
     say(f"{len(residences)} residences, {residences['households'].sum():.0f} households, {residences['population'].sum():.0f} residents")
     _check_against_network(project, net, residences, project.residences)
     fac_frames, fac_files = [], []
@@ -175,7 +220,7 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
                           fix="give every facility a unique id (编号), e.g. a prefix per file")
     for kind in KINDS:
         say(f"{kind}: {(facilities['kind'] == kind).sum()} facilities")
-    return Inputs(net, residences, facilities, profile, sources)
+    return Inputs(net, residences, facilities, profile, sources, notes)
 
 
 def _warn_missing_capacity(frame: gpd.GeoDataFrame, name: str, say: Progress) -> None:

@@ -272,3 +272,61 @@ def test_the_network_cache_lives_in_the_user_cache_folder_and_a_failed_run_write
     assert sorted(p.name for p in (area / "out").iterdir()) == ["coverage.gpkg", "facilities.csv", "map.html",
                                                                "residences.csv", "summary.json"]
     assert len(list(cache.glob("network-*.npz"))) == 1
+
+
+# ---------------------------------------------------------------------------------------------------- item 15
+
+
+def _osm_buildings_by_hand(path: Path) -> dict[str, list[bool]]:
+    """building type -> [has a usable building:levels tag] for every closed way and multipolygon relation of the OSM
+    XML, read with ElementTree."""
+    import xml.etree.ElementTree as ET
+
+    found: dict[str, list[bool]] = {}
+    root = ET.parse(path).getroot()
+    for element in [*root.iter("way"), *root.iter("relation")]:
+        tags = {t.get("k"): t.get("v") for t in element.iter("tag")}
+        refs = [nd.get("ref") for nd in element.iter("nd")]
+        closed = len(refs) > 3 and refs[0] == refs[-1] if element.tag == "way" else tags.get("type") == "multipolygon"
+        if "building" in tags and closed:
+            levels = re.match(r"\s*(\d+(\.\d+)?)", tags.get("building:levels", ""))
+            found.setdefault(tags["building"], []).append(bool(levels) and float(levels.group(1)) > 0)
+    return found
+
+
+@pytest.mark.parametrize("include_dormitories", [False, True])
+def test_osm_residences_say_which_buildings_count_and_how_many_storeys_were_assumed(tmp_path, include_dormitories):
+    osm = DATA / "bupt_beijing" / "map.osm"
+    project = tmp_path / "project.toml"
+    project.write_text(
+        f'[project]\nname = "campus"\nprofile = "national"\noutput = "out"\n\n[network]\npath = "{osm.as_posix()}"\n'
+        f'cache = false\n\n[residences]\nsource = "osm"\n'
+        + ("include_dormitories = true\n" if include_dormitories else "")
+        + f'\n[[facilities]]\nsource = "osm"\npath = "{osm.as_posix()}"\n', encoding="utf-8")
+    result = run_cli("run", str(project))
+    assert result.exit_code == 0, result.output
+    by_hand = _osm_buildings_by_hand(osm)
+    homes = {"residential", "apartments", "house", "detached", "terrace", "semidetached_house"}
+    if include_dormitories:
+        homes.add("dormitory")
+    counted = {k: v for k, v in by_hand.items() if k in homes}
+    n = sum(len(v) for v in counted.values())
+    assumed = sum(not tagged for v in counted.values() for tagged in v)
+    assert by_hand["dormitory"] and by_hand["apartments"]  # the campus has both
+    summary = strict_json(tmp_path / "out" / "summary.json")
+    info = summary["osm_residences"]
+    assert info["buildings_by_type"] == {k: len(v) for k, v in sorted(counted.items())}
+    assert info["dormitories_excluded"] == (0 if include_dormitories else len(by_hand["dormitory"]))
+    assert info["buildings_with_default_levels"] == assumed and info["default_levels"] == 6
+    assert ("dormitory" in info["building_types_counted"]) == include_dormitories
+    residences = read_csv(tmp_path / "out" / "residences.csv")
+    assert len(residences) == n == summary["residences"]
+    assert residences.groupby("building").size().to_dict() == info["buildings_by_type"]
+    assert int(residences["levels_assumed"].sum()) == assumed
+    assert (residences.loc[residences["levels_assumed"], "levels"] == 6).all()
+    lines = said(result)
+    assert (f"OSM residences: {assumed} of {n} buildings have no building:levels tag and were assumed to have 6 storeys "
+            "(the profile's default_building_levels); see levels and levels_assumed in residences.csv") in lines
+    dorm_line = (f"OSM residences: {len(by_hand['dormitory'])} student dormitories (building=dormitory) left out of "
+                 "household demand; include_dormitories = true in [residences] counts them")
+    assert (dorm_line in lines) == (not include_dormitories)
