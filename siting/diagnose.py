@@ -10,12 +10,12 @@ import shapely
 from .coords import bd09_to_wgs84, gcj02_to_wgs84
 from .errors import InputError
 from .network import WalkNetwork
-from .snap import snap_points
+from .snap import snap_points, walking_points
 
 
 def _lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     geom = frame.geometry.to_crs("EPSG:4326")
-    pts = geom.where(geom.geom_type == "Point", geom.representative_point())
+    pts = walking_points(geom)
     return pts.x.to_numpy(), pts.y.to_numpy()
 
 

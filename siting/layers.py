@@ -200,10 +200,19 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
 def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Drop wholly blank rows (separators, formatted rows at the end of a sheet) but remember the spreadsheet row
     of every kept row, so that messages still point at the right line."""
-    blank = frame.apply(lambda column: column.map(is_blank)).all(axis=1).to_numpy() if len(frame.columns) else \
-        np.zeros(len(frame), dtype=bool)
-    kept = frame.loc[~blank].reset_index(drop=True)
-    kept.attrs["spreadsheet_rows"] = (np.flatnonzero(~blank) + 2).tolist()
+    candidate = np.arange(len(frame)) if len(frame.columns) else np.zeros(0, dtype=np.int64)
+    for position in range(len(frame.columns)):  # only rows blank so far are looked at in the next column
+        if not candidate.size:
+            break
+        cells = frame.iloc[candidate, position].to_numpy(dtype=object)
+        blank_text = np.fromiter((isinstance(v, str) and not v.strip() for v in cells), dtype=bool, count=cells.size)
+        candidate = candidate[blank_text | pd.isna(cells)]
+    blank = np.zeros(len(frame), dtype=bool)
+    blank[candidate] = True
+    kept = frame.loc[~blank].reset_index(drop=True) if blank.any() else frame
+    # an array, not a list: pandas deep-copies attrs on every column access, which for a list of a million rows
+    # took seconds per column
+    kept.attrs["spreadsheet_rows"] = np.flatnonzero(~blank) + 2
     return kept
 
 
@@ -455,6 +464,9 @@ def parse_numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.nd
     silently dropped figure would change the coverage result."""
     if column is None:
         return np.full(len(frame), np.nan)
+    fast = _numbers_at_once(frame[column])
+    if fast is not None:
+        return fast
     out = np.full(len(frame), np.nan)
     for i, value in enumerate(frame[column].tolist()):
         if is_blank(value):
@@ -468,6 +480,29 @@ def parse_numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.nd
                              expected="a number (digits only, no units)", fix="correct the cell or leave it blank")
         out[i] = number
     return out
+
+
+def _numbers_at_once(column: pd.Series) -> np.ndarray | None:
+    """parse_numbers for a whole column at once: a numeric column as it is, a text column through Python's own float
+    parsing (numpy calls it per string, so every figure is the exact float the per-cell path gives). None when any
+    cell is not a finite number or not plain text: the per-cell path then names the first bad cell."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return None if np.isinf(values).any() else values
+    cells = column.to_numpy(dtype=object)
+    if not _all_text(cells):
+        return None
+    texts = np.array([v.strip().replace(",", "") for v in cells.tolist()], dtype=object)
+    blank = texts == ""
+    texts[blank] = "nan"
+    try:
+        values = texts.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(values[~blank]).all():
+        return None
+    values[blank] = np.nan
+    return values
 
 
 def check_non_negative(frame: pd.DataFrame, values: np.ndarray, source: str, column: str | None, field: str) -> None:
@@ -485,6 +520,11 @@ def parse_ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str)
     if column is None:
         log.info("%s: no id column; ids %s1..%s%d generated in row order", source, prefix, prefix, len(frame))
         return [f"{prefix}{i + 1}" for i in range(len(frame))]
+    cells = frame[column].to_numpy(dtype=object)
+    if _all_text(cells):
+        texts = [v.strip() for v in cells.tolist()]
+        if all(texts) and not pd.Series(texts, dtype=object).duplicated().any():
+            return texts
     ids: list[str] = []
     first_row: dict[str, int] = {}
     for i, value in enumerate(frame[column].tolist()):
@@ -506,13 +546,26 @@ def parse_names(frame: pd.DataFrame, column: str | None) -> list[str]:
     """Names of `column` as text, "" for blank cells or when there is no name column."""
     if column is None:
         return [""] * len(frame)
-    return ["" if is_blank(v) and not isinstance(v, str) else str(v) for v in frame[column].tolist()]
+    cells = frame[column].to_numpy(dtype=object)
+    if _all_text(cells):
+        return cells.tolist()
+    return ["" if is_blank(v) and not isinstance(v, str) else str(v) for v in cells.tolist()]
+
+
+def _all_text(cells: np.ndarray) -> bool:
+    """Every cell a str (a CSV column): the vectorised paths below apply."""
+    return pd.api.types.infer_dtype(cells, skipna=False) in ("string", "empty")
 
 
 def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: str) -> np.ndarray:
     out = np.full(len(frame), default, dtype=object)
     if column is None:
         return out
+    codes, labels = pd.factorize(pd.Series(frame[column].to_numpy(dtype=object), dtype=object))
+    mapped = [None if is_blank(label) else AREA_TYPE_VALUES.get(normalise_header(label)) for label in labels]
+    if all(m is not None or is_blank(label) for m, label in zip(mapped, labels)):  # each distinct label once
+        lookup = np.array([default if m is None else m for m in mapped] + [default], dtype=object)
+        return lookup[codes]  # code -1 (a missing cell) takes the last entry, the default
     for i, value in enumerate(frame[column].tolist()):
         if is_blank(value):
             continue
@@ -674,7 +727,9 @@ def _check_swapped(frame: pd.DataFrame, series: gpd.GeoSeries, source: str, colu
     """A lon/lat pair outside China whose swap falls inside it was almost surely typed the wrong way round."""
     from .coords import out_of_china
 
-    points = shapely.point_on_surface(np.asarray(series.values))
+    points = np.asarray(series.values)
+    if not (shapely.get_type_id(points) == 0).all():  # point_on_surface costs a second per million points
+        points = shapely.point_on_surface(points)
     lon, lat = shapely.get_x(points), shapely.get_y(points)
     suspicious = out_of_china(lon, lat) & ~out_of_china(lat, lon) & (np.abs(lon) <= 90)
     if suspicious.any():

@@ -182,9 +182,11 @@ def write_csv(target: str | os.PathLike, frame: pd.DataFrame) -> Path:
     """UTF-8 with BOM so that Excel on a Chinese Windows opens it with the right characters. Floats are written in
     full (the shortest text that reads back to the same number): lon/lat keep their 7 decimals (a fixed 6 significant
     digits cut them to ~10 m) and scripted comparisons read back exactly what was computed."""
+    from .csv_text import write_frame_csv
+
     frame = frame.drop(columns="geometry", errors="ignore")
     with atomic_path(target) as tmp:
-        frame.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+        write_frame_csv(tmp, frame, encoding="utf-8-sig")
     return Path(target)
 
 

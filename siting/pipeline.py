@@ -21,6 +21,7 @@ from .network import WalkNetwork, load_network, network_cache_dir
 from .output import ensure_writable_dir, file_sha256, output_set, write_csv, write_gpkg, write_json
 from .project import Project, load_project
 from .schema import CAPACITY_COLUMN, FACILITY_COLUMNS, KINDS
+from .snap import walking_points
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -199,7 +200,9 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     residences, sources["residences"] = _read_layer(project, project.residences, "residences", profile, notes=notes)
     _say_osm_residences(notes, say)
     say(f"{len(residences)} residences, {residences['households'].sum():.0f} households, {residences['population'].sum():.0f} residents")
+    say("checking the residences against the streets (coordinate system, GCJ-02/BD-09 shift)")
     _check_against_network(project, net, residences, project.residences)
+    say("reading facilities")
     fac_frames, fac_files = [], []
     for i, block in enumerate(project.facilities):
         frame, sources[f"facilities[{i}]"] = _read_layer(project, block, "facilities", profile, kind=block.get("kind"))
@@ -290,7 +293,7 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
 
 def _with_lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     """CSV rows carry lon/lat of the point used for walking (polygons: a point inside them)."""
-    pts = frame.geometry.where(frame.geometry.geom_type == "Point", frame.geometry.representative_point())
+    pts = walking_points(frame.geometry)
     out = pd.DataFrame(frame.drop(columns="geometry"))
     out["lon"] = pts.x.round(7).to_numpy()
     out["lat"] = pts.y.round(7).to_numpy()
@@ -334,7 +337,7 @@ def _listed(labels: list[str], limit: int = 10) -> str:
 
 def _where(frame: gpd.GeoDataFrame) -> list[str]:
     """Each row's id with its distance from the nearest street and its lon/lat, as the run log names a row."""
-    pts = frame.geometry.where(frame.geometry.geom_type == "Point", frame.geometry.representative_point())
+    pts = walking_points(frame.geometry)
     id_column = "res_id" if "res_id" in frame.columns else "fac_id"
     return [f"{rid} ({snap:,.0f} m; lon {lon:.5f}, lat {lat:.5f})" for rid, snap, lon, lat in
             zip(frame[id_column].astype(str), frame["snap_m"], pts.x, pts.y)]
