@@ -234,20 +234,22 @@ def test_zero_households_give_valid_json_and_no_facility_meets_the_standard(tmp_
 def test_rows_far_from_any_street_are_named_in_the_run_log(tmp_path):
     project = write_study_area(tmp_path)
     stray = ("R9", "误录小区", 30, "既有", 116.3400, 39.9000)  # 5.5 km south of the grid
-    write(tmp_path, "residences.csv", csv_text(RES_HEADER, RESIDENCES + [stray]))
+    null_island = ("R0", "空坐标", 20, "既有", 0, 0)  # a blank coordinate exported as 0, 0
+    write(tmp_path, "residences.csv", csv_text(RES_HEADER, RESIDENCES + [stray, null_island]))
     far_station = ("E9", "远处照料站", "日间照料", "300", "", 116.4500, 39.9580)  # 9.3 km east
     write(tmp_path, "facilities.csv", csv_text(FAC_HEADER, FACILITIES + [far_station]))
     result = run_cli("run", str(project))
     assert result.exit_code == 0, result.output
     lines = said(result)
-    r9, e9 = grid_distance_m(116.34, 39.90), grid_distance_m(116.45, 39.958)
-    assert (f"warning: 1 residences lie more than 300 m from any walkable street and count as not covered: R9 "
-            f"({r9:,.0f} m; lon 116.34000, lat 39.90000). Fix: check their coordinates (a point at 0, 0, in the sea or "
-            f"in another city), or use a network extract that covers them") in lines
+    r9, r0, e9 = grid_distance_m(116.34, 39.90), grid_distance_m(0, 0), grid_distance_m(116.45, 39.958)
+    assert (f"warning: 2 residences lie more than 300 m from any walkable street and count as not covered: R9 "
+            f"({r9:,.0f} m; lon 116.34000, lat 39.90000), R0 ({r0:,.0f} m; lon 0.00000, lat 0.00000). Fix: check their "
+            f"coordinates (a point at 0, 0, in the sea or in another city), or use a network extract that covers "
+            f"them") in lines
     assert (f"warning: 1 facilities lie more than 300 m from any walkable street and serve no one: E9 ({e9:,.0f} m; "
             f"lon 116.45000, lat 39.95800). Fix: check their coordinates, or use a network extract that covers them") in lines
     summary = strict_json(tmp_path / "out" / "summary.json")
-    assert summary["residences_too_far_from_network"] == ["R9"]
+    assert summary["residences_too_far_from_network"] == ["R9", "R0"]
     assert summary["kinds"]["elderly_day_care"]["facilities_off_network"] == ["E9"]
     facilities = read_csv(tmp_path / "out" / "facilities.csv").set_index("fac_id")
     assert facilities.loc["E9", "verdict"] == "off network"
@@ -330,3 +332,8 @@ def test_osm_residences_say_which_buildings_count_and_how_many_storeys_were_assu
     dorm_line = (f"OSM residences: {len(by_hand['dormitory'])} student dormitories (building=dormitory) left out of "
                  "household demand; include_dormitories = true in [residences] counts them")
     assert (dorm_line in lines) == (not include_dormitories)
+    # cache = false: nothing cached anywhere
+    monkeypatch.setenv("SITING_CACHE_DIR", str(tmp_path / "cache2"))
+    edit(project, "cache = true", "cache = false")
+    assert run_cli("run", str(project)).exit_code == 0
+    assert not (tmp_path / "cache2").exists()
