@@ -274,6 +274,11 @@ def test_the_network_cache_lives_in_the_user_cache_folder_and_a_failed_run_write
     assert sorted(p.name for p in (area / "out").iterdir()) == ["coverage.gpkg", "facilities.csv", "map.html",
                                                                "residences.csv", "summary.json"]
     assert len(list(cache.glob("network-*.npz"))) == 1
+    # cache = false: nothing cached anywhere
+    monkeypatch.setenv("SITING_CACHE_DIR", str(tmp_path / "cache2"))
+    edit(project, "cache = true", "cache = false")
+    assert run_cli("run", str(project)).exit_code == 0
+    assert not (tmp_path / "cache2").exists()
 
 
 # ---------------------------------------------------------------------------------------------------- item 15
@@ -332,8 +337,3 @@ def test_osm_residences_say_which_buildings_count_and_how_many_storeys_were_assu
     dorm_line = (f"OSM residences: {len(by_hand['dormitory'])} student dormitories (building=dormitory) left out of "
                  "household demand; include_dormitories = true in [residences] counts them")
     assert (dorm_line in lines) == (not include_dormitories)
-    # cache = false: nothing cached anywhere
-    monkeypatch.setenv("SITING_CACHE_DIR", str(tmp_path / "cache2"))
-    edit(project, "cache = true", "cache = false")
-    assert run_cli("run", str(project)).exit_code == 0
-    assert not (tmp_path / "cache2").exists()
