@@ -44,7 +44,7 @@ def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def kill_at(project: Path, step: str, tmp_path: Path, walk_minutes: float = 10) -> None:
+def kill_at(project: Path, step: str, tmp_path: Path, walk_minutes: float = 10, sig: int = signal.SIGKILL) -> None:
     marker = tmp_path / f"reached-{abs(hash(step))}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-c", PAUSING_RUN, str(project), step, str(marker), str(walk_minutes)],
@@ -54,9 +54,9 @@ def kill_at(project: Path, step: str, tmp_path: Path, walk_minutes: float = 10) 
         assert child.poll() is None, child.stderr.read().decode()
         assert time.monotonic() < deadline, "the run never reached " + step
         time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
+    child.send_signal(sig)
+    child.wait(timeout=60)
+    assert child.returncode == -sig  # after Ctrl-C Python unwinds (KeyboardInterrupt), then ends by the same signal
 
 
 def test_a_run_killed_while_writing_leaves_the_previous_run_whole(tmp_path):
@@ -77,6 +77,11 @@ def test_a_run_killed_while_writing_leaves_the_previous_run_whole(tmp_path):
 
     run_coverage(project, walk_minutes=10)
     assert sorted(p.name for p in out.iterdir()) == FILES  # one run, no leftovers
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["walk_minutes"] == 10
+    ten = digest(out)
+
+    kill_at(project, "writing map", tmp_path, walk_minutes=5, sig=signal.SIGINT)  # Ctrl-C cleans up after itself
+    assert sorted(p.name for p in out.iterdir()) == FILES and digest(out) == ten
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["walk_minutes"] == 10
 
 
