@@ -386,6 +386,6 @@ def report_coverage(net: WalkNetwork, result: CoverageResult, say: Progress) -> 
             f"Fix: attach them to the main network with snap_to = \"main\" in [network] (within max_snap_m = "
             f"{snap_m:g} m), connect the pieces in the network data, or accept the result if they really are cut off")
     idle = fac[fac["snap_ok"].to_numpy(dtype=bool) & (fac["households_served"] == 0).to_numpy()]
-    if len(idle):
+    if len(idle) and summary["households"] > 0:  # with no households at all, the warning above says it
         say(f"warning: {len(idle)} facilities reach no residence within {minutes:g} min "
             f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")

@@ -219,6 +219,7 @@ def test_zero_households_give_valid_json_and_no_facility_meets_the_standard(tmp_
     assert result.exit_code == 0, result.output
     assert ("warning: the residences hold 0 households in all: no coverage rate or standard can be assessed (null in "
             "summary.json). Fix: check the households (户数) or population (人口) column") in said(result)
+    assert not any("reach no residence" in line for line in said(result))  # they reach residences, of 0 households
     summary = strict_json(tmp_path / "out" / "summary.json")  # bare NaN would raise here
     for kind in ("elderly_day_care", "nursery"):
         info = summary["kinds"][kind]
