@@ -75,8 +75,9 @@ class OutputSet:
     def path(self, target: str | os.PathLike) -> Path:
         """Where to write the file that will become `target` (inside the folder or anywhere else, e.g. the map)."""
         target = Path(target).resolve()
-        name = f"{len(self.targets):02d}-{target.name}"
+        name = f"{len(self.targets):02d}/{target.name}"  # the file keeps its own name (reports quote it)
         self.targets[name] = target
+        (self.staging / name).parent.mkdir()
         return self.staging / name
 
     def commit(self) -> None:
