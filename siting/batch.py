@@ -2,7 +2,10 @@
 
 A job is one project or scenario file. Each job runs in its own output folder and goes through the scenario
 cache, so it is idempotent: re-submitting a finished job re-uses its result. A job that fails is retried, then
-reported with its error; the others carry on. Rows stream into one combined CSV as jobs complete.
+reported with its error in one line; the others carry on. A planner error (a TOML syntax error, a bad column: any
+SitingError) is reported at once and never retried, since the same files would fail the same way. Job and output
+paths are made absolute on the client, so workers started in any folder read the same files and write where
+`batch_results.csv` says. Rows stream into one combined CSV as jobs complete.
 """
 from __future__ import annotations
 
@@ -32,8 +35,9 @@ def job_folder(output: str | os.PathLike, job: str | os.PathLike) -> Path:
     return Path(output) / "jobs" / f"{path.stem}-{digest}"
 
 
-def run_job(job: str | os.PathLike, output: str | os.PathLike) -> list[dict]:
-    """One job, in-process: the comparison rows (one per kind) of the scenario or project file `job`."""
+def run_job(job: str | os.PathLike, output: str | os.PathLike, label: str | None = None) -> list[dict]:
+    """One job, in-process: the comparison rows (one per kind) of the scenario or project file `job`; `label` is
+    how the job is named in the rows (default: `job` as given)."""
     from .scenario import Scenario, compare, load_scenario, run_scenario
 
     path = Path(job).resolve()
@@ -48,7 +52,7 @@ def run_job(job: str | os.PathLike, output: str | os.PathLike) -> list[dict]:
     result = run_scenario(scenario, output=job_folder(output, path))
     rows = compare([result]).to_dict("records")
     for row in rows:
-        row.update({"job": str(job), "status": "ok", "error": "", "result_folder": str(result.folder)})
+        row.update({"job": label or str(job), "status": "ok", "error": "", "result_folder": str(result.folder)})
     return rows
 
 
@@ -73,7 +77,7 @@ def run_batch(
     if scheduler is None:  # a local cluster of no workers would wait for ever
         check_number("--workers", n_workers, flag=True)
     check_number("--retries", retries, flag=True)
-    out = ensure_writable_dir(output)
+    out = ensure_writable_dir(output).resolve()
     combined = out / "batch_results.csv"
     cluster = None
     if scheduler is None:
@@ -83,14 +87,18 @@ def run_batch(
         client = Client(scheduler)
     rows: list[dict] = []
     try:
-        futures = {client.submit(_run_job_reporting, str(job), str(out), key=f"siting-job-{i}-{Path(job).name}",
-                                 retries=retries, pure=False): str(job)
+        futures = {client.submit(_run_job_reporting, str(Path(job).resolve()), str(out), str(job),
+                                 key=f"siting-job-{i}-{Path(job).name}", retries=retries, pure=False): str(job)
                    for i, job in enumerate(jobs)}
         for future in as_completed(futures):
             job = futures[future]
             if future.status == "finished":
-                rows.extend(future.result())
-                say(f"done: {job}")
+                result = future.result()
+                rows.extend(result)
+                if result and result[0]["status"] == "failed":
+                    say(f"failed (not retried: a retry cannot fix an input or project error): {job}: {result[0]['error']}")
+                else:
+                    say(f"done: {job}")
             else:
                 error = future.exception()
                 rows.append({"job": job, "status": "failed", "error": _message(error)})
@@ -103,18 +111,24 @@ def run_batch(
     return _table(rows, jobs)
 
 
-def _run_job_reporting(job: str, output: str) -> list[dict]:
-    """Worker side: planner errors travel as themselves; anything else carries its traceback for the report."""
+def _run_job_reporting(job: str, output: str, label: str) -> list[dict]:
+    """Worker side. A planner error comes back as a failed row (returned, so Dask does not retry it); anything else
+    is raised again as one line naming the exception and where it happened, since a traceback does not survive
+    pickling and the planner reads one line per job anyway."""
     try:
-        return run_job(job, output)
-    except SitingError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the traceback text, which does not survive pickling
-        raise RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
+        return run_job(job, output, label=label)
+    except SitingError as exc:
+        return [{"job": label, "status": "failed", "error": _message(exc)}]
+    except Exception as exc:  # noqa: BLE001
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ is not None else None
+        at = f" (at {Path(where.filename).name}:{where.lineno} in {where.name})" if where is not None else ""
+        raise RuntimeError(f"{type(exc).__name__}: {_message(exc)}{at}") from None
 
 
 def _message(error: BaseException | None) -> str:
-    return str(error).splitlines()[0] if error is not None and str(error) else repr(error)
+    """One line: the first line of the message (a planner error's message is one line already)."""
+    text = str(error) if error is not None else ""
+    return " ".join(text.split("\n")[0].split()) if text.strip() else repr(error)
 
 
 def _table(rows: list[dict], jobs: Sequence[str | os.PathLike]) -> pd.DataFrame:

@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
+#: Verdict of each facility against the space standard (facilities.csv `verdict`). Only the first two are assessed;
+#: `meets_standard` is True / False for those and blank for the others, which are not a pass.
+MEETS = "meets standard"
+BELOW = "below standard"
+NO_HOUSEHOLDS = "no households in reach"
+CAPACITY_MISSING = "capacity missing"
+OFF_NETWORK = "off network"
+#: Verdict of a kind with no facility at all in the inputs (instead of a 0 % coverage fail).
+NO_FACILITIES = "no facilities of this kind given"
+#: Verdict when the residences hold no households at all: no rate can be computed (null in summary.json).
+NO_HOUSEHOLDS_TOTAL = "no households in the residences"
+
 
 @dataclass
 class KindCoverage:
@@ -62,13 +74,16 @@ def analyse_coverage(
     max_snap_m: float = 500.0,
     polygons: bool = True,
     polygon_buffer_m: float = 25.0,
+    snap_to_main: bool = False,
     progress: Progress | None = None,
 ) -> CoverageResult:
     """Walking coverage of `residences` by `facilities` on `net` under `profile`.
 
     `walk_minutes` is the service circle (default: the profile's 15 minutes); `thresholds_min` adds further rings
     (e.g. 5 and 10) reported side by side. Residences and facilities farther than `max_snap_m` from any walkable
-    street are kept in the tables, flagged, and counted as not covered.
+    street are kept in the tables, flagged, and counted as not covered. `snap_to_main` attaches every point to the
+    largest connected piece of the network (within `max_snap_m`) instead of the nearest street, which may be a
+    fragment that reaches nobody.
     """
     say = progress or _noop
     circle = float(walk_minutes if walk_minutes is not None else profile.value("walk_minutes"))
@@ -76,7 +91,7 @@ def analyse_coverage(
 
     say(f"snapping {len(residences)} residences to the network")
     res = residences.copy()
-    res_snap = snap_geoseries(net, res.geometry, max_snap_m=max_snap_m)
+    res_snap = snap_geoseries(net, res.geometry, max_snap_m=max_snap_m, main_only=snap_to_main)
     res["snap_m"] = res_snap.off_network_m
     res["snap_ok"] = ~res_snap.too_far
     res["network_component"] = res_snap.component
@@ -91,7 +106,7 @@ def analyse_coverage(
         speed = profile.walk_speed_m_per_min(kind)
         limits = {t: t * speed for t in rings}
         say(f"{kind}: {len(fac)} facilities, walking speed {speed:g} m/min, {circle:g} min = {circle * speed:.0f} m")
-        fac_snap = snap_geoseries(net, fac.geometry, max_snap_m=max_snap_m) if len(fac) else snap_geoseries(net, fac.geometry)
+        fac_snap = snap_geoseries(net, fac.geometry, max_snap_m=max_snap_m, main_only=snap_to_main)
         usable_fac = ~fac_snap.too_far
         fac_used = fac_snap.subset(usable_fac)
         fac_ids = fac["fac_id"].to_numpy(dtype=object)
@@ -101,8 +116,9 @@ def analyse_coverage(
         dist_m = np.where(usable_res, dist_m, np.nan)
         walk_min = dist_m / speed
         res[f"walk_min_{kind}"] = walk_min
+        res[f"walk_m_{kind}"] = dist_m
         res[f"nearest_{kind}"] = np.where((nearest >= 0) & usable_res, used_ids[np.maximum(nearest, 0)] if used_ids.size else "", "")
-        res[f"covered_{kind}"] = np.nan_to_num(walk_min, nan=np.inf) <= circle
+        res[f"covered_{kind}"] = _minutes_or_inf(walk_min) <= circle
 
         say(f"{kind}: catchments within {max(rings):g} min")
         within = reach(net, fac_used, res_snap, max(limits.values()))
@@ -123,9 +139,11 @@ def analyse_coverage(
 
         fac["snap_m"] = fac_snap.off_network_m
         fac["snap_ok"] = usable_fac
+        fac["network_component"] = fac_snap.component
+        fac["on_main_network"] = fac_snap.component == 0
         fac["walk_speed_m_per_min"] = speed
-        for col in ("households_served", "population_served", "provision", "standard_value", "meets_standard", "shortfall"):
-            fac[col] = np.nan if col != "meets_standard" else False
+        for col in ("households_served", "population_served", "provision", "standard_value", "shortfall"):
+            fac[col] = np.nan
         hh_served = np.bincount(circle_reach.src, weights=households[circle_reach.dst], minlength=len(used_ids))
         pop_served = np.bincount(circle_reach.src, weights=population[circle_reach.dst], minlength=len(used_ids))
         idx = np.flatnonzero(usable_fac)
@@ -133,8 +151,12 @@ def analyse_coverage(
         fac.iloc[idx, fac.columns.get_loc("population_served")] = pop_served
         for col in ("provision", "standard_value", "shortfall"):
             fac.iloc[idx, fac.columns.get_loc(col)] = prov[col].to_numpy()
-        fac.iloc[idx, fac.columns.get_loc("meets_standard")] = prov["meets_standard"].to_numpy()
-        fac["meets_standard"] = fac["meets_standard"].astype(bool)
+        fac["verdict"] = facility_verdicts(usable_fac, capacity_all, fac["households_served"].to_numpy(dtype=np.float64),
+                                           _scatter(idx, prov["meets_standard"].to_numpy(), len(fac)))
+        assessed = np.isin(fac["verdict"].to_numpy(), [MEETS, BELOW])
+        fac["meets_standard"] = pd.Series(np.where(assessed, fac["verdict"].to_numpy() == MEETS, None), index=fac.index,
+                                          dtype=object)
+        fac.loc[~assessed, "shortfall"] = np.nan
         fac["capacity_used_servable"] = np.nan
         fac.iloc[idx, fac.columns.get_loc("capacity_used_servable")] = servable.used_per_source
         fac_frames.append(fac)
@@ -166,11 +188,35 @@ def analyse_coverage(
         "population": float(population.sum()),
         "residences_too_far_from_network": res.loc[~usable_res, "res_id"].astype(str).tolist(),
         "max_snap_m": max_snap_m,
+        "snap_to": "main" if snap_to_main else "nearest",
         "kinds": kind_summaries,
     }
     island = usable_res & (res_snap.component != 0)
     summary["residences_on_network_islands"] = res.loc[island, "res_id"].astype(str).tolist()
     return CoverageResult(res, fac_out, catchments, summary, res_snap, kinds)
+
+
+def _minutes_or_inf(walk_min: np.ndarray) -> np.ndarray:
+    """Walking minutes with NaN (not on the network) read as unreachable; inf stays inf (np.nan_to_num alone would
+    turn it into 1.8e308, a finite number)."""
+    return np.nan_to_num(np.asarray(walk_min, dtype=np.float64), nan=np.inf, posinf=np.inf)
+
+
+def _scatter(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[idx] = values
+    return out
+
+
+def facility_verdicts(snap_ok: np.ndarray, capacity: np.ndarray, households_served: np.ndarray,
+                      meets: np.ndarray) -> np.ndarray:
+    """One verdict per facility: off network, capacity missing (blank or no capacity column), no households in
+    reach (nothing to hold the standard against: not a pass), else meets / below the standard."""
+    verdict = np.where(meets, MEETS, BELOW).astype(object)
+    verdict[~(households_served > 0)] = NO_HOUSEHOLDS
+    verdict[np.isnan(capacity)] = CAPACITY_MISSING
+    verdict[~snap_ok] = OFF_NETWORK
+    return verdict
 
 
 def _clause(profile, key: str) -> dict:
@@ -189,7 +235,7 @@ def _clause(profile, key: str) -> dict:
 def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, servable, required, capacity, profile, usable_res) -> dict:
     households = res["households"].to_numpy(dtype=np.float64)
     population = res["population"].to_numpy(dtype=np.float64)
-    walk_min = np.nan_to_num(res[f"walk_min_{kind}"].to_numpy(dtype=np.float64), nan=np.inf)
+    walk_min = _minutes_or_inf(res[f"walk_min_{kind}"].to_numpy(dtype=np.float64))
     covered = walk_min <= circle
     by_ring = {}
     for t in rings:
@@ -219,6 +265,9 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
         "unit": CAPACITY_UNIT[kind],
         "facilities": int(len(fac)),
         "facilities_off_network": fac.loc[~fac["snap_ok"], "fac_id"].astype(str).tolist(),
+        "facilities_on_network_islands": fac.loc[fac["snap_ok"] & ~fac["on_main_network"], "fac_id"].astype(str).tolist(),
+        "facilities_capacity_missing": fac.loc[fac["verdict"] == CAPACITY_MISSING, "fac_id"].astype(str).tolist(),
+        "facilities_with_no_households_in_reach": fac.loc[fac["verdict"] == NO_HOUSEHOLDS, "fac_id"].astype(str).tolist(),
         "walk_speed_m_per_min": speed,
         "walk_m": round(circle * speed, 1),
         "households_covered": float(households[covered].sum()),
@@ -231,15 +280,28 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
         "required_capacity_total": total_required,
         "provision_overall": (total_capacity / base_total * divisor) if base_total > 0 else None,
         "provision_unit": "m² per 100 households" if kind == ELDERLY else "seats per 1,000 residents",
-        "facilities_meeting_standard": int(fac["meets_standard"].sum()),
+        "facilities_meeting_standard": int((fac["verdict"] == MEETS).sum()),
         "facility_shortfall_total": float(np.nansum(fac["shortfall"].to_numpy(dtype=np.float64))),
         "servable_share": servable.share,
         "servable_capacity": servable.served_total,
         "reachable_pairs": int(within.src.size),
-        "residences_with_no_reachable_facility": int((~np.isfinite(walk_min) & usable_res).sum()),
+        "residences_with_no_reachable_facility": int((~np.isfinite(walk_min)).sum()),
         "walk_clause": _clause(profile, "walk_minutes"),
         "speed_clause": _clause(profile, "elderly_walk_speed_m_per_min" if kind == ELDERLY else "walk_speed_m_per_min"),
     }
+    # a verdict needs facilities, households and (for the capacity checks) every facility's capacity
+    unassessable = NO_FACILITIES if len(fac) == 0 else (NO_HOUSEHOLDS_TOTAL if not households.sum() > 0 else None)
+    capacity_gap = (f"missing data: capacity of {len(out['facilities_capacity_missing'])} facilities not given"
+                    if out["facilities_capacity_missing"] else None)
+    out["status"] = unassessable or "assessed"
+
+    def verdict(passed: bool, needs_capacity: bool = False) -> str:
+        if unassessable:
+            return unassessable
+        if needs_capacity and capacity_gap:
+            return capacity_gap
+        return "pass" if passed else "fail"
+
     verdicts = []
     if target is not None:
         verdicts.append({
@@ -247,7 +309,7 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
                      f"{'社区日间照料机构覆盖率' if kind == ELDERLY else '城市社区托育覆盖率'} is in indicators.json when units are given)",
             "value": rate,
             "target": float(target),
-            "verdict": "pass" if rate >= float(target) else "fail",
+            "verdict": verdict(rate >= float(target)),
             **{k: v for k, v in _clause(profile, target_key).items() if k not in ("value",)},
         })
     if kind == ELDERLY:
@@ -256,7 +318,7 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
             verdicts.append({
                 "check": f"floor area per 100 households in each catchment ({area} areas)",
                 "standard": profile.value(key),
-                "verdict": "see facilities table: meets_standard",
+                "verdict": unassessable or "see facilities table: verdict",
                 **{k: v for k, v in _clause(profile, key).items() if k not in ("value",)},
             })
     else:
@@ -266,14 +328,14 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
             "check": "childcare seats per 1,000 residents (city-wide)",
             "value": overall,
             "target": city,
-            "verdict": "pass" if overall is not None and overall >= city else "fail",
+            "verdict": verdict(overall is not None and overall >= city, needs_capacity=True),
             **{k: v for k, v in _clause(profile, "nursery_seats_per_1000_city").items() if k not in ("value",)},
         })
     verdicts.append({
         "check": "capacity meets the standard for all households within the circle (servable share)",
         "value": servable.share,
         "target": 1.0,
-        "verdict": "pass" if servable.share >= 1 - 1e-9 else "fail",
+        "verdict": verdict(servable.share >= 1 - 1e-9, needs_capacity=True),
     })
     out["verdicts"] = verdicts
     return out

@@ -453,18 +453,8 @@ def unit_sheet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def write_indicator_outputs(out: Path, indicators: Indicators, *, write_csv: Callable, write_json: Callable) -> dict[str, Path]:
-    """units_<level>.csv, indicators.csv, indicators.json, ledger.csv and indicators.xlsx into `out`."""
-    from .workbook import write_workbook
-
-    paths: dict[str, Path] = {}
-    for level, frame in indicators.units.items():
-        paths[f"units_{level}"] = write_csv(out / f"units_{level}.csv", frame)
-    paths["indicators_csv"] = write_csv(out / "indicators.csv", indicators.table)
-    paths["indicators_json"] = write_json(out / "indicators.json", {
-        "indicators": indicators.table.replace({np.nan: None}).to_dict(orient="records"),
-        "ledger": indicators.ledger.replace({np.nan: None}).to_dict(orient="records")})
-    paths["ledger"] = write_csv(out / "ledger.csv", indicators.ledger)
+def indicator_sheets(indicators: Indicators) -> list:
+    """The workbook sheets: 指标表 (city-wide), 指标表（分单元）, one per unit level, 问题台账."""
     table = indicators.table
     sheets = [_table_sheet("指标表", table[table["scope_level"] == "city"])]
     if (table["scope_level"] != "city").any():
@@ -478,7 +468,48 @@ def write_indicator_outputs(out: Path, indicators: Indicators, *, write_csv: Cal
     ledger["level"] = ledger["level"].map(lambda lv: LEVELS.get(lv, lv))
     ledger["best_candidate_inside"] = ledger["best_candidate_inside"].map({True: "是", False: "否"})
     sheets.append(_sheet("问题台账", ledger, LEDGER_HEADERS))
-    paths["indicators_xlsx"] = write_workbook(out / "indicators.xlsx", sheets)
+    return sheets
+
+
+def indicators_section(indicators: Indicators):
+    """The run report's section of the plan's indicators: the indicator table (city-wide and per parent unit) and the
+    problem ledger, with the same values as indicators.csv and ledger.csv."""
+    from .report import Section, Table
+
+    table = indicators.table.copy()
+    pct = table["unit"] == "%"
+    for col in ("value", "target"):  # shares as per cent, as in the workbook
+        table[col] = np.where(pct, table[col].astype(float) * 100.0, table[col].astype(float))
+    headers = {"name": "指标 Indicator", "scope": "范围 Scope", "target": "目标 Target", "value": "现状 Value",
+               "unit": "单位 Unit", "verdict": "结论 Verdict", "clause": "依据 Clause"}
+    ledger_headers = {"level": "层级 Level", "unit_id": "编号 Id", "name": "名称 Name", "indicator_name": "未达标指标 Indicator",
+                      "shortfall_m2": "面积缺口 m²", "shortfall_seats": "托位缺口 Seats",
+                      "households_outside_walk": "步行圈外户数 Households outside", "best_candidate": "建议候选点 Candidate",
+                      "action": "整改建议 Action"}
+    ledger = indicators.ledger.copy()
+    ledger["level"] = ledger["level"].map(lambda lv: LEVELS.get(lv, lv))
+    return Section("unit_indicators", "规划指标与问题台账 Plan indicators and problem ledger", [
+        Table("plan_indicators", "规划指标表 Plan indicator table", table, headers, verdict_column="verdict"),
+        Table("ledger", f"问题台账 Problem ledger ({len(ledger)} rows)", ledger, ledger_headers),
+    ])
+
+
+def write_indicator_outputs(out: Path, indicators: Indicators, *, write_csv: Callable, write_json: Callable,
+                            place: Callable[[Path], Path] = lambda target: target) -> dict[str, Path]:
+    """units_<level>.csv, indicators.csv, indicators.json, ledger.csv and indicators.xlsx into `out`; `place` gives
+    the path to write a target to (a run's staging folder, see siting.output.output_set)."""
+    from .workbook import write_workbook
+
+    paths: dict[str, Path] = {}
+    for level, frame in indicators.units.items():
+        paths[f"units_{level}"] = write_csv(out / f"units_{level}.csv", frame)
+    paths["indicators_csv"] = write_csv(out / "indicators.csv", indicators.table)
+    paths["indicators_json"] = write_json(out / "indicators.json", {
+        "indicators": indicators.table.replace({np.nan: None}).to_dict(orient="records"),
+        "ledger": indicators.ledger.replace({np.nan: None}).to_dict(orient="records")})
+    paths["ledger"] = write_csv(out / "ledger.csv", indicators.ledger)
+    write_workbook(place(out / "indicators.xlsx"), indicator_sheets(indicators))
+    paths["indicators_xlsx"] = out / "indicators.xlsx"
     return paths
 
 

@@ -232,10 +232,19 @@ def _read_excel(path: Path, sheet: str | int | None, header_row: int = 1) -> pd.
 def _drop_blank_rows(frame: pd.DataFrame, header_row: int = 1) -> pd.DataFrame:
     """Drop wholly blank rows (separators, formatted rows at the end of a sheet) but remember the spreadsheet row
     of every kept row, so that messages still point at the right line."""
-    blank = frame.apply(lambda column: column.map(is_blank)).all(axis=1).to_numpy() if len(frame.columns) else \
-        np.zeros(len(frame), dtype=bool)
-    kept = frame.loc[~blank].reset_index(drop=True)
-    kept.attrs["spreadsheet_rows"] = (np.flatnonzero(~blank) + header_row + 1).tolist()
+    candidate = np.arange(len(frame)) if len(frame.columns) else np.zeros(0, dtype=np.int64)
+    for position in range(len(frame.columns)):  # only rows blank so far are looked at in the next column
+        if not candidate.size:
+            break
+        cells = frame.iloc[candidate, position].to_numpy(dtype=object)
+        blank_text = np.fromiter((isinstance(v, str) and not v.strip() for v in cells), dtype=bool, count=cells.size)
+        candidate = candidate[blank_text | pd.isna(cells)]
+    blank = np.zeros(len(frame), dtype=bool)
+    blank[candidate] = True
+    kept = frame.loc[~blank].reset_index(drop=True) if blank.any() else frame
+    # an array, not a list: pandas deep-copies attrs on every column access, which for a list of a million rows
+    # took seconds per column
+    kept.attrs["spreadsheet_rows"] = np.flatnonzero(~blank) + header_row + 1
     return kept
 
 
@@ -379,7 +388,7 @@ def facilities_from_frame(
             raise ConfigError(f"unknown facility kind '{kind}'", file=source, expected=" or ".join(KINDS),
                               fix="set kind = \"elderly_day_care\" or \"nursery\"")
         if "kind" in found:
-            log.info("%s: kind = %s given for the whole file; column '%s' ignored", source, whole, found["kind"])
+            _check_kind_column_agrees(frame, source, found["kind"], whole)
         kinds = np.full(len(frame), whole, dtype=object)
     elif "kind" in found:
         kinds = parse_kinds(frame, source, found["kind"])
@@ -545,6 +554,9 @@ def parse_numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.nd
     silently dropped figure would change the coverage result."""
     if column is None:
         return np.full(len(frame), np.nan)
+    fast = _numbers_at_once(frame[column])
+    if fast is not None:
+        return fast
     out = np.full(len(frame), np.nan)
     for i, value in enumerate(frame[column].tolist()):
         if is_blank(value):
@@ -558,6 +570,29 @@ def parse_numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.nd
                              expected="a number (digits only, no units)", fix="correct the cell or leave it blank")
         out[i] = number
     return out
+
+
+def _numbers_at_once(column: pd.Series) -> np.ndarray | None:
+    """parse_numbers for a whole column at once: a numeric column as it is, a text column through Python's own float
+    parsing (numpy calls it per string, so every figure is the exact float the per-cell path gives). None when any
+    cell is not a finite number or not plain text: the per-cell path then names the first bad cell."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return None if np.isinf(values).any() else values
+    cells = column.to_numpy(dtype=object)
+    if not _all_text(cells):
+        return None
+    texts = np.array([v.strip().replace(",", "") for v in cells.tolist()], dtype=object)
+    blank = texts == ""
+    texts[blank] = "nan"
+    try:
+        values = texts.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(values[~blank]).all():
+        return None
+    values[blank] = np.nan
+    return values
 
 
 def check_non_negative(frame: pd.DataFrame, values: np.ndarray, source: str, column: str | None, field: str) -> None:
@@ -575,6 +610,11 @@ def parse_ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str)
     if column is None:
         log.info("%s: no id column; ids %s1..%s%d generated in row order", source, prefix, prefix, len(frame))
         return [f"{prefix}{i + 1}" for i in range(len(frame))]
+    cells = frame[column].to_numpy(dtype=object)
+    if _all_text(cells):
+        texts = [v.strip() for v in cells.tolist()]
+        if all(texts) and not pd.Series(texts, dtype=object).duplicated().any():
+            return texts
     ids: list[str] = []
     first_row: dict[str, int] = {}
     for i, value in enumerate(frame[column].tolist()):
@@ -596,13 +636,26 @@ def parse_names(frame: pd.DataFrame, column: str | None) -> list[str]:
     """Names of `column` as text, "" for blank cells or when there is no name column."""
     if column is None:
         return [""] * len(frame)
-    return ["" if is_blank(v) and not isinstance(v, str) else str(v) for v in frame[column].tolist()]
+    cells = frame[column].to_numpy(dtype=object)
+    if _all_text(cells):
+        return cells.tolist()
+    return ["" if is_blank(v) and not isinstance(v, str) else str(v) for v in cells.tolist()]
+
+
+def _all_text(cells: np.ndarray) -> bool:
+    """Every cell a str (a CSV column): the vectorised paths below apply."""
+    return pd.api.types.infer_dtype(cells, skipna=False) in ("string", "empty")
 
 
 def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: str) -> np.ndarray:
     out = np.full(len(frame), default, dtype=object)
     if column is None:
         return out
+    codes, labels = pd.factorize(pd.Series(frame[column].to_numpy(dtype=object), dtype=object))
+    mapped = [None if is_blank(label) else AREA_TYPE_VALUES.get(normalise_header(label)) for label in labels]
+    if all(m is not None or is_blank(label) for m, label in zip(mapped, labels)):  # each distinct label once
+        lookup = np.array([default if m is None else m for m in mapped] + [default], dtype=object)
+        return lookup[codes]  # code -1 (a missing cell) takes the last entry, the default
     for i, value in enumerate(frame[column].tolist()):
         if is_blank(value):
             continue
@@ -622,6 +675,19 @@ def _kind_of(value) -> str | None:
         return kind
     hits = {k for word, k in _KIND_KEYWORDS.items() if word in key}
     return hits.pop() if len(hits) == 1 else None
+
+
+def _check_kind_column_agrees(frame: pd.DataFrame, source: str, column: str, whole: str) -> None:
+    """The project's `kind` for a whole file must not contradict a recognised kind in the file's own kind column
+    (labels it does not recognise, e.g. 公办/民办, are not kinds and pass)."""
+    for i, value in enumerate(frame[column].tolist()):
+        kind = None if is_blank(value) else _kind_of(value)
+        if kind is not None and kind != whole:
+            raise ConfigError(f"the project sets kind = \"{whole}\" for this file, but its column '{column}' says "
+                              f"'{value}' ({kind})", file=source, row=spreadsheet_row(frame, i), column=column,
+                              expected=f"the same kind in the project file and in the file's kind column",
+                              fix="remove kind from this [[facilities]] block to use the file's column, or correct the "
+                                  "column or the project's kind")
 
 
 def parse_kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
@@ -751,7 +817,9 @@ def _check_swapped(frame: pd.DataFrame, series: gpd.GeoSeries, source: str, colu
     """A lon/lat pair outside China whose swap falls inside it was almost surely typed the wrong way round."""
     from .coords import out_of_china
 
-    points = shapely.point_on_surface(np.asarray(series.values))
+    points = np.asarray(series.values)
+    if not (shapely.get_type_id(points) == 0).all():  # point_on_surface costs a second per million points
+        points = shapely.point_on_surface(points)
     lon, lat = shapely.get_x(points), shapely.get_y(points)
     suspicious = out_of_china(lon, lat) & ~out_of_china(lat, lon) & (np.abs(lon) <= 90)
     if suspicious.any():
@@ -797,15 +865,18 @@ def estimate_households_from_buildings(
 ) -> gpd.GeoDataFrame:
     """Residences from bare building outlines: footprint (m²) × storeys ÷ dwelling size, rounded half up to whole
     dwellings and at least one; population = households × household size. Storeys come from a `levels` or
-    `building:levels` column, else `default_levels`. Extra columns footprint_m2 and levels show the working."""
+    `building:levels` column, else `default_levels`. Extra columns footprint_m2, levels and levels_assumed (True where
+    the default was used) show the working; a `building` column (the OSM building type) is kept."""
     for label, value in (("dwelling size", dwelling_size_m2), ("default levels", default_levels),
                          ("household size", household_size)):
         if not (np.isfinite(value) and value > 0):
             raise ConfigError(f"{label} {value} is not a positive number", expected="a positive number",
                               fix="check the profile")
     level_column = next((c for c in ("levels", "building:levels") if c in buildings_gdf.columns), None)
-    levels = np.array([parse_levels(v, default_levels) for v in buildings_gdf[level_column]]) if level_column \
-        else np.full(len(buildings_gdf), float(default_levels))
+    tagged = np.array([parse_levels(v, np.nan) for v in buildings_gdf[level_column]], dtype=np.float64) \
+        if level_column else np.full(len(buildings_gdf), np.nan)
+    levels_assumed = np.isnan(tagged)
+    levels = np.where(levels_assumed, float(default_levels), tagged)
     footprint = footprint_area_m2(buildings_gdf.geometry)
     households = np.maximum(1.0, np.floor(footprint * levels / dwelling_size_m2 + 0.5))
     if "osm_id" in buildings_gdf.columns:
@@ -816,8 +887,12 @@ def estimate_households_from_buildings(
     result = gpd.GeoDataFrame(
         {"res_id": ids, "name": names, "households": households, "population": households * household_size,
          "area_type": np.full(len(buildings_gdf), default_area_type, dtype=object),
-         "footprint_m2": footprint, "levels": levels},
+         "footprint_m2": footprint, "levels": levels, "levels_assumed": levels_assumed},
         geometry=buildings_gdf.geometry.to_crs("EPSG:4326").reset_index(drop=True).values,
         crs="EPSG:4326",
     )
-    return result[list(RESIDENCE_COLUMNS[:-1]) + ["footprint_m2", "levels", "geometry"]]
+    extra = ["footprint_m2", "levels", "levels_assumed"]
+    if "building" in buildings_gdf.columns:
+        result["building"] = buildings_gdf["building"].astype(str).to_numpy()
+        extra.insert(0, "building")
+    return result[list(RESIDENCE_COLUMNS[:-1]) + extra + ["geometry"]]

@@ -97,14 +97,17 @@ def coverage_map(
         basemaps.add_street_layer(m, network)
 
     edges = (threshold_min / 3, 2 * threshold_min / 3, threshold_min)
-    for i, kind in enumerate(kinds):
+    # open on the first kind that has facilities: a kind with none would show every residence as uncovered
+    shown = next((k for k in kinds if (facilities["kind"] == k).any()), kinds[0])
+    for kind in kinds:
+        show = kind == shown
         for threshold, group in _catchment_groups(catchments, kind):
-            _catchment_layer(group, kind, threshold, show=i == 0).add_to(m)
+            _catchment_layer(group, kind, threshold, show=show).add_to(m)
         if aggregated:
-            for layer in _cell_layers(cells, kind, cell_m, show=i == 0):
+            for layer in _cell_layers(cells, kind, cell_m, show=show):
                 layer.add_to(m)
         else:
-            for layer in _residence_layers(residences, kind, edges, show=i == 0):
+            for layer in _residence_layers(residences, kind, edges, show=show):
                 layer.add_to(m)
         fac = facilities[facilities["kind"] == kind]
         if len(fac):
@@ -296,7 +299,8 @@ def _facility_popup(row: pd.Series, kind: str) -> str:
     elif verdict is False or verdict == 0:
         verdict_text = f"不达标 Below standard (缺口 shortfall {_fmt(row.get('shortfall'))} {unit})"
     else:
-        verdict_text = "未评估 Not assessed"
+        reason = row.get("verdict")
+        verdict_text = "未评估 Not assessed" + (f" ({html.escape(str(reason))})" if isinstance(reason, str) and reason else "")
     lines = [
         f"<b>{html.escape(str(row.get('name') or ''))}</b> ({html.escape(str(row['fac_id']))})",
         html.escape(KIND_LABEL.get(kind, kind)),

@@ -166,7 +166,11 @@ def load_network(
             expected="an OpenStreetMap file (.osm.pbf, .osm, .osm.xml, .osm.bz2) or GraphML (.graphml)",
         )
     if cache_file is not None:
-        _write_cache(cache_file, net)
+        try:
+            _write_cache(cache_file, net)
+        except OSError as exc:  # a read-only home or a full disk costs the next run some seconds, nothing more
+            log.warning("network cache not written to %s (%s); set SITING_CACHE_DIR to a writable folder",
+                        cache_file.parent, exc.strerror or exc)
     return net
 
 
@@ -339,6 +343,19 @@ def network_from_nx_graph(graph, *, metric_crs: str = "utm", source: str = "netw
         edge_length_m=None if np.isnan(length_arr).any() else length_arr,
         edge_highway=np.array(highway, dtype=object), metric_crs=metric_crs, source=source,
     )
+
+
+def network_cache_dir() -> Path:
+    """Where compiled networks are kept between runs: $SITING_CACHE_DIR, else the user's cache folder
+    (~/.cache/siting, $XDG_CACHE_HOME/siting, or %LOCALAPPDATA%\\siting\\cache on Windows). Never the output folder,
+    so a run that fails writes nothing there."""
+    explicit = os.environ.get("SITING_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "siting" / "cache"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "siting"
 
 
 def _cache_file(path: Path, metric_crs: str, cache_dir: str | os.PathLike) -> Path:

@@ -5,6 +5,7 @@ This is the edge where files are read and written; the stages it calls work on a
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,11 @@ import pandas as pd
 from . import __version__
 from .coverage import CoverageResult, analyse_coverage
 from .errors import ConfigError
-from .network import WalkNetwork, load_network
-from .output import ensure_writable_dir, file_sha256, write_csv, write_gpkg, write_json
+from .network import WalkNetwork, load_network, network_cache_dir
+from .output import ensure_writable_dir, file_sha256, json_safe, output_set, write_csv, write_gpkg, write_json
 from .project import Project, load_project
-from .schema import FACILITY_COLUMNS, KINDS
+from .schema import CAPACITY_COLUMN, FACILITY_COLUMNS, KINDS
+from .snap import walking_points
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -34,6 +36,7 @@ class Inputs:
     profile: Any
     sources: dict[str, str] = field(default_factory=dict)  # what each layer was read from, with its content hash
     unit_layers: list = field(default_factory=list)  # siting.units.UnitLayer of each level, set by the units stage
+    notes: dict[str, Any] = field(default_factory=dict)  # what reading assumed (e.g. OSM storeys), for the summary
 
 
 @dataclass
@@ -77,7 +80,7 @@ def load_network_for(project: Project, say: Progress) -> WalkNetwork:
 
         return network_from_place(net_cfg.get("place"), metric_crs=project.metric_crs)
     path = project.resolve(net_cfg["path"])
-    cache_dir = project.output / ".siting-cache" if net_cfg.get("cache", True) else None
+    cache_dir = network_cache_dir() if net_cfg.get("cache", True) else None
     say(f"reading walking network {Path(path).name}")
     try:
         net = load_network(path, metric_crs=project.metric_crs, cache_dir=cache_dir)
@@ -91,7 +94,8 @@ def load_network_for(project: Project, say: Progress) -> WalkNetwork:
     return net
 
 
-def _read_layer(project: Project, block: dict, role: str, profile, kind: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
+def _read_layer(project: Project, block: dict, role: str, profile, kind: str | None = None,
+                notes: dict | None = None) -> tuple[gpd.GeoDataFrame, str]:
     from . import layers
 
     options = dict(columns=block.get("columns"), crs=block.get("crs"), coords=block.get("coords", "wgs84"))
@@ -100,16 +104,7 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
 
         osm_path = project.resolve(block.get("path", project.network["path"]))
         if role == "residences":
-            buildings = osm_features.read_osm_residential_buildings(osm_path)
-            frame = layers.estimate_households_from_buildings(
-                buildings,
-                dwelling_size_m2=float(profile.value("dwelling_size_m2")),
-                default_levels=float(profile.value("default_building_levels")),
-                household_size=float(profile.value("household_size")),
-            )
-            return layers.residences_from_frame(frame, source=f"{osm_path} (OSM residential buildings)",
-                                                household_size=float(profile.value("household_size")),
-                                                default_area_type=block.get("default_area_type", "existing")), str(osm_path)
+            return _osm_residences(osm_path, block, profile, notes if notes is not None else {}), str(osm_path)
         frame = osm_features.read_osm_facilities(osm_path)
         if kind:
             frame = frame[frame["kind"] == kind]
@@ -142,6 +137,57 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
     return frame, f"{location} sha256:{file_sha256(location)}"
 
 
+def _osm_residences(osm_path: Path, block: dict, profile, notes: dict) -> gpd.GeoDataFrame:
+    """Residences estimated from OSM residential buildings, keeping the working (building type, footprint, storeys
+    and whether they were assumed) as columns; student dormitories leave the demand unless include_dormitories, as
+    the elderly-care and childcare standards count households. `notes["osm_residences"]` says what was counted."""
+    from . import layers, osm_features
+
+    buildings = osm_features.read_osm_residential_buildings(osm_path)
+    include_dormitories = bool(block.get("include_dormitories", False))
+    dormitory = (buildings["building"] == "dormitory").to_numpy()
+    if not include_dormitories:
+        buildings = buildings[~dormitory].reset_index(drop=True)
+    default_levels = float(profile.value("default_building_levels"))
+    frame = layers.estimate_households_from_buildings(
+        buildings, dwelling_size_m2=float(profile.value("dwelling_size_m2")), default_levels=default_levels,
+        household_size=float(profile.value("household_size")),
+    )
+    residences = layers.residences_from_frame(frame, source=f"{osm_path} (OSM residential buildings)",
+                                              household_size=float(profile.value("household_size")),
+                                              default_area_type=block.get("default_area_type", "existing"))
+    for column in ("building", "footprint_m2", "levels", "levels_assumed"):
+        residences.insert(len(residences.columns) - 1, column, frame[column].to_numpy())
+    counted = sorted(osm_features.RESIDENTIAL_BUILDINGS - (set() if include_dormitories else {"dormitory"}))
+    types = residences.groupby("building")["households"].agg(["size", "sum"])
+    notes["osm_residences"] = {
+        "building_types_counted": counted,
+        "buildings_by_type": {str(k): int(v) for k, v in types["size"].items()},
+        "households_by_type": {str(k): float(v) for k, v in types["sum"].items()},
+        "dormitories_excluded": 0 if include_dormitories else int(dormitory.sum()),
+        "buildings": int(len(residences)),
+        "default_levels": default_levels,
+        "buildings_with_default_levels": int(residences["levels_assumed"].sum()),
+        "not_counted": "building=yes and every type not listed (university, school, commercial, …)",
+    }
+    return residences
+
+
+def _say_osm_residences(notes: dict, say: Progress) -> None:
+    info = notes.get("osm_residences")
+    if not info:
+        return
+    by_type = ", ".join(f"{k} {v}" for k, v in info["buildings_by_type"].items())
+    say(f"OSM residences: {info['buildings']} buildings counted as homes ({by_type or 'none'}); types counted: "
+        f"{', '.join(info['building_types_counted'])}; building=yes and other types are not homes")
+    if info["dormitories_excluded"]:
+        say(f"OSM residences: {info['dormitories_excluded']} student dormitories (building=dormitory) left out of "
+            f"household demand; include_dormitories = true in [residences] counts them")
+    say(f"OSM residences: {info['buildings_with_default_levels']} of {info['buildings']} buildings have no "
+        f"building:levels tag and were assumed to have {info['default_levels']:g} storeys (the profile's "
+        f"default_building_levels); see levels and levels_assumed in residences.csv")
+
+
 def _check_against_network(project: Project, net: WalkNetwork, frame: gpd.GeoDataFrame, block: dict) -> None:
     from .diagnose import check_layer_against_network
 
@@ -161,13 +207,18 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     net = load_network_for(project, say)
     sources = {"network": f"{net.source}"}
     say("reading residences")
-    residences, sources["residences"] = _read_layer(project, project.residences, "residences", profile)
+    notes: dict[str, Any] = {}
+    residences, sources["residences"] = _read_layer(project, project.residences, "residences", profile, notes=notes)
+    _say_osm_residences(notes, say)
     say(f"{len(residences)} residences, {residences['households'].sum():.0f} households, {residences['population'].sum():.0f} residents")
+    say("checking the residences against the streets (coordinate system, GCJ-02/BD-09 shift)")
     _check_against_network(project, net, residences, project.residences)
+    say("reading facilities")
     fac_frames, fac_files = [], []
     for i, block in enumerate(project.facilities):
         frame, sources[f"facilities[{i}]"] = _read_layer(project, block, "facilities", profile, kind=block.get("kind"))
         _check_against_network(project, net, frame, block)
+        _warn_missing_capacity(frame, Path(str(block.get("path", "OSM"))).name, say)
         fac_frames.append(frame)
         fac_files += [str(block["label"]) if "frame" in block else Path(str(block.get("path", "OSM"))).name] * len(frame)
     if fac_frames:
@@ -183,64 +234,117 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
                           fix="give every facility a unique id (编号), e.g. a prefix per file")
     for kind in KINDS:
         say(f"{kind}: {(facilities['kind'] == kind).sum()} facilities")
-    return Inputs(net, residences, facilities, profile, sources)
+    return Inputs(net, residences, facilities, profile, sources, notes=notes)
+
+
+def _warn_missing_capacity(frame: gpd.GeoDataFrame, name: str, say: Progress) -> None:
+    """A capacity that is not given is not zero: say so loudly (coverage marks those facilities 'capacity missing')."""
+    from .layers import ALIASES
+
+    for kind in KINDS:
+        column = CAPACITY_COLUMN[kind]
+        own = frame[frame["kind"] == kind]
+        missing = own[column].isna().to_numpy()
+        if not missing.any():
+            continue
+        ids = _listed(own.loc[missing, "fac_id"].astype(str).tolist())
+        say(f"warning: {name}: no {column} ({'/'.join(ALIASES[column][:6])}) for {missing.sum()} of {len(own)} {kind} "
+            f"facilities ({ids}): their verdict is 'capacity missing' and the capacity checks of {kind} say 'missing "
+            f"data'. Fix: add the column, fill it in, or map it: columns = {{ {column} = \"…\" }}")
 
 
 def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageResult, *, say: Progress,
                            pdf: bool = False, report: bool = True, indicators: Any = None) -> dict[str, Path]:
+    """Tables, GeoPackage, summary, workbook, unit indicators, map and report of one run, moved into place together
+    (see `siting.output.output_set`): an interrupted run leaves the previous run's files, never a mix of two runs."""
     out = project.output
     paths: dict[str, Path] = {}
     say(f"writing tables to {out}")
     residences = result.residences.sort_values("res_id", kind="stable")
     facilities = result.facilities.sort_values(["kind", "fac_id"], kind="stable")
-    paths["residences_csv"] = write_csv(out / "residences.csv", _with_lonlat(residences))
-    paths["facilities_csv"] = write_csv(out / "facilities.csv", _with_lonlat(facilities))
-    paths["gpkg"] = write_gpkg(out / "coverage.gpkg", {
-        "residences": residences, "facilities": facilities, "catchments": result.catchments,
-    })
-    summary = dict(result.summary)
-    summary.update({
-        "siting_version": __version__,
-        "project": project.name,
-        "inputs": inputs.sources,
-        "profile_figures": inputs.profile.to_dict(),
-    })
-    if indicators is not None:
-        from .indicators import write_indicator_outputs
+    with output_set(out) as staged:
+        def csv_into_place(target: Path, frame: pd.DataFrame) -> Path:
+            write_csv(staged.path(target), frame)
+            return Path(target)
 
-        summary["units"] = indicators.summary
-        paths.update(write_indicator_outputs(out, indicators, write_csv=write_csv, write_json=write_json))
-    paths["summary"] = write_json(out / "summary.json", summary)
-    say(f"writing map {project.map_path}")
-    from .maps import coverage_map, save_map
+        def json_into_place(target: Path, data: Any) -> Path:
+            write_json(staged.path(target), data)
+            return Path(target)
 
-    m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
-                     threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
-                     tiles=project.tiles, tianditu_key=project.tianditu_key, network=inputs.network)
-    if indicators is not None:
-        from .maps import add_unit_choropleth
+        say(f"writing residences.csv ({len(residences):,} rows)")
+        paths["residences_csv"] = csv_into_place(out / "residences.csv", _with_lonlat(residences))
+        facility_table = _with_lonlat(facilities)
+        paths["facilities_csv"] = csv_into_place(out / "facilities.csv", facility_table)
+        say(f"writing coverage.gpkg ({len(residences):,} residences, {len(facilities):,} facilities, "
+            f"{len(result.catchments):,} catchments)")
+        write_gpkg(staged.path(out / "coverage.gpkg"), {
+            "residences": residences, "facilities": facilities, "catchments": result.catchments,
+        })
+        paths["gpkg"] = out / "coverage.gpkg"
+        summary = dict(result.summary)
+        summary.update({
+            "siting_version": __version__,
+            "project": project.name,
+            "inputs": inputs.sources,
+            "profile_figures": inputs.profile.to_dict(),
+            **inputs.notes,
+        })
+        unit_sheets = []
+        if indicators is not None:
+            from .indicators import indicator_sheets, write_indicator_outputs
 
-        add_unit_choropleth(m, indicators.layers, indicators.units, indicators.map_checks,
-                            walk_minutes=result.summary["walk_minutes"])
-    paths["map"] = save_map(m, project.map_path)
-    if report:
-        from .report import write_coverage_report
+            summary["units"] = indicators.summary
+            paths.update(write_indicator_outputs(out, indicators, write_csv=csv_into_place, write_json=json_into_place,
+                                                 place=staged.path))
+            unit_sheets = indicator_sheets(indicators)
+        paths["summary"] = json_into_place(out / "summary.json", summary)
+        from .run_workbook import WORKBOOK_FILE, write_run_workbook
 
-        say(f"writing report{' and PDF' if pdf else ''} to {out}")
-        paths.update(write_coverage_report(out, summary, result.residences, result.facilities, map_path=paths["map"], pdf=pdf))
-    if project.postgis_url:
-        from .postgis import write_postgis_tables
+        say(f"writing {WORKBOOK_FILE}")
+        write_run_workbook(staged.path(out / WORKBOOK_FILE), json_safe(summary), facility_table, unit_sheets)
+        paths["workbook"] = out / WORKBOOK_FILE
+        say(f"writing map {project.map_path}")
+        from .maps import coverage_map, save_map
 
-        say("writing result tables to PostGIS")
-        write_postgis_tables(project.postgis_url, {
-            "siting_residences": residences, "siting_facilities": facilities, "siting_catchments": result.catchments,
-        }, schema=project.postgis_schema)
+        m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
+                         threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
+                         tiles=project.tiles, tianditu_key=project.tianditu_key, network=inputs.network)
+        if indicators is not None:
+            from .maps import add_unit_choropleth
+
+            add_unit_choropleth(m, indicators.layers, indicators.units, indicators.map_checks,
+                                walk_minutes=result.summary["walk_minutes"])
+        staged_map = save_map(m, staged.path(project.map_path))
+        paths["map"] = project.map_path
+        if report:
+            from .report import REPORT_FILE, write_coverage_report
+
+            say(f"writing report{' and PDF' if pdf else ''} to {out}")
+            staged_report = staged.path(out / REPORT_FILE)
+            from .indicators import indicators_section
+
+            extra = [indicators_section(indicators)] if indicators is not None else []
+            written = write_coverage_report(staged_report.parent, summary, result.residences, result.facilities,
+                                            map_path=staged_map, pdf=pdf, extra_sections=extra)
+            paths["report"] = out / REPORT_FILE
+            if "report_pdf" in written:
+                pdf_name = written["report_pdf"].name
+                os.replace(written["report_pdf"], staged.path(out / pdf_name))
+                paths["report_pdf"] = out / pdf_name
+        if project.postgis_url:  # its own transaction; a failure here leaves the files of the previous run too
+            from .postgis import write_postgis_tables
+
+            say("writing result tables to PostGIS")
+            write_postgis_tables(project.postgis_url, {
+                "siting_residences": residences, "siting_facilities": facilities, "siting_catchments": result.catchments,
+            }, schema=project.postgis_schema)
+        say("moving the new files into place")
     return paths
 
 
 def _with_lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     """CSV rows carry lon/lat of the point used for walking (polygons: a point inside them)."""
-    pts = frame.geometry.where(frame.geometry.geom_type == "Point", frame.geometry.representative_point())
+    pts = walking_points(frame.geometry)
     out = pd.DataFrame(frame.drop(columns="geometry"))
     out["lon"] = pts.x.round(7).to_numpy()
     out["lat"] = pts.y.round(7).to_numpy()
@@ -264,6 +368,18 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
 
         project.tianditu_key = resolve_tianditu_key(project.tiles, project.tianditu_key)
     say = _say(progress)
+    created = [folder for folder in (project.output, project.map_path.parent) if not folder.exists()]
+    try:
+        return _run_coverage(project, say, write=write, pdf=pdf, check_inputs=check_inputs)
+    except BaseException:
+        for folder in created:  # a failed first run leaves no empty output folder behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _run_coverage(project: Project, say: Progress, *, write: bool, pdf: bool,
+                  check_inputs: Callable[[Inputs], None] | None) -> CoverageRun:
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
     inputs = load_inputs(project, progress=say)
@@ -275,15 +391,9 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     result = analyse_coverage(
         inputs.network, inputs.residences, inputs.facilities, inputs.profile,
         thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes, max_snap_m=project.max_snap_m,
-        polygons=project.polygons, progress=say,
+        polygons=project.polygons, snap_to_main=project.snap_to_main, progress=say,
     )
-    for kind, info in result.summary["kinds"].items():
-        say(f"{kind}: {info['coverage_rate']:.1%} of households within {result.summary['walk_minutes']:g} min; "
-            f"servable share {info['servable_share']:.1%}")
-    idle = result.facilities[result.facilities["snap_ok"] & (result.facilities["households_served"] == 0)]
-    if len(idle):
-        say(f"warning: {len(idle)} facilities reach no residence within {result.summary['walk_minutes']:g} min "
-            f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")
+    report_coverage(inputs.network, result, say)
     indicators = None
     if units is not None:
         from .indicators import project_indicators
@@ -294,3 +404,64 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     outputs = write_coverage_outputs(project, inputs, result, say=say, pdf=pdf, indicators=indicators)
     say("done")
     return CoverageRun(project, inputs, result, outputs, indicators, units)
+
+
+def _listed(labels: list[str], limit: int = 10) -> str:
+    more = f" … and {len(labels) - limit} more" if len(labels) > limit else ""
+    return ", ".join(labels[:limit]) + more
+
+
+def _where(frame: gpd.GeoDataFrame) -> list[str]:
+    """Each row's id with its distance from the nearest street and its lon/lat, as the run log names a row."""
+    pts = walking_points(frame.geometry)
+    id_column = "res_id" if "res_id" in frame.columns else "fac_id"
+    return [f"{rid} ({snap:,.0f} m; lon {lon:.5f}, lat {lat:.5f})" for rid, snap, lon, lat in
+            zip(frame[id_column].astype(str), frame["snap_m"], pts.x, pts.y)]
+
+
+def report_coverage(net: WalkNetwork, result: CoverageResult, say: Progress) -> None:
+    """The run log: coverage per kind, and by name every row the result does not treat like the others (too far
+    from a street, on a piece of the network cut off from the main one, reaching nobody), with what to do."""
+    from .coverage import NO_FACILITIES
+    from .snap import snap_geoseries
+
+    summary = result.summary
+    minutes, snap_m = summary["walk_minutes"], summary["max_snap_m"]
+    if not summary["households"] > 0:
+        say("warning: the residences hold 0 households in all: no coverage rate or standard can be assessed (null in "
+            "summary.json). Fix: check the households (户数) or population (人口) column")
+    for kind, info in summary["kinds"].items():
+        if info["status"] == NO_FACILITIES:
+            say(f"{kind}: {NO_FACILITIES}: coverage and standards not assessed (add a [[facilities]] file with this "
+                f"kind to assess them)")
+            continue
+        say(f"{kind}: {info['coverage_rate']:.1%} of households within {minutes:g} min ({info['walk_m']:g} m at "
+            f"{info['walk_speed_m_per_min']:g} m/min); servable share {info['servable_share']:.1%}")
+    res, fac = result.residences, result.facilities
+    far = res[~res["snap_ok"].to_numpy(dtype=bool)]
+    if len(far):
+        say(f"warning: {len(far)} residences lie more than {snap_m:g} m from any walkable street and count as not "
+            f"covered: {_listed(_where(far))}. Fix: check their coordinates (a point at 0, 0, in the sea or in another "
+            f"city), or use a network extract that covers them")
+    island = res[res["snap_ok"].to_numpy(dtype=bool) & (res["network_component"].to_numpy() != 0)]
+    if len(island):
+        say(f"warning: {len(island)} residences sit on small pieces of the network cut off from the main one and "
+            f"reach only facilities on the same piece: {_listed(island['res_id'].astype(str).tolist())}")
+    far = fac[~fac["snap_ok"].to_numpy(dtype=bool)]
+    if len(far):
+        say(f"warning: {len(far)} facilities lie more than {snap_m:g} m from any walkable street and serve no one: "
+            f"{_listed(_where(far))}. Fix: check their coordinates, or use a network extract that covers them")
+    island = fac[fac["snap_ok"].to_numpy(dtype=bool) & ~fac["on_main_network"].to_numpy(dtype=bool)]
+    if len(island):
+        to_main = snap_geoseries(net, island.geometry, max_snap_m=np.inf, main_only=True).off_network_m
+        nodes = np.bincount(net.component)
+        named = [f"{fid} (piece of {nodes[c]} nodes; main network {d:,.0f} m away)" for fid, c, d in
+                 zip(island["fac_id"].astype(str), island["network_component"], to_main)]
+        say(f"warning: {len(island)} facilities are attached to small pieces of the network cut off from the main one "
+            f"and reach only residences on the same piece: {_listed(named)} (network_component in facilities.csv). "
+            f"Fix: attach them to the main network with snap_to = \"main\" in [network] (within max_snap_m = "
+            f"{snap_m:g} m), connect the pieces in the network data, or accept the result if they really are cut off")
+    idle = fac[fac["snap_ok"].to_numpy(dtype=bool) & (fac["households_served"] == 0).to_numpy()]
+    if len(idle) and summary["households"] > 0:  # with no households at all, the warning above says it
+        say(f"warning: {len(idle)} facilities reach no residence within {minutes:g} min "
+            f"({', '.join(idle['fac_id'].astype(str))}); see households_served in facilities.csv")

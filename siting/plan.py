@@ -517,7 +517,8 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
     check = (lambda inputs: check_unit_columns(project, inputs)) if levels else None
     run = run_coverage(project, progress=progress, write=False, check_inputs=check)
     plan = optimise_project(project, run.inputs, run.result, progress=progress)
-    run.outputs.update(write_coverage_outputs(project, run.inputs, run.result, say=_say(progress)))
+    run.outputs.update(write_coverage_outputs(project, run.inputs, run.result, say=_say(progress),
+                                              indicators=run.indicators))
     out = project.output
     paths = {
         "new_sites": write_csv(out / "new_sites.csv", plan.new_sites),

@@ -16,9 +16,11 @@ lists the valid ones, so a typo never silently falls back to a default.
 
     [network]
     path = "sample.osm.pbf"       # .osm.pbf / .osm / .osm.bz2 / .graphml
-    cache = true                  # keep the compiled graph next to the outputs
+    cache = true                  # keep the compiled graph in the user cache folder (SITING_CACHE_DIR overrides)
+    snap_to = "nearest"           # or "main": attach points to the largest connected piece (within max_snap_m)
 
     [residences]                  # or: source = "osm" to estimate households from OSM residential buildings
+    include_dormitories = false   # source = "osm" only: count building=dormitory (student housing) as households
     path = "example_residences.csv"
     coords = "wgs84"              # wgs84 | cgcs2000 | gcj02 | bd09
     crs = "EPSG:4326"             # for x/y columns or files without a CRS
@@ -60,8 +62,8 @@ _LAYER_KEYS = {"path", "table", "layer", "encoding", "crs", "coords", "columns",
 SCHEMA: dict[str, set[str]] = {
     "project": {"name", "profile", "output", "map", "thresholds_min", "walk_minutes", "max_snap_m", "metric_crs",
                 "polygons", "tiles", "tianditu_key", "postgis_url", "postgis_schema"},
-    "network": {"path", "cache", "url", "place"},
-    "residences": _LAYER_KEYS | {"default_area_type"},
+    "network": {"path", "cache", "url", "place", "snap_to"},
+    "residences": _LAYER_KEYS | {"default_area_type", "include_dormitories"},
     "facilities": _LAYER_KEYS | {"kind"},
     "candidates": _LAYER_KEYS | {"kind", "cost", "max_capacity", "default_capacity"},
     "units": _LAYER_KEYS | {"level", "admin_level"},
@@ -69,6 +71,9 @@ SCHEMA: dict[str, set[str]] = {
                  "colocation_bonus", "min_station_m2", "m2_per_seat", "expand_existing", "expansion_cost", "expansion_max",
                  "units", "per_unit", "unit_reach_share"},
 }
+
+#: [network] snap_to: the nearest street, or the nearest street of the largest connected piece of the network.
+SNAP_TO = ("nearest", "main")
 
 
 @dataclass
@@ -96,6 +101,10 @@ class Project:
     postgis_url: str | None = None
     postgis_schema: str = "public"
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def snap_to_main(self) -> bool:
+        return self.network.get("snap_to", "nearest") == "main"
 
     def resolve(self, value: str | os.PathLike) -> Path | str:
         """A layer path relative to the project file; database URLs are returned as they are."""
@@ -135,6 +144,11 @@ def parse_project(data: dict[str, Any], *, path: Path | None = None, overrides: 
         raise ConfigError("no walking network given", file=path, expected="[network] path = \"….osm.pbf\"",
                           fix="add a [network] section with the path of an OpenStreetMap extract or GraphML file")
     _check_keys("network", network, path)
+    if network.get("snap_to", "nearest") not in SNAP_TO:
+        raise ConfigError(f"snap_to = {network['snap_to']!r} is not known", file=path, column="network.snap_to",
+                          expected=" or ".join(f'"{v}"' for v in SNAP_TO),
+                          fix="\"nearest\" attaches each point to its nearest street, \"main\" to the nearest street "
+                              "of the main connected network")
     residences = data.get("residences")
     if not residences:
         raise ConfigError("no residences layer given", file=path, expected="a [residences] section with path = …")

@@ -362,8 +362,9 @@ def facility_table(facilities: pd.DataFrame) -> Table:
     return Table("facilities", "设施 Facilities", frame,
                  {"fac_id": "编号 Id", "name": "名称 Name", "kind_label": "类型 Kind", "capacity": "规模 Capacity", "unit": "单位 Unit",
                   "households_served": "服务户数 Households served", "provision": "配置水平 Provision",
-                  "standard_value": "标准 Standard", "shortfall": "缺口 Shortfall", "meets_standard": "结论 Verdict"},
-                 verdict_column="meets_standard")
+                  "standard_value": "标准 Standard", "shortfall": "缺口 Shortfall",
+                  **({"verdict": "结论 Verdict"} if "verdict" in frame else {"meets_standard": "结论 Verdict"})},
+                 verdict_column="verdict" if "verdict" in frame else "meets_standard")
 
 
 def walk_time_chart(residences: pd.DataFrame, kinds: list[str], walk_minutes: float) -> Chart:

@@ -14,6 +14,8 @@ import pandas as pd
 
 from .workbook import Column, Sheet, write_workbook
 
+WORKBOOK_FILE = "coverage.xlsx"
+
 KIND_LABELS = {"elderly_day_care": "日间照料 elderly day care", "nursery": "托育 nursery"}
 
 #: Known per-facility columns: Chinese header with unit, number format. Columns not listed keep their own name.
@@ -33,6 +35,9 @@ FACILITY_COLUMNS: dict[str, tuple[str, str | None]] = {
     "provision": ("供给水平 (m²/百户 或 托位/千人)", "float2"),
     "standard_value": ("标准 (m²/百户 或 托位/千人)", "float2"),
     "meets_standard": ("是否达标", None),
+    "verdict": ("结论", None),
+    "network_component": ("路网连通块", "int"),
+    "on_main_network": ("位于主路网", None),
     "shortfall": ("缺口 (m² 或 托位)", "float1"),
     "capacity_used_servable": ("可服务使用量 (m² 或 托位)", "float1"),
     "lon": ("经度", "0.0000000"),

@@ -358,7 +358,8 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
         unit_check(inputs)
     result = analyse_coverage(inputs.network, inputs.residences, inputs.facilities, inputs.profile,
                               thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes,
-                              max_snap_m=project.max_snap_m, polygons=project.polygons, progress=say)
+                              max_snap_m=project.max_snap_m, polygons=project.polygons,
+                              snap_to_main=project.snap_to_main, progress=say)
     new_sites, units_plan = _optimise(project, inputs, result) if scenario.spec["optimize"] else (_empty_sites(), None)
     result.summary["scenario"] = {"name": scenario.name, "key": key, "files": [str(p) for p in scenario.chain],
                                   "edits": scenario.spec, "new_sites": len(new_sites),

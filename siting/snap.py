@@ -34,27 +34,31 @@ class Snapped:
 _SAMPLE_SPACING_M = 25.0
 
 
-def _edge_samples(net: WalkNetwork):
-    """A k-d tree over the midpoints of pieces ≤ `_SAMPLE_SPACING_M` long cut along every edge, so every point of
-    an edge lies within spacing / 2 of one of its own samples; and each sample's edge (cached on the network)."""
-    cached = net._extra.get("edge_samples")
+def _edge_samples(net: WalkNetwork, main_only: bool = False):
+    """A k-d tree over the midpoints of pieces ≤ `_SAMPLE_SPACING_M` long cut along every edge (`main_only`: every
+    edge of the largest connected piece), so every point of an edge lies within spacing / 2 of one of its own
+    samples; and each sample's edge (cached on the network)."""
+    cache_key = "edge_samples_main" if main_only else "edge_samples"
+    cached = net._extra.get(cache_key)
     if cached is None:
         from scipy.spatial import cKDTree
 
         xu, yu, xv, yv = net.edge_xy()
-        pieces = np.maximum(1, np.ceil(np.hypot(xv - xu, yv - yu) / _SAMPLE_SPACING_M)).astype(np.int64)
-        sample_edge = np.repeat(np.arange(net.n_edges, dtype=np.int64), pieces)
+        edges = np.flatnonzero(net.component[net.edge_u] == 0) if main_only else np.arange(net.n_edges, dtype=np.int64)
+        pieces = np.maximum(1, np.ceil(np.hypot(xv - xu, yv - yu)[edges] / _SAMPLE_SPACING_M)).astype(np.int64)
+        sample_edge = np.repeat(edges.astype(np.int64), pieces)
         starts = np.concatenate([[0], np.cumsum(pieces)[:-1]])
         t = (np.arange(sample_edge.size) - np.repeat(starts, pieces) + 0.5) / np.repeat(pieces, pieces)
         sx = xu[sample_edge] + t * (xv - xu)[sample_edge]
         sy = yu[sample_edge] + t * (yv - yu)[sample_edge]
         cached = (cKDTree(np.column_stack([sx, sy]), balanced_tree=False, compact_nodes=False), sample_edge,
                   (xu, yu, xv, yv))
-        net._extra["edge_samples"] = cached
+        net._extra[cache_key] = cached
     return cached
 
 
-def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
+                   main_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The nearest edge to each point, exactly (ties go to the lowest edge index), the foot point's fraction t along
     it, and the straight metres to the foot point.
 
@@ -62,7 +66,7 @@ def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray) -> tuple[np.n
     within d + h. Taking the k nearest samples' edges, the best exact distance `best` is final once the k-th sample
     is farther than best + h (no unseen edge can come closer); points that fail the check are retried with more
     samples. Much faster than building shapely geometries for every edge, and exact wherever the point lies."""
-    tree, sample_edge, ends = _edge_samples(net)
+    tree, sample_edge, ends = _edge_samples(net, main_only)
     edge = np.full(x.size, -1, dtype=np.int64)
     foot_t, off_m = np.zeros(x.size), np.zeros(x.size)
     pending = np.arange(x.size)
@@ -82,14 +86,16 @@ def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray) -> tuple[np.n
     return edge, foot_t, off_m
 
 
-def snap_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray, *, max_snap_m: float = 500.0) -> Snapped:
-    """Snap points given in the network's metric CRS (metres) to their nearest edge."""
+def snap_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray, *, max_snap_m: float = 500.0,
+                main_only: bool = False) -> Snapped:
+    """Snap points given in the network's metric CRS (metres) to their nearest edge (`main_only`: the nearest edge
+    of the largest connected piece, for points that would otherwise land on a fragment and reach nobody)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.size == 0:
         empty = np.zeros(0)
         return Snapped(empty.astype(np.int64), empty, empty, empty.astype(np.int32), empty.astype(bool))
-    edge, t, off = _nearest_edges(net, x, y)
+    edge, t, off = _nearest_edges(net, x, y, main_only)
     along = t * net.edge_length_m[edge]  # edge length may exceed the chord for curved GraphML edges
     return Snapped(
         edge=edge,
@@ -100,7 +106,18 @@ def snap_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray, *, max_snap_m: f
     )
 
 
-def snap_geoseries(net: WalkNetwork, geometry, *, max_snap_m: float = 500.0) -> Snapped:
+def walking_points(geometry):
+    """The point each feature walks from: points as they are, polygons a point guaranteed to lie inside them
+    (computed for the polygons only: on a million points `representative_point` for all cost a second per call)."""
+    not_point = (geometry.geom_type != "Point").to_numpy()
+    if not not_point.any():
+        return geometry
+    out = geometry.copy()
+    out[not_point] = geometry[not_point].representative_point()
+    return out
+
+
+def snap_geoseries(net: WalkNetwork, geometry, *, max_snap_m: float = 500.0, main_only: bool = False) -> Snapped:
     """Snap a GeoSeries (any CRS); polygons are represented by a point guaranteed to lie inside them."""
     from pyproj import Transformer
 
@@ -113,4 +130,5 @@ def snap_geoseries(net: WalkNetwork, geometry, *, max_snap_m: float = 500.0) -> 
         inside = geometry[not_point].to_crs(net.crs).representative_point()
         x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
         x[not_point], y[not_point] = inside.x.to_numpy(), inside.y.to_numpy()
-    return snap_points(net, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), max_snap_m=max_snap_m)
+    return snap_points(net, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), max_snap_m=max_snap_m,
+                       main_only=main_only)

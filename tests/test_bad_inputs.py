@@ -487,12 +487,13 @@ def test_undeclared_gcj02_points_are_detected_against_the_streets(area):
     rows = [(*r[:4], round(float(x), 7), round(float(y), 7)) for r, x, y in zip(RESIDENCES, glon, glat)]
     write(area, "residences.csv", csv_text(RES_HEADER, rows))
     glon, glat = np.array([r[4] for r in rows]), np.array([r[5] for r in rows])
-    as_given = np.median(_street_distances_m(glon, glat))
-    converted = np.median(_street_distances_m(*gcj02_to_wgs84(glon, glat)))
+    given_m, converted_m = _street_distances_m(glon, glat), _street_distances_m(*gcj02_to_wgs84(glon, glat))
+    as_given, converted = np.median(given_m), np.median(converted_m)
     assert as_given > 50 and converted < 15  # the premise: shifted points are off the streets, converted ones on them
     assert fails_cleanly(area) == (
         f"residences.csv: the points look like GCJ02 coordinates: as given they sit a median {as_given:.0f} m from "
-        f"the nearest street, converted from GCJ02 a median {converted:.0f} m. Expected WGS84 coordinates, or a "
+        f"the nearest street, converted from GCJ02 a median {converted:.0f} m; {(converted_m < given_m).sum()} of "
+        f"{len(RESIDENCES)} points lie closer to a street once converted. Expected WGS84 coordinates, or a "
         "declared coordinate system. Fix: add coords = \"gcj02\" to this layer in the project file "
         "(Amap/Tencent = gcj02, Baidu = bd09)")
     layer_setting(area, 'coords = "gcj02"')  # declared, the same file runs

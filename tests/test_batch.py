@@ -49,3 +49,55 @@ def test_jobs_are_idempotent(jobs, tmp_path):
     second = run_job(jobs[0], tmp_path)
     assert first == second
     assert sorted((job_folder(tmp_path, jobs[0]) / ".siting-cache" / "scenarios").iterdir()) == entries
+
+
+def test_a_worker_in_another_folder_gets_absolute_paths_and_planner_errors_are_not_retried(tmp_path, monkeypatch):
+    """A real scheduler (LocalCluster without workers) and a `dask worker` process started in another folder: relative
+    job and output paths given on the client resolve on the client, results land where batch_results.csv says, a TOML
+    syntax error fails at once without a retry, and an unexpected error reaches the planner as one line."""
+    import os
+    import subprocess
+    import sys
+
+    from dask.distributed import Client, LocalCluster
+
+    (tmp_path / "client").mkdir()
+    client_dir = write_area(tmp_path / "client")
+    (client_dir / "syntax.toml").write_text('[scenario\nbase = "project.toml"\n', encoding="utf-8")
+    (client_dir / "folder.toml").mkdir()  # not a file: an OSError, not a planner error
+    worker_dir = tmp_path / "worker"
+    worker_dir.mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address, "--nthreads", "1",
+             "--no-dashboard"], cwd=worker_dir, env={**os.environ, "PYTHONPATH": str(repo)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with Client(cluster.scheduler_address) as client:
+                client.wait_for_workers(1, timeout=120)
+                assert client.run(os.getcwd) and set(client.run(os.getcwd).values()) == {str(worker_dir)}
+            monkeypatch.chdir(client_dir)
+            lines: list[str] = []
+            table = run_batch(["base.toml", "syntax.toml", "folder.toml"], output="out",
+                              scheduler=cluster.scheduler_address, retries=1, progress=lines.append)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    by_job = table.groupby("job")
+    ok = by_job.get_group("base.toml")
+    assert set(ok["status"]) == {"ok"}
+    for folder in ok["result_folder"]:  # on the client's side, under its out/
+        assert Path(folder).is_dir() and Path(folder).is_relative_to(client_dir / "out")
+    assert not any(worker_dir.iterdir())  # nothing landed in the worker's folder
+    syntax = by_job.get_group("syntax.toml").iloc[0]
+    assert syntax["status"] == "failed" and syntax["error"].startswith(f"{client_dir / 'syntax.toml'}: not valid TOML")
+    assert "\n" not in syntax["error"]
+    assert (f"failed (not retried: a retry cannot fix an input or project error): syntax.toml: {syntax['error']}"
+            in lines)
+    crash = by_job.get_group("folder.toml").iloc[0]
+    assert crash["status"] == "failed" and "\n" not in crash["error"]
+    assert crash["error"].startswith("IsADirectoryError: [Errno 21] Is a directory") and "(at " in crash["error"]
+    assert f"failed after 1 retry: folder.toml: {crash['error']}" in lines
+    streamed = pd.read_csv(client_dir / "out" / "batch_results.csv", encoding="utf-8-sig")
+    assert sorted(set(streamed["job"])) == ["base.toml", "folder.toml", "syntax.toml"]

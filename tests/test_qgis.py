@@ -160,7 +160,7 @@ def test_coverage_layers_equal_the_command_line(qgis, layers, cli_coverage, tmp_
     facilities = gpd.read_file(results["FACILITIES_OUT"].split("|")[0])
     assert list(facilities["fac_id"]) == list(expected_fac["fac_id"])
     np.testing.assert_allclose(facilities["households_served"], expected_fac["households_served"], atol=1e-6)
-    assert list(facilities["meets_standard"].astype(bool)) == list(expected_fac["meets_standard"].astype(bool))
+    assert list(facilities["verdict"]) == list(expected_fac["verdict"])
     catchments = gpd.read_file(results["CATCHMENTS_OUT"].split("|")[0])
     assert set(catchments["fac_id"]) == set(expected_fac["fac_id"])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -219,7 +219,11 @@ def test_cancel_stops_and_loaded_layers_are_styled(qgis, layers, cli_coverage, t
     assert loaded["Residences by walking time"]["features_by_colour"] == {k: v for k, v in want.items() if v}
     assert loaded["Residences outside the walk"]["features"] == int(
         (~(expected["covered_elderly_day_care"] & expected["covered_nursery"])).sum())
-    assert loaded["Facilities by verdict"]["categories"] == ["meets standard", "below standard"]
+    assert loaded["Facilities by verdict"]["categories"] == ["meets standard", "below standard", "no households in reach",
+                                                             "capacity missing", "off network"]
+    # every verdict facilities.csv gives has its category (the renderer reads the same `verdict` column)
+    verdicts = set(pd.read_csv(cli_coverage / "facilities.csv", encoding="utf-8-sig")["verdict"])
+    assert verdicts <= set(loaded["Facilities by verdict"]["categories"])
     assert loaded["Catchments"]["categories"] == ["elderly_day_care", "nursery"]
 
 

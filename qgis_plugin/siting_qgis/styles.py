@@ -58,13 +58,16 @@ def uncovered(layer: QgsVectorLayer) -> None:
 
 
 def facilities_by_verdict(layer: QgsVectorLayer) -> None:
-    """Green where the facility meets the profile's standard for the households in its catchment, red where not."""
-    categories = [QgsRendererCategory("meets standard", _symbol(layer, "#1a9641", size=4.0, shape="Square"),
-                                      "meets the standard 达标"),
-                  QgsRendererCategory("below standard", _symbol(layer, "#d7191c", size=4.0, shape="Square"),
-                                      "below the standard 不达标")]
-    layer.setRenderer(QgsCategorizedSymbolRenderer(
-        "if(\"meets_standard\", 'meets standard', 'below standard')", categories))
+    """Each facility coloured by its verdict in facilities.csv: green meets the profile's standard for the households
+    in its catchment, red below it; grey, orange and purple where it could not be assessed."""
+    verdicts = {"meets standard": ("#1a9641", "meets the standard 达标"),
+                "below standard": ("#d7191c", "below the standard 不达标"),
+                "no households in reach": ("#969696", "no households in reach 步行范围内无居民"),
+                "capacity missing": ("#fdae61", "capacity missing 缺少规模数据"),
+                "off network": ("#7b3294", "off the walking network 未接入路网")}
+    categories = [QgsRendererCategory(value, _symbol(layer, colour, size=4.0, shape="Square"), label)
+                  for value, (colour, label) in verdicts.items()]
+    layer.setRenderer(QgsCategorizedSymbolRenderer("verdict", categories))
 
 
 def catchments(layer: QgsVectorLayer) -> None:
