@@ -73,3 +73,10 @@ class NetworkError(InputError):
 
 class OptimizationError(SitingError):
     """A siting model that is infeasible or unbounded; the message says which constraint and why."""
+
+
+def listed(labels, limit: int = 10) -> str:
+    """The first `limit` labels, comma separated, then how many more: how messages name many rows or units."""
+    labels = [str(label) for label in labels]
+    more = f" … and {len(labels) - limit} more" if len(labels) > limit else ""
+    return ", ".join(labels[:limit]) + more

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import __version__
 from .coverage import CoverageResult, analyse_coverage
-from .errors import ConfigError
+from .errors import ConfigError, listed
 from .network import WalkNetwork, load_network, network_cache_dir
 from .output import ensure_writable_dir, file_sha256, json_safe, output_set, write_csv, write_gpkg, write_json
 from .project import Project, load_project
@@ -247,7 +247,7 @@ def _warn_missing_capacity(frame: gpd.GeoDataFrame, name: str, say: Progress) ->
         missing = own[column].isna().to_numpy()
         if not missing.any():
             continue
-        ids = _listed(own.loc[missing, "fac_id"].astype(str).tolist())
+        ids = listed(own.loc[missing, "fac_id"].astype(str).tolist())
         say(f"warning: {name}: no {column} ({'/'.join(ALIASES[column][:6])}) for {missing.sum()} of {len(own)} {kind} "
             f"facilities ({ids}): their verdict is 'capacity missing' and the capacity checks of {kind} say 'missing "
             f"data'. Fix: add the column, fill it in, or map it: columns = {{ {column} = \"…\" }}")
@@ -406,11 +406,6 @@ def _run_coverage(project: Project, say: Progress, *, write: bool, pdf: bool,
     return CoverageRun(project, inputs, result, outputs, indicators, units)
 
 
-def _listed(labels: list[str], limit: int = 10) -> str:
-    more = f" … and {len(labels) - limit} more" if len(labels) > limit else ""
-    return ", ".join(labels[:limit]) + more
-
-
 def _where(frame: gpd.GeoDataFrame) -> list[str]:
     """Each row's id with its distance from the nearest street and its lon/lat, as the run log names a row."""
     pts = walking_points(frame.geometry)
@@ -441,16 +436,16 @@ def report_coverage(net: WalkNetwork, result: CoverageResult, say: Progress) -> 
     far = res[~res["snap_ok"].to_numpy(dtype=bool)]
     if len(far):
         say(f"warning: {len(far)} residences lie more than {snap_m:g} m from any walkable street and count as not "
-            f"covered: {_listed(_where(far))}. Fix: check their coordinates (a point at 0, 0, in the sea or in another "
+            f"covered: {listed(_where(far))}. Fix: check their coordinates (a point at 0, 0, in the sea or in another "
             f"city), or use a network extract that covers them")
     island = res[res["snap_ok"].to_numpy(dtype=bool) & (res["network_component"].to_numpy() != 0)]
     if len(island):
         say(f"warning: {len(island)} residences sit on small pieces of the network cut off from the main one and "
-            f"reach only facilities on the same piece: {_listed(island['res_id'].astype(str).tolist())}")
+            f"reach only facilities on the same piece: {listed(island['res_id'].astype(str).tolist())}")
     far = fac[~fac["snap_ok"].to_numpy(dtype=bool)]
     if len(far):
         say(f"warning: {len(far)} facilities lie more than {snap_m:g} m from any walkable street and serve no one: "
-            f"{_listed(_where(far))}. Fix: check their coordinates, or use a network extract that covers them")
+            f"{listed(_where(far))}. Fix: check their coordinates, or use a network extract that covers them")
     island = fac[fac["snap_ok"].to_numpy(dtype=bool) & ~fac["on_main_network"].to_numpy(dtype=bool)]
     if len(island):
         to_main = snap_geoseries(net, island.geometry, max_snap_m=np.inf, main_only=True).off_network_m
@@ -458,7 +453,7 @@ def report_coverage(net: WalkNetwork, result: CoverageResult, say: Progress) -> 
         named = [f"{fid} (piece of {nodes[c]} nodes; main network {d:,.0f} m away)" for fid, c, d in
                  zip(island["fac_id"].astype(str), island["network_component"], to_main)]
         say(f"warning: {len(island)} facilities are attached to small pieces of the network cut off from the main one "
-            f"and reach only residences on the same piece: {_listed(named)} (network_component in facilities.csv). "
+            f"and reach only residences on the same piece: {listed(named)} (network_component in facilities.csv). "
             f"Fix: attach them to the main network with snap_to = \"main\" in [network] (within max_snap_m = "
             f"{snap_m:g} m), connect the pieces in the network data, or accept the result if they really are cut off")
     idle = fac[fac["snap_ok"].to_numpy(dtype=bool) & (fac["households_served"] == 0).to_numpy()]

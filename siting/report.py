@@ -250,21 +250,27 @@ def sources_table(inputs: dict[str, str]) -> Table:
 
 
 def figures_table(profile_figures: dict, used: Iterable[str] | None = None) -> Table:
-    """The profile figures behind the verdicts: value, unit, clause, source, inherited or unconfirmed."""
+    """The profile figures behind the verdicts: value with unit, which profile set it (its own or inherited), whether
+    it is confirmed (unconfirmed figures are enforced and flagged), clause and source. `profile_figures` is
+    `Profile.to_dict()` (figures, name, title), as summary.json holds it."""
     figures = profile_figures.get("figures", {})
     names = [n for n in (used or figures) if n in figures]
+    own = str(profile_figures.get("name") or profile_figures.get("title") or "")
     rows = []
     for name in names:
         f = figures[name]
         value = f.get("value")
-        rows.append({"figure": name, "value": value if not isinstance(value, (dict, list)) else str(value), "unit": f.get("unit"),
-                     "clause": f.get("clause"), "source": f.get("source"),
-                     "note": "; ".join(x for x in (f"继承 inherited from {f['inherited_from']}" if f.get("inherited_from") else "",
-                                                   "未确认 unconfirmed" if f.get("confirmed") is False else "") if x) or ""})
+        value = "/".join(map(str, value)) if isinstance(value, (list, tuple)) else (
+            f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value))
+        rows.append({"figure": name, "value": f"{value} {f.get('unit') or ''}".strip(),
+                     "set_by": f"inherited from {f['inherited_from']}" if f.get("inherited_from") else own,
+                     "confirmed": "no: unconfirmed, enforced and flagged" if f.get("confirmed") is False else "yes",
+                     "clause": f.get("clause"), "source": f.get("source")})
     title = f"标准 Profile: {profile_figures.get('title') or profile_figures.get('name', '')}"
-    return Table("profile_figures", title, pd.DataFrame(rows, columns=["figure", "value", "unit", "clause", "source", "note"]),
-                 {"figure": "指标 Figure", "value": "数值 Value", "unit": "单位 Unit", "clause": "条款 Clause",
-                  "source": "来源 Source", "note": "说明 Note"})
+    return Table("profile_figures", title,
+                 pd.DataFrame(rows, columns=["figure", "value", "set_by", "confirmed", "clause", "source"]),
+                 {"figure": "指标 Figure", "value": "数值 Value", "set_by": "来源标准 Set by",
+                  "confirmed": "已核实 Confirmed", "clause": "条款 Clause", "source": "来源 Source"})
 
 
 def method_section(summary_lines: Sequence[str], tables: Sequence[Table]) -> Section:

@@ -103,7 +103,6 @@ def sync_report(result: SyncResult, checks: pd.DataFrame, map_path: str | os.Pat
     if not result.date_checks.empty:
         sections.append(report.Section("date_checks", f"日期核查 Date checks: {len(result.date_checks)}",
                                        _date_checks_html(result.date_checks)))
-    sections.append(report.Section("figures", "标准依据 Figures the verdicts rest on", _figures_html(s)))
     parts = []
     for dev, group in checks.groupby("development_id", sort=False):
         name = group["development_name"].iat[0]
@@ -136,7 +135,8 @@ def sync_report(result: SyncResult, checks: pd.DataFrame, map_path: str | os.Pat
                      "accepted and delivered no later than its housing (同步规划、同步建设、同步验收、同步交付), meet the new-area "
                      "standards and lie within the walk. Verdicts: see the siting.sync module documentation."),
          f"数据 Data: {html.escape(FILES['csv'])}, {html.escape(FILES['developments_csv'])}, {html.escape(FILES['json'])}."],
-        [report.figures_table({"figures": s.get("profile_figures", {}), "title": s.get("profile_title")}), report.sources_table(inputs)]))
+        [report.figures_table({"figures": s.get("profile_figures", {}), "title": s.get("profile_title"), "name": s.get("profile")}),
+          report.sources_table(inputs)]))
     return report.Report("新建居住区配套养老托育设施“四同步”检查 Four-synchronizations check of new residential developments", subtitle, sections)
 
 
@@ -152,21 +152,6 @@ def _date_checks_html(date_checks: pd.DataFrame) -> list[str]:
     return [f"<p>These dates cannot be right; the checks that need "
             "them are reported as missing data (缺少数据), never as days late. Correct the cells and run again.</p>",
             _table(date_checks, _DATE_COLUMNS, "不可信的日期 Implausible dates")]
-
-
-def _figures_html(summary: dict) -> list[str]:
-    """The profile figures the verdicts rest on, saying which are inherited and which unconfirmed."""
-    rows = []
-    for key, fig in summary.get("profile_figures", {}).items():
-        value = fig["value"]
-        value = "/".join(value) if isinstance(value, list) else f"{value:g}" if isinstance(value, (int, float)) else value
-        rows.append({"key": key, "value": f"{value} {fig['unit']}",
-                     "set_by": f"inherited from {fig['inherited_from']}" if fig["inherited_from"] else str(summary["profile"]),
-                     "confirmed": "yes" if fig["confirmed"] else "no: unconfirmed, enforced and flagged",
-                     "clause": fig["clause"], "source": fig["source"]})
-    columns = [("key", "指标 Figure"), ("value", "数值 Value"), ("set_by", "来源标准 Set by"),
-               ("confirmed", "已核实 Confirmed"), ("clause", "条文 Clause"), ("source", "出处 Source")]
-    return [_table(pd.DataFrame(rows), columns, str(summary["profile_title"]))]
 
 
 def _sync_charts(checks: pd.DataFrame) -> list:

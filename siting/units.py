@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, listed
 from .schema import ELDERLY, NURSERY
 
 log = logging.getLogger(__name__)
@@ -399,23 +399,19 @@ def apply_units(layers: Sequence[UnitLayer], residences: gpd.GeoDataFrame, facil
         if res_out.get(layer.level):
             ids = res.iloc[res_out[layer.level]]["res_id"].astype(str).tolist()
             warnings.append(f"warning: {residences_source}: {len(ids)} residences lie outside every "
-                            f"{level_label(layer.level)} unit of {layer.source}: {_listed(ids)}. They count in the "
+                            f"{level_label(layer.level)} unit of {layer.source}: {listed(ids)}. They count in the "
                             f"city-wide figures but in no unit; extend the unit layer if they belong to the plan area")
         if fac_out.get(layer.level):
             ids = fac.iloc[fac_out[layer.level]]["fac_id"].astype(str).tolist()
             warnings.append(f"warning: {facilities_source}: {len(ids)} facilities lie outside every "
-                            f"{level_label(layer.level)} unit of {layer.source}: {_listed(ids)}. They serve residents "
+                            f"{level_label(layer.level)} unit of {layer.source}: {listed(ids)}. They serve residents "
                             f"within their walk but count in no unit")
         column = f"unit_{layer.level}"
         empty = sorted(set(layer.units["unit_id"]) - set(res[column].dropna()), key=_id_key) if column in res else []
         if empty:
             warnings.append(f"warning: {layer.source}: {len(empty)} {LEVELS[layer.level]} units contain no residence: "
-                            f"{_listed(empty)}. Their figures are blank; check the residences cover them")
+                            f"{listed(empty)}. Their figures are blank; check the residences cover them")
     return UnitsStage(filled, res, fac, warnings)
-
-
-def _listed(ids: Sequence[str], limit: int = 10) -> str:
-    return ", ".join(ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def parent_of(layers: Sequence[UnitLayer], level: str, parent_level: str,

@@ -486,7 +486,7 @@ def test_jixi_nursery_fail_says_it_rests_on_the_inherited_unconfirmed_national_f
     page = Path(paths["html"]).read_text(encoding="utf-8")
     assert f"<td>{expected_basis}</td>" in page
     assert ("<tr><td>nursery_seats_per_1000_new</td><td>10 seats/1000 residents</td><td>inherited from national</td>"
-            "<td>no: unconfirmed, enforced and flagged</td>") in page
+            "<td>no: unconfirmed, enforced and flagged</td>") in page  # the method section's table of figures
     assert ("<tr><td>elderly_m2_per_100_households_new</td><td>20 m²/100 households</td><td>jixi</td><td>yes</td>") in page
 
 
