@@ -21,6 +21,7 @@ How Jixi's published paths follow from its own table (tests/test_projection.py c
 """
 from __future__ import annotations
 
+import numbers
 import os
 import re
 from dataclasses import dataclass
@@ -284,3 +285,16 @@ def _phase_table(openings: pd.DataFrame, required: Mapping[int, float], years: l
         "capacity_total": total.to_numpy(),
         "shortfall": np.maximum(np.array([required[t] for t in years]) - total.to_numpy(), 0.0),
     })
+
+
+def _check_non_negative(name: str, value) -> None:
+    """A rate or a supply below zero means nothing (it would turn into a negative requirement): refuse it, as the
+    command line does, when project_demand is called from Python."""
+    values = value.items() if isinstance(value, Mapping) else [(None, value)]
+    for year, number in values:
+        if number is None:
+            continue
+        if not isinstance(number, numbers.Real) or isinstance(number, bool) or not number >= 0:
+            where = f"[{year}]" if year is not None else ""
+            raise ConfigError(f"{name}{where} = {number!r} is not a number of zero or more", column=name,
+                              expected="a number ≥ 0", fix=f"correct {name}")

@@ -163,3 +163,19 @@ def test_jixi_profile_bed_demand_rate_reproduces_published_beds():
     for year in (2022, 2023, 2024, 2025):
         assert round(table.loc[year, "required_beds"]) == PUBLISHED_BEDS[year]
     assert (table["beds_per_1000_elderly"] == 27.65).all()
+
+
+def test_negative_rates_and_supplies_are_refused_from_python_too():
+    """The command line refuses --existing-seats -100; project_demand called from a script says the same, before any
+    work (it would otherwise write required beds of −2,018)."""
+    from siting.errors import ConfigError
+
+    table = read_projection(JIXI_TABLE)
+    with pytest.raises(ConfigError) as err:
+        project_demand(table, load_profile("jixi"), existing_seats=-100)
+    assert str(err.value) == ("column 'existing_seats': existing_seats = -100 is not a number of zero or more. "
+                              "Expected a number ≥ 0. Fix: correct existing_seats")
+    with pytest.raises(ConfigError, match=r"beds_per_1000_elderly\[2024\] = -5 is not a number of zero or more"):
+        project_demand(table, load_profile("jixi"), beds_per_1000_elderly={2023: 30, 2024: -5})
+    ok = project_demand(table, load_profile("jixi"), existing_seats=np.int64(1270), beds_per_1000_elderly=np.float64(27.65))
+    assert (ok["required_beds"] >= 0).all()
