@@ -164,6 +164,10 @@ def project_demand(
     `household_size`. City-wide projections default to the existing-area floor-area standard because most
     households live in built areas; pass area_type="new" for a new district. Values are not rounded.
     """
+    for name, value in (("seats_per_1000_by_year", seats_per_1000_by_year), ("beds_per_1000_elderly", beds_per_1000_elderly),
+                        ("existing_seats", existing_seats), ("existing_beds", existing_beds),
+                        ("existing_floor_area_m2", existing_floor_area_m2)):
+        _check_non_negative(name, value)
     if seats_per_1000_by_year is None:
         seats_per_1000_by_year = profile.get("nursery_seats_per_1000_by_year") or profile.get("nursery_seats_per_1000_city")
     if beds_per_1000_elderly is None:
