@@ -200,9 +200,11 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
             "coverage_rate": measures.coverage_rate(households, cov_t),
         }
     by_area = {}
-    area_type = res["area_type"].to_numpy().astype(str)
-    for area in np.unique(area_type).tolist():
-        m = area_type == area
+    # factorize, then name each distinct value: converting and sorting every residence's label took seconds at 10 M
+    codes, distinct = pd.factorize(res["area_type"].to_numpy(), use_na_sentinel=False)
+    names = np.array([str(v) for v in distinct], dtype=object)
+    for area in sorted(set(names.tolist())):
+        m = np.isin(codes, np.flatnonzero(names == area))
         by_area[area] = {
             "households": float(households[m].sum()),
             "coverage_rate": measures.coverage_rate(households[m], covered[m]),

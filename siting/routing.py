@@ -134,9 +134,8 @@ def reach(
     node_key = np.concatenate([u, v])
     dst_key = np.concatenate([np.arange(n_dst), np.arange(n_dst)])
     extra_key = np.concatenate([to_u, to_v])
-    order = np.argsort(node_key, kind="stable")
-    node_sorted, dst_sorted, extra_sorted = node_key[order], dst_key[order], extra_key[order]
-    indptr = np.searchsorted(node_sorted, np.arange(n + 1))
+    order, indptr = kernels.counting_order(node_key.astype(np.int64), n)  # stable: by node, then destination
+    dst_sorted, extra_sorted = dst_key[order], extra_key[order]
     s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
     by_src = np.argsort(s_idx, kind="stable")
     direct_ptr = np.searchsorted(s_idx[by_src], np.arange(n_src + 1))
