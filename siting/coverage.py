@@ -107,7 +107,8 @@ def analyse_coverage(
         say(f"{kind}: catchments within {max(rings):g} min")
         within = reach(net, fac_used, res_snap, max(limits.values()))
         ok_pair = usable_res[within.dst]
-        within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
+        if not ok_pair.all():
+            within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
         circle_reach = within.within(limits[circle])
 
         capacity_all = fac[CAPACITY_COLUMN[kind]].to_numpy(dtype=np.float64)
