@@ -123,7 +123,8 @@ def analyse_coverage(
         say(f"{kind}: catchments within {max(rings):g} min")
         within = reach(net, fac_used, res_snap, max(limits.values()))
         ok_pair = usable_res[within.dst]
-        within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
+        if not ok_pair.all():
+            within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
         circle_reach = within.within(limits[circle])
 
         capacity_all = fac[CAPACITY_COLUMN[kind]].to_numpy(dtype=np.float64)
@@ -246,9 +247,11 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
             "coverage_rate": measures.coverage_rate(households, cov_t),
         }
     by_area = {}
-    area_type = res["area_type"].to_numpy().astype(str)
-    for area in np.unique(area_type).tolist():
-        m = area_type == area
+    # factorize, then name each distinct value: converting and sorting every residence's label took seconds at 10 M
+    codes, distinct = pd.factorize(res["area_type"].to_numpy(), use_na_sentinel=False)
+    names = np.array([str(v) for v in distinct], dtype=object)
+    for area in sorted(set(names.tolist())):
+        m = np.isin(codes, np.flatnonzero(names == area))
         by_area[area] = {
             "households": float(households[m].sum()),
             "coverage_rate": measures.coverage_rate(households[m], covered[m]),

@@ -20,17 +20,17 @@ from .schema import ELDERLY, NURSERY
 
 def standard_per_unit(kind: str, area_type: np.ndarray, profile) -> np.ndarray:
     """The standard that applies to each residence: m² per 100 households (elderly) or seats per 1,000 residents."""
-    area_type = np.asarray(area_type, dtype=object)
-    out = np.empty(area_type.shape, dtype=np.float64)
-    for value in np.unique(area_type):
-        mask = area_type == value
+    # factorize hashes the labels: np.unique sorted 3.57 M Python strings (seconds at 10 M household points)
+    codes, values = pd.factorize(np.asarray(area_type, dtype=object).ravel(), sort=True)
+    per_value = np.empty(values.size, dtype=np.float64)
+    for k, value in enumerate(values):
         if kind == ELDERLY:
-            out[mask] = profile.elderly_m2_per_100_households(str(value))
+            per_value[k] = profile.elderly_m2_per_100_households(str(value))
         elif kind == NURSERY:
-            out[mask] = profile.nursery_seats_per_1000(str(value))
+            per_value[k] = profile.nursery_seats_per_1000(str(value))
         else:
             raise ValueError(f"unknown facility kind {kind!r}")
-    return out
+    return per_value[codes].reshape(np.shape(area_type))
 
 
 def demand_base(kind: str, households: np.ndarray, population: np.ndarray) -> np.ndarray:

@@ -107,6 +107,27 @@ def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.nda
     return dist, nearest
 
 
+def _destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Node → destinations touching it (each destination listed under both ends of its edge, by node then
+    destination) as (indptr, destination, metres from the node). Kept on the network for the last `dst` seen: the
+    coverage run asks it once per facility kind for the same residences (≈ 0.5 s each at 3.57 M points)."""
+    cached = net._extra.get("destinations_by_node")
+    if cached is not None and cached[0] is dst:
+        return cached[1]
+    n_dst = len(dst)
+    u = net.edge_u[dst.edge]
+    v = net.edge_v[dst.edge]
+    to_u = dst.off_network_m + dst.along_m
+    to_v = dst.off_network_m + (net.edge_length_m[dst.edge] - dst.along_m)
+    node_key = np.concatenate([u, v])
+    dst_key = np.concatenate([np.arange(n_dst), np.arange(n_dst)])
+    extra_key = np.concatenate([to_u, to_v])
+    order, indptr = kernels.counting_order(node_key.astype(np.int64), net.n_nodes)  # stable: by node, then destination
+    lists = (indptr, dst_key[order], extra_key[order])
+    net._extra["destinations_by_node"] = (dst, lists)
+    return lists
+
+
 def reach(
     net: WalkNetwork,
     src: Snapped,
@@ -126,17 +147,7 @@ def reach(
         z = np.zeros(0, dtype=np.int64)
         return Reach(z, z, np.zeros(0), n_src, n_dst)
     n = net.n_nodes
-    u = net.edge_u[dst.edge]
-    v = net.edge_v[dst.edge]
-    to_u = dst.off_network_m + dst.along_m
-    to_v = dst.off_network_m + (net.edge_length_m[dst.edge] - dst.along_m)
-    # node -> destinations touching it (each destination is listed under both ends of its edge)
-    node_key = np.concatenate([u, v])
-    dst_key = np.concatenate([np.arange(n_dst), np.arange(n_dst)])
-    extra_key = np.concatenate([to_u, to_v])
-    order = np.argsort(node_key, kind="stable")
-    node_sorted, dst_sorted, extra_sorted = node_key[order], dst_key[order], extra_key[order]
-    indptr = np.searchsorted(node_sorted, np.arange(n + 1))
+    indptr, dst_sorted, extra_sorted = _destinations_by_node(net, dst)
     s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
     by_src = np.argsort(s_idx, kind="stable")
     direct_ptr = np.searchsorted(s_idx[by_src], np.arange(n_src + 1))
@@ -144,7 +155,7 @@ def reach(
     out_src, out_dst, out_m = kernels.bounded_reach(
         *csr_arrays(net), n,
         net.edge_u[src.edge], net.edge_v[src.edge], leg_u, leg_v, float(limit_m),
-        indptr.astype(np.int64), dst_sorted.astype(np.int64), extra_sorted.astype(np.float64), n_dst,
+        indptr, np.asarray(dst_sorted, dtype=np.int64), np.asarray(extra_sorted, dtype=np.float64), n_dst,
         direct_ptr.astype(np.int64), d_idx[by_src].astype(np.int64), direct[by_src].astype(np.float64))
     if progress is not None:
         progress(n_src, n_src)

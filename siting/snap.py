@@ -57,8 +57,53 @@ def _edge_samples(net: WalkNetwork, main_only: bool = False):
     return cached
 
 
+def _edge_grid(net: WalkNetwork, main_only: bool = False):
+    """A uniform grid over the edges (`main_only`: the edges of the largest connected piece), cached on the network:
+    each edge listed in every cell its bounding box overlaps, as a CSR (cell_ptr, cell_edges); cells about 25 m or
+    larger, at most ~4 per edge in all."""
+    cache_key = "edge_grid_main" if main_only else "edge_grid"
+    cached = net._extra.get(cache_key)
+    if cached is None:
+        xu, yu, xv, yv = ends = net.edge_xy()
+        edges = np.flatnonzero(net.component[net.edge_u] == 0) if main_only else np.arange(net.n_edges, dtype=np.int64)
+        xu, yu, xv, yv = xu[edges], yu[edges], xv[edges], yv[edges]
+        x0, y0 = float(min(xu.min(), xv.min())), float(min(yu.min(), yv.min()))
+        width = float(max(xu.max(), xv.max())) - x0
+        height = float(max(yu.max(), yv.max())) - y0
+        cell_m = max(25.0, float(np.sqrt(max(width * height, 1.0) / (4.0 * max(1, edges.size)))))
+        nx, ny = int(width // cell_m) + 1, int(height // cell_m) + 1
+        ix0 = np.floor((np.minimum(xu, xv) - x0) / cell_m).astype(np.int64)
+        ix1 = np.floor((np.maximum(xu, xv) - x0) / cell_m).astype(np.int64)
+        iy0 = np.floor((np.minimum(yu, yv) - y0) / cell_m).astype(np.int64)
+        iy1 = np.floor((np.maximum(yu, yv) - y0) / cell_m).astype(np.int64)
+        wx, wy = ix1 - ix0 + 1, iy1 - iy0 + 1
+        count = wx * wy
+        local = np.repeat(np.arange(edges.size, dtype=np.int64), count)  # position in `edges`
+        k = np.arange(local.size) - np.repeat(np.cumsum(count) - count, count)  # position within the edge's box
+        cell = (ix0[local] + k // wy[local]) * ny + (iy0[local] + k % wy[local])
+        e = edges.astype(np.int64)[local]
+        order = np.argsort(cell, kind="stable")
+        cell_ptr = np.searchsorted(cell[order], np.arange(nx * ny + 1)).astype(np.int64)
+        cached = (x0, y0, cell_m, nx, ny, cell_ptr, e[order], ends)
+        net._extra[cache_key] = cached
+    return cached
+
+
 def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
                    main_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nearest edge to each point, exactly (ties go to the lowest edge index), the foot point's fraction t along
+    it, and the straight metres to the foot point: by rings of a uniform grid over the edges (`_edge_grid`,
+    `kernels.grid_nearest_edges`), all compiled. The k-d tree search over edge samples
+    (`_nearest_edges_by_samples`) gives the same answer bit for bit; it stays for the cases the grid does not take. Why: the k-d tree left 46 % of 3.57 M household points unsettled after its first
+    4 samples and took 7.8 s to snap them; the grid takes a fraction of that."""
+    if net.n_edges == 0 or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return _nearest_edges_by_samples(net, x, y, main_only)  # which refuses non-finite coordinates, as it always did
+    x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, ends = _edge_grid(net, main_only)
+    return kernels.grid_nearest_edges(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, *ends)
+
+
+def _nearest_edges_by_samples(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
+                              main_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The nearest edge to each point, exactly (ties go to the lowest edge index), the foot point's fraction t along
     it, and the straight metres to the foot point.
 

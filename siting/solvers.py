@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .deadline import Deadline
 from .errors import InputError, OptimizationError
 
 OPTIMAL = "optimal"
@@ -40,6 +41,16 @@ CBC_GRACE_FRACTION = 0.10
 limit). CBC checks its limit only between phases (with pulp's elapsed-time mode its root LP in Clp does not see it:
 a 250 k-variable p-median given 60 s was still in its root LP after 8.6 min), while a healthy run overshoots by a
 second or two to finish its cuts and write its solution; the grace lets those finish."""
+
+CBC_HARD_INTERRUPT_SHARE = 0.4
+CBC_HARD_KILL_SHARE = 0.7
+"""Under a model's Deadline (solve() promises T + overrun, `siting.deadline`): CBC is interrupted at the latest at
+T + 0.4 × overrun and killed at T + 0.7 × overrun, the rest of the overrun left for reading its plan and building the
+result (on a 810 k-variable p-median, pulp's solution reading takes about a second)."""
+
+PULP_WRITE_FACTOR = 1.0
+"""pulp's MPS writing takes about this many times its model build (11 s after 16 s on a 810 k-variable p-median):
+with the build's progress it projects when CBC could start."""
 
 CBC_INTERRUPT_WAIT_S = 5.0
 """Seconds between the interrupt (SIGINT) and the kill (SIGKILL). In its heuristics, cuts and branch and bound CBC's
@@ -222,9 +233,10 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def run_guarded(args: list[str], out: Any, wall_clock_s: float | None) -> tuple[int, str | None, float]:
+def run_guarded(args: list[str], out: Any, wall_clock_s: float | None,
+                interrupt_wait_s: float | None = None) -> tuple[int, str | None, float]:
     """Run a solver process in its own process group; past `wall_clock_s` interrupt the group (SIGINT, so CBC can stop
-    its search and write its best plan) and kill it (SIGKILL) CBC_INTERRUPT_WAIT_S later. Returns (exit code, None |
+    its search and write its best plan) and kill it (SIGKILL) `interrupt_wait_s` (default CBC_INTERRUPT_WAIT_S) later. Returns (exit code, None |
     "interrupted" | "killed", seconds run). The process never outlives the call, even when the caller is interrupted
     (Ctrl-C reaches only Python: the solver runs in its own session). On Windows the guard kills at once."""
     posix = os.name != "nt"
@@ -240,7 +252,7 @@ def run_guarded(args: list[str], out: Any, wall_clock_s: float | None) -> tuple[
             if posix:
                 _signal_group(proc, signal.SIGINT)
                 try:
-                    proc.wait(timeout=CBC_INTERRUPT_WAIT_S)
+                    proc.wait(timeout=CBC_INTERRUPT_WAIT_S if interrupt_wait_s is None else interrupt_wait_s)
                 except subprocess.TimeoutExpired:
                     pass
             if proc.poll() is None:
@@ -273,6 +285,10 @@ def _guarded_cbc_class() -> type:
         deadline: float | None = None
         """perf_counter time by which CBC must stop: its limit is what is left of it once the MPS and mipstart are
         written (pulp's model build and file writing take tens of seconds on 10⁵-pair models)."""
+        stop_by: float = math.inf
+        """perf_counter time by which the CBC process must be gone (a model's Deadline: its limit plus
+        CBC_HARD_KILL_SHARE of the overrun); the interrupt comes early enough for the kill to land by then."""
+        interrupt_wait_s: float = CBC_INTERRUPT_WAIT_S
 
         def solve_CBC(self, lp, use_mps: bool = True):
             if not self.executable(self.path):
@@ -306,9 +322,19 @@ def _guarded_cbc_class() -> type:
                 args += ("-" + option).split()
             args += ["-solve" if self.mip else "-initialSolve", "-printingOptions", "all", "-solution", sol]
             log_path = self.optionsDict.get("logPath")
+            wall_clock_s = cbc_wall_clock_s(self.timeLimit)
+            wait = CBC_INTERRUPT_WAIT_S
+            if math.isfinite(self.stop_by):  # the interrupt and the kill both land before stop_by
+                wait = min(wait, self.interrupt_wait_s)
+                latest = self.stop_by - wait - time.perf_counter()
+                if latest <= 0:  # the files took all the time: CBC is not started
+                    self.stop, self.run_time_s = "not started", 0.0
+                    lp.assignStatus(constants.LpStatusNotSolved, constants.LpSolutionNoSolutionFound)
+                    return constants.LpStatusNotSolved
+                wall_clock_s = latest if wall_clock_s is None else min(wall_clock_s, latest)
             out = open(log_path, "w") if log_path else self.get_pipe()
             try:
-                code, self.stop, self.run_time_s = run_guarded(args, out, cbc_wall_clock_s(self.timeLimit))
+                code, self.stop, self.run_time_s = run_guarded(args, out, wall_clock_s, wait)
             finally:
                 if out is not None:
                     out.close()
@@ -344,6 +370,8 @@ def cbc_command(**options: Any):
 
 
 def _cbc_stop_note(stop: str, time_limit_s: float, run_time_s: float, found: bool) -> str:
+    if stop == "not started":
+        return "CBC was not run: writing its model files took all the time left"
     if stop == "interrupted":
         return (f"CBC ran past its {time_limit_s:g} s time limit and was interrupted at {run_time_s:.0f} s; "
                 + ("it stopped with its best plan so far" if found else "it had found no plan"))
@@ -359,23 +387,63 @@ def pulp_variable_maker(prob):
     return getattr(prob, "add_variable", None) or pulp.LpVariable
 
 
+class _PulpTooSlow(Exception):
+    """pulp's model build is projected to end past the time CBC could still start."""
+
+
+def _pulp_build_check(deadline: Deadline, t0: float, done: int, total: int) -> None:
+    """Raise _PulpTooSlow when the pulp build begun at `t0`, `done` of `total` entries in, projects (build plus
+    PULP_WRITE_FACTOR × build for the MPS file) past the time by which CBC must be interrupted."""
+    if done <= 0 or not math.isfinite(deadline.hard_end):
+        return
+    now = time.perf_counter()
+    projected = t0 + (now - t0) * total / done * (1.0 + PULP_WRITE_FACTOR)
+    overrun = deadline.hard_end - deadline.end
+    if projected > deadline.end + CBC_HARD_INTERRUPT_SHARE * overrun:
+        raise _PulpTooSlow(f"CBC was not run: building its model in pulp ({model_size_text(total)}) would have taken "
+                           f"past the {deadline.limit_s:g} s time limit ({now - t0:.2f} s for {100 * done / total:.1f} % of it)")
+
+
+def model_size_text(entries: int) -> str:
+    return f"{entries:,} variables and matrix entries"
+
+
 def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: float | None,
-               start: np.ndarray | None) -> Solution:
+               start: np.ndarray | None, deadline: Deadline | None = None) -> Solution:
+    """`deadline` (a model's whole solve() call) bounds the wall time: pulp's build stops when it projects past it
+    (status 'not solved', no CBC run) and the guard interrupts and kills CBC in time. Without it, CBC's limit is
+    `time_limit_s` from this call's entry and the guard gives the usual grace (CBC_GRACE_MIN_S …)."""
     import pulp
 
     entered = time.perf_counter()
+    if deadline is None:
+        deadline = Deadline(time_limit_s, entered)
+        deadline.hard_end = math.inf
     cost, lb, ub, integer, matrix, rlb, rub = arrays
     prob = pulp.LpProblem("siting", pulp.LpMaximize if model.maximise else pulp.LpMinimize)
     new_var = pulp_variable_maker(prob)
-    xs = [
-        new_var(
-            f"v{k}",
-            lowBound=None if math.isinf(lb[k]) else float(lb[k]),
-            upBound=None if math.isinf(ub[k]) else float(ub[k]),
-            cat=pulp.LpInteger if integer[k] else pulp.LpContinuous,
-        )
-        for k in range(model.n_vars)
-    ]
+    total = model.n_vars + matrix.nnz
+    try:
+        xs = []
+        for k in range(model.n_vars):
+            if k % 8192 == 8191:
+                _pulp_build_check(deadline, entered, k, total)
+            xs.append(new_var(
+                f"v{k}",
+                lowBound=None if math.isinf(lb[k]) else float(lb[k]),
+                upBound=None if math.isinf(ub[k]) else float(ub[k]),
+                cat=pulp.LpInteger if integer[k] else pulp.LpContinuous,
+            ))
+        return _solve_cbc_rows(model, arrays, prob, xs, time_limit_s, gap_rel, start, deadline, entered, total)
+    except _PulpTooSlow as slow:
+        return Solution(NOT_SOLVED, None, None, None, "cbc", 0.0, str(slow))
+
+
+def _solve_cbc_rows(model: Milp, arrays: tuple, prob, xs: list, time_limit_s: float | None, gap_rel: float | None,
+                    start: np.ndarray | None, deadline: Deadline, entered: float, total: int) -> Solution:
+    import pulp
+
+    cost, lb, ub, integer, matrix, rlb, rub = arrays
     if start is not None:  # written by pulp as CBC's mipstart (.mst) file
         for v, value in zip(xs, start.tolist()):
             v.setInitialValue(value)
@@ -384,6 +452,8 @@ def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: 
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
     for r in range(matrix.shape[0]):
         a, b = indptr[r], indptr[r + 1]
+        if r % 4096 == 4095:
+            _pulp_build_check(deadline, entered, model.n_vars + int(a), total)
         if a == b:
             if rlb[r] > 0 or rub[r] < 0:
                 return Solution(INFEASIBLE, None, None, None, "cbc", 0.0)
@@ -396,12 +466,17 @@ def _solve_cbc(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: 
             prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintGE, rhs=float(rlb[r])))
         if not math.isinf(rub[r]):
             prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms), pulp.LpConstraintLE, rhs=float(rub[r])))
+    _pulp_build_check(deadline, entered, total, total)  # built: does the MPS file still fit?
     fd, log_path = tempfile.mkstemp(prefix="siting-cbc-", suffix=".log")
     os.close(fd)
     try:
         cmd = cbc_command(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, logPath=log_path,
                           warmStart=start is not None)
-        cmd.deadline = None if time_limit_s is None else entered + float(time_limit_s)
+        cmd.deadline = None if deadline.limit_s is None else deadline.end
+        if math.isfinite(deadline.hard_end):
+            overrun = deadline.hard_end - deadline.end
+            cmd.stop_by = deadline.end + CBC_HARD_KILL_SHARE * overrun
+            cmd.interrupt_wait_s = (CBC_HARD_KILL_SHARE - CBC_HARD_INTERRUPT_SHARE) * overrun
         t0 = time.perf_counter()
         prob.solve(cmd)
         elapsed = time.perf_counter() - t0
@@ -497,8 +572,28 @@ def run_lp(h, seconds: float | None = None) -> bool:
     return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
 
+def _run_highs_guarded(h, deadline: Deadline | None) -> str | None:
+    """`h.run()`, under `deadline`'s hard end when it has one: HiGHS's MIP presolve does not check the time limit (8 s
+    of presolve for a 3 s limit on a 810 k-variable p-median), so the solve runs in highspy's solver thread; at
+    T + CBC_HARD_KILL_SHARE of the overrun it is asked to stop (the interrupt callbacks of its simplex, interior point
+    and MIP loops), and when it has not stopped CBC_HARD_KILL_SHARE … CBC_HARD_INTERRUPT_SHARE later it is abandoned
+    (the thread ends at its next check; a thread cannot be killed). Returns None, "interrupted" or "abandoned"."""
+    if deadline is None or not math.isfinite(deadline.hard_end):
+        h.run()
+        return None
+    overrun = deadline.hard_end - deadline.end
+    h.HandleUserInterrupt = True
+    h.startSolve()
+    done, _ = h.wait(max(0.0, deadline.end + CBC_HARD_INTERRUPT_SHARE * overrun - time.perf_counter()))
+    if done:
+        return None
+    h.cancelSolve()
+    done, _ = h.wait(max(0.0, deadline.end + CBC_HARD_KILL_SHARE * overrun - time.perf_counter()))
+    return "interrupted" if done else "abandoned"
+
+
 def _solve_highs(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel: float | None,
-                 start: np.ndarray | None) -> Solution:
+                 start: np.ndarray | None, deadline: Deadline | None = None) -> Solution:
     import highspy
 
     cost, integer = arrays[0], arrays[3]
@@ -514,8 +609,12 @@ def _solve_highs(model: Milp, arrays: tuple, time_limit_s: float | None, gap_rel
         if h.setSolution(given) != highspy.HighsStatus.kOk:
             note = "HiGHS did not accept the warm start"
     t0 = time.perf_counter()
-    h.run()
+    stop = _run_highs_guarded(h, deadline)
     elapsed = time.perf_counter() - t0
+    if stop == "abandoned":
+        return Solution(NOT_SOLVED, None, None, None, "highs", elapsed,
+                        f"HiGHS ran past its {time_limit_s:g} s time limit (in a phase that does not check it, such as "
+                        f"its MIP presolve) and did not answer an interrupt; it was left at {elapsed:.0f} s with no plan")
     ms = h.getModelStatus()
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -579,9 +678,13 @@ def _no_worse_than_start(sol: Solution, start: np.ndarray, start_objective: floa
 
 
 def solve_milp(model: Milp, solver: str, time_limit_s: float | None, gap_rel: float | None,
-               start: np.ndarray | None = None) -> Solution:
+               start: np.ndarray | None = None, deadline: Deadline | None = None) -> Solution:
     """Solve `model` with CBC or HiGHS. `start` is a feasible full variable vector (a heuristic's plan) passed to the
-    solver as a MIP start; the plan returned is never worse than it, and the bound is the solver's own."""
+    solver as a MIP start; the plan returned is never worse than it, and the bound is the solver's own. `deadline`
+    (the calling model's whole solve(), `siting.deadline`) replaces `time_limit_s`: the solver gets what is left of
+    it and the call returns before its hard end."""
+    if deadline is not None:
+        time_limit_s = deadline.solver_s()
     solver = solver.lower()
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}", expected=" or ".join(SOLVERS), fix="pass solver='cbc' or solver='highs'")
@@ -596,7 +699,10 @@ def solve_milp(model: Milp, solver: str, time_limit_s: float | None, gap_rel: fl
             return Solution(UNBOUNDED, None, None, None, solver, 0.0)
         objective = float(cost @ x)
         return Solution(OPTIMAL, x, objective, objective, solver, 0.0)
-    sol = (_solve_cbc if solver == "cbc" else _solve_highs)(model, arrays, time_limit_s, gap_rel, start)
+    if solver == "cbc":
+        sol = _solve_cbc(model, arrays, time_limit_s, gap_rel, start, deadline)
+    else:
+        sol = _solve_highs(model, arrays, time_limit_s, gap_rel, start, deadline)
     return sol if start is None else _no_worse_than_start(sol, start, float(cost @ start), model.maximise)
 
 

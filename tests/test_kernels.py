@@ -42,6 +42,46 @@ def test_snapping_finds_the_nearest_edge_of_a_brute_force_search(parts):
 
 
 @pytest.mark.parametrize("parts", EXTRACTS)
+def test_grid_snapping_equals_the_sample_search_and_breaks_ties_by_lowest_edge(parts):
+    """The grid search (`snap._nearest_edges`) gives bit for bit what the k-d tree search over edge samples gives
+    (edge, foot fraction, metres); at the nodes (several edges at distance 0) the edge is the
+    lowest-indexed of those a shapely brute force finds at the minimum distance."""
+    from siting import snap
+
+    net = load_network(shared_file(*parts))
+    x, y = _points(net, 5)
+    grid = snap._nearest_edges(net, x, y)
+    samples = snap._nearest_edges_by_samples(net, x, y)
+    for a, b in zip(grid, samples):
+        np.testing.assert_array_equal(a, b)
+    xu, yu, xv, yv = net.edge_xy()
+    lines = shapely.linestrings(np.stack([np.stack([xu, yu], 1), np.stack([xv, yv], 1)], 1))
+    at_nodes = slice(400, 450)
+    d = shapely.distance(shapely.points(x[at_nodes], y[at_nodes])[:, None], lines[None, :])
+    lowest = np.argmax(d <= d.min(axis=1, keepdims=True), axis=1)
+    np.testing.assert_array_equal(grid[0][at_nodes], lowest)
+
+
+@pytest.mark.parametrize("parts", EXTRACTS)
+def test_snapping_to_the_main_network_only_is_the_nearest_main_edge(parts):
+    """`main_only` (project `snap_to = "main"`): the grid and the sample search agree bit for bit, every edge lies on
+    the largest connected piece, and its distance is the minimum over that piece's edges (shapely brute force)."""
+    from siting import snap
+
+    net = load_network(shared_file(*parts))
+    x, y = _points(net, 9)
+    grid = snap._nearest_edges(net, x, y, main_only=True)
+    for a, b in zip(grid, snap._nearest_edges_by_samples(net, x, y, main_only=True)):
+        np.testing.assert_array_equal(a, b)
+    main = np.flatnonzero(net.component[net.edge_u] == 0)
+    assert np.isin(grid[0], main).all()
+    xu, yu, xv, yv = net.edge_xy()
+    lines = shapely.linestrings(np.stack([np.stack([xu, yu], 1), np.stack([xv, yv], 1)], 1))[main]
+    brute = shapely.distance(shapely.points(x, y)[:, None], lines[None, :]).min(axis=1)
+    np.testing.assert_allclose(grid[2], brute, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("parts", EXTRACTS)
 def test_sparse_bounded_search_equals_scipy_whole_graph_dijkstra(parts):
     net = load_network(shared_file(*parts))
     rng = np.random.default_rng(5)

@@ -125,3 +125,23 @@ def test_pmedian_proved_by_the_bound_alone_says_so():
     assert res.notes[0].startswith("the CBC MILP was not needed: the LP ")
     assert res.notes[0].endswith("(HiGHS solved the Benders LP)")
 
+
+
+def test_lp_rounded_start_is_a_plan_priced_by_hand():
+    """The second warm start (the LP optimum's p most-open sites, then swaps): at most p new sites besides the
+    existing ones, its cost the dense recomputation, never below the brute-force optimum; on the FRACTIONAL cases
+    it is at least as good as the cover-based start (and the result stays the brute-force optimum, above)."""
+    from siting.deadline import Deadline
+    from siting.optimize import _reduce_assign
+
+    for cost, w, existing, p in cases():
+        best, _ = best_plan(cost, w, existing, p)
+        model = PMedian.from_cost_matrix(cost, p, weights=w, existing=existing)
+        red = _reduce_assign(model.pairs, model.weights, model.existing, nearest_only=True)
+        lp = pmedian_lp_bound(red.pairs, red.weight, model.existing, p)
+        mask, total = model._lp_rounded(red, lp, None, None, Deadline(None))
+        if mask is None:  # the LP's sites left a row unreached
+            continue
+        assert mask[existing].all() and (mask & ~existing).sum() <= p
+        assert total == pytest.approx(_dense_median_cost(cost, w, list(np.flatnonzero(mask))), rel=1e-9)
+        assert total >= best * (1 - 1e-9)
