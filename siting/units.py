@@ -220,7 +220,9 @@ def units_from_column(residences: gpd.GeoDataFrame, level: str, source: str) -> 
 
 
 def read_unit_layers(project) -> list[UnitLayer]:
-    """The project's `[[units]]` blocks, each read and checked (`check_parents` across them)."""
+    """The project's `[[units]]` blocks, each read and checked (`check_parents` across them). A block holds a `path`
+    (file or database URL), `source = "osm"`, no path (units named by a residences column) or, from Python (the QGIS
+    plugin), a `frame` already read plus its `label` for messages, as the other layer blocks do."""
     from .layers import read_table
 
     blocks = project.units
@@ -236,11 +238,15 @@ def read_unit_layers(project) -> list[UnitLayer]:
         if block.get("source") == "osm":
             layers.append(_units_from_osm(project, block, level, n))
             continue
+        options = dict(columns=block.get("columns"), crs=block.get("crs"), coords=block.get("coords", "wgs84"))
+        if block.get("frame") is not None:  # a table already in memory (a QGIS layer): the same checks, named by label
+            layers.append(units_from_frame(block["frame"], level=level, source=str(block.get("label", LEVELS[level])),
+                                           **options))
+            continue
         if "path" not in block:
             layers.append(UnitLayer(level, gpd.GeoDataFrame(geometry=[]), str(project.path), False))  # filled from residences
             continue
         location = project.resolve(block["path"])
-        options = dict(columns=block.get("columns"), crs=block.get("crs"), coords=block.get("coords", "wgs84"))
         if isinstance(location, str) and "://" in location:
             from .postgis import read_postgis_table, redact_url
 
@@ -458,7 +464,8 @@ def units_for_project(project, inputs, say) -> UnitsStage | None:
     if not project.units and not named:
         return None
     layers = read_unit_layers(project)
-    res_source = Path(str(project.residences.get("path", "residences"))).name
+    res_source = str(project.residences["label"]) if "frame" in project.residences else \
+        Path(str(project.residences.get("path", "residences"))).name
     stage = apply_units(layers, inputs.residences, inputs.facilities, residences_source=res_source,
                         facilities_source="facilities")
     for layer in stage.layers:

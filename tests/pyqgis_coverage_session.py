@@ -1,7 +1,7 @@
 """Run by tests/test_qgis.py with QGIS's own Python (/usr/bin/python3 + PyQGIS), not collected by pytest: the siting
 coverage algorithm inside a QGIS session, once cancelled at a progress message and once loaded into the project as
 the toolbox does (processing.runAndLoadResults), printing as JSON what the test checks: the errors reported, and
-each loaded layer's renderer."""
+each loaded layer's renderer (and, graduated or categorised, its features per colour as QGIS draws them)."""
 import json
 import sys
 
@@ -42,7 +42,7 @@ class CancelAt(QgsProcessingFeedback):
 algorithm = QgsApplication.processingRegistry().createAlgorithmById("siting:coverage")
 _, report["cancelled_run_ok"] = algorithm.run(dict(cfg["params"], OUTPUT_FOLDER=cfg["cancel_folder"]),
                                               QgsProcessingContext(), CancelAt())
-outputs = {name: "TEMPORARY_OUTPUT" for name in ("RESIDENCES_OUT", "UNCOVERED_OUT", "FACILITIES_OUT", "CATCHMENTS_OUT")}
+outputs = {name: "TEMPORARY_OUTPUT" for name in cfg["outputs"]}
 processing.runAndLoadResults("siting:coverage", dict(cfg["params"], OUTPUT_FOLDER=cfg["folder"], **outputs))
 layers = {}
 for layer in QgsProject.instance().mapLayers().values():
@@ -51,6 +51,7 @@ for layer in QgsProject.instance().mapLayers().values():
     if renderer.type() == "graduatedSymbol":
         info["field"] = renderer.classAttribute()
         info["ranges"] = [[r.lowerValue(), r.upperValue()] for r in renderer.ranges()]
+    if renderer.type() in ("graduatedSymbol", "categorizedSymbol"):
         symbols = {}  # features per colour, as QGIS draws them
         render = QgsRenderContext()
         render.expressionContext().appendScope(QgsExpressionContextUtils.layerScope(layer))

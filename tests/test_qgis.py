@@ -92,6 +92,13 @@ def layers(tmp_path_factory) -> dict[str, Path]:
                         ("candidates", candidates.to_crs("EPSG:3857"))):
         paths[name] = folder / f"{name}.gpkg"
         frame.to_file(paths[name])
+    # the sample's unit polygons in two other CRSs, with their id fields renamed (the id pickers name them)
+    communities = gpd.read_file(DATA / "example_communities.geojson").rename(columns={"社区代码": "COMM_NO"})
+    streets = gpd.read_file(DATA / "example_streets.geojson").rename(columns={"街道代码": "STREET_NO"})
+    for name, frame in (("communities", communities.to_crs("EPSG:32635")), ("streets", streets.to_crs("EPSG:3857")),
+                        ("community_points", communities.assign(geometry=communities.representative_point()))):
+        paths[name] = folder / f"{name}.gpkg"
+        frame.to_file(paths[name])
     paths["no_households"] = folder / "no_households.gpkg"
     residences.drop(columns=["HH_TOTAL"]).to_file(paths["no_households"])
     lines = residences.rename(columns={"HH_TOTAL": "户数"})
@@ -170,6 +177,119 @@ def test_coverage_layers_equal_the_command_line(qgis, layers, cli_coverage, tmp_
     assert Path(results["MAP"]).read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html>")
 
 
+def _unit_args(layers) -> list[str]:
+    """The sample's 社区 and 街道 layers with their fields picked (as sample_project.toml maps them), and its
+    candidate sites (the ledger names the best one per failing unit)."""
+    return [f"UNITS_COMMUNITY={layers['communities']}", "COMMUNITY_ID_FIELD=COMM_NO", "COMMUNITY_NAME_FIELD=社区名称",
+            "COMMUNITY_PARENT_FIELD=所属街道代码", f"UNITS_STREET={layers['streets']}", "STREET_ID_FIELD=STREET_NO",
+            "STREET_NAME_FIELD=街道名称", f"CANDIDATES={layers['candidates']}", "COST_FIELD=费用",
+            "MAX_CAPACITY_FIELD=最大面积"]
+
+
+@pytest.fixture(scope="module")
+def qgis_units(qgis, layers, tmp_path_factory) -> tuple[dict, Path]:
+    """siting:coverage with the unit layers and candidates, every unit output written: (results, output folder)."""
+    out = tmp_path_factory.mktemp("qgis_units")
+    sinks = {name: out / f"{name.lower()}.gpkg" for name in ("UNITS_COMMUNITY_OUT", "UNITS_STREET_OUT",
+                                                             "INDICATORS_OUT", "LEDGER_OUT")}
+    code, stdout, err = qgis("--json", "run", "siting:coverage", "--", *_coverage_args(layers, out), *_unit_args(layers),
+                             *(f"{name}={path}" for name, path in sinks.items()))
+    assert code == 0, err
+    return json.loads(stdout)["results"], out
+
+
+def _cell(value) -> str:
+    """A layer's attribute as the CSV writes it: blank for NULL, True/False for booleans."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    return str(value)
+
+
+def _assert_layer_equals_csv(got: pd.DataFrame, csv: Path) -> None:
+    """Every column of `csv` (a table the command line wrote) in the layer's attributes, in order, value by value:
+    numbers to 1e-9, true/false and text exactly."""
+    expected = pd.read_csv(csv, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    got = pd.DataFrame(got.drop(columns="geometry", errors="ignore"))
+    assert list(got.columns) == list(expected.columns)
+    assert len(got) == len(expected) > 0
+    for column in expected.columns:
+        want = expected[column]
+        filled = want[want != ""]
+        numbers = pd.to_numeric(filled, errors="coerce")
+        if len(filled) and numbers.notna().all():
+            np.testing.assert_allclose(pd.to_numeric(got[column]).astype(float),
+                                       pd.to_numeric(want.replace("", np.nan)).astype(float),
+                                       rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=column)
+        elif len(filled) and set(filled) <= {"True", "False"}:
+            assert [_cell(None if pd.isna(v) else bool(v)) for v in got[column]] == list(want), column
+        else:
+            assert [_cell(v) for v in got[column]] == list(want), column
+
+
+def test_unit_layers_equal_the_command_line(qgis_units, cli_coverage, layers):
+    """The 社区 and 街道 layers (given in UTM and Web Mercator, ids through the pickers) carry units_<level>.csv of
+    `siting run` on the sample project, row by row, on the unit polygons in EPSG:4326."""
+    results, _ = qgis_units
+    for level, name, source in (("community", "UNITS_COMMUNITY_OUT", "example_communities.geojson"),
+                                ("street", "UNITS_STREET_OUT", "example_streets.geojson")):
+        got = gpd.read_file(results[name].split("|")[0])
+        _assert_layer_equals_csv(got, cli_coverage / f"units_{level}.csv")
+        assert got.crs.to_epsg() == 4326
+        drawn = gpd.read_file(DATA / source)
+        original = drawn.set_index(drawn.columns[0]).loc[got["unit_id"]].geometry.to_numpy()
+        # the same polygons, back from UTM / Web Mercator: symmetric difference below 1e-9 of the area
+        assert (shapely.area(shapely.symmetric_difference(got.geometry.to_numpy(), original))
+                < 1e-9 * shapely.area(original)).all()
+    verdicts = set(gpd.read_file(results["UNITS_COMMUNITY_OUT"].split("|")[0])["verdict_community_day_care_coverage"])
+    assert verdicts == {"pass", "fail"}  # the sample has both; the layer is styled by this column when loaded
+
+
+def test_indicator_table_and_ledger_equal_the_command_line(qgis_units, cli_coverage):
+    """The indicator table and the problem ledger as tables (no geometry) hold indicators.csv and ledger.csv; the
+    workbooks are the files of the run, with the command line's sheets and cells."""
+    import openpyxl
+
+    results, out = qgis_units
+    for name, csv in (("INDICATORS_OUT", "indicators.csv"), ("LEDGER_OUT", "ledger.csv")):
+        got = gpd.read_file(results[name].split("|")[0])
+        assert "geometry" not in got.columns or got.geometry.isna().all()
+        _assert_layer_equals_csv(got, cli_coverage / csv)
+    assert Path(results["INDICATORS_XLSX"]) == out / "indicators.xlsx"
+    assert Path(results["WORKBOOK"]) == out / "coverage.xlsx"
+    unit_sheets = ["指标表", "指标表（分单元）", "社区", "街道", "问题台账"]
+    for book in ("indicators.xlsx", "coverage.xlsx"):
+        mine, theirs = openpyxl.load_workbook(out / book), openpyxl.load_workbook(cli_coverage / book)
+        assert mine.sheetnames == theirs.sheetnames
+        assert mine.sheetnames[-len(unit_sheets):] == unit_sheets
+        for sheet in unit_sheets:  # cell by cell (coverage.xlsx's facility sheet differs by the UTM round trip)
+            assert [[c.value for c in row] for row in mine[sheet].iter_rows()] == \
+                [[c.value for c in row] for row in theirs[sheet].iter_rows()], (book, sheet)
+
+
+def test_bad_unit_layer_gives_the_command_line_message(qgis, layers, tmp_path):
+    """社区 given as points: the command line's message, naming the layer where it names the file."""
+    points = layers["community_points"]
+    project = tmp_path / "bad_units.toml"
+    project.write_text(f'[project]\nprofile = "chifeng"\noutput = "out"\n[network]\npath = "{DATA / "sample.osm.pbf"}"\n'
+                       f'[residences]\npath = "{layers["residences"]}"\ncolumns = {{ households = "HH_TOTAL" }}\n'
+                       f'[[facilities]]\npath = "{layers["facilities"]}"\n'
+                       f'[[units]]\npath = "{points}"\nlevel = "社区"\n'
+                       f'columns = {{ id = "COMM_NO", name = "社区名称", parent = "所属街道代码" }}\n', encoding="utf-8")
+    cli = _cli("run", str(project))
+    assert cli.returncode == 2, cli.stderr
+    cli_message = cli.stderr.strip().splitlines()[-1]
+    assert cli_message.startswith(f"error: {points}, row 2, column 'geometry': unit 'C01' is a Point, not a polygon")
+    code, stdout, err = qgis("run", "siting:coverage", "--", *_coverage_args(layers, tmp_path / "qgis"),
+                             f"UNITS_COMMUNITY={points}", "COMMUNITY_ID_FIELD=COMM_NO",
+                             "COMMUNITY_NAME_FIELD=社区名称", "COMMUNITY_PARENT_FIELD=所属街道代码")
+    assert code != 0
+    assert "Traceback" not in err + stdout
+    assert cli_message.replace(f"error: {points}", "community_points") in err.splitlines()
+    assert not (tmp_path / "qgis" / "residences.csv").exists()
+
+
 def test_siting_layer_equals_the_command_line(qgis, layers, tmp_path):
     cli = _cli("optimize", str(DATA / "sample_project.toml"), "--output", str(tmp_path / "cli"))
     assert cli.returncode == 0, cli.stderr
@@ -192,15 +312,57 @@ def test_siting_layer_equals_the_command_line(qgis, layers, tmp_path):
         assert plan["kinds"][kind]["objective"] == pytest.approx(info["objective"])
 
 
+def test_lscp_runs_with_the_form_default_p(qgis, layers, tmp_path):
+    """The form always has a p (default 2), which LSCP does not take: the algorithm leaves it out, as the command line
+    does without --p, and the new sites equal `siting optimize --model lscp`."""
+    cli = _cli("optimize", str(DATA / "sample_project.toml"), "--model", "lscp", "--output", str(tmp_path / "cli"))
+    assert cli.returncode == 0, cli.stderr
+    out = tmp_path / "qgis"
+    code, stdout, err = qgis("--json", "run", "siting:optimize", "--", *_coverage_args(layers, out),
+                             f"CANDIDATES={layers['candidates']}", "MODEL=1", f"NEW_SITES_OUT={out / 'new_sites.gpkg'}")
+    assert code == 0, err
+    got = gpd.read_file(json.loads(stdout)["results"]["NEW_SITES_OUT"].split("|")[0])
+    expected = pd.read_csv(tmp_path / "cli" / "new_sites.csv", dtype={"site_id": str})
+    assert list(zip(got["kind"], got["site_id"])) == list(zip(expected["kind"], expected["site_id"]))
+    assert len(got) > 0
+
+
+def test_siting_by_unit_equals_the_command_line(qgis, layers, tmp_path):
+    """Site by 社区 (p = 3: the sample's three 社区 without a nursery each need one): the units_plan table and the
+    new sites equal `siting optimize` with units = ["社区"] in [optimize]."""
+    from conftest import copy_sample_project
+
+    project = copy_sample_project(tmp_path)
+    project.write_text(project.read_text(encoding="utf-8").replace("p = 2", 'p = 2\nunits = ["社区"]'), encoding="utf-8")
+    cli = _cli("optimize", str(project), "--p", "3", "--output", str(tmp_path / "cli"))
+    assert cli.returncode == 0, cli.stderr
+    out = tmp_path / "qgis"
+    code, stdout, err = qgis("--json", "run", "siting:optimize", "--", *_coverage_args(layers, out), *_unit_args(layers),
+                             "MODEL=0", "P=3", "SOLVER=0", "SITE_BY_UNIT=0", f"NEW_SITES_OUT={out / 'new_sites.gpkg'}",
+                             f"UNITS_PLAN_OUT={out / 'units_plan.gpkg'}")
+    assert code == 0, err
+    results = json.loads(stdout)["results"]
+    plan = gpd.read_file(results["UNITS_PLAN_OUT"].split("|")[0])
+    _assert_layer_equals_csv(plan, tmp_path / "cli" / "units_plan.csv")
+    assert set(plan["change"]) == {"gains service", "had service"}  # every 社区 has both services after the plan
+    got = gpd.read_file(results["NEW_SITES_OUT"].split("|")[0])
+    expected = pd.read_csv(tmp_path / "cli" / "new_sites.csv", dtype={"site_id": str})
+    assert list(zip(got["kind"], got["site_id"])) == list(zip(expected["kind"], expected["site_id"]))
+
+
 def test_cancel_stops_and_loaded_layers_are_styled(qgis, layers, cli_coverage, tmp_path):
     """In a QGIS session (PyQGIS): Cancel at a progress message stops the run with nothing written; the toolbox's
     run-and-load styles the residences by walking time, and each class holds the residences the CLI's table puts
-    there (≤ 5, 5–10, 10–15 min, beyond or no route)."""
+    there (≤ 5, 5–10, 10–15 min, beyond or no route); the 社区 and 街道 layers are coloured by their first verdict
+    column, each unit in the colour of its verdict in units_<level>.csv."""
     params = {"RESIDENCES": str(layers["residences"]), "HOUSEHOLDS_FIELD": "HH_TOTAL",
               "FACILITIES": str(layers["facilities"]), "NETWORK": str(DATA / "sample.osm.pbf"),
-              "PROFILE": int(_chifeng()), "MAX_SNAP_M": 300}
+              "PROFILE": int(_chifeng()), "MAX_SNAP_M": 300,
+              **dict(arg.split("=", 1) for arg in _unit_args(layers))}
     config = {"plugin_dir": str(REPO / "qgis_plugin"), "cancel_at": "reading residences", "params": params,
-              "cancel_folder": str(tmp_path / "cancelled"), "folder": str(tmp_path / "loaded")}
+              "cancel_folder": str(tmp_path / "cancelled"), "folder": str(tmp_path / "loaded"),
+              "outputs": ["RESIDENCES_OUT", "UNCOVERED_OUT", "FACILITIES_OUT", "CATCHMENTS_OUT", "UNITS_COMMUNITY_OUT",
+                          "UNITS_STREET_OUT"]}
     done = subprocess.run([str(QGIS_PROCESS.with_name("python3")), str(REPO / "tests" / "pyqgis_coverage_session.py"),
                            json.dumps(config)], env=_qgis_env(tmp_path / "home"), capture_output=True, text=True,
                           timeout=600)
@@ -225,6 +387,14 @@ def test_cancel_stops_and_loaded_layers_are_styled(qgis, layers, cli_coverage, t
     verdicts = set(pd.read_csv(cli_coverage / "facilities.csv", encoding="utf-8-sig")["verdict"])
     assert verdicts <= set(loaded["Facilities by verdict"]["categories"])
     assert loaded["Catchments"]["categories"] == ["elderly_day_care", "nursery"]
+    colours = {"pass": "#1a9641", "fail": "#d7191c", "no residents": "#bababa"}
+    for level, label, column in (("community", "社区", "verdict_community_day_care_coverage"),
+                                 ("street", "街道/乡镇", "verdict_street_centre_coverage")):
+        layer = loaded[f"{label} units by indicator verdict"]
+        assert (layer["renderer"], layer["field"], layer["categories"]) == \
+            ("categorizedSymbol", column, ["pass", "fail", "no residents"])
+        verdicts = pd.read_csv(cli_coverage / f"units_{level}.csv", encoding="utf-8-sig")[column]
+        assert layer["features_by_colour"] == {colours[v]: n for v, n in verdicts.value_counts().items()}
 
 
 def test_without_siting_the_algorithms_list_and_say_how_to_install(layers, tmp_path):

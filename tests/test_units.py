@@ -562,6 +562,32 @@ def test_unit_layer_from_postgis(tmp_path, unit_files):
     assert stage.residences["unit_community"].tolist() == ["C1", "C1", "C1", "C2", "C3"]
 
 
+def test_unit_layer_from_a_frame_in_memory(tmp_path, unit_files):
+    """A block holding a layer already read (the QGIS plugin's: `frame` and `label`, in another CRS, id renamed)
+    gives the units of the file, and its errors name the label where a file's name the file."""
+    communities, streets = unit_files
+    frame = gpd.read_file(communities).rename(columns={"社区代码": "COMM_NO"}).to_crs("EPSG:3857")
+    project = _project(tmp_path, f'[[units]]\npath = "{streets}"\nlevel = "街道"\ncolumns = {{ id = "街道代码" }}\n')
+    project.units.append({"frame": frame, "label": "社区层", "level": "社区",
+                          "columns": {"id": "COMM_NO", "name": "社区名称", "parent": "所属街道代码"}})
+    streets_layer, layer = read_unit_layers(project)
+    from_file = units_from_frame(read_table(communities), level="community", source=communities.name,
+                                 columns={"id": "社区代码", "name": "社区名称", "parent": "所属街道代码"})
+    assert (layer.level, layer.source) == ("community", "社区层")
+    for column in ("unit_id", "name", "parent_id"):
+        assert layer.units[column].tolist() == from_file.units[column].tolist()
+    import shapely
+
+    moved = shapely.area(shapely.symmetric_difference(layer.units.geometry.values, from_file.units.geometry.values))
+    assert (moved < 1e-9 * shapely.area(from_file.units.geometry.values)).all()  # back from Web Mercator, unmoved
+    stage = apply_units([streets_layer, layer], residences(), facilities())
+    assert stage.residences["unit_community"].tolist() == ["C1", "C1", "C1", "C2", "C3"]
+    project.units[1]["frame"] = frame.assign(geometry=frame.representative_point())
+    with pytest.raises(InputError) as err:
+        read_unit_layers(project)
+    assert str(err.value).startswith("社区层, row 2, column 'geometry': unit 'C1' is a Point, not a polygon.")
+
+
 def test_cli_prints_the_city_wide_indicators(tmp_path):
     from click.testing import CliRunner
 

@@ -164,7 +164,7 @@ class SitingAlgorithm(QgsProcessingAlgorithm):
         return block
 
     def project(self, parameters, context, *, residences: dict, facilities: list[dict], candidates: dict | None = None,
-                thresholds_min=(5.0, 10.0, 15.0)):
+                units: list[dict] = (), thresholds_min=(5.0, 10.0, 15.0)):
         """A siting Project for the layers in memory: the object the command line builds from a project file."""
         from siting.project import Project
 
@@ -173,7 +173,7 @@ class SitingAlgorithm(QgsProcessingAlgorithm):
             path=None, name=str(residences.get("label", self.displayName())), output=output,
             profile=self.profile_value(parameters, context), map_path=output / "coverage_map.html",
             network={"path": str(Path(self.parameterAsFile(parameters, "NETWORK", context)).resolve()), "cache": True},
-            residences=residences, facilities=facilities, candidates=candidates,
+            residences=residences, facilities=facilities, candidates=candidates, units=list(units),
             thresholds_min=list(thresholds_min), walk_minutes=self.optional_number(parameters, "WALK_MINUTES", context),
             max_snap_m=self.parameterAsDouble(parameters, "MAX_SNAP_M", context),
         )
@@ -231,6 +231,11 @@ def source_frame(source, context, feedback, keep=()):
 
 
 def _field_type(series) -> QVariant.Type:
+    """The field type of a column; a column of objects (blanks among the values, as in the unit tables) is typed by
+    its values: all true/false → Bool, all numbers → Double, else String."""
+    import numbers
+
+    import numpy as np
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series):
@@ -239,6 +244,12 @@ def _field_type(series) -> QVariant.Type:
         return QVariant.LongLong
     if pd.api.types.is_float_dtype(series):
         return QVariant.Double
+    if pd.api.types.is_object_dtype(series):
+        values = [v for v in series.tolist() if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+            return QVariant.Bool
+        if values and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
+            return QVariant.Double
     return QVariant.String
 
 

@@ -5,7 +5,7 @@ from .coverage_alg import CoverageAlgorithm
 from .optimize_alg import OptimizeAlgorithm
 from .sync_alg import SyncCheckAlgorithm
 
-#: Algorithm classes in toolbox order. A new siting job (e.g. unit indicators) is a new module here, added to this tuple.
+#: Algorithm classes in toolbox order. A new siting job (e.g. scenarios) is a new module here, added to this tuple.
 ALGORITHMS = (CoverageAlgorithm, OptimizeAlgorithm, SyncCheckAlgorithm)
 
 

@@ -1,6 +1,6 @@
 """Styles of the output layers, applied when QGIS loads them (a layer post-processor; qgis_process loads nothing):
 residences graduated by walking minutes, uncovered residences in red, facilities by verdict, catchments by kind,
-new sites as stars, developments by 四同步 status. Colours follow the HTML maps of siting.maps."""
+new sites as stars, developments by 四同步 status, unit polygons by their indicator verdict. Colours follow the HTML maps of siting.maps."""
 from __future__ import annotations
 
 from qgis.core import (
@@ -74,6 +74,19 @@ def catchments(layer: QgsVectorLayer) -> None:
     categories = [QgsRendererCategory(kind, _symbol(layer, colour, opacity=0.35), kind)
                   for kind, colour in KIND_COLOURS.items()]
     layer.setRenderer(QgsCategorizedSymbolRenderer("kind", categories))
+
+
+#: A unit's verdict on an indicator (the verdict_* / provision_verdict_* columns of units_<level>.csv).
+UNIT_VERDICTS = {"pass": ("#1a9641", "pass 达标"), "fail": ("#d7191c", "fail 未达标"),
+                 "no residents": ("#bababa", "no residents 无居民")}
+
+
+def units_by_verdict(layer: QgsVectorLayer, field: str, indicator: str) -> None:
+    """A unit choropleth: each unit coloured by its verdict on `indicator` (the column `field`), as the HTML map's
+    unit layer draws it."""
+    categories = [QgsRendererCategory(value, _symbol(layer, colour, opacity=0.6), f"{indicator}: {label}")
+                  for value, (colour, label) in UNIT_VERDICTS.items()]
+    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
 
 
 def new_sites(layer: QgsVectorLayer) -> None:
