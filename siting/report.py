@@ -30,8 +30,14 @@ REPORT_FILE = "report.html"
 PDF_FILE = "report.pdf"
 KIND_COLORS = ("#2c7fb8", "#e6550d")  # the map's catchment colours, so a kind looks the same on chart and map
 VERDICT_TEXT = {"pass": "达标 Pass", "fail": "不达标 Fail", True: "达标 Pass", False: "不达标 Fail",
-                "not_yet_due": "未到期 Not yet due", "missing_data": "缺少数据 Missing data"}
-VERDICT_CLASS = {"pass": "pass", "fail": "fail", True: "pass", False: "fail", "not_yet_due": "due", "missing_data": "missing"}
+                "not_yet_due": "未到期 Not yet due", "missing_data": "缺少数据 Missing data", "no data": "无数据 No data",
+                # a facility's verdict (facilities.csv `verdict`)
+                "meets standard": "达标 Meets standard", "below standard": "不达标 Below standard",
+                "no households in reach": "步行范围内无居民 No households in reach",
+                "capacity missing": "缺少规模 Capacity missing", "off network": "未接入路网 Off network"}
+VERDICT_CLASS = {"pass": "pass", "fail": "fail", True: "pass", False: "fail", "not_yet_due": "due", "missing_data": "missing",
+                 "no data": "missing", "meets standard": "pass", "below standard": "fail",
+                 "no households in reach": "missing", "capacity missing": "missing", "off network": "missing"}
 CJK_FONTS = "'WenQuanYi Zen Hei', 'Noto Sans CJK SC', 'Noto Sans SC', 'Microsoft YaHei', 'PingFang SC', sans-serif"
 
 
