@@ -321,9 +321,9 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
 
             say(f"writing report{' and PDF' if pdf else ''} to {out}")
             staged_report = staged.path(out / REPORT_FILE)
-            from .indicators import indicators_section
+            from .unit_report import unit_section
 
-            extra = [indicators_section(indicators)] if indicators is not None else []
+            extra = [unit_section(indicators, float(result.summary["walk_minutes"]))] if indicators is not None else []
             written = write_coverage_report(staged_report.parent, summary, result.residences, result.facilities,
                                             map_path=staged_map, pdf=pdf, extra_sections=extra)
             paths["report"] = out / REPORT_FILE

@@ -513,7 +513,9 @@ def coverage_changes(base: ScenarioResult, other: ScenarioResult) -> gpd.GeoData
 def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLike, *, title: str = "Scenario comparison",
                      network=None, tiles=None, tianditu_key: str | None = None, pdf: bool = False) -> dict[str, Path]:
     """comparison.csv, comparison.html (the printable comparison report: table, charts, the maps inside), one
-    coverage map per scenario and a difference map per scenario against the first; every file written atomically.
+    coverage map per scenario and a difference map per scenario against the first; when the projects name units,
+    unit_changes.csv (every unit verdict per scenario against the first, siting.unit_report) and its report section;
+    every file written atomically.
     `network` is drawn as the street layer of every map, `tiles` are the maps' online basemap options."""
     from .maps import coverage_map, save_map
     from .scenario_report import write_comparison_report
@@ -528,9 +530,11 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
     for i, result in enumerate(results):
         slug = _slug(result.name, used)
         folder = out / "scenarios" / slug
-        for name in ("residences.csv", "facilities.csv", "summary.json", "new_sites.csv", "units_plan.csv", "indicators.csv", "ledger.csv"):
+        unit_files = [f"units_{level}.csv" for level in result.unit_tables]
+        for name in ("residences.csv", "facilities.csv", "summary.json", "new_sites.csv", "units_plan.csv", "indicators.csv",
+                     "ledger.csv", *unit_files):
             if not (result.folder / name).is_file():
-                continue  # units_plan.csv: siting by unit only; indicators, ledger: when the project names units
+                continue  # units_plan.csv: siting by unit only; indicators, ledger, units_<level>: when the project names units
             write_text(folder / name, (result.folder / name).read_text(encoding="utf-8"))
         proposed = _proposed(result.new_sites)
         m = coverage_map(result.residences, result.facilities, result.catchments, title=result.name,
@@ -563,6 +567,12 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
         from .report import Section
 
         extra.append(Section("units", "单元 Units", [_units_html(results)]))
+    if any(r.unit_tables for r in results):  # the project names units: every unit's verdicts against the first scenario
+        from .unit_report import UNIT_CHANGES_FILE, unit_changes, unit_changes_section
+
+        unit_change = unit_changes(results)
+        paths["unit_changes_csv"] = write_csv(out / UNIT_CHANGES_FILE, unit_change)
+        extra.append(unit_changes_section(unit_change, [r.name for r in results]))
     written = write_comparison_report(table, results, maps, changes_by_name, out, title=title, pdf=pdf, extra_sections=extra)
     paths["html"] = written["report"]
     if "report_pdf" in written:

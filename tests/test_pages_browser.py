@@ -307,7 +307,17 @@ def test_run_report_charts_equal_the_csv(runs, browser_context, page):
     assert [h.strip() for h in page.locator("section h2").all_inner_texts()] == [
         "摘要 Summary", "指标与结论 Indicators and verdicts", "规划指标与问题台账 Plan indicators and problem ledger", "图表 Charts",
         "地图 Map", "方法与来源 Method and sources"]
-    assert count(page, "figure.chart svg.siting-chart") == 4  # walking time, share within, shortfall per kind
+    # walking time, share within, shortfall per kind; per 社区 and per 街道: shortfall per kind, share within the walk
+    assert count(page, "figure.chart svg.siting-chart") == 10
+    for level in ("community", "street"):
+        units = pd.read_csv(out / f"units_{level}.csv", encoding="utf-8-sig", dtype={"unit_id": str})
+        for kind, column in ((ELDERLY, "shortfall_m2"), (NURSERY, "shortfall_seats")):
+            chart = f"unit_shortfall_{kind}_{level}"
+            drawn = chart_table(page, chart)
+            assert [c.split()[0] for c in drawn["category"]] == units["unit_id"].tolist()
+            assert [number(v) for v in drawn.iloc[:, 1]] == pytest.approx(units[column].tolist(), abs=0.0005)
+            assert_proportional(bar_sizes(page, chart, 0, len(units), horizontal=True), units[column].to_numpy())
+        assert page.locator(f"#section-unit_indicators #unit_share_within_{level} svg").count() == 1
     households = residences["households"].to_numpy(dtype=float)
     table = chart_table(page, "share_within")
     for j, kind in enumerate(KINDS):
@@ -364,10 +374,23 @@ def test_sync_report_charts_and_map(runs, browser_context, page):
     assert_clean(page, browser_context)
 
 
+def names_of(table: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(table["scenario"]))
+
+
 def test_comparison_report_charts_equal_the_csv(runs, browser_context, page):
     table = pd.read_csv(runs["scenarios"]["csv"], encoding="utf-8-sig")
     open_page(page, runs["scenarios"]["html"], leaflet=False)
-    assert count(page, "figure.chart svg.siting-chart") == 4  # coverage, shortfall per kind, gains and losses
+    assert count(page, "figure.chart svg.siting-chart") == 5  # coverage, shortfall per kind, gains and losses, units passing
+    unit_changes = pd.read_csv(runs["root"] / "scenarios" / "unit_changes.csv", encoding="utf-8-sig")
+    passing = chart_table(page, "unit_passing")
+    checks = unit_changes.drop_duplicates(["level", "indicator"])
+    for name in names_of(table):
+        own = unit_changes[(unit_changes["scenario"] == name) & (unit_changes["verdict"] == "pass")]
+        expected = [int(((own["level"] == c.level) & (own["indicator"] == c.indicator)).sum()) for c in checks.itertuples()]
+        assert [number(v) for v in passing[name]] == expected
+    flips = unit_changes[~unit_changes["change"].isin(["baseline", "unchanged"])]
+    assert page.locator("#unit_flips tbody tr").count() == len(flips) > 0
     drawn = chart_table(page, "scenario_coverage")
     names = list(dict.fromkeys(table["scenario"]))
     for j, kind in enumerate(KINDS):
@@ -404,11 +427,13 @@ def test_run_report_pdf_has_one_page_per_section_with_chinese_text(runs):
     pages = pdf_pages(runs["coverage"]["report_pdf"])
     headings = ["摘要 Summary", "指标与结论 Indicators and verdicts", "规划指标与问题台账 Plan indicators and problem ledger",
                 "图表 Charts", "地图 Map", "方法与来源 Method and sources"]
-    # each section starts a new page, in order; only the ledger of the sample's 社区 and 街道 runs onto a second page
+    # each section starts a new page, in order; only the unit section runs on: the sample's ledger and the six charts
+    # per 社区 and per 街道 take three pages
     starts = [next(i for i, text in enumerate(pages) if text.lstrip().startswith(heading) or f"\n{heading}" in text)
               for heading in headings]
     assert starts == sorted(starts) and len(set(starts)) == len(headings)
-    assert len(pages) == len(headings) + 1 and starts[3] == starts[2] + 2
+    assert len(pages) == len(headings) + 2 and starts[3] == starts[2] + 3
+    assert "Capacity shortfall per 社区 community" in pages[starts[2] + 1] + pages[starts[2] + 2]
     for number_, text in enumerate(pages, start=1):
         assert f"第 {number_} / {len(pages)} 页" in text  # the page-number footer
     assert "步行圈覆盖报告" in pages[0] and "日间照料站" in pages[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +62,89 @@ def test_report_is_byte_identical_on_a_rerun(sample_run, tmp_path):
     run_coverage(root / "project.toml")
     assert (root / "out" / "report.html").read_bytes() == first
     text = first.decode("utf-8")
-    assert text.count('class="siting-chart"') == 4
+    assert text.count('class="siting-chart"') == 10  # the run's four, and shortfall ×2 and share within per 社区 and per 街道
     assert 'srcdoc="' in text and "<script src=" not in text.split('srcdoc="')[0]  # self-contained: no external script
     assert not re.search(r'(?:src|href)="https?://', text)
+
+
+class _TableRows(HTMLParser):
+    """The cell texts of one <table id=…> of a page (the data table a report prints under each chart)."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id, self.inside, self.rows, self.cell = table_id, False, [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and dict(attrs).get("id") == self.table_id:
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append(self.cell)
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+def table_rows(page: str, table_id: str) -> pd.DataFrame:
+    parser = _TableRows(table_id)
+    parser.feed(page)
+    assert parser.rows, f"no table {table_id}"
+    return pd.DataFrame(parser.rows[1:], columns=parser.rows[0])
+
+
+def test_unit_charts_equal_the_unit_tables(sample_run):
+    """The run report's unit section draws, per 社区 and per 街道, the capacity shortfall (m², seats) and the share of
+    households within the walk: the numbers printed under each chart equal units_<level>.csv read back, unit by unit;
+    and the 社区 shortfall in m² is recounted here from residences.csv, facilities.csv and the 社区 polygons."""
+    from shapely import contains_xy, intersects_xy
+
+    from siting.profiles import load_profile
+    from siting.unit_report import unit_charts
+
+    root, run = sample_run
+    out = root / "out"
+    page = (out / "report.html").read_text(encoding="utf-8")
+    section = page.split('id="section-unit_indicators"')[1].split("</section>")[0]
+    walk = run.result.summary["walk_minutes"]
+    number = lambda text: float(text.replace(",", "").replace("—", "nan"))  # noqa: E731
+    for level in ("community", "street"):
+        units = pd.read_csv(out / f"units_{level}.csv", encoding="utf-8-sig", dtype={"unit_id": str})
+        for kind, column in (("elderly_day_care", "shortfall_m2"), ("nursery", "shortfall_seats")):
+            drawn = table_rows(section, f"unit_shortfall_{kind}_{level}-data")
+            assert [c.split()[0] for c in drawn["category"]] == units["unit_id"].tolist()
+            assert [number(v) for v in drawn.iloc[:, 1]] == pytest.approx(units[column].tolist(), abs=0.0005)
+        drawn = table_rows(section, f"unit_share_within_{level}-data")
+        for j, kind in enumerate(("elderly_day_care", "nursery")):
+            expected = 100 * units[f"share_within_{walk:g}min_{kind}"]
+            assert [number(v) for v in drawn.iloc[:, 1 + j]] == pytest.approx(expected.tolist(), abs=0.0005)
+    charts = {c.chart_id: c for c in unit_charts(run.indicators.units, walk)}
+    assert list(charts) == [f"unit_{what}_{level}" for level in ("community", "street")
+                            for what in ("shortfall_elderly_day_care", "shortfall_nursery", "share_within")]
+    # recount: m² the standard asks of each 社区's households minus the floor area of the day care inside it
+    import geopandas as gpd
+
+    res = pd.read_csv(out / "residences.csv", encoding="utf-8-sig")
+    fac = pd.read_csv(out / "facilities.csv", encoding="utf-8-sig")
+    day = fac[fac["kind"] == "elderly_day_care"]
+    profile = load_profile("chifeng")
+    per_100 = np.where(res["area_type"] == "new", profile.value("elderly_m2_per_100_households_new"),
+                       profile.value("elderly_m2_per_100_households_existing"))
+    communities = gpd.read_file(root / "example_communities.geojson")
+    drawn = charts["unit_shortfall_elderly_day_care_community"].data
+    for code, poly, shown in zip(communities["社区代码"], communities.geometry, drawn.iloc[:, 1]):
+        required = (res["households"] * per_100 / 100)[intersects_xy(poly, res["lon"], res["lat"])].sum()
+        inside = day.loc[contains_xy(poly, day["lon"], day["lat"]), "floor_area_m2"].sum()
+        assert shown == pytest.approx(max(required - inside, 0.0)), code
+    assert drawn.iloc[0, 1] == pytest.approx(1308 * 20 / 100)  # C01: 1,308 households, no day care inside
 
 
 def test_chart_svg_keeps_text_as_text_and_ids_on_bars():
@@ -89,3 +170,27 @@ def test_pdf_without_chromium_is_one_line_before_any_work(tmp_path, monkeypatch)
     assert lines[-1].startswith("error: --pdf needs headless Chromium, and there is none at ")
     assert "Fix: install it (apt-get install chromium fonts-wqy-zenhei" in lines[-1]
     assert not (tmp_path / "out" / "residences.csv").exists()
+
+
+def test_unit_charts_of_a_large_city_draw_the_units_most_in_need():
+    """With more units than MAX_BARS, the shortfall chart draws the MAX_BARS largest shortfalls and the share chart the
+    lowest shares, each value still the unit's own; a 街道 table beside the 社区 table gets its own charts."""
+    from siting.unit_report import MAX_BARS, unit_charts
+
+    n = MAX_BARS + 5
+    rng = np.random.default_rng(3)
+    community = pd.DataFrame({"unit_id": [f"C{i:03d}" for i in range(n)], "name": "社区", "shortfall_m2": rng.permutation(n) * 10.0,
+                              "shortfall_seats": np.zeros(n), "share_within_15min_elderly_day_care": rng.random(n),
+                              "share_within_15min_nursery": rng.random(n)})
+    street = community.head(2).assign(unit_id=["S1", "S2"])
+    charts = {c.chart_id: c for c in unit_charts({"street": street, "community": community}, 15.0)}
+    assert list(charts) == [f"unit_{what}_{level}" for level in ("community", "street")
+                            for what in ("shortfall_elderly_day_care", "shortfall_nursery", "share_within")]
+    drawn = charts["unit_shortfall_elderly_day_care_community"]
+    assert f"{MAX_BARS} of {n}" in drawn.title
+    assert sorted(drawn.data.iloc[:, 1]) == sorted(community["shortfall_m2"].nlargest(MAX_BARS))
+    shares = charts["unit_share_within_community"].data
+    lowest = community.nsmallest(MAX_BARS, "share_within_15min_elderly_day_care")
+    assert [c.split()[0] for c in shares["category"]] == lowest["unit_id"].tolist()
+    assert shares.iloc[:, 2].tolist() == pytest.approx((100 * lowest["share_within_15min_nursery"]).tolist())
+    assert len(charts["unit_shortfall_nursery_street"].data) == 2

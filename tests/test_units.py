@@ -16,6 +16,7 @@ from E3 it is 10 + |dx| + 300. Every figure asserted below is worked out by hand
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -539,6 +540,71 @@ def test_scenarios_run_the_units_stage_and_map_the_units(tmp_path):
     assert json.dumps("单元 Units · 社区 · 社区日间照料机构覆盖率")[1:-1] in html
     table = pd.read_csv(folder / "indicators.csv")
     assert "community_day_care_coverage" in set(table["indicator"])
+    # the per-unit change (unit_changes.csv) against each scenario's own unit tables, copied next to the comparison
+    changes = read_unit_changes(tmp_path / "whatif" / "unit_changes.csv")
+    flips = assert_unit_changes_equal_the_unit_tables(changes, tmp_path / "whatif", [r.name for r in results])
+    edit = results[1].name
+    assert {("C01", "community_day_care_coverage"): "fail → pass", ("C05", "community_day_care_coverage"): "pass → fail"}.items() \
+        <= flips[edit].items()
+    c01 = changes.set_index(["scenario", "unit_id", "indicator"]).loc[(edit, "C01", "community_day_care_coverage")]
+    assert (c01["measure"], c01["base_value"], c01["value"]) == ("facilities_inside_elderly_day_care", 0.0, 1.0)  # E101
+    html = (tmp_path / "whatif" / "comparison.html").read_text(encoding="utf-8")
+    assert html.count("<tr>", html.index('<table id="unit_flips"')) - html.count("<tr>", html.index("</table>", html.index('<table id="unit_flips"'))) \
+        == 1 + len(flips[edit])  # header and one row per flip
+    assert 'id="unit_passing"' in html
+
+
+def read_unit_changes(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, encoding="utf-8-sig", dtype={"unit_id": str, "parent_id": str})
+
+
+def assert_unit_changes_equal_the_unit_tables(changes: pd.DataFrame, folder: Path, names: list[str]) -> dict:
+    """Every row of unit_changes.csv against units_<level>.csv of its scenario (and of the first scenario), as the
+    comparison copies them into scenarios/<name>/: the measure's value and the verdict column. Returns {scenario:
+    {(unit_id, indicator): change}} of the rows that change verdict."""
+    folders = {name: next(p for p in (folder / "scenarios").iterdir() if p.name == re.sub(r"[^\w\-]+", "_", name).strip("_"))
+               for name in names}
+    tables = {(name, level): pd.read_csv(f / f"units_{level}.csv", encoding="utf-8-sig", dtype={"unit_id": str}).set_index("unit_id")
+              for name, f in folders.items() for level in ("community", "street")}
+    verdict = {"provision_elderly_day_care": "provision_verdict_elderly_day_care", "provision_nursery": "provision_verdict_nursery"}
+    flips: dict = {name: {} for name in names}
+    assert len(changes) == len(names) * len(changes[changes["scenario"] == names[0]])
+    for row in changes.itertuples(index=False):
+        own, first = tables[(row.scenario, row.level)].loc[row.unit_id], tables[(names[0], row.level)].loc[row.unit_id]
+        column = verdict.get(row.indicator, f"verdict_{row.indicator}")
+        assert (row.verdict, row.base_verdict) == (own[column], first[column])
+        expected = [np.nan_to_num(t[row.measure]) if row.measure == "largest_centre_m2" else t[row.measure] for t in (own, first)]
+        assert [row.value, row.base_value] == pytest.approx(expected, nan_ok=True)
+        if row.scenario == names[0]:
+            assert row.change == "baseline"
+        elif own[column] != first[column]:
+            assert row.change == f"{first[column]} → {own[column]}"
+            flips[row.scenario][(row.unit_id, row.indicator)] = row.change
+        else:
+            assert row.change == "unchanged"
+    return flips
+
+
+def test_a_station_added_in_a_failing_community_flips_its_verdict_alone(tmp_path):
+    """社区 C04 (松园) has no day-care facility inside, so it fails 社区日间照料机构覆盖率 (rule 'inside'). A scenario that
+    adds one station at a building of C04 flips that verdict and no other: its 400 m² stay below C04's 559.4 m²
+    requirement (2,797 households × 20 m² per 100), and the 街道 S02 stays short too (530 + 400 < 1,685.8 m²)."""
+    from siting.scenario import run_scenarios
+
+    copy_sample_project(tmp_path)
+    (tmp_path / "base.toml").write_text('[scenario]\nname = "base"\nbase = "project.toml"\n', encoding="utf-8")
+    (tmp_path / "c04.toml").write_text(
+        '[scenario]\nname = "C04 station"\ninherits = "base.toml"\n\n[[add_facilities]]\nid = "E104"\n'
+        'name = "社区日间照料站 New station C04"\nkind = "elderly_day_care"\nfloor_area_m2 = 400\nlon = 26.9596\nlat = 60.5336\n',
+        encoding="utf-8")
+    results, paths = run_scenarios([tmp_path / "base.toml", tmp_path / "c04.toml"], output=tmp_path / "whatif")
+    changes = read_unit_changes(paths["unit_changes_csv"])
+    flips = assert_unit_changes_equal_the_unit_tables(changes, tmp_path / "whatif", ["base", "C04 station"])
+    assert flips == {"base": {}, "C04 station": {("C04", "community_day_care_coverage"): "fail → pass"}}
+    c04 = changes.set_index(["scenario", "unit_id", "indicator"]).loc[("C04 station", "C04", "provision_elderly_day_care")]
+    assert (c04["base_value"], c04["value"], c04["verdict"]) == (0.0, pytest.approx(400 / 2797 * 100), "fail")
+    html = (tmp_path / "whatif" / "comparison.html").read_text(encoding="utf-8")
+    assert "C04 station: 1 项转为达标 unit verdict(s) fail → pass, 0 项转为不达标 pass → fail" in html
 
 
 def test_unit_layer_from_postgis(tmp_path, unit_files):

@@ -86,3 +86,66 @@ def test_run_workbook_equals_the_csv_tables(tmp_path):
     assert row["5分钟覆盖率 (%)"] == pytest.approx(elderly["by_threshold"]["5"]["coverage_rate"], rel=1e-14)
     verdicts = list(book["判定 Verdicts"].iter_rows(min_row=2, values_only=True))
     assert len(verdicts) == sum(len(k["verdicts"]) for k in summary["kinds"].values())
+
+
+def _rows(ws) -> list[dict]:
+    headers = [c.value for c in ws[1]]
+    return [dict(zip(headers, row)) for row in ws.iter_rows(min_row=2, values_only=True)]
+
+
+def _cell(value, scale: float = 1.0):
+    """What the writer puts in a cell for a CSV value: empty when missing, shares ×100 rounded to 2 decimals."""
+    return None if pd.isna(value) else pytest.approx(round(float(value) * scale, 2), abs=1e-9)
+
+
+def test_sample_run_workbooks_equal_the_csv_tables(tmp_path):
+    """A `siting demo`-like run of the sample (with its invented 社区 and 街道): coverage.xlsx and indicators.xlsx read
+    back with openpyxl. Both hold the indicator sheets (coverage.xlsx after its summary, verdicts and facilities), every
+    sheet has Chinese headers and a frozen header row, the indicator sheets equal indicators.csv row for row (values
+    and targets of % rows ×100, the writer's convention), each unit sheet's households and shortfalls equal
+    units_<level>.csv and the ledger sheet equals ledger.csv."""
+    import re
+
+    from conftest import copy_sample_project
+
+    from siting.pipeline import run_coverage
+    from siting.units import LEVELS
+
+    run_coverage(copy_sample_project(tmp_path))
+    out = tmp_path / "out"
+    table = pd.read_csv(out / "indicators.csv", encoding="utf-8-sig")
+    ledger = pd.read_csv(out / "ledger.csv", encoding="utf-8-sig", dtype={"unit_id": str, "parent_id": str})
+    units = {level: pd.read_csv(out / f"units_{level}.csv", encoding="utf-8-sig", dtype={"unit_id": str})
+             for level in ("community", "street")}
+    indicator_sheets = ["指标表", "指标表（分单元）", "社区", "街道", "问题台账"]
+    for name, first in (("coverage.xlsx", ["概要 Summary", "判定 Verdicts", "设施 Facilities"]), ("indicators.xlsx", [])):
+        book = load_workbook(out / name)
+        assert book.sheetnames == first + indicator_sheets, name
+        for ws in book.worksheets:
+            headers = [c.value for c in ws[1]]
+            assert ws.freeze_panes == "A2", (name, ws.title)
+            assert all(headers) and sum(bool(re.search(r"[\u4e00-\u9fff]", h)) for h in headers) >= len(headers) - 2, (name, ws.title)
+        for sheet, scoped in (("指标表", table["scope_level"] == "city"), ("指标表（分单元）", table["scope_level"] != "city")):
+            rows, expected = _rows(book[sheet]), table[scoped]
+            assert len(rows) == len(expected) > 0
+            for row, exp in zip(rows, expected.itertuples(index=False)):
+                scale = 100.0 if exp.unit == "%" else 1.0
+                assert (row["指标名称"], row["范围"], row["单位"], row["判定"]) == (exp.name, exp.scope, exp.unit, exp.verdict)
+                assert (row["现状值"], row["目标值"]) == (_cell(exp.value, scale), _cell(exp.target, scale)), exp.indicator
+                assert row["依据条款"] == (None if pd.isna(exp.clause) else exp.clause)
+        for level, sheet in (("community", "社区"), ("street", "街道")):
+            rows, expected = _rows(book[sheet]), units[level]
+            assert [r["单元编号"] for r in rows] == expected["unit_id"].tolist()
+            assert [r["户数（户）"] for r in rows] == pytest.approx(expected["households"].tolist())
+            assert [r["面积缺口（m²）"] for r in rows] == pytest.approx(expected["shortfall_m2"].tolist())
+            assert [r["托位缺口（个）"] for r in rows] == pytest.approx(expected["shortfall_seats"].tolist())
+            assert [r["面积判定"] for r in rows] == expected["provision_verdict_elderly_day_care"].map(
+                {"pass": "达标", "fail": "未达标"}).tolist()
+        rows = _rows(book["问题台账"])
+        assert len(rows) == len(ledger) > 0
+        for row, exp in zip(rows, ledger.itertuples(index=False)):
+            assert (row["层级"], row["单元编号"], row["未达标指标"], row["整改建议"]) == (
+                LEVELS[exp.level], exp.unit_id, exp.indicator_name, exp.action)
+            for header, value in (("面积缺口（m²）", exp.shortfall_m2), ("托位缺口（个）", exp.shortfall_seats),
+                                  ("户数（户）", exp.households), ("步行圈外户数（户）", exp.households_outside_walk)):
+                assert row[header] == (None if pd.isna(value) else pytest.approx(value)), header
