@@ -540,8 +540,13 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
     from .report import write_coverage_report  # the run's report again, with the before/after chart and the plan map
 
     summary = json.loads(run.outputs["summary"].read_text(encoding="utf-8"))
+    extra = []
+    if run.indicators is not None:  # the plan's indicators before siting, with the unit charts, as in report.html
+        from .unit_report import unit_section
+
+        extra.append(unit_section(run.indicators, float(run.result.summary["walk_minutes"])))
     written = write_coverage_report(out, summary, run.result.residences, run.result.facilities, map_path=paths["plan_map"],
-                                    plan=plan.summaries, name="plan_report.html", pdf=pdf,
+                                    plan=plan.summaries, name="plan_report.html", pdf=pdf, extra_sections=extra,
                                     title=f"选址方案报告 Siting plan report — {project.name}")
     paths["plan_report"] = written["report"]
     if pdf:

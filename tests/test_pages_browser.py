@@ -157,7 +157,7 @@ def test_plan_map_draws_the_proposed_sites_and_newly_covered(runs, browser_conte
 def test_plan_report_before_and_after_equal_the_plan_summary(runs, browser_context, page):
     plan = json.loads(runs["plan_paths"]["plan_summary"].read_text(encoding="utf-8"))["kinds"]
     open_page(page, runs["plan_paths"]["plan_report"], leaflet=False)
-    assert count(page, "figure.chart svg.siting-chart") == 5  # the run's four and before/after
+    assert count(page, "figure.chart svg.siting-chart") == 11  # the run's four, six per unit and before/after
     drawn = chart_table(page, "before_after")
     kinds = [k for k in KINDS if k in plan]
     assert list(drawn["category"]) == [KIND_LABEL[k] for k in kinds]
