@@ -68,7 +68,7 @@ def main() -> None:
 
     run_coverage(project, progress=progress)
     total = time.perf_counter() - start
-    print(f"\nsteps longer than 1 s (time to the next progress line):")
+    print("\nsteps longer than 1 s (time to the next progress line):")
     for (t0, line), (t1, _) in zip(stamps, stamps[1:] + [(total, "")]):
         if t1 - t0 > 1.0:
             print(f"  {t1 - t0:6.1f} s  {line[:100]}")

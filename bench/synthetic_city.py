@@ -25,7 +25,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pyproj
 
 from siting.network import WalkNetwork, network_from_arrays

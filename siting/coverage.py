@@ -17,7 +17,7 @@ from . import measures
 from .isochrones import catchment_polygons
 from .network import WalkNetwork
 from .routing import Reach, nearest_source, reach
-from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS, NURSERY
+from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
 from .snap import Snapped, snap_geoseries
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,6 @@ def _cut_edges(net: WalkNetwork, edge: np.ndarray, du: np.ndarray, dv: np.ndarra
     the whole edge when a walker can cover it (its farthest point, (du + dv + length) / 2, is within the limit),
     else a piece from each reached end, cut exactly where the remaining metres run out. Returns the segments
     (n × 2 × 2, metres) and, for each, the position in `edge` it came from (to keep track of its source)."""
-    eu, ev = net.edge_u[edge], net.edge_v[edge]
     length = net.edge_length_m[edge]
     touched = (du <= limit_m) | (dv <= limit_m)
     full = touched & ((du + dv + length) / 2 <= limit_m)

@@ -685,7 +685,7 @@ def _check_kind_column_agrees(frame: pd.DataFrame, source: str, column: str, who
         if kind is not None and kind != whole:
             raise ConfigError(f"the project sets kind = \"{whole}\" for this file, but its column '{column}' says "
                               f"'{value}' ({kind})", file=source, row=spreadsheet_row(frame, i), column=column,
-                              expected=f"the same kind in the project file and in the file's kind column",
+                              expected="the same kind in the project file and in the file's kind column",
                               fix="remove kind from this [[facilities]] block to use the file's column, or correct the "
                                   "column or the project's kind")
 

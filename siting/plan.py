@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import geopandas as gpd
@@ -104,7 +103,6 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     profile = inputs.profile
     res = result.residences
     households = res["households"].to_numpy(dtype=np.float64)
-    population = res["population"].to_numpy(dtype=np.float64)
     res_ids = res["res_id"].astype(str).to_numpy()
     rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for kind in kinds:

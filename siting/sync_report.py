@@ -149,7 +149,7 @@ def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], caption: str) ->
 def _date_checks_html(date_checks: pd.DataFrame) -> list[str]:
     if date_checks.empty:
         return []
-    return [f"<p>These dates cannot be right; the checks that need "
+    return ["<p>These dates cannot be right; the checks that need "
             "them are reported as missing data (缺少数据), never as days late. Correct the cells and run again.</p>",
             _table(date_checks, _DATE_COLUMNS, "不可信的日期 Implausible dates")]
 

@@ -27,7 +27,7 @@ import pandas as pd
 import shapely
 
 from .errors import ConfigError, InputError, listed
-from .schema import ELDERLY, NURSERY
+from .schema import NURSERY
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,6 @@ with text kept as text, it is byte-identical on a rerun, and --pdf without Chrom
 from __future__ import annotations
 
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
