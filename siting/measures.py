@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from .arrays import concat_ranges
+from . import kernels
 from .routing import Reach
 from .schema import ELDERLY, NURSERY
 
@@ -113,28 +112,26 @@ class ServableShare:
 def max_transport_flow(dst: np.ndarray, src: np.ndarray, n_dst: int, n_src: int, demand: np.ndarray,
                        capacity: np.ndarray) -> np.ndarray:
     """Flow per (dst, src) pair of max Σx s.t. each destination takes at most its `demand`, each source gives at most
-    its `capacity`, x ≥ 0 (same units: m², seats, households). A transportation LP (totally unimodular constraint
-    matrix), solved exactly by HiGHS; equal to a max-flow. RuntimeError when HiGHS does not solve it."""
-    from scipy.optimize import linprog
-
-    n_pairs = np.asarray(dst).size
-    pairs = np.arange(n_pairs)
-    a_dst = sp.csr_matrix((np.ones(n_pairs), (dst, pairs)), shape=(n_dst, n_pairs))
-    a_src = sp.csr_matrix((np.ones(n_pairs), (src, pairs)), shape=(n_src, n_pairs))
-    res = linprog(c=-np.ones(n_pairs), A_ub=sp.vstack([a_dst, a_src]).tocsr(),
-                  b_ub=np.concatenate([demand, capacity]), bounds=(0, None), method="highs")
-    if res.status != 0:
-        raise RuntimeError(f"transportation LP did not solve: {res.message}")
-    return res.x
+    its `capacity`, x ≥ 0 (same units: m², seats, households). A bipartite max flow, solved exactly by a compiled
+    Dinic (`kernels.bipartite_max_flow`; the transportation LP HiGHS solved before gives the same optimum, checked in
+    tests/scipy_reference.py). Optimal flows are not unique: callers may rely on the total and on feasibility, not
+    on a particular split. `capacity` may be inf; ValueError for a negative or NaN amount or an infinite demand."""
+    demand = np.ascontiguousarray(demand, dtype=np.float64)
+    capacity = np.ascontiguousarray(capacity, dtype=np.float64)
+    if not (np.all(np.isfinite(demand)) and np.all(demand >= 0) and np.all(capacity >= 0)):  # NaN fails ≥ 0
+        raise ValueError("transport flow: demand must be finite and ≥ 0, capacity ≥ 0 (no NaN)")
+    return kernels.bipartite_max_flow(np.ascontiguousarray(dst, dtype=np.int64), np.ascontiguousarray(src, dtype=np.int64),
+                                      int(n_dst), int(n_src), demand, capacity)
 
 
 def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> ServableShare:
     """Solve max Σx_ij s.t. Σ_j x_ij ≤ demand_i, Σ_i x_ij ≤ capacity_j, x ≥ 0 over reachable pairs only.
 
-    A transportation LP (its constraint matrix is totally unimodular), solved exactly by HiGHS; equal to a max-flow.
-    Destinations that reach exactly the same facilities are pooled into one row first (same optimum: any split of
-    a pool's flow within its members' demands is feasible), so the LP grows with the number of distinct catchment
-    overlaps, not with the number of residence points; a pool's served amount is shared pro rata to demand.
+    A transportation problem, solved exactly as a bipartite max flow (`max_transport_flow`). Destinations that reach
+    exactly the same facilities are pooled into one node first (same optimum: any split of a pool's flow within its
+    members' demands is feasible), so the flow grows with the number of distinct catchment overlaps, not with the
+    number of residence points; a pool's served amount is shared pro rata to demand. The optimum total is unique; the
+    split per destination and per facility is one optimal flow among possibly many (deterministic).
     """
     demand = np.asarray(demand, dtype=np.float64)
     capacity = np.asarray(capacity, dtype=np.float64)
@@ -147,11 +144,9 @@ def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> Se
     flow = max_transport_flow(pool_pair, pool_src, pool_demand.size, reach.n_src, pool_demand, capacity)
     served = float(flow.sum())
     pool_served = np.bincount(pool_pair, weights=flow, minlength=pool_demand.size)
-    reached = np.zeros(reach.n_dst, dtype=bool)
-    reached[reach.dst] = True
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(pool_demand > 0, np.minimum(pool_served / pool_demand, 1.0), 0.0)
-    per_destination = np.where(reached, demand * fraction[np.maximum(pool, 0)], 0.0)
+    per_destination = np.where(in_pool, demand * fraction[np.maximum(pool, 0)], 0.0)
     return ServableShare(
         share=served / total,
         served_total=served,
@@ -163,30 +158,13 @@ def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> Se
 
 
 def _pool_by_source_set(reach: Reach) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group destinations by the exact set of sources that reach them.
+    """Group destinations by the exact set of sources that reach them (`kernels.pool_by_source_set`: hashed, every
+    match verified, so a hash collision never merges different sets).
 
-    Returns `pool` (per destination, its pool id; -1 if nothing reaches it) and the pools' (source, pool) pairs.
-    Sets are matched by a 64-bit random hash, then verified member by member against the pool's first member, so a
-    hash collision can never merge different sets (it falls back to one pool per destination)."""
-    order = np.argsort(reach.dst, kind="stable")  # pairs come sorted by source, so each run stays source-sorted
-    dst, src = reach.dst[order], reach.src[order]
-    counts = np.bincount(dst, minlength=reach.n_dst)
-    reached = np.flatnonzero(counts)
-    starts = np.concatenate([[0], np.cumsum(counts)])[:-1]
+    Returns `pool` (per destination, its pool id; -1 if nothing reaches it) and the pools' (source, pool) pairs."""
     keys = np.random.default_rng(20240601).integers(0, 2**63, reach.n_src + 1, dtype=np.int64).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        set_hash = np.add.reduceat(keys[src], starts[reached]) + counts[reached].astype(np.uint64) * keys[-1]
-    _, first, inverse = np.unique(set_hash, return_index=True, return_inverse=True)
-    rep = reached[first][inverse]  # each reached destination's pool representative
-    n = counts[reached]
-    member_pos = concat_ranges(starts[reached], n)
-    rep_pos = concat_ranges(starts[rep], n)
-    if not np.array_equal(src[member_pos], src[rep_pos]):  # a hash collision: don't pool at all
-        inverse = np.arange(reached.size)
-        first = np.arange(reached.size)
-    pool = np.full(reach.n_dst, -1, dtype=np.int64)
-    pool[reached] = inverse
-    rep_dst = reached[first]
-    pool_pair = np.repeat(np.arange(rep_dst.size), counts[rep_dst])
-    pool_src = src[concat_ranges(starts[rep_dst], counts[rep_dst])]
+    pool, pool_ptr, pool_src = kernels.pool_by_source_set(np.ascontiguousarray(reach.dst, dtype=np.int64),
+                                                          np.ascontiguousarray(reach.src, dtype=np.int64),
+                                                          int(reach.n_dst), keys)
+    pool_pair = np.repeat(np.arange(pool_ptr.size - 1), np.diff(pool_ptr))
     return pool, pool_src, pool_pair
