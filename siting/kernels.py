@@ -175,7 +175,8 @@ _PARALLEL_MIN_SOURCES = 64
 _POOL: ThreadPoolExecutor | None = None
 
 
-def _pool() -> ThreadPoolExecutor:
+def thread_pool() -> ThreadPoolExecutor:
+    """The process's THREADS worker threads, shared by every chunked job (kernels here, PROJ in `snap`)."""
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
@@ -190,7 +191,7 @@ def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         return a, b, d
     parts = THREADS * 2
     chunks = [np.arange(i, n_sources, parts, dtype=np.int64) for i in range(parts)]
-    results = list(_pool().map(fn, chunks))
+    results = list(thread_pool().map(fn, chunks))
     # each source lies in one chunk, its pairs one run there: place every run at its source's offset (what a stable
     # argsort by source gives, without sorting tens of millions of pairs)
     counts = np.zeros(n_sources, dtype=np.int64)
@@ -272,7 +273,7 @@ def best_candidate_edges(x, y, cand, kth_m, xu, yu, xv, yv, half_spacing_m: floa
     if THREADS == 1 or n < 10_000:
         _best_candidate_chunk(x, y, cand, kth_m, xu, yu, xv, yv, float(half_spacing_m), edge, foot_t, off_m, final)
     else:
-        list(_pool().map(run, range(THREADS)))
+        list(thread_pool().map(run, range(THREADS)))
     return edge, foot_t, off_m, final
 
 
@@ -327,7 +328,7 @@ def grid_nearest_edges(x, y, x0: float, y0: float, cell_m: float, nx: int, ny: i
         _grid_nearest_chunk(x, y, float(x0), float(y0), float(cell_m), int(nx), int(ny), cell_ptr, cell_edges,
                             xu, yu, xv, yv, edge, foot_t, off_m)
     else:
-        list(_pool().map(run, range(bounds.size - 1)))
+        list(thread_pool().map(run, range(bounds.size - 1)))
     return edge, foot_t, off_m
 
 
@@ -346,6 +347,44 @@ def counting_order(keys, n_keys):
         order[nxt[keys[i]]] = i
         nxt[keys[i]] += 1
     return order, indptr
+
+
+@njit(cache=True, nogil=True)
+def by_node_both_ends(u, v, to_u, to_v, n_nodes):
+    """Each item i listed under node u[i] (metres to_u[i]) and under node v[i] (to_v[i]), as CSR (indptr, item,
+    metres): by node, then u-entries before v-entries, each by item: the stable counting sort of the concatenation
+    [u, v] (what `counting_order` on it gives), without building it."""
+    n = u.size
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    for i in range(n):
+        indptr[u[i] + 1] += 1
+        indptr[v[i] + 1] += 1
+    for k in range(n_nodes):
+        indptr[k + 1] += indptr[k]
+    nxt = indptr[:-1].copy()
+    item = np.empty(2 * n, dtype=np.int64)
+    metres = np.empty(2 * n, dtype=np.float64)
+    for i in range(n):
+        p = nxt[u[i]]
+        item[p], metres[p] = i, to_u[i]
+        nxt[u[i]] = p + 1
+    for i in range(n):
+        p = nxt[v[i]]
+        item[p], metres[p] = i, to_v[i]
+        nxt[v[i]] = p + 1
+    return indptr, item, metres
+
+
+@njit(cache=True, nogil=True)
+def sums_by_source(src, dst, n_src, values):
+    """out[j, s] = Σ values[j, dst[k]] over the pairs k with src[k] = s, added in pair order: np.bincount(src,
+    weights=values[j][dst]) bit for bit, for several value rows in one pass over the pairs."""
+    out = np.zeros((values.shape[0], n_src), dtype=np.float64)
+    for k in range(src.size):
+        s, d = src[k], dst[k]
+        for j in range(values.shape[0]):
+            out[j, s] += values[j, d]
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -555,6 +594,8 @@ def warm_up() -> float:
     xy = np.array([0.0, 1.0])
     best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
     counting_order(one, 1)
+    sums_by_source(one, one, 1, np.ones((1, 1)))
+    by_node_both_ends(one, one + 1, leg, leg, 2)
     pool_by_source_set(one, one, 1, np.ones(2, dtype=np.uint64))
     bipartite_max_flow(one, one, 1, 1, np.ones(1), np.ones(1))
     grid_nearest_edges(xy, xy, 0.0, 0.0, 1.0, 2, 2, np.array([0, 1, 1, 1, 1], dtype=np.int64), one, xy, xy, xy + 1, xy)

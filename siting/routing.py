@@ -35,6 +35,8 @@ class Reach:
 
     def within(self, limit_m: float) -> "Reach":
         keep = self.dist_m <= limit_m
+        if keep.all():  # the widest ring: no copy of millions of pairs
+            return self
         return Reach(self.src[keep], self.dst[keep], self.dist_m[keep], self.n_src, self.n_dst)
 
     def to_csr(self) -> sp.csr_matrix:
@@ -65,11 +67,11 @@ def csr_arrays(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _same_edge_pairs(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source/destination pairs on the same edge, with the direct walk along it (the node route can be longer)."""
-    order = np.argsort(src.edge, kind="stable")
-    src_edges = src.edge[order]
-    lo = np.searchsorted(src_edges, dst.edge, side="left")
-    hi = np.searchsorted(src_edges, dst.edge, side="right")
-    counts = hi - lo
+    # sources listed by edge (stable), looked up per destination edge: a gather, where two binary searches of
+    # 3.57 M destination edges took ≈ 0.2 s per call
+    order, by_edge = kernels.counting_order(np.asarray(src.edge, dtype=np.int64), net.n_edges)
+    lo = by_edge[dst.edge]
+    counts = by_edge[dst.edge + 1] - lo
     if counts.sum() == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
@@ -114,16 +116,12 @@ def _destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, n
     cached = net._extra.get("destinations_by_node")
     if cached is not None and cached[0] is dst:
         return cached[1]
-    n_dst = len(dst)
     u = net.edge_u[dst.edge]
     v = net.edge_v[dst.edge]
     to_u = dst.off_network_m + dst.along_m
     to_v = dst.off_network_m + (net.edge_length_m[dst.edge] - dst.along_m)
-    node_key = np.concatenate([u, v])
-    dst_key = np.concatenate([np.arange(n_dst), np.arange(n_dst)])
-    extra_key = np.concatenate([to_u, to_v])
-    order, indptr = kernels.counting_order(node_key.astype(np.int64), net.n_nodes)  # stable: by node, then destination
-    lists = (indptr, dst_key[order], extra_key[order])
+    # one compiled pass (by node, then destination); the concatenations and gathers took ≈ 0.6 s at 3.57 M points
+    lists = kernels.by_node_both_ends(np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64), to_u, to_v, net.n_nodes)
     net._extra["destinations_by_node"] = (dst, lists)
     return lists
 

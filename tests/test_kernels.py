@@ -116,3 +116,40 @@ def test_nearest_source_per_node_equals_scipy_min_only(parts):
     # the owner is a nearest source: its own distance to the node equals the minimum (ties may pick either)
     per_source = np.vstack([b for _, b in scipy_reference.iter_source_node_distances(net, src)])
     np.testing.assert_allclose(per_source[owner[reached], np.flatnonzero(reached)], dist[reached], atol=1e-9)
+
+
+def test_by_node_both_ends_is_the_stable_counting_sort_of_both_ends():
+    """The compiled node → destination lists equal counting_order over the concatenated ends (what routing built
+    before), bit for bit."""
+    rng = np.random.default_rng(4)
+    n_nodes, n = 300, 5000
+    u, v = rng.integers(0, n_nodes, n), rng.integers(0, n_nodes, n)
+    to_u, to_v = rng.random(n) * 100, rng.random(n) * 100
+    indptr, item, metres = kernels.by_node_both_ends(u, v, to_u, to_v, n_nodes)
+    order, want_ptr = kernels.counting_order(np.concatenate([u, v]), n_nodes)
+    assert np.array_equal(indptr, want_ptr)
+    assert np.array_equal(item, np.concatenate([np.arange(n), np.arange(n)])[order])
+    assert np.array_equal(metres, np.concatenate([to_u, to_v])[order])
+    assert np.array_equal(order, np.argsort(np.concatenate([u, v]), kind="stable"))
+
+
+def test_sums_by_source_equal_bincount_bit_for_bit():
+    rng = np.random.default_rng(8)
+    n_src, n_dst, k = 40, 2000, 30000
+    src, dst = np.sort(rng.integers(0, n_src, k)), rng.integers(0, n_dst, k)
+    values = rng.random((3, n_dst)) * 10.0 ** rng.integers(-3, 6, (3, 1))
+    got = kernels.sums_by_source(src, dst, n_src, values)
+    for j in range(3):
+        assert got[j].tobytes() == np.bincount(src, weights=values[j][dst], minlength=n_src).tobytes()
+
+
+def test_projection_in_chunks_equals_one_call():
+    from pyproj import Transformer
+
+    from siting.snap import _project_xy
+
+    rng = np.random.default_rng(1)
+    lon, lat = 116 + rng.random(250_000), 39 + rng.random(250_000)
+    want = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(lon, lat)
+    got = _project_xy("EPSG:4326", "EPSG:32650", lon, lat)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
