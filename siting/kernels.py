@@ -277,6 +277,14 @@ def best_candidate_edges(x, y, cand, kth_m, xu, yu, xv, yv, half_spacing_m: floa
     return edge, foot_t, off_m, final
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _cell_gap(gx, gy, jx, jy):
+    """Distance, in cells, from grid point (gx, gy) to cell (jx, jy)'s square (0 inside it)."""
+    dx = max(jx - gx, 0.0, gx - (jx + 1))
+    dy = max(jy - gy, 0.0, gy - (jy + 1))
+    return np.sqrt(dx * dx + dy * dy)
+
+
 @njit(cache=True, nogil=True)
 def _grid_nearest_chunk(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, xu, yu, xv, yv, edge, foot_t, off_m):
     for i in range(x.size):
@@ -290,7 +298,9 @@ def _grid_nearest_chunk(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, xu, 
                 on_side = jx == cx - r or jx == cx + r
                 jy = cy - r
                 while jy <= cy + r:
-                    if 0 <= jy < ny:
+                    # a cell wholly farther than the best so far holds no nearer (or tying) foot point: the
+                    # nearest edge's foot point lies in a cell the edge is listed in (its bounding box)
+                    if 0 <= jy < ny and _cell_gap(gx, gy, jx, jy) * cell_m <= best + 1e-7 * (1.0 + best):
                         c = jx * ny + jy
                         for k in range(cell_ptr[c], cell_ptr[c + 1]):
                             e = cell_edges[k]
@@ -385,6 +395,45 @@ def sums_by_source(src, dst, n_src, values):
         for j in range(values.shape[0]):
             out[j, s] += values[j, d]
     return out
+
+
+@njit(cache=True, nogil=True)
+def same_edge_pairs(order, by_edge, src_off, src_along, dst_edge, dst_along, dst_off):
+    """Per destination (ascending), each source on its edge (sources listed by edge: `order` within CSR `by_edge`)
+    and the direct walk src_off + |src_along − dst_along| + dst_off, summed in that order."""
+    total = 0
+    for i in range(dst_edge.size):
+        total += by_edge[dst_edge[i] + 1] - by_edge[dst_edge[i]]
+    src_idx = np.empty(total, dtype=np.int64)
+    dst_idx = np.empty(total, dtype=np.int64)
+    dist = np.empty(total, dtype=np.float64)
+    k = 0
+    for i in range(dst_edge.size):
+        e = dst_edge[i]
+        for p in range(by_edge[e], by_edge[e + 1]):
+            s = order[p]
+            src_idx[k], dst_idx[k] = s, i
+            dist[k] = src_off[s] + abs(src_along[s] - dst_along[i]) + dst_off[i]
+            k += 1
+    return src_idx, dst_idx, dist
+
+
+@njit(cache=True, nogil=True)
+def nearest_via_ends(u, v, off_m, along_m, edge_m, node_dist, node_source):
+    """Per destination on edge (u, v) `along_m` from u, `off_m` off it: metres to the nearest source via either end
+    ((off + along) + node_dist[u], (off + (edge − along)) + node_dist[v], the smaller; ties to u) and that source,
+    -1 where neither end is reached."""
+    n = u.size
+    dist = np.empty(n, dtype=np.float64)
+    nearest = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        via_u = off_m[i] + along_m[i] + node_dist[u[i]]
+        via_v = off_m[i] + (edge_m[i] - along_m[i]) + node_dist[v[i]]
+        dist[i] = min(via_u, via_v)
+        nearest[i] = node_source[u[i]] if via_u <= via_v else node_source[v[i]]
+        if not np.isfinite(dist[i]):
+            nearest[i] = -1
+    return dist, nearest
 
 
 @njit(cache=True, nogil=True)
@@ -594,6 +643,8 @@ def warm_up() -> float:
     xy = np.array([0.0, 1.0])
     best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
     counting_order(one, 1)
+    same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
+    nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
     sums_by_source(one, one, 1, np.ones((1, 1)))
     by_node_both_ends(one, one + 1, leg, leg, 2)
     pool_by_source_set(one, one, 1, np.ones(2, dtype=np.uint64))
