@@ -200,14 +200,21 @@ def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     starts = np.cumsum(counts) - counts
     total = int(counts.sum())
     a, b, d = np.empty(total, dtype=np.int64), np.empty(total, dtype=results[0][1].dtype), np.empty(total)
-    for ra, rb, rd in results:
-        if ra.size == 0:
-            continue
-        run_start = np.flatnonzero(np.r_[True, ra[1:] != ra[:-1]])
-        run_len = np.diff(np.r_[run_start, ra.size])
-        pos = starts[ra] + np.arange(ra.size) - np.repeat(run_start, run_len)
-        a[pos], b[pos], d[pos] = ra, rb, rd
+    # chunks write disjoint runs: placed on the threads too (numpy's scatter of 3 × 7 M took ≈ 0.35 s per kind)
+    list(thread_pool().map(lambda r: _place_runs(r[0], r[1], r[2], starts, a, b, d), results))
     return a, b, d
+
+
+@njit(cache=True, nogil=True)
+def _place_runs(ra, rb, rd, starts, a, b, d):
+    """Copy a chunk's triples (sorted by source, each source's pairs one run) to their source's offset `starts`."""
+    k = 0
+    while k < ra.size:
+        s, p = ra[k], starts[ra[k]]
+        while k < ra.size and ra[k] == s:
+            a[p], b[p], d[p] = ra[k], rb[k], rd[k]
+            p += 1
+            k += 1
 
 
 def bounded_node_distances(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, limit_m: float):
@@ -643,6 +650,7 @@ def warm_up() -> float:
     xy = np.array([0.0, 1.0])
     best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
     counting_order(one, 1)
+    _place_runs(one, one, np.zeros(1), np.zeros(1, dtype=np.int64), one.copy(), one.copy(), np.zeros(1))
     same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
     nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
     sums_by_source(one, one, 1, np.ones((1, 1)))
