@@ -462,22 +462,24 @@ def pool_by_source_set(dst, src, n_dst, keys):
     the pools' source lists as CSR (`pool_ptr`, `pool_src`).
 
     Lists are hashed (sum of random 64-bit `keys` per source, plus length × keys[-1]) into an open-addressing table
-    and every match is verified element by element, so a hash collision never merges different lists. Linear in
-    the pairs: numpy's stable argsort + unique + reduceat took 2 s for 7 M pairs at 10 M residents."""
-    order, indptr = counting_order(dst, n_dst)
-    runs = src[order]
-    n_reached = 0
+    of pools (kept at most half full, so it stays small and in cache: thousands of pools for millions of
+    destinations) and every match is verified element by element, so a hash collision never merges different
+    lists. Linear in the pairs: numpy's stable argsort + unique + reduceat took 2 s for 7 M pairs at 10 M residents."""
+    indptr = np.zeros(n_dst + 1, dtype=np.int64)
+    for d in dst:
+        indptr[d + 1] += 1
     for d in range(n_dst):
-        if indptr[d + 1] > indptr[d]:
-            n_reached += 1
-    size = 2
-    while size < 2 * n_reached:
-        size *= 2
-    mask = np.uint64(size - 1)
-    table = np.full(size, -1, dtype=np.int64)
-    set_hash = np.zeros(n_dst, dtype=np.uint64)
+        indptr[d + 1] += indptr[d]
+    nxt = indptr[:-1].copy()
+    runs = np.empty(dst.size, dtype=src.dtype)  # each destination's sources, in pair order
+    for k in range(dst.size):
+        runs[nxt[dst[k]]] = src[k]
+        nxt[dst[k]] += 1
+    size = 1024
+    table = np.full(size, -1, dtype=np.int64)  # pool ids
+    pool_hash = np.empty(64, dtype=np.uint64)
+    rep = np.empty(64, dtype=np.int64)
     pool = np.full(n_dst, -1, dtype=np.int64)
-    rep = np.empty(n_reached, dtype=np.int64)
     n_pool = 0
     for d in range(n_dst):
         lo, hi = indptr[d], indptr[d + 1]
@@ -486,20 +488,31 @@ def pool_by_source_set(dst, src, n_dst, keys):
         h = np.uint64(hi - lo) * keys[keys.size - 1]
         for p in range(lo, hi):
             h += keys[runs[p]]
-        set_hash[d] = h
+        mask = np.uint64(size - 1)
         slot = h & mask
         while True:
-            r = table[slot]
-            if r < 0:
-                table[slot] = d
-                pool[d] = n_pool
-                rep[n_pool] = d
+            q = table[slot]
+            if q < 0:
+                if n_pool == rep.size:
+                    rep = _grow(rep, n_pool + 1)
+                    pool_hash = _grow(pool_hash, n_pool + 1)
+                table[slot] = n_pool
+                pool_hash[n_pool], rep[n_pool], pool[d] = h, d, n_pool
                 n_pool += 1
                 break
-            if set_hash[r] == h and _same_run(runs, indptr, r, d):
-                pool[d] = pool[r]
+            if pool_hash[q] == h and _same_run(runs, indptr, rep[q], d):
+                pool[d] = q
                 break
             slot = (slot + np.uint64(1)) & mask
+        if 2 * n_pool > size:  # rehash into a table twice the size
+            size *= 2
+            mask = np.uint64(size - 1)
+            table = np.full(size, -1, dtype=np.int64)
+            for q in range(n_pool):
+                slot = pool_hash[q] & mask
+                while table[slot] >= 0:
+                    slot = (slot + np.uint64(1)) & mask
+                table[slot] = q
     pool_ptr = np.zeros(n_pool + 1, dtype=np.int64)
     for q in range(n_pool):
         pool_ptr[q + 1] = pool_ptr[q] + indptr[rep[q] + 1] - indptr[rep[q]]
