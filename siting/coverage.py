@@ -117,7 +117,7 @@ def analyse_coverage(
         walk_min = dist_m / speed
         res[f"walk_min_{kind}"] = walk_min
         res[f"walk_m_{kind}"] = dist_m
-        res[f"nearest_{kind}"] = np.where((nearest >= 0) & usable_res, used_ids[np.maximum(nearest, 0)] if used_ids.size else "", "")
+        res[f"nearest_{kind}"] = _ids_or_blank(used_ids, nearest, usable_res)
         res[f"covered_{kind}"] = _minutes_or_inf(walk_min) <= circle
 
         say(f"{kind}: catchments within {max(rings):g} min")
@@ -232,6 +232,17 @@ def _clause(profile, key: str) -> dict:
         "confirmed": fig.confirmed,
         "inherited_from": fig.inherited_from,
     }
+
+
+def _ids_or_blank(ids: np.ndarray, index: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """ids[index] where index ≥ 0 and usable, else "" (an object array; one gather of the ids that are used, where
+    np.where over two 3.57 M object arrays cost ≈ 0.1 s a kind)."""
+    if not ids.size:
+        return np.where(usable, "", "")
+    out = np.full(index.size, "", dtype=object)
+    ok = (index >= 0) & usable
+    out[ok] = ids[index[ok]]
+    return out
 
 
 def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, servable, required, capacity, profile, usable_res,
