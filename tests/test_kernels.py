@@ -153,3 +153,15 @@ def test_projection_in_chunks_equals_one_call():
     want = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(lon, lat)
     got = _project_xy("EPSG:4326", "EPSG:32650", lon, lat)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("n_bits", [1, 9, 11, 12, 22, 23, 33])
+def test_radix_sort_of_ids_equals_np_sort(n_bits):
+    """The reach kernel's per-facility sort (1, 2 or 3 radix passes, np.sort below 256 items)."""
+    rng = np.random.default_rng(n_bits)
+    for n in (0, 1, 255, 256, 5000):
+        ids = rng.choice(2**n_bits, size=min(n, 2**n_bits), replace=False).astype(np.int64)
+        a = np.concatenate([ids, np.full(7, -1)])  # items past n stay untouched
+        kernels._sort_ids(a, ids.size, np.empty(max(ids.size, 1), dtype=np.int64),
+                          np.empty(kernels._RADIX + 1, dtype=np.int64), n_bits)
+        assert np.array_equal(a[:ids.size], np.sort(ids)) and np.all(a[ids.size:] == -1)
