@@ -1,4 +1,5 @@
-"""Compiled graph kernels (numba): bounded walking searches with sparse output, and nearest-edge snapping.
+"""Compiled graph kernels (numba): bounded walking searches with sparse output, nearest-edge snapping, and the
+servable share's pooling of destinations by source set and bipartite max flow.
 
 Why compiled code here: scipy's `csgraph.dijkstra(limit=…)` returns a dense (sources × nodes) block, so a search that
 touches a few hundred nodes around a facility still allocates and scans the whole city. These kernels settle only
@@ -110,6 +111,37 @@ def _grow(a, need):
     return out
 
 
+_RADIX_BITS = 11
+_RADIX = 1 << _RADIX_BITS
+
+
+@njit(cache=True, nogil=True)
+def _sort_ids(a, n, tmp, count, n_bits):
+    """Sort a[:n] (non-negative integers below 2**n_bits) ascending in place: LSD radix sort by 11 bits (two
+    passes for 3.57 M residences), where np.sort's quicksort of each facility's few thousand residences took a
+    quarter of the reach kernel; short runs go to np.sort. `tmp` holds ≥ n, `count` 2**11 + 1 items."""
+    if n < 256:
+        a[:n] = np.sort(a[:n])
+        return
+    src, dst = a, tmp
+    shift, passes = 0, 0
+    while shift < n_bits:
+        count[:] = 0
+        for i in range(n):
+            count[((src[i] >> shift) & (_RADIX - 1)) + 1] += 1
+        for b in range(_RADIX):
+            count[b + 1] += count[b]
+        for i in range(n):
+            k = (src[i] >> shift) & (_RADIX - 1)
+            dst[count[k]] = src[i]
+            count[k] += 1
+        src, dst = dst, src
+        shift += _RADIX_BITS
+        passes += 1
+    if passes % 2 == 1:
+        a[:n] = tmp[:n]
+
+
 @njit(cache=True, nogil=True)
 def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v, limit,
                  node_dst_ptr, node_dst, node_dst_extra, n_dst, direct_ptr, direct_dst, direct_m):
@@ -126,6 +158,11 @@ def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
     out_s = np.empty(4096, dtype=np.int64)
     out_t = np.empty(4096, dtype=np.int64)
     out_d = np.empty(4096)
+    tmp = np.empty(4096, dtype=np.int64)
+    radix_count = np.empty(_RADIX + 1, dtype=np.int64)
+    n_bits = 1
+    while (1 << n_bits) < n_dst:
+        n_bits += 1
     m = 0
     for s in sources:
         hits = 0
@@ -146,9 +183,10 @@ def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
         out_s = _grow(out_s, m + hits)
         out_t = _grow(out_t, m + hits)
         out_d = _grow(out_d, m + hits)
-        reached = np.sort(hit[:hits])
+        tmp = _grow(tmp, hits)
+        _sort_ids(hit, hits, tmp, radix_count, n_bits)
         for i in range(hits):
-            t = reached[i]
+            t = hit[i]
             out_s[m] = s
             out_t[m] = t
             out_d[m] = best[t]
@@ -174,7 +212,8 @@ _PARALLEL_MIN_SOURCES = 64
 _POOL: ThreadPoolExecutor | None = None
 
 
-def _pool() -> ThreadPoolExecutor:
+def thread_pool() -> ThreadPoolExecutor:
+    """The process's THREADS worker threads, shared by every chunked job (kernels here, PROJ in `snap`)."""
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
@@ -189,7 +228,7 @@ def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         return a, b, d
     parts = THREADS * 2
     chunks = [np.arange(i, n_sources, parts, dtype=np.int64) for i in range(parts)]
-    results = list(_pool().map(fn, chunks))
+    results = list(thread_pool().map(fn, chunks))
     # each source lies in one chunk, its pairs one run there: place every run at its source's offset (what a stable
     # argsort by source gives, without sorting tens of millions of pairs)
     counts = np.zeros(n_sources, dtype=np.int64)
@@ -198,14 +237,21 @@ def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     starts = np.cumsum(counts) - counts
     total = int(counts.sum())
     a, b, d = np.empty(total, dtype=np.int64), np.empty(total, dtype=results[0][1].dtype), np.empty(total)
-    for ra, rb, rd in results:
-        if ra.size == 0:
-            continue
-        run_start = np.flatnonzero(np.r_[True, ra[1:] != ra[:-1]])
-        run_len = np.diff(np.r_[run_start, ra.size])
-        pos = starts[ra] + np.arange(ra.size) - np.repeat(run_start, run_len)
-        a[pos], b[pos], d[pos] = ra, rb, rd
+    # chunks write disjoint runs: placed on the threads too (numpy's scatter of 3 × 7 M took ≈ 0.35 s per kind)
+    list(thread_pool().map(lambda r: _place_runs(r[0], r[1], r[2], starts, a, b, d), results))
     return a, b, d
+
+
+@njit(cache=True, nogil=True)
+def _place_runs(ra, rb, rd, starts, a, b, d):
+    """Copy a chunk's triples (sorted by source, each source's pairs one run) to their source's offset `starts`."""
+    k = 0
+    while k < ra.size:
+        s, p = ra[k], starts[ra[k]]
+        while k < ra.size and ra[k] == s:
+            a[p], b[p], d[p] = ra[k], rb[k], rd[k]
+            p += 1
+            k += 1
 
 
 def bounded_node_distances(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, limit_m: float):
@@ -271,8 +317,16 @@ def best_candidate_edges(x, y, cand, kth_m, xu, yu, xv, yv, half_spacing_m: floa
     if THREADS == 1 or n < 10_000:
         _best_candidate_chunk(x, y, cand, kth_m, xu, yu, xv, yv, float(half_spacing_m), edge, foot_t, off_m, final)
     else:
-        list(_pool().map(run, range(THREADS)))
+        list(thread_pool().map(run, range(THREADS)))
     return edge, foot_t, off_m, final
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cell_gap(gx, gy, jx, jy):
+    """Distance, in cells, from grid point (gx, gy) to cell (jx, jy)'s square (0 inside it)."""
+    dx = max(jx - gx, 0.0, gx - (jx + 1))
+    dy = max(jy - gy, 0.0, gy - (jy + 1))
+    return np.sqrt(dx * dx + dy * dy)
 
 
 @njit(cache=True, nogil=True)
@@ -288,7 +342,9 @@ def _grid_nearest_chunk(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, xu, 
                 on_side = jx == cx - r or jx == cx + r
                 jy = cy - r
                 while jy <= cy + r:
-                    if 0 <= jy < ny:
+                    # a cell wholly farther than the best so far holds no nearer (or tying) foot point: the
+                    # nearest edge's foot point lies in a cell the edge is listed in (its bounding box)
+                    if 0 <= jy < ny and _cell_gap(gx, gy, jx, jy) * cell_m <= best + 1e-7 * (1.0 + best):
                         c = jx * ny + jy
                         for k in range(cell_ptr[c], cell_ptr[c + 1]):
                             e = cell_edges[k]
@@ -326,7 +382,7 @@ def grid_nearest_edges(x, y, x0: float, y0: float, cell_m: float, nx: int, ny: i
         _grid_nearest_chunk(x, y, float(x0), float(y0), float(cell_m), int(nx), int(ny), cell_ptr, cell_edges,
                             xu, yu, xv, yv, edge, foot_t, off_m)
     else:
-        list(_pool().map(run, range(bounds.size - 1)))
+        list(thread_pool().map(run, range(bounds.size - 1)))
     return edge, foot_t, off_m
 
 
@@ -345,6 +401,283 @@ def counting_order(keys, n_keys):
         order[nxt[keys[i]]] = i
         nxt[keys[i]] += 1
     return order, indptr
+
+
+@njit(cache=True, nogil=True)
+def by_node_both_ends(u, v, to_u, to_v, n_nodes):
+    """Each item i listed under node u[i] (metres to_u[i]) and under node v[i] (to_v[i]), as CSR (indptr, item,
+    metres): by node, then u-entries before v-entries, each by item: the stable counting sort of the concatenation
+    [u, v] (what `counting_order` on it gives), without building it."""
+    n = u.size
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    for i in range(n):
+        indptr[u[i] + 1] += 1
+        indptr[v[i] + 1] += 1
+    for k in range(n_nodes):
+        indptr[k + 1] += indptr[k]
+    nxt = indptr[:-1].copy()
+    item = np.empty(2 * n, dtype=np.int64)
+    metres = np.empty(2 * n, dtype=np.float64)
+    for i in range(n):
+        p = nxt[u[i]]
+        item[p], metres[p] = i, to_u[i]
+        nxt[u[i]] = p + 1
+    for i in range(n):
+        p = nxt[v[i]]
+        item[p], metres[p] = i, to_v[i]
+        nxt[v[i]] = p + 1
+    return indptr, item, metres
+
+
+@njit(cache=True, nogil=True)
+def sums_by_source(src, dst, n_src, values):
+    """out[j, s] = Σ values[j, dst[k]] over the pairs k with src[k] = s, added in pair order: np.bincount(src,
+    weights=values[j][dst]) bit for bit, for several value rows in one pass over the pairs."""
+    out = np.zeros((values.shape[0], n_src), dtype=np.float64)
+    for k in range(src.size):
+        s, d = src[k], dst[k]
+        for j in range(values.shape[0]):
+            out[j, s] += values[j, d]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def same_edge_pairs(order, by_edge, src_off, src_along, dst_edge, dst_along, dst_off):
+    """Per destination (ascending), each source on its edge (sources listed by edge: `order` within CSR `by_edge`)
+    and the direct walk src_off + |src_along − dst_along| + dst_off, summed in that order."""
+    total = 0
+    for i in range(dst_edge.size):
+        total += by_edge[dst_edge[i] + 1] - by_edge[dst_edge[i]]
+    src_idx = np.empty(total, dtype=np.int64)
+    dst_idx = np.empty(total, dtype=np.int64)
+    dist = np.empty(total, dtype=np.float64)
+    k = 0
+    for i in range(dst_edge.size):
+        e = dst_edge[i]
+        for p in range(by_edge[e], by_edge[e + 1]):
+            s = order[p]
+            src_idx[k], dst_idx[k] = s, i
+            dist[k] = src_off[s] + abs(src_along[s] - dst_along[i]) + dst_off[i]
+            k += 1
+    return src_idx, dst_idx, dist
+
+
+@njit(cache=True, nogil=True)
+def nearest_via_ends(u, v, off_m, along_m, edge_m, node_dist, node_source):
+    """Per destination on edge (u, v) `along_m` from u, `off_m` off it: metres to the nearest source via either end
+    ((off + along) + node_dist[u], (off + (edge − along)) + node_dist[v], the smaller; ties to u) and that source,
+    -1 where neither end is reached."""
+    n = u.size
+    dist = np.empty(n, dtype=np.float64)
+    nearest = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        via_u = off_m[i] + along_m[i] + node_dist[u[i]]
+        via_v = off_m[i] + (edge_m[i] - along_m[i]) + node_dist[v[i]]
+        dist[i] = min(via_u, via_v)
+        nearest[i] = node_source[u[i]] if via_u <= via_v else node_source[v[i]]
+        if not np.isfinite(dist[i]):
+            nearest[i] = -1
+    return dist, nearest
+
+
+@njit(cache=True, nogil=True)
+def _same_run(values, indptr, a, b):
+    """Whether runs a and b of a CSR list hold the same values in the same order."""
+    lo_a, lo_b, n = indptr[a], indptr[b], indptr[a + 1] - indptr[a]
+    if indptr[b + 1] - lo_b != n:
+        return False
+    for p in range(n):
+        if values[lo_a + p] != values[lo_b + p]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def pool_by_source_set(dst, src, n_dst, keys):
+    """Group destinations by the exact list of sources that reach them (in pair order, so source-sorted pairs give
+    one pool per set). Returns `pool` (per destination, its pool id in order of first member; -1 if unreached) and
+    the pools' source lists as CSR (`pool_ptr`, `pool_src`).
+
+    Lists are hashed (sum of random 64-bit `keys` per source, plus length × keys[-1]) into an open-addressing table
+    of pools (kept at most half full, so it stays small and in cache: thousands of pools for millions of
+    destinations) and every match is verified element by element, so a hash collision never merges different
+    lists. Linear in the pairs: numpy's stable argsort + unique + reduceat took 2 s for 7 M pairs at 10 M residents."""
+    indptr = np.zeros(n_dst + 1, dtype=np.int64)
+    for d in dst:
+        indptr[d + 1] += 1
+    for d in range(n_dst):
+        indptr[d + 1] += indptr[d]
+    nxt = indptr[:-1].copy()
+    runs = np.empty(dst.size, dtype=src.dtype)  # each destination's sources, in pair order
+    for k in range(dst.size):
+        runs[nxt[dst[k]]] = src[k]
+        nxt[dst[k]] += 1
+    size = 1024
+    table = np.full(size, -1, dtype=np.int64)  # pool ids
+    pool_hash = np.empty(64, dtype=np.uint64)
+    rep = np.empty(64, dtype=np.int64)
+    pool = np.full(n_dst, -1, dtype=np.int64)
+    n_pool = 0
+    for d in range(n_dst):
+        lo, hi = indptr[d], indptr[d + 1]
+        if lo == hi:
+            continue
+        h = np.uint64(hi - lo) * keys[keys.size - 1]
+        for p in range(lo, hi):
+            h += keys[runs[p]]
+        mask = np.uint64(size - 1)
+        slot = h & mask
+        while True:
+            q = table[slot]
+            if q < 0:
+                if n_pool == rep.size:
+                    rep = _grow(rep, n_pool + 1)
+                    pool_hash = _grow(pool_hash, n_pool + 1)
+                table[slot] = n_pool
+                pool_hash[n_pool], rep[n_pool], pool[d] = h, d, n_pool
+                n_pool += 1
+                break
+            if pool_hash[q] == h and _same_run(runs, indptr, rep[q], d):
+                pool[d] = q
+                break
+            slot = (slot + np.uint64(1)) & mask
+        if 2 * n_pool > size:  # rehash into a table twice the size
+            size *= 2
+            mask = np.uint64(size - 1)
+            table = np.full(size, -1, dtype=np.int64)
+            for q in range(n_pool):
+                slot = pool_hash[q] & mask
+                while table[slot] >= 0:
+                    slot = (slot + np.uint64(1)) & mask
+                table[slot] = q
+    pool_ptr = np.zeros(n_pool + 1, dtype=np.int64)
+    for q in range(n_pool):
+        pool_ptr[q + 1] = pool_ptr[q] + indptr[rep[q] + 1] - indptr[rep[q]]
+    pool_src = np.empty(pool_ptr[n_pool], dtype=src.dtype)
+    for q in range(n_pool):
+        lo = indptr[rep[q]]
+        for p in range(pool_ptr[q + 1] - pool_ptr[q]):
+            pool_src[pool_ptr[q] + p] = runs[lo + p]
+    return pool, pool_ptr, pool_src
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_arc(head, rev, res, pos, v, w, capacity):
+    """Arc v → w with residual `capacity` and its reverse w → v (residual 0) at the next free slots of v and w."""
+    a, b = pos[v], pos[w]
+    pos[v] += 1
+    pos[w] += 1
+    head[a], head[b], rev[a], rev[b], res[a] = w, v, b, a, capacity
+    return a
+
+
+@njit(cache=True, nogil=True)
+def bipartite_max_flow(dst, src, n_dst, n_src, demand, capacity):
+    """Flow per (dst, src) pair of a maximum flow source → destinations (arc capacity `demand`) → sources over the
+    pairs (unbounded) → sink (arc capacity `capacity`); i.e. max Σx s.t. Σ_j x_ij ≤ demand_i, Σ_i x_ij ≤
+    capacity_j, x ≥ 0. A greedy first pass, then Dinic (BFS levels, blocking flow by depth-first search with
+    current arcs). Exact on floats: each augmentation subtracts the path's smallest residual, so that arc ends at
+    exactly 0 and the combinatorial termination argument holds; sums are rounded as any float sum is. `capacity`
+    may be inf; `demand` must be finite and ≥ 0. Single-threaded and deterministic (same input → same bytes)."""
+    n_pairs = dst.size
+    s_node, t_node = 0, n_dst + n_src + 1
+    n_nodes = n_dst + n_src + 2
+    start = np.zeros(n_nodes + 1, dtype=np.int64)
+    start[s_node + 1] = n_dst
+    for i in range(n_dst):
+        start[1 + i + 1] = 1
+    for j in range(n_src):
+        start[1 + n_dst + j + 1] = 1
+    start[t_node + 1] = n_src
+    for k in range(n_pairs):
+        start[1 + dst[k] + 1] += 1
+        start[1 + n_dst + src[k] + 1] += 1
+    for v in range(n_nodes):
+        start[v + 1] += start[v]
+    n_arcs = start[n_nodes]
+    head = np.empty(n_arcs, dtype=np.int64)
+    rev = np.empty(n_arcs, dtype=np.int64)
+    res = np.zeros(n_arcs, dtype=np.float64)
+    pos = start[:-1].copy()
+    s_arc = np.empty(n_dst, dtype=np.int64)
+    t_arc = np.empty(n_src, dtype=np.int64)
+    pair_back = np.empty(n_pairs, dtype=np.int64)
+    for i in range(n_dst):
+        s_arc[i] = _add_arc(head, rev, res, pos, s_node, 1 + i, demand[i])
+    for k in range(n_pairs):
+        pair_back[k] = rev[_add_arc(head, rev, res, pos, 1 + dst[k], 1 + n_dst + src[k], np.inf)]
+    for j in range(n_src):
+        t_arc[j] = _add_arc(head, rev, res, pos, 1 + n_dst + j, t_node, capacity[j])
+    # greedy: each destination in turn takes what its sources have left
+    for k in range(n_pairs):
+        a, c = s_arc[dst[k]], t_arc[src[k]]
+        push = min(res[a], res[c])
+        if push > 0:
+            res[a] -= push
+            res[rev[a]] += push
+            res[pair_back[k]] += push
+            res[c] -= push
+            res[rev[c]] += push
+    level = np.empty(n_nodes, dtype=np.int64)
+    queue = np.empty(n_nodes, dtype=np.int64)
+    it = np.empty(n_nodes, dtype=np.int64)
+    path = np.empty(n_nodes, dtype=np.int64)
+    while True:
+        level[:] = -1
+        level[s_node] = 0
+        queue[0] = s_node
+        q_head, q_tail = 0, 1
+        while q_head < q_tail:
+            v = queue[q_head]
+            q_head += 1
+            for a in range(start[v], start[v + 1]):
+                w = head[a]
+                if res[a] > 0 and level[w] < 0:
+                    level[w] = level[v] + 1
+                    queue[q_tail] = w
+                    q_tail += 1
+        if level[t_node] < 0:
+            break
+        it[:] = start[:-1]
+        depth = 0
+        v = s_node
+        while True:
+            if v == t_node:
+                bottleneck = np.inf
+                for p in range(depth):
+                    bottleneck = min(bottleneck, res[path[p]])
+                first_full = depth
+                for p in range(depth):
+                    a = path[p]
+                    res[a] -= bottleneck
+                    res[rev[a]] += bottleneck
+                    if res[a] == 0 and first_full == depth:
+                        first_full = p
+                depth = first_full  # retreat to the tail of the first saturated arc
+                v = head[rev[path[depth]]]
+                continue
+            advanced = False
+            while it[v] < start[v + 1]:
+                a = it[v]
+                w = head[a]
+                if res[a] > 0 and level[w] == level[v] + 1:
+                    path[depth] = a
+                    depth += 1
+                    v = w
+                    advanced = True
+                    break
+                it[v] += 1
+            if not advanced:
+                if v == s_node:
+                    break
+                level[v] = -1  # dead end for the rest of this phase
+                depth -= 1
+                v = head[rev[path[depth]]]
+                it[v] += 1
+    flow = np.empty(n_pairs, dtype=np.float64)
+    for k in range(n_pairs):
+        flow[k] = res[pair_back[k]]
+    return flow
 
 
 def warm_up() -> float:
@@ -367,5 +700,12 @@ def warm_up() -> float:
     xy = np.array([0.0, 1.0])
     best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
     counting_order(one, 1)
+    _place_runs(one, one, np.zeros(1), np.zeros(1, dtype=np.int64), one.copy(), one.copy(), np.zeros(1))
+    same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
+    nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
+    sums_by_source(one, one, 1, np.ones((1, 1)))
+    by_node_both_ends(one, one + 1, leg, leg, 2)
+    pool_by_source_set(one, one, 1, np.ones(2, dtype=np.uint64))
+    bipartite_max_flow(one, one, 1, 1, np.ones(1), np.ones(1))
     grid_nearest_edges(xy, xy, 0.0, 0.0, 1.0, 2, 2, np.array([0, 1, 1, 1, 1], dtype=np.int64), one, xy, xy, xy + 1, xy)
     return time.perf_counter() - start

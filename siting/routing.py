@@ -15,7 +15,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import kernels
-from .arrays import concat_ranges
 from .network import WalkNetwork
 from .snap import Snapped
 
@@ -35,6 +34,8 @@ class Reach:
 
     def within(self, limit_m: float) -> "Reach":
         keep = self.dist_m <= limit_m
+        if keep.all():  # the widest ring: no copy of millions of pairs
+            return self
         return Reach(self.src[keep], self.dst[keep], self.dist_m[keep], self.n_src, self.n_dst)
 
     def to_csr(self) -> sp.csr_matrix:
@@ -65,19 +66,12 @@ def csr_arrays(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _same_edge_pairs(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source/destination pairs on the same edge, with the direct walk along it (the node route can be longer)."""
-    order = np.argsort(src.edge, kind="stable")
-    src_edges = src.edge[order]
-    lo = np.searchsorted(src_edges, dst.edge, side="left")
-    hi = np.searchsorted(src_edges, dst.edge, side="right")
-    counts = hi - lo
-    if counts.sum() == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0)
-    dst_idx = np.repeat(np.arange(len(dst)), counts)
-    pos = concat_ranges(lo, counts)
-    src_idx = order[pos]
-    dist = src.off_network_m[src_idx] + np.abs(src.along_m[src_idx] - dst.along_m[dst_idx]) + dst.off_network_m[dst_idx]
-    return src_idx, dst_idx, dist
+    # sources listed by edge (stable), looked up per destination edge in one compiled pass: two binary searches of
+    # 3.57 M destination edges and the numpy gathers took ≈ 0.3 s per call
+    order, by_edge = kernels.counting_order(np.asarray(src.edge, dtype=np.int64), net.n_edges)
+    return kernels.same_edge_pairs(order, by_edge, np.asarray(src.off_network_m, dtype=np.float64),
+                                   np.asarray(src.along_m, dtype=np.float64), np.asarray(dst.edge, dtype=np.int64),
+                                   np.asarray(dst.along_m, dtype=np.float64), np.asarray(dst.off_network_m, dtype=np.float64))
 
 
 def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.ndarray, np.ndarray]:
@@ -89,13 +83,12 @@ def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.nda
     leg_u, leg_v = source_legs(net, src)
     node_dist, sources = kernels.nearest_node_source(*csr_arrays(net), net.n_nodes, net.edge_u[src.edge],
                                                      net.edge_v[src.edge], leg_u, leg_v)
-    u = net.edge_u[dst.edge]
-    v = net.edge_v[dst.edge]
-    via_u = dst.off_network_m + dst.along_m + node_dist[u]
-    via_v = dst.off_network_m + (net.edge_length_m[dst.edge] - dst.along_m) + node_dist[v]
-    dist = np.minimum(via_u, via_v)
-    nearest = np.where(via_u <= via_v, sources[u], sources[v])
-    nearest[~np.isfinite(dist)] = -1
+    dist, nearest = kernels.nearest_via_ends(np.asarray(net.edge_u[dst.edge], dtype=np.int64),
+                                             np.asarray(net.edge_v[dst.edge], dtype=np.int64),
+                                             np.asarray(dst.off_network_m, dtype=np.float64),
+                                             np.asarray(dst.along_m, dtype=np.float64),
+                                             np.asarray(net.edge_length_m[dst.edge], dtype=np.float64), node_dist,
+                                             np.asarray(sources, dtype=np.int64))
     s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
     if direct.size:
         better = direct < dist[d_idx]
@@ -114,16 +107,12 @@ def _destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, n
     cached = net._extra.get("destinations_by_node")
     if cached is not None and cached[0] is dst:
         return cached[1]
-    n_dst = len(dst)
     u = net.edge_u[dst.edge]
     v = net.edge_v[dst.edge]
     to_u = dst.off_network_m + dst.along_m
     to_v = dst.off_network_m + (net.edge_length_m[dst.edge] - dst.along_m)
-    node_key = np.concatenate([u, v])
-    dst_key = np.concatenate([np.arange(n_dst), np.arange(n_dst)])
-    extra_key = np.concatenate([to_u, to_v])
-    order, indptr = kernels.counting_order(node_key.astype(np.int64), net.n_nodes)  # stable: by node, then destination
-    lists = (indptr, dst_key[order], extra_key[order])
+    # one compiled pass (by node, then destination); the concatenations and gathers took ≈ 0.6 s at 3.57 M points
+    lists = kernels.by_node_both_ends(np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64), to_u, to_v, net.n_nodes)
     net._extra["destinations_by_node"] = (dst, lists)
     return lists
 

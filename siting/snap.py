@@ -162,15 +162,33 @@ def walking_points(geometry):
     return out
 
 
-def snap_geoseries(net: WalkNetwork, geometry, *, max_snap_m: float = 500.0, main_only: bool = False) -> Snapped:
-    """Snap a GeoSeries (any CRS); polygons are represented by a point guaranteed to lie inside them."""
+def _project_xy(from_crs, to_crs, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates from one CRS to another; large arrays in chunks on the kernels' threads (PROJ releases the GIL;
+    one Transformer per chunk, as they are not shared between threads). Each point is projected on its own, so the
+    result is the single call's bit for bit (0.4 s for 3.57 M points on one core)."""
     from pyproj import Transformer
 
+    n = x.size
+    if kernels.THREADS == 1 or n < 200_000:
+        return Transformer.from_crs(from_crs, to_crs, always_xy=True).transform(x, y)
+    out_x, out_y = np.empty(n), np.empty(n)
+    bounds = np.linspace(0, n, kernels.THREADS + 1).astype(np.int64)
+
+    def run(c: int) -> None:
+        lo, hi = bounds[c], bounds[c + 1]
+        out_x[lo:hi], out_y[lo:hi] = Transformer.from_crs(from_crs, to_crs, always_xy=True).transform(x[lo:hi], y[lo:hi])
+
+    list(kernels.thread_pool().map(run, range(kernels.THREADS)))
+    return out_x, out_y
+
+
+def snap_geoseries(net: WalkNetwork, geometry, *, max_snap_m: float = 500.0, main_only: bool = False) -> Snapped:
+    """Snap a GeoSeries (any CRS); polygons are represented by a point guaranteed to lie inside them."""
     geoms = np.asarray(geometry.values, dtype=object)
     x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN for non-points, replaced below
     not_point = shapely.get_type_id(geoms) != 0
     if geometry.crs is not None and geometry.crs != net.crs:  # project coordinates, not geometry objects
-        x, y = Transformer.from_crs(geometry.crs, net.crs, always_xy=True).transform(x, y)
+        x, y = _project_xy(geometry.crs, net.crs, x, y)
     if not_point.any():
         inside = geometry[not_point].to_crs(net.crs).representative_point()
         x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)

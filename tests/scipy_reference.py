@@ -76,3 +76,20 @@ def scipy_reach(net: WalkNetwork, src: Snapped, dst: Snapped, limit_m: float = n
     first = np.ones(all_src.size, dtype=bool)
     first[1:] = (all_src[1:] != all_src[:-1]) | (all_dst[1:] != all_dst[:-1])
     return routing.Reach(all_src[first], all_dst[first], all_dist[first], len(src), len(dst))
+
+
+def transport_lp_flow(dst: np.ndarray, src: np.ndarray, n_dst: int, n_src: int, demand: np.ndarray,
+                      capacity: np.ndarray) -> np.ndarray:
+    """The transportation LP siting solved with HiGHS before its compiled max flow: max Σx s.t. Σ_j x_ij ≤ demand_i,
+    Σ_i x_ij ≤ capacity_j, x ≥ 0 over the (dst, src) pairs. Returns the flow per pair (one optimal vertex)."""
+    from scipy.optimize import linprog
+
+    n_pairs = np.asarray(dst).size
+    pairs = np.arange(n_pairs)
+    a_dst = sp.csr_matrix((np.ones(n_pairs), (dst, pairs)), shape=(n_dst, n_pairs))
+    a_src = sp.csr_matrix((np.ones(n_pairs), (src, pairs)), shape=(n_src, n_pairs))
+    res = linprog(c=-np.ones(n_pairs), A_ub=sp.vstack([a_dst, a_src]).tocsr(),
+                  b_ub=np.concatenate([demand, capacity]), bounds=(0, None), method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"transportation LP did not solve: {res.message}")
+    return res.x

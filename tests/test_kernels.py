@@ -116,3 +116,52 @@ def test_nearest_source_per_node_equals_scipy_min_only(parts):
     # the owner is a nearest source: its own distance to the node equals the minimum (ties may pick either)
     per_source = np.vstack([b for _, b in scipy_reference.iter_source_node_distances(net, src)])
     np.testing.assert_allclose(per_source[owner[reached], np.flatnonzero(reached)], dist[reached], atol=1e-9)
+
+
+def test_by_node_both_ends_is_the_stable_counting_sort_of_both_ends():
+    """The compiled node → destination lists equal counting_order over the concatenated ends (what routing built
+    before), bit for bit."""
+    rng = np.random.default_rng(4)
+    n_nodes, n = 300, 5000
+    u, v = rng.integers(0, n_nodes, n), rng.integers(0, n_nodes, n)
+    to_u, to_v = rng.random(n) * 100, rng.random(n) * 100
+    indptr, item, metres = kernels.by_node_both_ends(u, v, to_u, to_v, n_nodes)
+    order, want_ptr = kernels.counting_order(np.concatenate([u, v]), n_nodes)
+    assert np.array_equal(indptr, want_ptr)
+    assert np.array_equal(item, np.concatenate([np.arange(n), np.arange(n)])[order])
+    assert np.array_equal(metres, np.concatenate([to_u, to_v])[order])
+    assert np.array_equal(order, np.argsort(np.concatenate([u, v]), kind="stable"))
+
+
+def test_sums_by_source_equal_bincount_bit_for_bit():
+    rng = np.random.default_rng(8)
+    n_src, n_dst, k = 40, 2000, 30000
+    src, dst = np.sort(rng.integers(0, n_src, k)), rng.integers(0, n_dst, k)
+    values = rng.random((3, n_dst)) * 10.0 ** rng.integers(-3, 6, (3, 1))
+    got = kernels.sums_by_source(src, dst, n_src, values)
+    for j in range(3):
+        assert got[j].tobytes() == np.bincount(src, weights=values[j][dst], minlength=n_src).tobytes()
+
+
+def test_projection_in_chunks_equals_one_call():
+    from pyproj import Transformer
+
+    from siting.snap import _project_xy
+
+    rng = np.random.default_rng(1)
+    lon, lat = 116 + rng.random(250_000), 39 + rng.random(250_000)
+    want = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(lon, lat)
+    got = _project_xy("EPSG:4326", "EPSG:32650", lon, lat)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("n_bits", [1, 9, 11, 12, 22, 23, 33])
+def test_radix_sort_of_ids_equals_np_sort(n_bits):
+    """The reach kernel's per-facility sort (1, 2 or 3 radix passes, np.sort below 256 items)."""
+    rng = np.random.default_rng(n_bits)
+    for n in (0, 1, 255, 256, 5000):
+        ids = rng.choice(2**n_bits, size=min(n, 2**n_bits), replace=False).astype(np.int64)
+        a = np.concatenate([ids, np.full(7, -1)])  # items past n stay untouched
+        kernels._sort_ids(a, ids.size, np.empty(max(ids.size, 1), dtype=np.int64),
+                          np.empty(kernels._RADIX + 1, dtype=np.int64), n_bits)
+        assert np.array_equal(a[:ids.size], np.sort(ids)) and np.all(a[ids.size:] == -1)
