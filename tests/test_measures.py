@@ -25,11 +25,16 @@ def _points(xy):
     return gpd.GeoSeries(shapely.points(lon, lat), crs="EPSG:4326")
 
 
-@pytest.fixture()
-def street():
-    xs = np.arange(0, 2001, 100.0)  # nodes every 100 m along y = 0
+def straight_street():
+    """A straight 2 km street with nodes every 100 m along y = Y0 (UTM metres X0 … X0 + 2000)."""
+    xs = np.arange(0, 2001, 100.0)
     lon, lat = TO_WGS.transform(X0 + xs, np.full(xs.size, Y0))
     return network_from_arrays(lon, lat, np.arange(xs.size - 1), np.arange(1, xs.size), metric_crs=UTM)
+
+
+@pytest.fixture()
+def street():
+    return straight_street()
 
 
 @pytest.fixture()

@@ -32,15 +32,12 @@ from siting.coverage import analyse_coverage
 from siting.errors import ConfigError, InputError
 from siting.indicators import build_indicators, site_reach, write_indicator_outputs
 from siting.layers import read_table
-from siting.network import network_from_arrays
 from siting.output import write_csv, write_json
 from siting.profiles import load_profile
 from siting.project import parse_project
 from siting.units import apply_units, canonical_level, facility_levels, read_unit_layers, units_from_frame
 
-X0, Y0 = 500_000.0, 4_400_000.0
-UTM = "EPSG:32650"
-TO_WGS = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
+from test_measures import TO_WGS, X0, Y0, straight_street  # the same straight street
 
 
 def lonlat(x: float, y: float) -> tuple[float, float]:
@@ -66,9 +63,7 @@ def write_geojson(path: Path, rows: list[dict], geoms: list) -> Path:
 
 @pytest.fixture()
 def net():
-    xs = np.arange(0, 2001, 100.0)
-    lon, lat = TO_WGS.transform(X0 + xs, np.full(xs.size, Y0))
-    return network_from_arrays(lon, lat, np.arange(xs.size - 1), np.arange(1, xs.size), metric_crs=UTM)
+    return straight_street()
 
 
 @pytest.fixture()
