@@ -140,18 +140,12 @@ def sync_report(result: SyncResult, checks: pd.DataFrame, map_path: str | os.Pat
     return report.Report("新建居住区配套养老托育设施“四同步”检查 Four-synchronizations check of new residential developments", subtitle, sections)
 
 
-def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], caption: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c, _ in columns) + "</tr>" for _, r in frame.iterrows())
-    return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
-
-
-def _date_checks_html(date_checks: pd.DataFrame) -> list[str]:
+def _date_checks_html(date_checks: pd.DataFrame) -> list:
     if date_checks.empty:
         return []
     return ["<p>These dates cannot be right; the checks that need "
             "them are reported as missing data (缺少数据), never as days late. Correct the cells and run again.</p>",
-            _table(date_checks, _DATE_COLUMNS, "不可信的日期 Implausible dates")]
+            report.Table("date_checks", "不可信的日期 Implausible dates", date_checks, dict(_DATE_COLUMNS))]
 
 
 def _sync_charts(checks: pd.DataFrame) -> list:
