@@ -495,9 +495,11 @@ def indicators_section(indicators: Indicators):
 
 
 def write_indicator_outputs(out: Path, indicators: Indicators, *, write_csv: Callable, write_json: Callable,
-                            place: Callable[[Path], Path] = lambda target: target) -> dict[str, Path]:
+                            place: Callable[[Path], Path] = lambda target: target,
+                            sheets: list | None = None) -> dict[str, Path]:
     """units_<level>.csv, indicators.csv, indicators.json, ledger.csv and indicators.xlsx into `out`; `place` gives
-    the path to write a target to (a run's staging folder, see siting.output.output_set)."""
+    the path to write a target to (a run's staging folder, see siting.output.output_set); `sheets` are the
+    workbook's sheets when the caller has built them already (`indicator_sheets`)."""
     from .workbook import write_workbook
 
     paths: dict[str, Path] = {}
@@ -508,7 +510,7 @@ def write_indicator_outputs(out: Path, indicators: Indicators, *, write_csv: Cal
         "indicators": indicators.table.replace({np.nan: None}).to_dict(orient="records"),
         "ledger": indicators.ledger.replace({np.nan: None}).to_dict(orient="records")})
     paths["ledger"] = write_csv(out / "ledger.csv", indicators.ledger)
-    write_workbook(place(out / "indicators.xlsx"), indicator_sheets(indicators))
+    write_workbook(place(out / "indicators.xlsx"), sheets if sheets is not None else indicator_sheets(indicators))
     paths["indicators_xlsx"] = out / "indicators.xlsx"
     return paths
 

@@ -294,9 +294,9 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
             from .indicators import indicator_sheets, write_indicator_outputs
 
             summary["units"] = indicators.summary
+            unit_sheets = indicator_sheets(indicators)  # indicators.xlsx, and coverage.xlsx after the run's own sheets
             paths.update(write_indicator_outputs(out, indicators, write_csv=csv_into_place, write_json=json_into_place,
-                                                 place=staged.path))
-            unit_sheets = indicator_sheets(indicators)
+                                                 place=staged.path, sheets=unit_sheets))
         paths["summary"] = json_into_place(out / "summary.json", summary)
         from .run_workbook import WORKBOOK_FILE, write_run_workbook
 
