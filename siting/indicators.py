@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from .candidates import CandidateTables
 from .schema import ELDERLY, KINDS, NURSERY
 from .unit_measures import has_service, unit_measures
 from .units import LEVELS, UnitsStage
@@ -536,13 +537,14 @@ def site_reach(net, sites_by_kind: dict, result, layers, *, max_snap_m: float = 
     return out
 
 
-def project_indicators(project, inputs, result, stage: UnitsStage, *, say: Callable[[str], None]) -> Indicators:
-    """The indicator table and ledger of a project run (candidates from the project, when it names them)."""
+def project_indicators(project, inputs, result, stage: UnitsStage, *, say: Callable[[str], None],
+                       candidates: CandidateTables | None = None) -> Indicators:
+    """The indicator table and ledger of a project run (candidates from the project, when it names them;
+    `candidates`: the run's tables when a siting run has read them already)."""
     cands = None
     if project.candidates:
-        from .plan import read_candidates
-
-        cands = site_reach(inputs.network, {kind: read_candidates(project, kind, stage.layers) for kind in KINDS}, result, stage.layers,
+        tables = candidates or CandidateTables(project)
+        cands = site_reach(inputs.network, {kind: tables(kind) for kind in KINDS}, result, stage.layers,
                            max_snap_m=project.max_snap_m)
         say(f"units: best candidate per failing unit from {len(cands[KINDS[0]]['sites'])} candidate sites")
     indicators = build_indicators(result, stage, inputs.profile, candidates_reach=cands)

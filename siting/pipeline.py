@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import __version__
 from .coverage import CoverageResult, analyse_coverage
+from .candidates import CandidateTables
 from .errors import ConfigError, listed
 from .network import WalkNetwork, load_network, network_cache_dir
 from .output import ensure_writable_dir, file_sha256, json_safe, output_set, write_csv, write_gpkg, write_json
@@ -352,11 +353,14 @@ def _with_lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def run_coverage(project: Project | str | Path, *, progress: Progress | None = None, write: bool = True,
-                 pdf: bool = False, check_inputs: Callable[[Inputs], None] | None = None, **overrides: Any) -> CoverageRun:
+                 pdf: bool = False, check_inputs: Callable[[Inputs], None] | None = None,
+                 candidates: CandidateTables | None = None,
+                 **overrides: Any) -> CoverageRun:
     """Read the project, compute coverage and write tables, summary, map and report (`pdf`: also report.pdf). The same
     call the CLI makes. `write=False` leaves the writing to the caller (`write_coverage_outputs`), as `siting optimize`
     does so that a siting job that fails writes nothing. `check_inputs` (a later stage's checks of the inputs it needs)
-    runs once they are read, before any work."""
+    runs once they are read, before any work; `candidates` (siting.candidates.CandidateTables) are a siting run's
+    candidate tables, read once and shared with the indicator ledger."""
     if not isinstance(project, Project):
         project = load_project(project, **overrides)
     if pdf:
@@ -370,7 +374,7 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     say = _say(progress)
     created = [folder for folder in (project.output, project.map_path.parent) if not folder.exists()]
     try:
-        return _run_coverage(project, say, write=write, pdf=pdf, check_inputs=check_inputs)
+        return _run_coverage(project, say, write=write, pdf=pdf, check_inputs=check_inputs, candidates=candidates)
     except BaseException:
         for folder in created:  # a failed first run leaves no empty output folder behind
             if folder.is_dir() and not any(folder.iterdir()):
@@ -379,7 +383,8 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
 
 
 def _run_coverage(project: Project, say: Progress, *, write: bool, pdf: bool,
-                  check_inputs: Callable[[Inputs], None] | None) -> CoverageRun:
+                  check_inputs: Callable[[Inputs], None] | None,
+                  candidates: CandidateTables | None = None) -> CoverageRun:
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
     inputs = load_inputs(project, progress=say)
@@ -398,7 +403,7 @@ def _run_coverage(project: Project, say: Progress, *, write: bool, pdf: bool,
     if units is not None:
         from .indicators import project_indicators
 
-        indicators = project_indicators(project, inputs, result, units, say=say)
+        indicators = project_indicators(project, inputs, result, units, say=say, candidates=candidates)
     if not write:
         return CoverageRun(project, inputs, result, {}, indicators, units)
     outputs = write_coverage_outputs(project, inputs, result, say=say, pdf=pdf, indicators=indicators)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import measures
+from .candidates import CandidateTables
 from .errors import ConfigError
 from .routing import reach
 from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
@@ -32,51 +33,6 @@ class Plan:
     units: pd.DataFrame = field(default_factory=pd.DataFrame)  # by-unit siting: one row per kind × unit (units_plan.csv)
 
 
-def read_candidates(project, kind: str, unit_layers: Sequence = ()) -> gpd.GeoDataFrame:
-    """The project's candidate sites for one kind: site_id, name, cost, max_capacity, geometry (EPSG:4326); with the
-    units stage's `unit_layers`, also the `unit_<level>` column of each unit the site lies in."""
-    from .layers import facilities_from_frame, read_options, read_table
-
-    block = project.candidates
-    if block and block.get("source") == "osm":
-        from .osm_features import read_osm_candidate_sites
-
-        sites = read_osm_candidate_sites(project.resolve(block.get("path", project.network["path"])))
-        sites = sites.assign(cost=1.0, max_capacity=float(block.get("default_capacity", np.nan)))
-        return _in_units(sites[["site_id", "name", "cost", "max_capacity", "geometry"]], unit_layers)
-    if not block or ("path" not in block and "frame" not in block):
-        raise ConfigError("no candidate sites given", file=project.path, column="candidates.path",
-                          fix="add a [candidates] section with the path of a candidate-site table")
-    if "frame" in block:  # a table already in memory (a QGIS layer), named by its label in messages
-        path, frame = str(block.get("label", "candidates")), block["frame"]
-    else:
-        path = project.resolve(block["path"])
-        frame = read_table(path, **read_options(block))
-    columns = dict(block.get("columns", {}))
-    cap_col = block.get("max_capacity")
-    if cap_col:
-        columns[CAPACITY_COLUMN[kind]] = cap_col
-    sites = facilities_from_frame(frame, source=str(path), kind=kind, columns=columns or None,
-                                  crs=block.get("crs"), coords=block.get("coords", "wgs84"))
-    cost_col = block.get("cost")
-    if cost_col:
-        if cost_col not in frame.columns:
-            raise ConfigError(f"cost column {cost_col!r} not in the candidate file", file=path, column=cost_col,
-                              expected="one of " + ", ".join(map(str, frame.columns)))
-        cost = pd.to_numeric(frame[cost_col], errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(cost) | (cost < 0))
-        if bad.size:
-            raise ConfigError(f"cost {frame[cost_col].iloc[bad[0]]!r} is not a non-negative number", file=path,
-                              row=int(bad[0]) + 2, column=cost_col)
-    else:
-        cost = np.ones(len(sites))
-    sites = sites.rename(columns={"fac_id": "site_id"})
-    sites["cost"] = cost
-    sites["max_capacity"] = sites[CAPACITY_COLUMN[kind]]
-    units = [c for c in sites.columns if str(c).startswith("unit_")]  # the units contract's unit_<level> columns
-    return _in_units(sites[["site_id", "name", "cost", "max_capacity", *units, "geometry"]], unit_layers)
-
-
 def _in_units(sites: gpd.GeoDataFrame, unit_layers: Sequence) -> gpd.GeoDataFrame:
     """Candidate sites placed in the units (siting.units.assign_units), as residences and facilities are."""
     if not unit_layers:
@@ -86,8 +42,10 @@ def _in_units(sites: gpd.GeoDataFrame, unit_layers: Sequence) -> gpd.GeoDataFram
     return assign_units(sites, unit_layers)[0]
 
 
-def optimise_project(project, inputs, result, *, progress: Progress | None = None) -> Plan:
-    """Choose new sites per kind with the project's [optimize] settings (model, p, budget, solver, time limit)."""
+def optimise_project(project, inputs, result, *, progress: Progress | None = None,
+                     candidates: CandidateTables | None = None) -> Plan:
+    """Choose new sites per kind with the project's [optimize] settings (model, p, budget, solver, time limit).
+    `candidates`: the run's candidate tables when the caller has read them already."""
     from . import optimize as opt
     from .optimize_units import check_limits
 
@@ -96,10 +54,11 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     kinds = list(cfg.get("kinds", list(KINDS)))
     say = progress or (lambda _: None)
     levels, reach_share = unit_settings(project)
+    candidates = candidates or CandidateTables(project)
     if levels:  # (run_optimize checks this before the coverage; a Python caller gets the same message here)
-        check_unit_columns(project, inputs)
+        check_unit_columns(project, inputs, candidates)
     if model == "capacitated":
-        return _capacitated_plan(project, inputs, result, kinds, cfg, say, levels, reach_share)
+        return _capacitated_plan(project, inputs, result, kinds, cfg, say, levels, reach_share, candidates)
     profile = inputs.profile
     res = result.residences
     households = res["households"].to_numpy(dtype=np.float64)
@@ -107,7 +66,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for kind in kinds:
         existing = inputs.facilities[inputs.facilities["kind"] == kind]
-        cand = read_candidates(project, kind, inputs.unit_layers)
+        cand = _in_units(candidates(kind), inputs.unit_layers)
         told = _more_sites_than_candidates(cfg.get("p"), len(cand), kind)
         columns = pd.concat([
             pd.DataFrame({"site_id": existing["fac_id"].astype(str).to_numpy(), "cost": 0.0,
@@ -225,7 +184,7 @@ def unit_settings(project) -> tuple[list[str], float | None]:
     return levels, None if share is None else float(share)
 
 
-def check_unit_columns(project, inputs) -> None:
+def check_unit_columns(project, inputs, candidates: CandidateTables) -> None:
     """Siting by unit needs the unit of every residence, facility and candidate (the `unit_<level>` columns the units
     stage gives them): a ConfigError naming the file and the column otherwise, before any work."""
     from .optimize_units import LEVEL_LABEL, unit_column
@@ -234,7 +193,7 @@ def check_unit_columns(project, inputs) -> None:
     kinds = list(project.optimize.get("kinds", list(KINDS)))
     frames = [("residences", project.residences.get("path"), inputs.residences)]
     frames += [("facilities", None, inputs.facilities[inputs.facilities["kind"].isin(kinds)])]
-    frames += [("candidates", (project.candidates or {}).get("path"), read_candidates(project, kind, inputs.unit_layers))
+    frames += [("candidates", (project.candidates or {}).get("path"), _in_units(candidates(kind), inputs.unit_layers))
                for kind in kinds]
     for level in levels:
         column = unit_column(level)
@@ -356,7 +315,7 @@ def _no_site_can_open(kind: str, size: np.ndarray, min_size: float, is_cand: np.
 
 
 def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say: Progress, levels: list[str],
-                      reach_share: float | None) -> Plan:
+                      reach_share: float | None, candidates: CandidateTables) -> Plan:
     """Capacitated siting under the profile's space standards: per kind, or both kinds at once (`joint = true`) on the
     shared floor area of each candidate with a reward per candidate hosting both (`colocation_bonus`, 一老一小).
     Existing facilities are open at their present size and, with `expand_existing = true`, may grow by up to
@@ -382,7 +341,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
     rows, summaries, gained, unit_rows = [], {}, np.zeros(len(res), dtype=bool), []
     for group in ([kinds] if joint else [[k] for k in kinds]):
         existing = inputs.facilities[inputs.facilities["kind"].isin(group)]
-        cand = read_candidates(project, group[0], inputs.unit_layers)
+        cand = _in_units(candidates(group[0]), inputs.unit_layers)
         capacity = np.select([existing["kind"].to_numpy() == k for k in group],  # m² for elderly care, seats for nurseries
                              [existing[CAPACITY_COLUMN[k]].to_numpy(dtype=np.float64) for k in group], np.nan)
         columns = pd.concat([
@@ -508,13 +467,14 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
         from .report import check_pdf_printer
 
         check_pdf_printer()
+    candidates = CandidateTables(project)  # each kind's table read once, here, and shared by every step below
     if (project.candidates or {}).get("source") != "osm":
         for kind in project.optimize.get("kinds", list(KINDS)):
-            read_candidates(project, kind)  # a missing or broken candidate table stops the job before any work
+            candidates(kind)  # a missing or broken candidate table stops the job before any work
     levels, _ = unit_settings(project)
-    check = (lambda inputs: check_unit_columns(project, inputs)) if levels else None
-    run = run_coverage(project, progress=progress, write=False, check_inputs=check)
-    plan = optimise_project(project, run.inputs, run.result, progress=progress)
+    check = (lambda inputs: check_unit_columns(project, inputs, candidates)) if levels else None
+    run = run_coverage(project, progress=progress, write=False, check_inputs=check, candidates=candidates)
+    plan = optimise_project(project, run.inputs, run.result, progress=progress, candidates=candidates)
     run.outputs.update(write_coverage_outputs(project, run.inputs, run.result, say=_say(progress),
                                               indicators=run.indicators))
     out = project.output

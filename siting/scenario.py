@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .candidates import CandidateTables
 from .errors import ConfigError
 from .output import ensure_writable_dir, file_sha256, write_csv, write_text
 from .project import SCHEMA as PROJECT_SCHEMA
@@ -345,7 +346,8 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
     from .pipeline import load_inputs, write_coverage_outputs
 
     project = dataclasses.replace(scenario.project, output=root, postgis_url=None)
-    unit_check = _unit_check(project) if scenario.spec["optimize"] else None  # siting by unit
+    candidates = CandidateTables(project)  # each kind's candidate table read once per scenario run
+    unit_check = _unit_check(project, candidates) if scenario.spec["optimize"] else None  # siting by unit
     inputs = load_inputs(project, progress=say)
     if scenario.spec["figures"]:
         inputs.profile = inputs.profile.with_overrides(**scenario.spec["figures"])
@@ -360,7 +362,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
                               thresholds_min=project.thresholds_min, walk_minutes=project.walk_minutes,
                               max_snap_m=project.max_snap_m, polygons=project.polygons,
                               snap_to_main=project.snap_to_main, progress=say)
-    new_sites, units_plan = _optimise(project, inputs, result) if scenario.spec["optimize"] else (_empty_sites(), None)
+    new_sites, units_plan = _optimise(project, inputs, result, candidates) if scenario.spec["optimize"] else (_empty_sites(), None)
     result.summary["scenario"] = {"name": scenario.name, "key": key, "files": [str(p) for p in scenario.chain],
                                   "edits": scenario.spec, "new_sites": len(new_sites),
                                   "cost": float(new_sites["cost"].sum()) if len(new_sites) else 0.0}
@@ -373,7 +375,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
             from .indicators import project_indicators, write_unit_boundaries
             from .output import write_gpkg
 
-            indicators = project_indicators(project, inputs, result, stage, say=say)
+            indicators = project_indicators(project, inputs, result, stage, say=say, candidates=candidates)
             write_unit_boundaries(tmp / "units.gpkg", stage.layers, write_gpkg=write_gpkg)
         # the comparison is the report
         write_coverage_outputs(entry, inputs, result, say=say, report=False, indicators=indicators)
@@ -399,15 +401,15 @@ def _empty_sites() -> pd.DataFrame:
     return pd.DataFrame({"site_id": [], "kind": [], "size": [], "cost": [], "lon": [], "lat": []})
 
 
-def _unit_check(project: Project) -> Callable | None:
+def _unit_check(project: Project, candidates: CandidateTables) -> Callable | None:
     """Siting by unit's settings checked now, and its check of the inputs (their unit columns) for when they are read;
     None without siting by unit."""
     from .plan import check_unit_columns, unit_settings
 
-    return (lambda inputs: check_unit_columns(project, inputs)) if unit_settings(project)[0] else None
+    return (lambda inputs: check_unit_columns(project, inputs, candidates)) if unit_settings(project)[0] else None
 
 
-def _optimise(project: Project, inputs, result) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _optimise(project: Project, inputs, result, candidates: CandidateTables) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """New sites chosen by the project's siting model (siting.optimize), one row per opened site; and with siting by
     unit, the units' change (units_plan.csv; None otherwise)."""
     try:
@@ -418,7 +420,7 @@ def _optimise(project: Project, inputs, result) -> tuple[pd.DataFrame, pd.DataFr
                           fix="remove the [optimize] table from the scenario, or update siting") from None
     from .plan import unit_settings
 
-    plan = optimise_project(project, inputs, result)
+    plan = optimise_project(project, inputs, result, candidates=candidates)
     return plan.new_sites[list(_empty_sites().columns)], plan.units if unit_settings(project)[0] else None
 
 

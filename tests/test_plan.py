@@ -10,7 +10,8 @@ import pytest
 
 from conftest import copy_sample_project
 
-from siting.plan import optimise_project, read_candidates
+from siting.candidates import read_candidates
+from siting.plan import optimise_project
 from siting.pipeline import run_coverage
 from siting.project import load_project
 from siting.routing import cost_matrix_m

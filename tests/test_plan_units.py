@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from siting.cli import main
 from siting.pipeline import run_coverage
-from siting.plan import read_candidates
+from siting.candidates import read_candidates
 from siting.project import load_project
 from siting.routing import cost_matrix_m
 from siting.snap import snap_geoseries
@@ -43,6 +43,7 @@ kinds = ["elderly_day_care"]
 unit_reach_share = 0.5
 """
 KIND = "elderly_day_care"
+KINDS = ["elderly_day_care", "nursery"]  # siting.schema.KINDS, spelled out
 
 
 @pytest.fixture()
@@ -104,6 +105,22 @@ def test_by_unit_plan_equals_brute_force_and_the_units_table(area):
         assert row["households_within_walk_after"] == pytest.approx(
             households[members & (before | within[chosen].any(axis=0))].sum())
     assert summary["units"] == {"units": 5, "had_service": 3, "gain_service": 2, "without_service_after": 0}
+
+
+@pytest.mark.filterwarnings("ignore:MCLP.*have no candidate site")
+@pytest.mark.parametrize("model", ["mclp", "capacitated"])
+def test_a_siting_run_reads_the_candidate_table_once_per_kind(area, monkeypatch, model):
+    """The early check, the unit-column check, the model and the ledger's best candidate share one read per kind:
+    the elderly table (sited) and the nursery table (the ledger's) are each read once (the elderly one was read
+    four times)."""
+    import siting.candidates
+
+    read = []
+    real = siting.candidates.read_candidates
+    monkeypatch.setattr(siting.candidates, "read_candidates", lambda project, kind: read.append(kind) or real(project, kind))
+    result = CliRunner().invoke(main, ["optimize", str(area / "project.toml"), "--by-unit", "--model", model])
+    assert result.exit_code == 0, result.output
+    assert sorted(read) == sorted(KINDS)
 
 
 def test_by_unit_without_unit_columns_is_refused_before_any_work(area):
