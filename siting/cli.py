@@ -20,7 +20,8 @@ from .validate import SETTINGS, check_number, minutes_list
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-def _progress(message: str) -> None:
+def echo_progress(message: str) -> None:
+    """Progress lines go to stderr, so a command's own output (tables, summaries) can be piped."""
     click.echo(message, err=True)
 
 
@@ -74,7 +75,7 @@ def planner_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            with warnings_as_progress(_progress):
+            with warnings_as_progress(echo_progress):
                 return func(*args, **kwargs)
         except SitingError as exc:
             click.echo(f"error: {exc}", err=True)
@@ -148,7 +149,7 @@ def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles
     """Coverage analysis for a project file: walking minutes, catchments, standards, tables and HTML map."""
     from .pipeline import run_coverage
 
-    result = run_coverage(project_file, progress=_progress, pdf=pdf,
+    result = run_coverage(project_file, progress=echo_progress, pdf=pdf,
                           **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
     _print_summary(result)
 
@@ -163,7 +164,7 @@ def demo(profile, output, map_path, walk_minutes, thresholds, tiles, pdf):
     project_file = REPO_DATA / "sample_project.toml"
     if not project_file.exists():
         raise click.ClickException(f"sample project not found at {project_file}; run from a source checkout")
-    result = run_coverage(project_file, progress=_progress, pdf=pdf,
+    result = run_coverage(project_file, progress=echo_progress, pdf=pdf,
                           **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
     _print_summary(result)
 
@@ -189,7 +190,7 @@ def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, outp
     """Choose new sites for elderly day-care stations and nurseries (candidates from the project file)."""
     from .plan import gap_text, run_optimize
 
-    _, plan, paths = run_optimize(project_file, progress=_progress, overrides={"output": output, "map": map_path},
+    _, plan, paths = run_optimize(project_file, progress=echo_progress, overrides={"output": output, "map": map_path},
                                   model=model, p=p, budget=budget, solver=solver, time_limit_s=time_limit_s,
                                   gap_rel=gap_rel, pdf=pdf, per_unit=True if by_unit else None)
     for kind, info in plan.summaries.items():

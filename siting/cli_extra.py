@@ -7,7 +7,7 @@ import click
 
 
 def register(main: click.Group) -> None:
-    from .cli import Checked, _progress, planner_errors
+    from .cli import Checked, echo_progress, planner_errors
 
     @main.group()
     def scenario() -> None:
@@ -23,7 +23,7 @@ def register(main: click.Group) -> None:
         """Compute each scenario (cached by content) and write one comparison report (HTML + CSV) and maps."""
         from .scenario import run_scenarios
 
-        _, paths = run_scenarios(scenarios, output=output, progress=_progress, pdf=pdf)
+        _, paths = run_scenarios(scenarios, output=output, progress=echo_progress, pdf=pdf)
         click.echo(f"comparison: {paths['html']}\ntable: {paths['csv']}" + (f"\npdf: {paths['pdf']}" if "pdf" in paths else ""))
 
     @main.command()
@@ -66,7 +66,7 @@ def register(main: click.Group) -> None:
         """Run many project or scenario files on Dask; one combined table, failed jobs reported."""
         from .batch import run_batch
 
-        table = run_batch(jobs, output=output, scheduler=scheduler, n_workers=workers, retries=retries, progress=_progress)
+        table = run_batch(jobs, output=output, scheduler=scheduler, n_workers=workers, retries=retries, progress=echo_progress)
         failed = table[table["status"] == "failed"]
         click.echo(f"{table['job'].nunique() - len(failed)} jobs done, {len(failed)} failed; table: {Path(output) / 'batch_results.csv'}")
         if len(failed):

@@ -19,14 +19,14 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.element import Element, Figure, MacroElement
-from folium.template import Template
+from branca.element import Element, Figure
 from folium.utilities import JsCode
-from shapely.geometry import box, mapping
+from shapely.geometry import box
 
 from . import basemaps
 from .errors import InputError
 from .output import atomic_path
+from .map_parts import BOX_CSS, BoxControl, feature, geojson_layer, map_points
 from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, KIND_LABEL, KINDS
 
 STATIC_LEAFLET = Path(__file__).resolve().parent / "static" / "leaflet"
@@ -39,7 +39,6 @@ PROPOSED_COLOR = "#6a3d9a"
 NEWLY_COVERED_COLOR = "#00bcd4"
 
 UNCOVERED_LABEL = "未覆盖 Uncovered"
-COORD_DECIMALS = 5  # about 1 m: enough to draw, small enough to keep 20 000 points light
 CANVAS_ABOVE_FEATURES = 5000  # SVG slows down past a few thousand paths; canvas does not
 LOST_COLOR = "#000000"
 
@@ -121,10 +120,10 @@ def coverage_map(
 
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)
-    m.get_root().header.add_child(Element(_BOX_CSS), name="siting_box_style")
-    _BoxControl(_legend_html(kinds, edges, cell_m if aggregated else None, changes=(newly_covered, lost)), box_id="siting-legend",
+    m.get_root().header.add_child(Element(BOX_CSS), name="siting_box_style")
+    BoxControl(_legend_html(kinds, edges, cell_m if aggregated else None, changes=(newly_covered, lost)), box_id="siting-legend",
                 position="bottomright").add_to(m)
-    _BoxControl(
+    BoxControl(
         _info_html(residences, facilities, kinds, title=title, threshold_min=threshold_min, profile_name=profile_name),
         box_id="siting-info",
         position="topleft",
@@ -194,7 +193,7 @@ def _residence_layers(residences: gpd.GeoDataFrame, kind: str, edges: tuple[floa
     covered = residences[f"covered_{kind}"].fillna(False).to_numpy(dtype=bool)
     classes = np.searchsorted(np.asarray(edges), np.where(np.isfinite(minutes), minutes, np.inf), side="left")
     classes = np.minimum(classes, 3)
-    points = _points(residences)
+    points = map_points(residences)
     names = residences["name"].fillna("").astype(str) if "name" in residences else pd.Series("", index=residences.index)
     res_ids = residences["res_id"].astype(str)
     households = residences["households"].fillna(0).to_numpy(dtype=float)
@@ -207,13 +206,13 @@ def _residence_layers(residences: gpd.GeoDataFrame, kind: str, edges: tuple[floa
             "c": int(covered[i]),
             "k": int(classes[i]),
         }
-        features.append(_feature(i, pt, props))
+        features.append(feature(i, pt, props))
     popup = JsCode(
         "function(feature, layer) { var p = feature.properties; layer.bindPopup(function() { return '<b>' + p.n + '</b><br>户数 Households: ' + p.h"
         " + '<br>步行时间 Walking time: ' + (p.m === null ? '不可达 unreachable' : p.m + ' min')"
         " + '<br>' + (p.c ? '已覆盖 Covered' : '未覆盖 Uncovered'); }); }"
     )
-    all_layer = _geojson(
+    all_layer = geojson_layer(
         features,
         name=f"居民点 Residences · {label} — 步行时间 Walking time",
         style=lambda f, k=kind: {"radius": 4, "weight": 0.5, "color": "#333333", "fillColor": CLASS_COLORS[f["properties"]["k"]], "fillOpacity": 0.85, "className": f"siting-res-{k}"},
@@ -221,7 +220,7 @@ def _residence_layers(residences: gpd.GeoDataFrame, kind: str, edges: tuple[floa
         show=show,
     )
     uncovered = [f for f in features if not f["properties"]["c"]]
-    uncovered_layer = _geojson(
+    uncovered_layer = geojson_layer(
         uncovered,
         name=f"{UNCOVERED_LABEL} · {label}",
         style=lambda f, k=kind: {"radius": 7, "weight": 2, "color": UNCOVERED_COLOR, "fill": False, "className": f"siting-uncovered-{k}"},
@@ -244,13 +243,13 @@ def _cell_layers(cells: gpd.GeoDataFrame, kind: str, cell_m: float, show: bool) 
             "s": round(float(share[i]) * 100, 1),
             "k": int(classes[i]),
         }
-        features.append(_feature(i, geom, props))
+        features.append(feature(i, geom, props))
     popup = JsCode(
         f"function(feature, layer) {{ var p = feature.properties; layer.bindPopup(function() {{ return '<b>{int(cell_m)} m 网格 grid cell</b>"
         "<br>户数 Households: ' + p.h + '<br>居民点 Residences: ' + p.r + '<br>已覆盖 Covered: ' + p.s + '%'"
         " + '<br>未覆盖户数 Uncovered households: ' + p.u; }); }"
     )
-    all_layer = _geojson(
+    all_layer = geojson_layer(
         features,
         name=f"居民点(网格) Residences (grid) · {label} — 已覆盖比例 Covered share",
         style=lambda f, k=kind: {"weight": 0, "fillColor": CLASS_COLORS[f["properties"]["k"]], "fillOpacity": 0.7, "className": f"siting-res-{k}"},
@@ -258,7 +257,7 @@ def _cell_layers(cells: gpd.GeoDataFrame, kind: str, cell_m: float, show: bool) 
         show=show,
     )
     uncovered = [f for f in features if f["properties"]["u"] > 0]
-    uncovered_layer = _geojson(
+    uncovered_layer = geojson_layer(
         uncovered,
         name=f"{UNCOVERED_LABEL} · {label}",
         style=lambda f, k=kind: {"weight": 2, "color": UNCOVERED_COLOR, "fill": False, "className": f"siting-uncovered-{k}"},
@@ -273,7 +272,7 @@ def _facility_layer(facilities: gpd.GeoDataFrame, kind: str) -> folium.GeoJson:
     radii = _sqrt_radii(_column(facilities, capacity_column).to_numpy(dtype=float), smallest_px=4.0)
     meets = _column(facilities, "meets_standard")
     features = []
-    for i, (pt, (_, row)) in enumerate(zip(_points(facilities), facilities.iterrows())):
+    for i, (pt, (_, row)) in enumerate(zip(map_points(facilities), facilities.iterrows())):
         verdict = meets.iat[i]
         color = "#1a9850" if verdict is True or verdict == 1 else ("#d73027" if verdict is False or verdict == 0 else "#777777")
         props = {
@@ -281,8 +280,8 @@ def _facility_layer(facilities: gpd.GeoDataFrame, kind: str) -> folium.GeoJson:
             "tip": html.escape(str(row.get("name") or row["fac_id"])),
             "style": {"radius": radii[i], "weight": 2, "color": "#222222", "fillColor": color, "fillOpacity": 0.9, "className": f"siting-fac-{kind}"},
         }
-        features.append(_feature(i, pt, props))
-    return _geojson(
+        features.append(feature(i, pt, props))
+    return geojson_layer(
         features,
         name=f"设施 Facilities · {_short_kind(kind)} (大小 size ∝ √{CAPACITY_UNIT[kind]})",
         style=lambda f: f["properties"]["style"],
@@ -326,13 +325,13 @@ def _catchment_groups(catchments: gpd.GeoDataFrame, kind: str) -> list[tuple[flo
 def _catchment_layer(catchments: gpd.GeoDataFrame, kind: str, threshold: float | None, show: bool) -> folium.GeoJson:
     fac_ids = _column(catchments, "fac_id").fillna("").astype(str)
     features = [
-        _feature(i, geom, {"tip": html.escape(f"{fac_id} · {_fmt(threshold)} min" if threshold is not None else fac_id)})
+        feature(i, geom, {"tip": html.escape(f"{fac_id} · {_fmt(threshold)} min" if threshold is not None else fac_id)})
         for i, (geom, fac_id) in enumerate(zip(catchments.geometry, fac_ids))
         if geom is not None and not geom.is_empty
     ]
     minutes = f" {_fmt(threshold)} min" if threshold is not None else ""
     color = CATCHMENT_COLORS.get(kind, "#555555")
-    return _geojson(
+    return geojson_layer(
         features,
         name=f"服务范围 Catchments · {_short_kind(kind)}{minutes}",
         style=lambda f, k=kind: {"weight": 1, "color": color, "fillColor": color, "fillOpacity": 0.08, "className": f"siting-catchment-{k}"},
@@ -344,7 +343,7 @@ def _catchment_layer(catchments: gpd.GeoDataFrame, kind: str, threshold: float |
 def _proposed_layer(proposed: gpd.GeoDataFrame) -> folium.GeoJson:
     radii = _sqrt_radii(_column(proposed, "size").to_numpy(dtype=float), smallest_px=5.0)
     features = []
-    for i, (pt, (_, row)) in enumerate(zip(_points(proposed), proposed.iterrows())):
+    for i, (pt, (_, row)) in enumerate(zip(map_points(proposed), proposed.iterrows())):
         kind = str(row.get("kind", ""))
         popup = "<br>".join(
             [
@@ -355,8 +354,8 @@ def _proposed_layer(proposed: gpd.GeoDataFrame) -> folium.GeoJson:
             ]
         )
         style = {"radius": radii[i], "weight": 3, "color": PROPOSED_COLOR, "dashArray": "4 3", "fillColor": PROPOSED_COLOR, "fillOpacity": 0.5, "className": "siting-proposed"}
-        features.append(_feature(i, pt, {"popup": popup, "tip": html.escape(str(row.get("name") or row.get("site_id", ""))), "style": style}))
-    return _geojson(
+        features.append(feature(i, pt, {"popup": popup, "tip": html.escape(str(row.get("name") or row.get("site_id", ""))), "style": style}))
+    return geojson_layer(
         features,
         name="拟建 Proposed sites",
         style=lambda f: f["properties"]["style"],
@@ -368,9 +367,9 @@ def _newly_covered_layer(residences: gpd.GeoDataFrame) -> folium.GeoJson:
     names = _column(residences, "name").fillna("").astype(str)
     res_ids = _column(residences, "res_id").fillna("").astype(str)
     features = [
-        _feature(i, pt, {"tip": html.escape(name or res_id)}) for i, (pt, name, res_id) in enumerate(zip(_points(residences), names, res_ids))
+        feature(i, pt, {"tip": html.escape(name or res_id)}) for i, (pt, name, res_id) in enumerate(zip(map_points(residences), names, res_ids))
     ]
-    return _geojson(
+    return geojson_layer(
         features,
         name="新覆盖 Newly covered",
         style=lambda f: {"radius": 5, "weight": 2, "color": NEWLY_COVERED_COLOR, "fillColor": NEWLY_COVERED_COLOR, "fillOpacity": 0.6, "className": "siting-newly-covered"},
@@ -381,11 +380,11 @@ def _newly_covered_layer(residences: gpd.GeoDataFrame) -> folium.GeoJson:
 def _lost_layer(residences: gpd.GeoDataFrame) -> folium.GeoJson:
     """Residences that lose coverage in a scenario, one marker per residence and kind (the rows of coverage_changes)."""
     features = []
-    for i, (pt, (_, row)) in enumerate(zip(_points(residences), residences.iterrows())):
+    for i, (pt, (_, row)) in enumerate(zip(map_points(residences), residences.iterrows())):
         kind = str(row.get("kind", ""))
         label = f"{row.get('name') or row.get('res_id', '')} · {_short_kind(kind)}: 失去覆盖 lost coverage"
-        features.append(_feature(i, pt, {"tip": html.escape(label)}))
-    return _geojson(
+        features.append(feature(i, pt, {"tip": html.escape(label)}))
+    return geojson_layer(
         features,
         name="失去覆盖 Lost coverage",
         style=lambda f: {"radius": 5, "weight": 2, "color": LOST_COLOR, "fillColor": UNCOVERED_COLOR, "fillOpacity": 0.7, "className": "siting-lost"},
@@ -393,53 +392,7 @@ def _lost_layer(residences: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
-def _geojson(features: list[dict], *, name: str, style, on_each_feature: JsCode, show: bool = True) -> folium.GeoJson:
-    """Points become CircleMarkers; the style dict may set radius and className (applied before the path is created)."""
-    has_points = any(f["geometry"]["type"] == "Point" for f in features)
-    return folium.GeoJson(
-        {"type": "FeatureCollection", "features": features},
-        name=name,
-        style_function=style,
-        marker=folium.CircleMarker(radius=4, fill=True) if has_points else None,
-        on_each_feature=on_each_feature,
-        show=show,
-    )
-
-
 # ---------------------------------------------------------------- legend and info box
-
-_BOX_STYLE = "background: rgba(255,255,255,0.92); padding: 8px 10px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.4); font: 12px/1.4 sans-serif; max-width: 420px;"
-
-
-#: The info/legend box style, and on paper the layer switcher gives way to the map (the legend stays).
-_BOX_CSS = f"<style>.siting-box {{{_BOX_STYLE}}} @media print {{ .leaflet-control-layers {{ display: none; }} }}</style>"
-
-
-class _BoxControl(MacroElement):
-    """A Leaflet control holding prepared (already escaped) HTML, so that it stacks with the zoom and layer controls."""
-
-    _template = Template(
-        """{% macro script(this, kwargs) %}
-        (function() {
-            var box = L.control({position: {{ this.position|tojson }}});
-            box.onAdd = function() {
-                var div = L.DomUtil.create("div", "siting-box");
-                div.id = {{ this.box_id|tojson }};
-                div.innerHTML = {{ this.box_html|tojson }};
-                L.DomEvent.disableClickPropagation(div);
-                L.DomEvent.disableScrollPropagation(div);
-                return div;
-            };
-            box.addTo({{ this._parent.get_name() }});
-        })();
-        {% endmacro %}"""
-    )
-
-    def __init__(self, box_html: str, *, box_id: str, position: str) -> None:
-        super().__init__()
-        self._name = "BoxControl"
-        self.box_html, self.box_id, self.position = box_html, box_id, position
-
 
 def _legend_html(kinds: list[str], edges: tuple[float, float, float], cell_m: float | None, changes: tuple = (None, None)) -> str:
     swatch = '<i style="display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;background:{}"></i>'
@@ -554,24 +507,6 @@ def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame
 
 
-def _points(frame: gpd.GeoDataFrame) -> list:
-    """Polygons are drawn at their representative point, the same point the walking model snaps."""
-    return [g if g is None or g.geom_type == "Point" else g.representative_point() for g in frame.geometry]
-
-
-def _feature(i: int, geometry, properties: dict) -> dict:
-    return {"type": "Feature", "id": i, "properties": properties, "geometry": _round_coords(mapping(geometry)) if geometry is not None else None}
-
-
-def _round_coords(geometry: dict) -> dict:
-    def rnd(coords):
-        if isinstance(coords[0], (int, float)):
-            return [round(float(c), COORD_DECIMALS) for c in coords]
-        return [rnd(c) for c in coords]
-
-    return {"type": geometry["type"], "coordinates": rnd(geometry["coordinates"])}
-
-
 def _sqrt_radii(capacity: np.ndarray, smallest_px: float, largest_px: float = 18.0) -> list[float]:
     """Marker radius in pixels ∝ √capacity, so that marker *area* reads as capacity; unknown capacity gets the smallest."""
     known = np.isfinite(capacity) & (capacity > 0)
@@ -654,8 +589,8 @@ def add_unit_choropleth(m: folium.Map, layers: list, units: dict[str, pd.DataFra
                 verdict = str(row.get(column) or "no residents")
                 props = {"popup": _unit_popup(row, label, verdict, walk_minutes), "tip": html.escape(f"{row.get('name') or row['unit_id']} · {UNIT_VERDICT_LABELS.get(verdict, verdict)}"),
                          "color": UNIT_VERDICT_COLORS.get(verdict, "#777777"), "unit_id": str(row["unit_id"]), "verdict": verdict}
-                features.append(_feature(i, row.geometry, props))
-            _geojson(
+                features.append(feature(i, row.geometry, props))
+            geojson_layer(
                 features,
                 name=f"单元 Units · {LEVELS[layer.level]} · {html.escape(label)}",
                 style=lambda f: {"weight": 2, "color": "#333333", "fillColor": f["properties"]["color"], "fillOpacity": 0.35,
@@ -671,7 +606,7 @@ def add_unit_choropleth(m: folium.Map, layers: list, units: dict[str, pd.DataFra
         swatch = '<i style="display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle;opacity:0.6;background:{}"></i>'
         legend = "<b>单元指标 Unit indicators</b><br>" + "<br>".join(
             swatch.format(UNIT_VERDICT_COLORS[k]) + UNIT_VERDICT_LABELS[k] for k in UNIT_VERDICT_COLORS)
-        _BoxControl(legend, box_id="siting-unit-legend", position="bottomleft").add_to(m)
+        BoxControl(legend, box_id="siting-unit-legend", position="bottomleft").add_to(m)
     return m
 
 

@@ -50,7 +50,8 @@ class CoverageRun:
     units: Any = None  # siting.units.UnitsStage (unit layers; inputs carry unit_<level>) when the project names units
 
 
-def _say(progress: Progress | None) -> Progress:
+def timed_progress(progress: Progress | None) -> Progress:
+    """`progress` with the seconds since the run started in front of each line (to the log when None)."""
     start = time.perf_counter()
 
     def say(message: str) -> None:
@@ -203,7 +204,7 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
     """Profile, network and layers of a project. A layer block holds a `path` (file or database URL), `source = "osm"`,
     or, from Python (the QGIS plugin), a `frame` already read plus its `label` for messages; every frame goes through
     the same normalising and checks as a file, so results and error messages are the same."""
-    say = progress or _say(None)
+    say = progress or timed_progress(None)
     profile = load_profile_for(project)
     net = load_network_for(project, say)
     sources = {"network": f"{net.source}"}
@@ -371,7 +372,7 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
         from .basemaps import resolve_tianditu_key
 
         project.tianditu_key = resolve_tianditu_key(project.tiles, project.tianditu_key)
-    say = _say(progress)
+    say = timed_progress(progress)
     created = [folder for folder in (project.output, project.map_path.parent) if not folder.exists()]
     try:
         return _run_coverage(project, say, write=write, pdf=pdf, check_inputs=check_inputs, candidates=candidates)

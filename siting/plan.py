@@ -455,7 +455,7 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
 
     from .maps import coverage_map, save_map
     from .output import write_csv, write_json
-    from .pipeline import _say, run_coverage, write_coverage_outputs
+    from .pipeline import timed_progress, run_coverage, write_coverage_outputs
     from .project import Project, load_project
 
     project = project_file if isinstance(project_file, Project) else load_project(project_file, **(overrides or {}))
@@ -475,7 +475,7 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
     check = (lambda inputs: check_unit_columns(project, inputs, candidates)) if levels else None
     run = run_coverage(project, progress=progress, write=False, check_inputs=check, candidates=candidates)
     plan = optimise_project(project, run.inputs, run.result, progress=progress, candidates=candidates)
-    run.outputs.update(write_coverage_outputs(project, run.inputs, run.result, say=_say(progress),
+    run.outputs.update(write_coverage_outputs(project, run.inputs, run.result, say=timed_progress(progress),
                                               indicators=run.indicators))
     out = project.output
     paths = {

@@ -20,7 +20,8 @@ from folium.utilities import JsCode
 
 from . import basemaps, report
 from .charts import bar_chart
-from .maps import _BOX_CSS, CATCHMENT_COLORS, _BoxControl, _feature, _geojson, _points, save_map
+from .map_parts import BOX_CSS, BoxControl, feature, geojson_layer, map_points
+from .maps import CATCHMENT_COLORS, save_map
 from .output import ensure_writable_dir, file_sha256, write_csv, write_json
 from .schema import KIND_LABEL, KINDS
 from .sync import INDICATOR, VERDICT_LABEL, SyncResult
@@ -194,11 +195,11 @@ def sync_map(result: SyncResult, *, network=None, tiles=None, tianditu_key: str 
     if result.catchments is not None and len(result.catchments):
         for kind in KINDS:
             sub = result.catchments[result.catchments["kind"] == kind].to_crs(4326)
-            features = [_feature(i, g, {"tip": html.escape(str(sid))}) for i, (g, sid) in enumerate(zip(sub.geometry, sub["source_id"]))
+            features = [feature(i, g, {"tip": html.escape(str(sid))}) for i, (g, sid) in enumerate(zip(sub.geometry, sub["source_id"]))
                         if g is not None and not g.is_empty]
             if features:
                 color = CATCHMENT_COLORS[kind]
-                _geojson(features, name=f"步行范围 Catchment: {KIND_LABEL[kind]}",
+                geojson_layer(features, name=f"步行范围 Catchment: {KIND_LABEL[kind]}",
                          style=lambda _f, c=color, k=kind: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.12, "className": f"siting-catchment-{k}"},
                          on_each_feature=_TOOLTIP).add_to(m)
     status = result.developments[result.developments["kind"] == KINDS[0]].set_index("development_id")["status"]
@@ -209,23 +210,23 @@ def sync_map(result: SyncResult, *, network=None, tiles=None, tianditu_key: str 
         color = STATUS_COLOR[status.get(ph["development_id"], "missing_data")]
         popup = html.escape(f"{ph['development_id']} {ph['name']} · 分期 phase {ph['phase']} · {ph['households']:g} 户 households")
         style = {"radius": 7, "weight": 2, "color": color, "fillColor": color, "fillOpacity": 0.5, "className": "siting-development"}
-        features.append(_feature(len(features), ph.geometry, {"popup": popup, "tip": popup, "style": style}))
+        features.append(feature(len(features), ph.geometry, {"popup": popup, "tip": popup, "style": style}))
     if features:
-        _geojson(features, name="开发项目 Developments", style=lambda f: f["properties"]["style"], on_each_feature=_POPUP).add_to(m)
+        geojson_layer(features, name="开发项目 Developments", style=lambda f: f["properties"]["style"], on_each_feature=_POPUP).add_to(m)
     features = []
-    for pt, (_, f) in zip(_points(facilities), facilities.iterrows()):
+    for pt, (_, f) in zip(map_points(facilities), facilities.iterrows()):
         if pt is None:
             continue
         popup = html.escape(f"{f['fac_id']} {f['name']} · {KIND_LABEL[f['kind']]} · {';'.join(f['development_ids'])}")
         color = CATCHMENT_COLORS[f["kind"]]
         style = {"radius": 6, "weight": 3, "color": "#222222", "fillColor": color, "fillOpacity": 0.95, "className": f"siting-fac-{f['kind']}"}
-        features.append(_feature(len(features), pt, {"popup": popup, "tip": popup, "style": style}))
+        features.append(feature(len(features), pt, {"popup": popup, "tip": popup, "style": style}))
     if features:
-        _geojson(features, name="配套设施 Facilities", style=lambda f: f["properties"]["style"], on_each_feature=_POPUP).add_to(m)
+        geojson_layer(features, name="配套设施 Facilities", style=lambda f: f["properties"]["style"], on_each_feature=_POPUP).add_to(m)
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)
-    m.get_root().header.add_child(Element(_BOX_CSS), name="siting_box_style")
-    _BoxControl(_sync_legend_html(), box_id="siting-legend", position="bottomright").add_to(m)
+    m.get_root().header.add_child(Element(BOX_CSS), name="siting_box_style")
+    BoxControl(_sync_legend_html(), box_id="siting-legend", position="bottomright").add_to(m)
     basemaps.add_basemap_switch(m, control, tiles, bounds)
     if bounds is not None:
         m.fit_bounds(bounds)
