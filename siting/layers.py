@@ -14,9 +14,7 @@ import io
 import logging
 import os
 import re
-import unicodedata
 from pathlib import Path
-from typing import Iterable
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +22,26 @@ import pandas as pd
 import pyproj
 import shapely
 
+from .columns import (
+    DELIMITERS,
+    DELIMITER_NAMES,
+    KIND_VALUES,
+    check_kind_column_agrees,
+    check_non_negative,
+    check_not_empty,
+    geometry_column_name,
+    is_blank,
+    kind_of,
+    missing_column_error,
+    normalise_header,
+    parse_area_types,
+    parse_ids,
+    parse_kinds,
+    parse_names,
+    parse_numbers,
+    resolve_columns,
+    spreadsheet_row,
+)
 from .errors import ConfigError, InputError
 from .schema import AREA_TYPES, ELDERLY, FACILITY_COLUMNS, KINDS, NURSERY, RESIDENCE_COLUMNS
 from .textfile import ENCODINGS, Undecodable, decode_text, decodes, line_of
@@ -33,54 +51,9 @@ log = logging.getLogger(__name__)
 #: More households than this in one row is taken as a typing error (a large compound has a few thousand).
 MAX_HOUSEHOLDS_PER_ROW = 20_000
 
-#: Accepted column headers per schema field, compared after NFKC normalisation, lower case, without spaces.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "res_id", "fac_id", "编号", "序号", "代码"),
-    "name": ("name", "名称", "小区名称", "设施名称", "小区名", "名字"),
-    "households": ("households", "hh", "户数", "住户数", "总户数"),
-    "population": ("population", "pop", "人口", "人口数", "常住人口"),
-    "area_type": ("area_type", "type", "小区类型", "新旧"),
-    "floor_area_m2": ("floor_area_m2", "area", "面积", "建筑面积", "建筑面积(m2)", "建筑面积(㎡)", "建筑面积(平方米)"),
-    "seats": ("seats", "托位", "托位数"),
-    "places": ("places", "床位", "床位数"),
-    "lon": ("lon", "lng", "long", "longitude", "x", "经度"),
-    "lat": ("lat", "latitude", "y", "纬度"),
-    "kind": ("kind", "类型", "设施类型"),
-    # optional, kept when present (siting.units reads them): the unit a residence lies in, residents by age,
-    # a facility's level in the hierarchy and its nursing-type beds
-    "unit_xiaoqu": ("unit_xiaoqu", "所属小区"),
-    "unit_community": ("unit_community", "所属社区", "社区"),
-    "unit_street": ("unit_street", "所属街道", "街道", "所属乡镇", "乡镇", "所属街道(乡镇)", "街道(乡镇)"),
-    "unit_village": ("unit_village", "所属行政村", "行政村", "所属建制村", "建制村"),
-    "unit_district": ("unit_district", "所属区县", "区县", "所属区"),
-    "elderly": ("elderly", "老年人口", "老年人", "60岁以上人口", "60岁及以上人口"),
-    "infants": ("infants", "children_0_3", "婴幼儿", "0-3岁", "0-3岁人口", "3岁以下婴幼儿"),
-    "level": ("level", "facility_level", "级别", "设施级别", "层级"),
-    "nursing_beds": ("nursing_beds", "护理型床位", "护理型床位数"),
-}
-#: Keys a project file may use in `columns = {...}`, mapped to the field they name.
-_MAPPING_KEYS: dict[str, str] = {**{field: field for field in ALIASES}, "res_id": "id", "fac_id": "id", "x": "lon", "y": "lat",
-                                  "xiaoqu": "unit_xiaoqu", "community": "unit_community", "street": "unit_street",
-                                  "village": "unit_village", "district": "unit_district"}
-
 _UNIT_FIELDS = ("unit_xiaoqu", "unit_community", "unit_street", "unit_village", "unit_district")
 _RESIDENCE_FIELDS = ("id", "name", "households", "population", "area_type", "lon", "lat", *_UNIT_FIELDS, "elderly", "infants")
 _FACILITY_FIELDS = ("id", "name", "kind", "floor_area_m2", "seats", "places", "lon", "lat", "level", "nursing_beds")
-
-AREA_TYPE_VALUES: dict[str, str] = {
-    "new": "new", "新建": "new", "新": "new", "新建居住区": "new", "新区": "new",
-    "existing": "existing", "old": "existing", "既有": "existing", "老旧": "existing", "老城区": "existing",
-    "已建成": "existing", "旧": "existing", "老旧小区": "existing", "既有居住区": "existing",
-}
-KIND_VALUES: dict[str, str] = {
-    ELDERLY: ELDERLY, "elderly": ELDERLY, "elderly day care": ELDERLY, "day care": ELDERLY, "daycare": ELDERLY,
-    "日间照料": ELDERLY, "日间照料站": ELDERLY, "日间照料中心": ELDERLY, "养老": ELDERLY, "养老服务": ELDERLY,
-    NURSERY: NURSERY, "kindergarten": NURSERY, "childcare": NURSERY, "托育": NURSERY, "托儿所": NURSERY,
-    "托育园": NURSERY, "托育机构": NURSERY, "幼儿园": NURSERY,
-}
-#: Substrings that decide the kind of a longer label such as 社区日间照料中心 or 普惠托育中心.
-_KIND_KEYWORDS: dict[str, str] = {"日间照料": ELDERLY, "养老": ELDERLY, "老年": ELDERLY, "托育": NURSERY,
-                                  "托儿": NURSERY, "幼儿园": NURSERY}
 
 _SPATIAL_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".shp.zip", ".zip")
 _TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -130,10 +103,6 @@ def read_options(block: dict) -> dict:
 
 
 #: Cell separators a CSV may use: Excel writes ';' where the decimal mark is a comma, a tab for 'Text (Tab delimited)'.
-DELIMITERS = ",;\t|"
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical-bar"}
-
-
 def sniff_delimiter(text: str, default: str = ",") -> str:
     """The cell separator of a CSV. A header line with the default separator keeps it (names may hold a ';'); else
     csv.Sniffer on the first lines decides among the separators the header holds (, ; tab |), and failing that the
@@ -182,7 +151,7 @@ def _read_csv(path: Path, encoding: str | None, header_row: int = 1) -> pd.DataF
         detail = " ".join(str(exc).split())  # pandas' message ends in a newline; the planner gets one line
         match = re.search(r"line (\d+)", detail)
         raise InputError(f"the CSV cannot be parsed ({detail})", file=path, row=int(match.group(1)) if match else None,
-                         expected=f"the same number of {_DELIMITER_NAMES[sep]}-separated cells in every row",
+                         expected=f"the same number of {DELIMITER_NAMES[sep]}-separated cells in every row",
                          fix="quote cells that contain commas, or re-export the sheet as CSV") from None
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty", file=path, expected="a header row and at least one data row") from None
@@ -316,10 +285,10 @@ def residences_from_frame(
     if default_area_type not in AREA_TYPES:
         raise ConfigError(f"default area type '{default_area_type}' is unknown", file=source,
                           expected=" or ".join(AREA_TYPES), fix="set default_area_type = \"existing\" or \"new\"")
-    _check_not_empty(frame, source)
+    check_not_empty(frame, source)
     found = resolve_columns(frame, source, columns, _RESIDENCE_FIELDS)
     if "households" not in found and "population" not in found:
-        raise _missing_column(frame, source, "households", also="population")
+        raise missing_column_error(frame, source, "households", also="population")
     geometry = parse_geometry(frame, source, found, crs, coords)
     households = parse_numbers(frame, source, found.get("households"))
     population = parse_numbers(frame, source, found.get("population"))
@@ -344,7 +313,7 @@ def residences_from_frame(
                          expected=f"at most {MAX_HOUSEHOLDS_PER_ROW:,} households per row (one building or compound)",
                          fix="check for a typing error (extra digits) or split the district into compounds")
 
-    area_type = _area_types(frame, source, found.get("area_type"), default_area_type)
+    area_type = parse_area_types(frame, source, found.get("area_type"), default_area_type)
     result = gpd.GeoDataFrame(
         {
             "res_id": parse_ids(frame, source, found.get("id"), "R"),
@@ -379,21 +348,21 @@ def facilities_from_frame(
     coords: str = "wgs84",
 ) -> gpd.GeoDataFrame:
     """Facilities in the schema (EPSG:4326). `kind` applies to the whole file; else a kind column is required."""
-    _check_not_empty(frame, source)
+    check_not_empty(frame, source)
     found = resolve_columns(frame, source, columns, _FACILITY_FIELDS)
     geometry = parse_geometry(frame, source, found, crs, coords)
     if kind is not None:
-        whole = _kind_of(kind)
+        whole = kind_of(kind)
         if whole is None:
             raise ConfigError(f"unknown facility kind '{kind}'", file=source, expected=" or ".join(KINDS),
                               fix="set kind = \"elderly_day_care\" or \"nursery\"")
         if "kind" in found:
-            _check_kind_column_agrees(frame, source, found["kind"], whole)
+            check_kind_column_agrees(frame, source, found["kind"], whole)
         kinds = np.full(len(frame), whole, dtype=object)
     elif "kind" in found:
         kinds = parse_kinds(frame, source, found["kind"])
     else:
-        raise _missing_column(frame, source, "kind",
+        raise missing_column_error(frame, source, "kind",
                               fix=f"add a 类型 column (values such as 日间照料 or 托育) or set kind = \"{ELDERLY}\" "
                                   f"or \"{NURSERY}\" for this file in the project file")
     values = {}
@@ -427,63 +396,7 @@ def with_unit_columns(result: gpd.GeoDataFrame, frame: pd.DataFrame) -> gpd.GeoD
     return result
 
 
-# ---------------------------------------------------------------------------------------------------- columns
-#
-# Public cell and column helpers. Other readers of planner tables (siting.sync's development workbooks) use these so
-# that every table gives the same messages with the same file/row/column, whatever its schema.
-
-
-def normalise_header(text: str) -> str:
-    """A header (or a label cell) as compared against ALIASES: NFKC (full-width → ASCII), no spaces, lower case."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text))).lower()
-
-
-_ALIAS_INDEX: dict[str, dict[str, str]] = {
-    field: {normalise_header(a): a for a in aliases} for field, aliases in ALIASES.items()
-}
-
-
-def resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] | None,
-                    fields: Iterable[str], aliases: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
-    """{field: file column} for the schema `fields`: the project mapping `columns` first, then the ALIASES (exact,
-    then without a unit in brackets such as 户数(户)). Fields without a column are left out; callers decide which are
-    required. ConfigError/InputError for a mapping key or mapped column that does not exist. Another layer type
-    (siting.units) passes its own `aliases`, whose keys are then the mapping keys."""
-    present = [c for c in frame.columns if c != geometry_column_name(frame)]
-    mapping_keys = _MAPPING_KEYS if aliases is None else {field: field for field in aliases}
-    alias_index = _ALIAS_INDEX if aliases is None else {
-        field: {normalise_header(a): a for a in names} for field, names in aliases.items()}
-    found: dict[str, str] = {}
-    for key, file_column in (columns or {}).items():
-        field = mapping_keys.get(str(key).strip().lower())
-        if field is None:
-            raise ConfigError(f"unknown column key '{key}' in the column mapping", file=source,
-                              expected="one of " + ", ".join(sorted(mapping_keys)),
-                              fix="use the schema names on the left: columns = { households = \"户数\" }")
-        if file_column not in present:
-            raise InputError(f"column '{file_column}' (mapped to {field}) is not in the file; found: "
-                             + ", ".join(map(str, present)), file=source, column=file_column,
-                             fix="correct the column mapping in the project file")
-        found[field] = file_column
-    wanted = [f for f in fields if f not in found]
-    for strip_unit in (False, True):
-        for column in present:
-            key = normalise_header(column)
-            if strip_unit:
-                key = re.sub(r"\([^()]*\)$", "", key)
-            for field in wanted:
-                if field not in found and column not in found.values() and key in alias_index[field]:
-                    found[field] = column
-    return found
-
-
-def geometry_column_name(frame: pd.DataFrame) -> str | None:
-    """Name of the active geometry column of a GeoDataFrame, None for a plain table (CSV, Excel)."""
-    if isinstance(frame, gpd.GeoDataFrame):
-        name = frame._geometry_column_name
-        if name is not None and name in frame.columns:
-            return name
-    return None
+# ---------------------------------------------------------------------------------------------------- geometry
 
 
 def _as_crs(crs: str, source: str) -> pyproj.CRS:
@@ -492,220 +405,6 @@ def _as_crs(crs: str, source: str) -> pyproj.CRS:
     except pyproj.exceptions.CRSError as exc:
         raise ConfigError(f"'{crs}' is not a coordinate reference system pyproj knows ({exc})", file=source,
                           expected="a code such as EPSG:4326 or EPSG:4548", fix="check the code on epsg.io") from None
-
-
-def _missing_column(frame: pd.DataFrame, source: str, field: str, also: str | None = None,
-                    fix: str | None = None) -> InputError:
-    present = [str(c) for c in frame.columns if c != geometry_column_name(frame)]
-    fields = [field] + ([also] if also else [])
-    accepted = "; ".join(f"{f}: " + ", ".join(ALIASES[f]) for f in fields)
-    what = " or ".join(f"'{f}'" for f in fields)
-    expected = f"a column named one of ({accepted})"
-    header_row = _header_row_below(frame, fields)
-    delimiter = frame.attrs.get("delimiter")
-    if header_row is not None:
-        fix = f"the header seems to be on row {header_row}; set header_row = {header_row} for this layer in the project file"
-    elif delimiter is not None and len(present) == 1:
-        name = _DELIMITER_NAMES[delimiter]
-        return InputError(f"no {what} column; the file reads as one column ('{present[0]}'), so the cells are not "
-                          f"separated by {name}s", file=source, column=field,
-                          expected=f"cells separated by commas, semicolons, tabs or vertical bars, and {expected}",
-                          fix="the delimiter is the likely problem: save the sheet from Excel or WPS as "
-                              "'CSV UTF-8 (comma delimited)'")
-    return InputError(f"no {what} column; found: " + ", ".join(present), file=source, column=field, expected=expected,
-                      fix=fix or f"rename the column, or map it in the project file: columns = {{ {field} = \"…\" }}")
-
-
-def _header_row_below(frame: pd.DataFrame, fields: list[str], rows: int = 10) -> int | None:
-    """The spreadsheet row of one of the first data rows that reads as a header row (a sheet with a title row above
-    its table, the title read as the header): it names one of `fields` and at least one other known column. None
-    when no row does."""
-    wanted = {key for f in fields for key in _ALIAS_INDEX[f]}
-    known = {key for index in _ALIAS_INDEX.values() for key in index}
-    for i in range(min(rows, len(frame))):
-        cells = {re.sub(r"\([^()]*\)$", "", normalise_header(v)) for v in frame.iloc[i] if not is_blank(v)}
-        if cells & wanted and len(cells & known) >= 2:
-            return spreadsheet_row(frame, i)
-    return None
-
-
-def _check_not_empty(frame: pd.DataFrame, source: str) -> None:
-    if len(frame) == 0:
-        raise InputError("the table has no data rows", file=source, expected="a header row and at least one data row")
-
-
-def spreadsheet_row(frame: pd.DataFrame, i: int) -> int:
-    """Spreadsheet row (header = row 1) of the i-th data row, as messages must name it: read_table records the rows
-    when it drops blank lines, so numbers stay those the planner sees in Excel."""
-    rows = frame.attrs.get("spreadsheet_rows")
-    return int(rows[i]) if rows is not None and len(rows) == len(frame) else i + 2
-
-
-def is_blank(value) -> bool:
-    """None, NaN, pandas NA or a string of spaces: an empty cell in any of the readers."""
-    if isinstance(value, str):
-        return not value.strip()
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
-
-
-def parse_numbers(frame: pd.DataFrame, source: str, column: str | None) -> np.ndarray:
-    """Cells of `column` as a float64 array, NaN for blank cells (all NaN when `column` is None). Thousands
-    separators are accepted ("1,200"); text such as "12户", "NaN" or "inf" is an InputError at its row, because a
-    silently dropped figure would change the coverage result."""
-    if column is None:
-        return np.full(len(frame), np.nan)
-    fast = _numbers_at_once(frame[column])
-    if fast is not None:
-        return fast
-    out = np.full(len(frame), np.nan)
-    for i, value in enumerate(frame[column].tolist()):
-        if is_blank(value):
-            continue
-        try:
-            number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or not np.isfinite(number):  # NaN from a blank spatial field was caught by is_blank
-            raise InputError(f"'{value}' is not a number", file=source, row=spreadsheet_row(frame, i), column=column,
-                             expected="a number (digits only, no units)", fix="correct the cell or leave it blank")
-        out[i] = number
-    return out
-
-
-def _numbers_at_once(column: pd.Series) -> np.ndarray | None:
-    """parse_numbers for a whole column at once: a numeric column as it is, a text column through Python's own float
-    parsing (numpy calls it per string, so every figure is the exact float the per-cell path gives). None when any
-    cell is not a finite number or not plain text: the per-cell path then names the first bad cell."""
-    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        return None if np.isinf(values).any() else values
-    cells = column.to_numpy(dtype=object)
-    if not _all_text(cells):
-        return None
-    texts = np.array([v.strip().replace(",", "") for v in cells.tolist()], dtype=object)
-    blank = texts == ""
-    texts[blank] = "nan"
-    try:
-        values = texts.astype(np.float64)
-    except (TypeError, ValueError):
-        return None
-    if not np.isfinite(values[~blank]).all():
-        return None
-    values[blank] = np.nan
-    return values
-
-
-def check_non_negative(frame: pd.DataFrame, values: np.ndarray, source: str, column: str | None, field: str) -> None:
-    """InputError at the first negative value of `values` (as read from `column` by parse_numbers); NaN passes."""
-    negative = values < 0
-    if negative.any():
-        i = int(np.flatnonzero(negative)[0])
-        raise InputError(f"{field} is negative ({values[i]:g})", file=source, row=spreadsheet_row(frame, i), column=column,
-                         expected="zero or a positive number", fix="correct the cell")
-
-
-def parse_ids(frame: pd.DataFrame, source: str, column: str | None, prefix: str) -> list[str]:
-    """Ids of `column` as text ("007" stays "007", Excel's 7.0 becomes "7"); blank or repeated ids are an InputError
-    naming both rows. Without a column, ids `prefix`1.. are generated in row order (and logged)."""
-    if column is None:
-        log.info("%s: no id column; ids %s1..%s%d generated in row order", source, prefix, prefix, len(frame))
-        return [f"{prefix}{i + 1}" for i in range(len(frame))]
-    cells = frame[column].to_numpy(dtype=object)
-    if _all_text(cells):
-        texts = [v.strip() for v in cells.tolist()]
-        if all(texts) and not pd.Series(texts, dtype=object).duplicated().any():
-            return texts
-    ids: list[str] = []
-    first_row: dict[str, int] = {}
-    for i, value in enumerate(frame[column].tolist()):
-        if is_blank(value):
-            raise InputError("blank id", file=source, row=spreadsheet_row(frame, i), column=column, expected="a unique id in every row",
-                             fix="fill in the id, or delete the id column to have ids generated")
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # Excel stores 7 as 7.0
-        text = str(value).strip()
-        if text in first_row:
-            raise InputError(f"id '{text}' appears twice, in rows {first_row[text]} and {spreadsheet_row(frame, i)}", file=source,
-                             row=spreadsheet_row(frame, i), column=column, expected="unique ids", fix="give one of the two rows another id")
-        first_row[text] = spreadsheet_row(frame, i)
-        ids.append(text)
-    return ids
-
-
-def parse_names(frame: pd.DataFrame, column: str | None) -> list[str]:
-    """Names of `column` as text, "" for blank cells or when there is no name column."""
-    if column is None:
-        return [""] * len(frame)
-    cells = frame[column].to_numpy(dtype=object)
-    if _all_text(cells):
-        return cells.tolist()
-    return ["" if is_blank(v) and not isinstance(v, str) else str(v) for v in cells.tolist()]
-
-
-def _all_text(cells: np.ndarray) -> bool:
-    """Every cell a str (a CSV column): the vectorised paths below apply."""
-    return pd.api.types.infer_dtype(cells, skipna=False) in ("string", "empty")
-
-
-def _area_types(frame: pd.DataFrame, source: str, column: str | None, default: str) -> np.ndarray:
-    out = np.full(len(frame), default, dtype=object)
-    if column is None:
-        return out
-    codes, labels = pd.factorize(pd.Series(frame[column].to_numpy(dtype=object), dtype=object))
-    mapped = [None if is_blank(label) else AREA_TYPE_VALUES.get(normalise_header(label)) for label in labels]
-    if all(m is not None or is_blank(label) for m, label in zip(mapped, labels)):  # each distinct label once
-        lookup = np.array([default if m is None else m for m in mapped] + [default], dtype=object)
-        return lookup[codes]  # code -1 (a missing cell) takes the last entry, the default
-    for i, value in enumerate(frame[column].tolist()):
-        if is_blank(value):
-            continue
-        mapped = AREA_TYPE_VALUES.get(normalise_header(value))
-        if mapped is None:
-            raise InputError(f"area type '{value}' is not recognised", file=source, row=spreadsheet_row(frame, i), column=column,
-                             expected="新建/新/new for new districts, 既有/老旧/老城区/已建成/old/existing for existing ones",
-                             fix=f"use one of those values, or leave blank for the default '{default}'")
-        out[i] = mapped
-    return out
-
-
-def _kind_of(value) -> str | None:
-    key = normalise_header(value).replace("_", " ").strip()
-    kind = KIND_VALUES.get(key) or KIND_VALUES.get(key.replace(" ", "_"))
-    if kind is not None:
-        return kind
-    hits = {k for word, k in _KIND_KEYWORDS.items() if word in key}
-    return hits.pop() if len(hits) == 1 else None
-
-
-def _check_kind_column_agrees(frame: pd.DataFrame, source: str, column: str, whole: str) -> None:
-    """The project's `kind` for a whole file must not contradict a recognised kind in the file's own kind column
-    (labels it does not recognise, e.g. 公办/民办, are not kinds and pass)."""
-    for i, value in enumerate(frame[column].tolist()):
-        kind = None if is_blank(value) else _kind_of(value)
-        if kind is not None and kind != whole:
-            raise ConfigError(f"the project sets kind = \"{whole}\" for this file, but its column '{column}' says "
-                              f"'{value}' ({kind})", file=source, row=spreadsheet_row(frame, i), column=column,
-                              expected="the same kind in the project file and in the file's kind column",
-                              fix="remove kind from this [[facilities]] block to use the file's column, or correct the "
-                                  "column or the project's kind")
-
-
-def parse_kinds(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
-    """Facility kinds (ELDERLY / NURSERY) from labels such as 日间照料, 托育, 幼儿园 or 社区日间照料中心; an
-    unrecognised or blank label is an InputError at its row."""
-    out = np.empty(len(frame), dtype=object)
-    for i, value in enumerate(frame[column].tolist()):
-        kind = None if is_blank(value) else _kind_of(value)
-        if kind is None:
-            raise InputError(f"facility type '{'' if is_blank(value) else value}' is not recognised", file=source,
-                             row=spreadsheet_row(frame, i), column=column,
-                             expected="日间照料/养老/elderly for elderly day care, 托育/托儿所/幼儿园/nursery for nurseries",
-                             fix="use one of those values, or give kind for the whole file in the project file")
-        out[i] = kind
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------- geometry
 
 
 def parse_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs: str | None,
@@ -783,7 +482,7 @@ def _spatial_geometry(frame: gpd.GeoDataFrame, source: str, crs: str | None) -> 
 def _point_geometry(frame: pd.DataFrame, source: str, found: dict[str, str], crs: str | None,
                     system: str) -> gpd.GeoSeries:
     if "lon" not in found or "lat" not in found:
-        raise _missing_column(frame, source, "lon" if "lon" not in found else "lat",
+        raise missing_column_error(frame, source, "lon" if "lon" not in found else "lat",
                               also=("lat" if "lon" not in found else None),
                               fix="add longitude/latitude columns (经度, 纬度), or x/y columns and crs = \"EPSG:xxxx\", "
                                   "or use a GeoPackage/Shapefile/GeoJSON with geometry")

@@ -241,7 +241,7 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
 
 def _warn_missing_capacity(frame: gpd.GeoDataFrame, name: str, say: Progress) -> None:
     """A capacity that is not given is not zero: say so loudly (coverage marks those facilities 'capacity missing')."""
-    from .layers import ALIASES
+    from .columns import ALIASES
 
     for kind in KINDS:
         column = CAPACITY_COLUMN[kind]

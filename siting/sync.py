@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import layers, measures
+from . import columns, layers, measures
 from .errors import InputError
 from .sync_dates import DATE_CHECK_COLUMNS, MILESTONE_LABEL, MILESTONES, check_dates, date_check_note, parse_date  # noqa: F401
 from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS, NURSERY
@@ -96,7 +96,7 @@ _SEVERITY = {"pass": 0, "not_yet_due": 1, "missing_data": 2, "fail": 3}
 ALL_PHASES = "all"
 INDICATOR = "新建居住区配套建设养老服务设施达标率"
 
-#: Column headers accepted for the fields `siting.layers.ALIASES` does not know (compared like layers does).
+#: Column headers accepted for the fields `siting.columns.ALIASES` does not know (compared like layers does).
 SYNC_ALIASES: dict[str, tuple[str, ...]] = {
     "development_id": ("development_id", "dev_id", "开发项目编号", "项目编号", "项目id", "所属项目", "配套项目编号"),
     "phase": ("phase", "分期", "期数", "期次"),
@@ -168,7 +168,7 @@ def read_developments(path: str | os.PathLike, facilities_path: str | os.PathLik
 
 def _pick(names: list[str], role: str, path: Path) -> str:
     for name in names:
-        if layers.normalise_header(name) in _SHEETS[role]:
+        if columns.normalise_header(name) in _SHEETS[role]:
             return name
     raise InputError(f"no '{role}' sheet or layer (found: {', '.join(names)})", file=path,
                      expected=f"one named {' or '.join(_SHEETS[role])}", fix="rename the sheet or layer")
@@ -177,9 +177,9 @@ def _pick(names: list[str], role: str, path: Path) -> str:
 def _find(frame: pd.DataFrame, fields: tuple[str, ...]) -> dict[str, str]:
     found: dict[str, str] = {}
     for column in frame.columns:
-        key = re.sub(r"\([^()]*\)$", "", layers.normalise_header(column))
+        key = re.sub(r"\([^()]*\)$", "", columns.normalise_header(column))
         for f in fields:
-            if f not in found and key in {layers.normalise_header(a) for a in SYNC_ALIASES[f]}:
+            if f not in found and key in {columns.normalise_header(a) for a in SYNC_ALIASES[f]}:
                 found[f] = column
     return found
 
@@ -192,7 +192,7 @@ def _dates(frame: pd.DataFrame, source: str, found: dict[str, str]) -> dict[str,
     for m in MILESTONES:
         col = found.get(m)
         values = frame[col].tolist() if col else [None] * len(frame)
-        out[m] = [parse_date(v, file=source, row=layers.spreadsheet_row(frame, i), column=col) for i, v in enumerate(values)]
+        out[m] = [parse_date(v, file=source, row=columns.spreadsheet_row(frame, i), column=col) for i, v in enumerate(values)]
     return out
 
 
@@ -200,11 +200,11 @@ def _locations(frame: pd.DataFrame, source: str, found: dict[str, str]) -> gpd.G
     """WGS84 geometry per row from a geometry layer, WKT text (lon/lat degrees) or 经度/纬度 columns; None where the
     row has no location (a facility not yet sited)."""
     empty = gpd.GeoSeries([None] * len(frame), crs="EPSG:4326")
-    geom_name = layers.geometry_column_name(frame)
+    geom_name = columns.geometry_column_name(frame)
     if geom_name is not None:
         present = np.array([g is not None and not g.is_empty for g in frame.geometry.values], dtype=bool)
     elif "lon" in found and "lat" in found:
-        present = ~(frame[found["lon"]].map(layers.is_blank).to_numpy(bool) & frame[found["lat"]].map(layers.is_blank).to_numpy(bool))
+        present = ~(frame[found["lon"]].map(columns.is_blank).to_numpy(bool) & frame[found["lat"]].map(columns.is_blank).to_numpy(bool))
     else:
         present = np.zeros(len(frame), dtype=bool)
     series = empty
@@ -221,7 +221,7 @@ def _locations(frame: pd.DataFrame, source: str, found: dict[str, str]) -> gpd.G
     if geom_name is None and "wkt" in found:
         values = np.asarray(series.values, dtype=object)
         for i, text in enumerate(frame[found["wkt"]].tolist()):
-            if layers.is_blank(text):
+            if columns.is_blank(text):
                 continue
             try:
                 geom = shapely.from_wkt(str(text))
@@ -229,7 +229,7 @@ def _locations(frame: pd.DataFrame, source: str, found: dict[str, str]) -> gpd.G
                 geom = None
             if geom is None or geom.is_empty or not geom.is_valid:
                 raise InputError(f"'{str(text)[:40]}' is not a valid WKT point or polygon", file=source,
-                                 row=layers.spreadsheet_row(frame, i),
+                                 row=columns.spreadsheet_row(frame, i),
                                  column=found["wkt"], expected="e.g. POINT (lon lat) or POLYGON ((lon lat, ...)) in degrees",
                                  fix="correct the cell, or give 经度/纬度 instead")
             values[i] = geom
@@ -241,14 +241,14 @@ def _require(frame: pd.DataFrame, source: str, found: dict[str, str], fields: tu
     for needed in fields:
         if needed not in found:
             raise InputError(f"no {needed} column; found: {', '.join(map(str, frame.columns))}", file=source,
-                             column=needed, expected="a column named one of " + ", ".join(SYNC_ALIASES.get(needed) or layers.ALIASES[needed]),
+                             column=needed, expected="a column named one of " + ", ".join(SYNC_ALIASES.get(needed) or columns.ALIASES[needed]),
                              fix="rename the column")
 
 
 def _id_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return "" if layers.is_blank(value) else str(value).strip()
+    return "" if columns.is_blank(value) else str(value).strip()
 
 
 def _split_ids(value: Any) -> list[str]:
@@ -260,7 +260,7 @@ def normalize_phases(frame: pd.DataFrame, source: str = "phases") -> gpd.GeoData
     """Phases table with Chinese or English headers -> PHASE_COLUMNS (dates as datetime.date or None)."""
     if set(PHASE_COLUMNS) <= set(frame.columns):
         return frame
-    found = {**layers.resolve_columns(frame, source, None, ("name", "households", "population", "lon", "lat")),
+    found = {**columns.resolve_columns(frame, source, None, ("name", "households", "population", "lon", "lat")),
              **_find(frame, ("development_id", "phase", *MILESTONES, "dev_name", "wkt"))}
     if "dev_name" in found:
         found["name"] = found["dev_name"]
@@ -268,24 +268,24 @@ def normalize_phases(frame: pd.DataFrame, source: str = "phases") -> gpd.GeoData
     dev_ids = [_id_text(v) for v in frame[found["development_id"]].tolist()]
     for i, d in enumerate(dev_ids):
         if not d:
-            raise InputError("blank development id", file=source, row=layers.spreadsheet_row(frame, i), column=found["development_id"],
+            raise InputError("blank development id", file=source, row=columns.spreadsheet_row(frame, i), column=found["development_id"],
                              expected="the development's id in every row", fix="fill it in")
     phases = [_id_text(v) or "1" for v in frame[found["phase"]].tolist()] if "phase" in found else ["1"] * len(frame)
     seen: dict[tuple[str, str], int] = {}
     for i, key in enumerate(zip(dev_ids, phases)):
-        row = layers.spreadsheet_row(frame, i)
+        row = columns.spreadsheet_row(frame, i)
         if key in seen:
             raise InputError(f"development {key[0]} phase {key[1]} appears twice (rows {seen[key]} and {row})",
                              file=source, row=row, column=found.get("phase"), expected="one row per development and phase",
                              fix="number the phases 1, 2, 3 … or merge the rows")
         seen[key] = row
-    households = layers.parse_numbers(frame, source, found["households"])
-    layers.check_non_negative(frame, households, source, found["households"], "households")
-    population = layers.parse_numbers(frame, source, found.get("population"))
+    households = columns.parse_numbers(frame, source, found["households"])
+    columns.check_non_negative(frame, households, source, found["households"], "households")
+    population = columns.parse_numbers(frame, source, found.get("population"))
     return gpd.GeoDataFrame(
-        {"development_id": dev_ids, "name": layers.parse_names(frame, found.get("name")), "phase": phases,
+        {"development_id": dev_ids, "name": columns.parse_names(frame, found.get("name")), "phase": phases,
          "households": households, "population": population, **_dates(frame, source, found),
-         "row": [layers.spreadsheet_row(frame, i) for i in range(len(frame))]},
+         "row": [columns.spreadsheet_row(frame, i) for i in range(len(frame))]},
         geometry=_locations(frame, source, found), crs="EPSG:4326")
 
 
@@ -293,7 +293,7 @@ def normalize_facilities(frame: pd.DataFrame, source: str = "facilities") -> gpd
     """Facilities table -> FACILITY_COLUMNS; development_ids is a list (one facility may serve several)."""
     if set(FACILITY_COLUMNS) <= set(frame.columns):
         return frame
-    found = {**layers.resolve_columns(frame, source, None, ("id", "name", "kind", "floor_area_m2", "seats", "lon", "lat")),
+    found = {**columns.resolve_columns(frame, source, None, ("id", "name", "kind", "floor_area_m2", "seats", "lon", "lat")),
              **_find(frame, ("development_id", "phase", *MILESTONES, "wkt", "fac_id"))}
     if "fac_id" in found:
         found["id"] = found["fac_id"]
@@ -302,19 +302,19 @@ def normalize_facilities(frame: pd.DataFrame, source: str = "facilities") -> gpd
     for i, v in enumerate(frame[found["development_id"]].tolist()):
         ids = _split_ids(v)
         if not ids:
-            raise InputError("blank development id", file=source, row=layers.spreadsheet_row(frame, i), column=found["development_id"],
+            raise InputError("blank development id", file=source, row=columns.spreadsheet_row(frame, i), column=found["development_id"],
                              expected="the id of the development(s) the facility serves; several separated by ;",
                              fix="fill it in")
         dev_lists.append(ids)
     phase_links = [_split_ids(v) for v in frame[found["phase"]].tolist()] if "phase" in found else [[] for _ in range(len(frame))]
-    values = {f: layers.parse_numbers(frame, source, found.get(f)) for f in ("floor_area_m2", "seats")}
+    values = {f: columns.parse_numbers(frame, source, found.get(f)) for f in ("floor_area_m2", "seats")}
     for f, v in values.items():
-        layers.check_non_negative(frame, v, source, found.get(f), f)
+        columns.check_non_negative(frame, v, source, found.get(f), f)
     return gpd.GeoDataFrame(
-        {"fac_id": layers.parse_ids(frame, source, found.get("id"), "F"), "development_ids": dev_lists,
+        {"fac_id": columns.parse_ids(frame, source, found.get("id"), "F"), "development_ids": dev_lists,
          FACILITY_PHASES: phase_links,
-         "kind": layers.parse_kinds(frame, source, found["kind"]), "name": layers.parse_names(frame, found.get("name")),
-         **values, **_dates(frame, source, found), "row": [layers.spreadsheet_row(frame, i) for i in range(len(frame))]},
+         "kind": columns.parse_kinds(frame, source, found["kind"]), "name": columns.parse_names(frame, found.get("name")),
+         **values, **_dates(frame, source, found), "row": [columns.spreadsheet_row(frame, i) for i in range(len(frame))]},
         geometry=_locations(frame, source, found), crs="EPSG:4326")
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import layers
+from .columns import is_blank
 from .errors import InputError
 
 MILESTONES: tuple[str, ...] = ("planning_approval", "construction_start", "completion_acceptance", "delivery")
@@ -46,7 +46,7 @@ def parse_date(value: Any, *, file: str | os.PathLike | None = None, row: int | 
                column: str | None = None) -> dt.date | None:
     """A milestone date from a cell: ISO, 2023/5/1, 2023.5.1, 2023年5月1日, a datetime or an Excel serial number;
     None for a blank cell."""
-    if layers.is_blank(value):
+    if is_blank(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.date()
@@ -122,7 +122,7 @@ def _record(rec: pd.Series, table: str, milestone: str, problem: str, fix: str) 
     source = rec.get("source") or table
     columns = rec.get("headers")  # the planner's column headers (siting.sync._dates)
     column = columns.get(milestone, MILESTONE_LABEL[milestone]) if isinstance(columns, dict) else MILESTONE_LABEL[milestone]
-    row = int(rec["row"]) if not layers.is_blank(rec.get("row")) else None
+    row = int(rec["row"]) if not is_blank(rec.get("row")) else None
     if table == "phases":
         dev, what = rec["development_id"], _record_name(table, (rec["development_id"], rec["phase"]))
     else:

@@ -119,7 +119,8 @@ def units_from_frame(frame: pd.DataFrame, *, level: str, source: str, columns: d
                      crs: str | None = None, coords: str = "wgs84") -> UnitLayer:
     """A unit layer from a read table (spatial file or PostGIS): ids checked unique, geometry polygons and valid,
     converted to WGS84, no two units overlapping."""
-    from .layers import geometry_column_name, parse_geometry, parse_ids, parse_names, resolve_columns, spreadsheet_row
+    from .columns import geometry_column_name, parse_ids, parse_names, resolve_columns, spreadsheet_row
+    from .layers import parse_geometry
 
     if len(frame) == 0:
         raise InputError(f"the {level_label(level)} layer has no units", file=source,
@@ -161,7 +162,7 @@ def units_from_frame(frame: pd.DataFrame, *, level: str, source: str, columns: d
 def _optional_ids(frame: pd.DataFrame, column: str | None) -> list[str | None]:
     if column is None:
         return [None] * len(frame)
-    from .layers import is_blank
+    from .columns import is_blank
 
     return [None if is_blank(v) else str(int(v) if isinstance(v, float) and v.is_integer() else v).strip()
             for v in frame[column].tolist()]
@@ -169,7 +170,7 @@ def _optional_ids(frame: pd.DataFrame, column: str | None) -> list[str | None]:
 
 def _unit_area_types(frame: pd.DataFrame, source: str, column: str | None) -> list[str | None]:
     """new / existing where the layer says (小区类型), None where it does not: the residences' own types then apply."""
-    from .layers import AREA_TYPE_VALUES, is_blank, normalise_header, spreadsheet_row
+    from .columns import AREA_TYPE_VALUES, is_blank, normalise_header, spreadsheet_row
 
     if column is None:
         return [None] * len(frame)
@@ -205,7 +206,7 @@ def units_from_column(residences: gpd.GeoDataFrame, level: str, source: str) -> 
     """Units named by a residences column (`unit_<level>`, read from 所属社区 / 所属街道): ids only, no geometry."""
     column = f"unit_{level}"
     if column not in residences.columns:
-        from .layers import ALIASES
+        from .columns import ALIASES
 
         raise ConfigError(f"the {level_label(level)} block names no file and the residences have no column naming "
                           f"their {LEVELS[level]}", file=source, column=f"units.{level}",
@@ -343,7 +344,7 @@ def facility_levels(facilities: pd.DataFrame) -> np.ndarray:
     """Each facility's level (FACILITY_LEVELS keys): nurseries are `nursery`; an elderly facility's level comes from
     its `level` cell, else its type label (街道综合养老服务中心 → street_centre, 小区养老服务用房 → xiaoqu_room), else
     `community_station` (a 日间照料站 is the default elderly facility)."""
-    from .layers import normalise_header
+    from .columns import normalise_header
 
     out = np.empty(len(facilities), dtype=object)
     level_cells = facilities["level"].tolist() if "level" in facilities.columns else [""] * len(facilities)

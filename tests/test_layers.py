@@ -160,7 +160,7 @@ def test_web_map_coordinates_are_converted_with_siting_coords(tmp_path, system, 
 
 
 def test_facilities_kinds_capacities_and_generated_ids(caplog):
-    with caplog.at_level(logging.INFO, logger="siting.layers"):
+    with caplog.at_level(logging.INFO, logger="siting.columns"):
         frame = read_facilities(FACILITIES_CSV)
     assert tuple(frame.columns) == FACILITY_COLUMNS
     assert frame["fac_id"].tolist() == ["F1", "F2"]
@@ -362,7 +362,7 @@ def test_facility_errors(tmp_path):
 
 def test_generated_residence_ids_are_logged(caplog):
     frame = pd.DataFrame({"户数": [5, 6], "经度": [116.35, 116.36], "纬度": [39.96, 39.97]})
-    with caplog.at_level(logging.INFO, logger="siting.layers"):
+    with caplog.at_level(logging.INFO, logger="siting.columns"):
         got = residences_from_frame(frame, source="scenario additions", household_size=3.0)
     assert got["res_id"].tolist() == ["R1", "R2"]
     assert "scenario additions: no id column; ids R1..R2 generated in row order" in caplog.text
