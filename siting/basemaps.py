@@ -7,14 +7,13 @@ the HTML) and 高德 AutoNavi (tiles in GCJ-02). On the AutoNavi basemap every o
 of siting.coords.wgs84_to_gcj02 is sampled on a grid over the map in Python and the page interpolates it
 bilinearly (the offset varies over tens of kilometres, so a 1 km grid is within 10 cm), so there is one
 implementation of the transform. Tiles that cannot load (offline, firewall) leave the overlays working: while the
-browser is offline no tile is requested at all, and a failed tile shows a one-line note instead.
+browser is offline no tile is requested at all, and a failed tile shows a one-line note instead. Which basemaps
+exist and which a project asks for is siting.tiles.
 """
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import folium
 import geopandas as gpd
@@ -26,7 +25,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from .coords import wgs84_to_gcj02
-from .errors import ConfigError
+from .tiles import BASEMAPS
 
 log = logging.getLogger(__name__)
 
@@ -36,66 +35,6 @@ STREET_LAYER_NAME = "街道 Streets (步行网络 walking network)"
 NO_BASEMAP_NAME = "无底图 No basemap (offline)"
 STREET_SIMPLIFY_M = 2.0  # well under a snapped walk's precision, and it drops most vertices of straight streets
 GCJ02_GRID_STEP_DEG = 0.01  # ~1 km: bilinear interpolation of the GCJ-02 offset stays within 10 cm
-
-
-@dataclass(frozen=True)
-class Basemap:
-    key: str
-    name: str  # bilingual, as the layer switcher shows it
-    urls: tuple[str, ...]  # drawn bottom to top (Tianditu: the map, then its labels)
-    subdomains: str
-    attribution: str
-    gcj02: bool = False  # tiles drawn in GCJ-02: overlays must move with them
-    needs_key: bool = False
-    max_zoom: int = 19
-
-
-_TDT = "https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}"
-_TDT_ATTR = '&copy; <a href="https://www.tianditu.gov.cn/">天地图 Tianditu</a> (国家地理信息公共服务平台)'
-BASEMAPS: dict[str, tuple[Basemap, ...]] = {
-    "osm": (Basemap("osm", "OpenStreetMap", ("https://tile.openstreetmap.org/{z}/{x}/{y}.png",), "",
-                    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'),),
-    "tianditu": (
-        Basemap("tianditu_vec", "天地图 Tianditu 矢量 vector", (_TDT % ("vec", "vec"), _TDT % ("cva", "cva")), "01234567", _TDT_ATTR,
-                needs_key=True, max_zoom=18),
-        Basemap("tianditu_img", "天地图 Tianditu 影像 imagery", (_TDT % ("img", "img"), _TDT % ("cia", "cia")), "01234567", _TDT_ATTR,
-                needs_key=True, max_zoom=18),
-    ),
-    "amap": (Basemap("amap", "高德 AutoNavi (GCJ-02)",
-                     ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",), "1234",
-                     '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a>', gcj02=True, max_zoom=18),),
-}
-
-
-def parse_tiles(value: str | Sequence[str] | None, *, file: Any = None) -> tuple[str, ...]:
-    """`tiles` from the project file or `--tiles`: none, one name, a comma-separated string or a list; 'all' = every one."""
-    if value is None or value == "" or value is False:
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    names: list[str] = []
-    for item in items:
-        name = str(item).strip().lower()
-        if name == "all":
-            names += [n for n in BASEMAPS if n not in names]
-        elif name in BASEMAPS:
-            names += [name] if name not in names else []
-        elif name:
-            raise ConfigError(f"unknown basemap {item!r}", file=file, column="tiles",
-                              expected=f"no basemap (offline, the default) or any of {', '.join(BASEMAPS)}, all; e.g. tiles = [\"osm\", \"amap\"]",
-                              fix="leave tiles unset for an offline map, or name basemaps from the list (they need internet)")
-    return tuple(names)
-
-
-def resolve_tianditu_key(tiles: Sequence[str], project_key: str | None = None) -> str | None:
-    """The Tianditu key: TIANDITU_KEY from the environment, else [project] tianditu_key. It ends up in the HTML."""
-    if "tianditu" not in tiles:
-        return None
-    key = os.environ.get("TIANDITU_KEY") or project_key
-    if not key:
-        raise ConfigError("the Tianditu basemap needs a key, and none is set", column="tianditu_key",
-                          expected="a 天地图 key (apply at https://console.tianditu.gov.cn/)",
-                          fix="set the environment variable TIANDITU_KEY or tianditu_key in [project], or drop 'tianditu' from tiles")
-    return str(key)
 
 
 def street_lines(network, *, tolerance_m: float = STREET_SIMPLIFY_M) -> gpd.GeoDataFrame:

@@ -25,9 +25,10 @@ from shapely.geometry import box
 
 from . import basemaps
 from .errors import InputError
-from .output import atomic_path
 from .map_parts import BOX_CSS, BoxControl, feature, geojson_layer, map_points
+from .output import atomic_path
 from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, KIND_LABEL, KINDS
+from .tiles import parse_tiles, resolve_tianditu_key
 
 STATIC_LEAFLET = Path(__file__).resolve().parent / "static" / "leaflet"
 
@@ -79,8 +80,8 @@ def coverage_map(
     _require(residences, ["res_id", "households", "geometry"] + [f"covered_{k}" for k in kinds], "residences")
     _require(facilities, ["fac_id", "kind", "geometry"], "facilities")
     _require(catchments, ["kind", "geometry"], "catchments")
-    tiles = basemaps.parse_tiles(tiles)
-    tianditu_key = tianditu_key or basemaps.resolve_tianditu_key(tiles)
+    tiles = parse_tiles(tiles)
+    tianditu_key = tianditu_key or resolve_tianditu_key(tiles)
     residences, facilities, catchments = (_to_wgs84(f) for f in (residences, facilities, catchments))
     proposed = _to_wgs84(proposed) if proposed is not None else None
     newly_covered = _to_wgs84(newly_covered) if newly_covered is not None else None

@@ -215,7 +215,7 @@ def combine(parts: list[UnitNeeds]) -> UnitNeeds:
 def fewest_sites(needs: UnitNeeds, n_cols: int, site_cost: np.ndarray | None = None, solver: str = "cbc") -> tuple[float, list[int]]:
     """Least number (or cost, with `site_cost`) of new sites meeting every unit's row: an LSCP on those rows alone,
     so that a `p` or budget too small is named before the full model runs. Returns (count or cost, sites)."""
-    from .optimize import LSCP
+    from .optimize_covering import LSCP
 
     rows = np.repeat(np.arange(len(needs.rows)), [r.size for r in needs.rows])
     cols = np.concatenate(needs.rows)

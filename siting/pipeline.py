@@ -293,7 +293,7 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
         })
         unit_sheets = []
         if indicators is not None:
-            from .indicators import indicator_sheets, write_indicator_outputs
+            from .indicator_outputs import indicator_sheets, write_indicator_outputs
 
             summary["units"] = indicators.summary
             unit_sheets = indicator_sheets(indicators)  # indicators.xlsx, and coverage.xlsx after the run's own sheets
@@ -369,7 +369,7 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
 
         check_pdf_printer()
     if project.tiles:  # a missing Tianditu key is found before the work, not when the map is drawn
-        from .basemaps import resolve_tianditu_key
+        from .tiles import resolve_tianditu_key
 
         project.tianditu_key = resolve_tianditu_key(project.tiles, project.tianditu_key)
     say = timed_progress(progress)

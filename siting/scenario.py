@@ -624,7 +624,7 @@ def run_scenarios(paths: Iterable[str | os.PathLike], *, output: str | os.PathLi
         from .report import check_pdf_printer
 
         check_pdf_printer()
-    from .basemaps import resolve_tianditu_key
+    from .tiles import resolve_tianditu_key
 
     first = dataclasses.replace(scenarios[0].project, output=Path(output))
     first.tianditu_key = resolve_tianditu_key(first.tiles, first.tianditu_key)

@@ -731,7 +731,7 @@ def run_check(developments_path: str | os.PathLike, profile, network_path: str |
         from .report import check_pdf_printer
 
         check_pdf_printer()
-    from .basemaps import parse_tiles, resolve_tianditu_key
+    from .tiles import parse_tiles, resolve_tianditu_key
 
     tiles = parse_tiles(tiles)
     resolve_tianditu_key(tiles)  # a missing key is said before the work

@@ -25,6 +25,7 @@ from .maps import CATCHMENT_COLORS, save_map
 from .output import ensure_writable_dir, file_sha256, write_csv, write_json
 from .schema import KIND_LABEL, KINDS
 from .sync import INDICATOR, VERDICT_LABEL, SyncResult
+from .tiles import parse_tiles, resolve_tianditu_key
 
 VERDICT_COLOR = {"pass": "#c7e9c0", "fail": "#fcbba1", "not_yet_due": "#deebf7", "missing_data": "#fdd49e"}
 FILES = {"html": "sync_report.html", "map": "sync_map.html", "csv": "sync_checks.csv",
@@ -177,8 +178,8 @@ def sync_map(result: SyncResult, *, network=None, tiles=None, tianditu_key: str 
     Built from the same GeoJSON layers as the coverage map (popups bound in Leaflet, no jQuery, no marker plugin),
     over the street layer and the optional basemaps of siting.basemaps."""
     phases, facilities = result.phases, result.facilities
-    tiles = basemaps.parse_tiles(tiles)
-    tianditu_key = tianditu_key or basemaps.resolve_tianditu_key(tiles)
+    tiles = parse_tiles(tiles)
+    tianditu_key = tianditu_key or resolve_tianditu_key(tiles)
     located = [g for g in list(phases.geometry) + list(facilities.geometry) if g is not None]
     bounds = None
     if located:

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .charts import Chart, bar_chart
-from .indicators import UNIT_COUNTS, Indicators, indicators_section, map_checks
+from .indicator_outputs import indicators_section
+from .indicators import UNIT_COUNTS, Indicators, map_checks
 from .report import KIND_COLORS, Section, Table
 from .schema import CAPACITY_UNIT, ELDERLY, KIND_LABEL, KINDS, NURSERY
 from .units import LEVELS

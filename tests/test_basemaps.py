@@ -11,7 +11,7 @@ import pyproj
 import pytest
 import shapely
 
-from siting import basemaps
+from siting import basemaps, tiles
 from siting.coords import wgs84_to_gcj02
 from siting.errors import ConfigError
 from siting.maps import coverage_map, save_map
@@ -37,19 +37,19 @@ def grid_network(lon0: float = 116.395, lat0: float = 39.895, n: int = 8, step_d
     ("all", ("osm", "tianditu", "amap")),
 ])
 def test_parse_tiles(value, expected):
-    assert basemaps.parse_tiles(value) == expected
+    assert tiles.parse_tiles(value) == expected
 
 
 def test_unknown_basemap_and_missing_tianditu_key_are_planner_errors(monkeypatch):
     with pytest.raises(ConfigError, match=r"column 'tiles': unknown basemap 'google'.*any of osm, tianditu, amap, all"):
-        basemaps.parse_tiles("osm,google")
+        tiles.parse_tiles("osm,google")
     monkeypatch.delenv("TIANDITU_KEY", raising=False)
     with pytest.raises(ConfigError, match="Tianditu basemap needs a key.*TIANDITU_KEY or tianditu_key in \\[project\\]"):
-        basemaps.resolve_tianditu_key(("tianditu",))
-    assert basemaps.resolve_tianditu_key(("tianditu",), "from-project") == "from-project"
+        tiles.resolve_tianditu_key(("tianditu",))
+    assert tiles.resolve_tianditu_key(("tianditu",), "from-project") == "from-project"
     monkeypatch.setenv("TIANDITU_KEY", "from-env")
-    assert basemaps.resolve_tianditu_key(("tianditu",), "from-project") == "from-env"
-    assert basemaps.resolve_tianditu_key(("osm",), "from-project") is None  # no Tianditu, no key in the HTML
+    assert tiles.resolve_tianditu_key(("tianditu",), "from-project") == "from-env"
+    assert tiles.resolve_tianditu_key(("osm",), "from-project") is None  # no Tianditu, no key in the HTML
 
 
 def test_tianditu_key_lands_in_the_html_and_a_note_is_printed(tmp_path, monkeypatch, caplog):

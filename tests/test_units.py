@@ -30,7 +30,8 @@ from conftest import copy_sample_project
 
 from siting.coverage import analyse_coverage
 from siting.errors import ConfigError, InputError
-from siting.indicators import build_indicators, site_reach, write_indicator_outputs
+from siting.indicator_outputs import write_indicator_outputs
+from siting.indicators import build_indicators, site_reach
 from siting.layers import read_table
 from siting.output import write_csv, write_json
 from siting.profiles import load_profile
