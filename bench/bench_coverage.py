@@ -57,7 +57,7 @@ def _reset_peak_rss() -> None:
 
 
 def _limits(profile) -> dict[str, float]:
-    from siting.schema import KINDS
+    from siting.inputs.schema import KINDS
 
     return {kind: profile.walk_limit_m(kind) for kind in KINDS}
 
@@ -79,7 +79,7 @@ def _res_nodes(net, residences) -> np.ndarray:
 
 
 def run_siting(city, profile, limits, args) -> dict:
-    from siting import kernels
+    from siting.network import kernels
     from siting.coverage import analyse_coverage
 
     net, res, fac, _ = city
@@ -102,9 +102,9 @@ def run_siting(city, profile, limits, args) -> dict:
 
 
 def answers_siting(city, limits) -> np.ndarray:
-    from siting.routing import nearest_source
-    from siting.schema import ELDERLY
-    from siting.snap import snap_points
+    from siting.network.routing import nearest_source
+    from siting.inputs.schema import ELDERLY
+    from siting.network.snap import snap_points
 
     net, _, fac, _ = city
     fn = _facility_nodes(net, fac, ELDERLY)
@@ -115,7 +115,7 @@ def answers_siting(city, limits) -> np.ndarray:
 def run_scipy_floor(city, profile, limits, args) -> tuple[dict, np.ndarray]:
     from scipy.sparse.csgraph import dijkstra
 
-    from siting.schema import ELDERLY
+    from siting.inputs.schema import ELDERLY
 
     net, _, fac, _ = city
     adj = net.adjacency
@@ -130,7 +130,7 @@ def run_pandana(city, profile, limits, args) -> tuple[dict, np.ndarray]:
     import pandana
     import pandas as pd
 
-    from siting.schema import ELDERLY
+    from siting.inputs.schema import ELDERLY
 
     net, res, fac, _ = city
     nodes = {k: _facility_nodes(net, fac, k) for k in limits}
@@ -168,7 +168,7 @@ def run_pandana(city, profile, limits, args) -> tuple[dict, np.ndarray]:
 def run_osmnx(city, profile, limits, args) -> tuple[dict, np.ndarray | None]:
     import networkx as nx
 
-    from siting.schema import ELDERLY
+    from siting.inputs.schema import ELDERLY
 
     net, res, fac, _ = city
     res_node = _res_nodes(net, res)
@@ -224,7 +224,7 @@ def run_osmnx(city, profile, limits, args) -> tuple[dict, np.ndarray | None]:
 def worker(args) -> None:
     import gc
 
-    from siting.profiles import load_profile
+    from siting.inputs.profiles import load_profile
     from synthetic_city import make_city
 
     city = make_city(args.residents, seed=args.seed, households_per_point=args.households_per_point)

@@ -67,11 +67,11 @@ def worker_polygons(residents: int, n_fac: int, rings: int, seed: int) -> dict:
     import numpy as np
     import pandas as pd
 
-    import siting.isochrones as iso
-    from siting import kernels
-    from siting.profiles import load_profile
-    from siting.schema import ELDERLY
-    from siting.snap import snap_geoseries
+    import siting.network.isochrones as iso
+    from siting.network import kernels
+    from siting.inputs.profiles import load_profile
+    from siting.inputs.schema import ELDERLY
+    from siting.network.snap import snap_geoseries
     from synthetic_city import make_city
 
     net, _, fac, cand = make_city(residents, seed=seed)

@@ -9,7 +9,7 @@ Instances:
   (10,000 points clustered inside the compounds, households split by building), candidate sites are 2,000 points
   (60 % ground-floor spaces inside compounds, 40 % anywhere: schools, public buildings, vacant parcels), and the
   city's existing elderly day-care stations are fixed open. Coverage sets are walking distances along the city's
-  streets from siting's own snapping and bounded Dijkstra (`siting.snap`, `siting.routing.reach`), within the
+  streets from siting's own snapping and bounded Dijkstra (`siting.network.snap`, `siting.network.routing.reach`), within the
   national profile's 15-minute elderly walk (825 m). `--quick` uses 2,000 × 400 from a smaller city.
 
 Every model runs on the same pairs. p-median and p-center use p = the LSCP optimum (the fewest new sites that reach
@@ -39,12 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from siting.errors import OptimizationError  # noqa: E402
 from siting.measures import required_capacity  # noqa: E402
 from siting.optimize import LSCP, MCLP, CapacitatedCoverage, PCenter, PMedian, cbc_command, pulp_status_text  # noqa: E402
-from siting.optimize_reduce import Pairs  # noqa: E402
+from siting.optimisation.reduce import Pairs  # noqa: E402
 from siting.output import write_text  # noqa: E402
-from siting.profiles import load_profile  # noqa: E402
-from siting.routing import reach  # noqa: E402
-from siting.schema import ELDERLY  # noqa: E402
-from siting.snap import snap_geoseries  # noqa: E402
+from siting.inputs.profiles import load_profile  # noqa: E402
+from siting.network.routing import reach  # noqa: E402
+from siting.inputs.schema import ELDERLY  # noqa: E402
+from siting.network.snap import snap_geoseries  # noqa: E402
 from synthetic_city import UTM_50N, make_city  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +54,7 @@ FAR_M = 1e9  # what spopt sees for a pair beyond the walk
 
 def city_instance(n_res: int, n_cand: int, residents: int, seed: int = 0) -> dict:
     """Residences (buildings of the synthetic compounds), candidates and existing elderly stations, and the walking
-    pairs within the national profile's elderly walk (`siting.routing.reach` on the compiled street grid)."""
+    pairs within the national profile's elderly walk (`siting.network.routing.reach` on the compiled street grid)."""
     rng = np.random.default_rng(seed)
     city = make_city(residents, seed=seed)
     to_utm = pyproj.Transformer.from_crs("EPSG:4326", UTM_50N, always_xy=True)

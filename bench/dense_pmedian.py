@@ -17,7 +17,7 @@ from scipy.sparse.csgraph import connected_components, shortest_path
 from scipy.spatial import Delaunay
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from siting.optimize_reduce import Pairs  # noqa: E402
+from siting.optimisation.reduce import Pairs  # noqa: E402
 
 
 def dense_instance(n: int = 900, seed: int = 0, side_m: float = 6000.0, drop_share: float = 0.35) -> dict:

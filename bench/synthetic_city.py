@@ -14,7 +14,7 @@ Model (all figures are parameters of `make_city`, documented here once):
   0.25 beyond (older cores, newer rims).
 - Facilities: one elderly day-care station per ~3,000 households (floor area 150–900 m²) and one nursery per
   ~5,000 households (40–200 seats), at random positions; candidate sites as many again, at random positions.
-Everything is in the column contract of siting/schema.py. The network is built with `network_from_arrays` from
+Everything is in the column contract of siting/inputs/schema.py. The network is built with `network_from_arrays` from
 the very ways written to .osm.pbf by `write_pbf`, so reading that file back gives the same graph.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import pyproj
 
 from siting.network import WalkNetwork, network_from_arrays
-from siting.schema import ELDERLY, NURSERY
+from siting.inputs.schema import ELDERLY, NURSERY
 
 CENTRE_LON, CENTRE_LAT = 118.9, 42.27  # Chifeng, Inner Mongolia
 UTM_50N = "EPSG:32650"

@@ -18,8 +18,8 @@ import pandas as pd
 
 from .errors import SitingError
 from .output import ensure_writable_dir, write_csv
-from .project import load_project, read_toml
-from .validate import check_number
+from .inputs.project import load_project, read_toml
+from .inputs.validate import check_number
 
 Progress = Callable[[str], None]
 

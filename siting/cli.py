@@ -15,7 +15,7 @@ import click
 
 from . import __version__
 from .errors import SitingError
-from .validate import SETTINGS, check_number, minutes_list
+from .inputs.validate import SETTINGS, check_number, minutes_list
 
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -132,7 +132,7 @@ def _print_summary(run) -> None:
             f"servable share {info['servable_share']:.1%}"
         )
     if getattr(run, "indicators", None) is not None:
-        from .indicators import indicator_lines
+        from .measures.indicators import indicator_lines
 
         click.echo("  规划指标表 Plan indicators (city-wide):")
         for line in indicator_lines(run.indicators):
@@ -216,8 +216,8 @@ def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, outp
 @planner_errors
 def check(developments, facilities_path, network_path, profile, as_of, output, tiles, pdf):
     """四同步 check: facilities planned, built, accepted and delivered with the housing of new developments."""
-    from .profiles import load_profile
-    from .sync import run_check
+    from .inputs.profiles import load_profile
+    from .checks.sync import run_check
 
     result, paths = run_check(developments, load_profile(profile), network_path, output,
                               as_of.date() if as_of else None, facilities_path=facilities_path, tiles=tiles, pdf=pdf)
@@ -238,7 +238,7 @@ def profiles() -> None:
 @profiles.command("list")
 def profiles_list() -> None:
     """Names of the built-in profiles."""
-    from .profiles import list_profiles, load_profile
+    from .inputs.profiles import list_profiles, load_profile
 
     for name in list_profiles():
         click.echo(f"{name:12s} {load_profile(name).title}")
@@ -249,7 +249,7 @@ def profiles_list() -> None:
 @planner_errors
 def profiles_show(name: str) -> None:
     """Every figure of a profile with its source and clause (a name or a .toml path)."""
-    from .profiles import load_profile
+    from .inputs.profiles import load_profile
 
     click.echo(json.dumps(load_profile(name).to_dict(), ensure_ascii=False, indent=2, default=str))
 

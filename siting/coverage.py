@@ -13,12 +13,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import measures
-from .isochrones import catchment_polygons
+from .measures import capacity as measures
+from .network.isochrones import catchment_polygons
 from .network import WalkNetwork
-from .routing import Reach, nearest_source, reach
-from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
-from .snap import Snapped, snap_geoseries
+from .network.routing import Reach, nearest_source, reach
+from .inputs.schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
+from .network.snap import Snapped, snap_geoseries
 
 log = logging.getLogger(__name__)
 

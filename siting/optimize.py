@@ -23,12 +23,12 @@ on what they share in `siting.optimize_base`.
 from __future__ import annotations
 
 from .errors import OptimizationError
-from .optimize_base import SitingResult, _pairs_from_matrix, _solver_gap  # noqa: F401  (private names the tests use)
-from .optimize_covering import LSCP, MCLP
-from .optimize_joint import CapacitatedCoverage, JointCoverage, KindDemand
-from .optimize_median import PCenter, PMedian, _interchange, _reduce_assign  # noqa: F401
-from .optimize_reduce import Pairs
-from .solvers import (  # status names and CBC helpers stay importable from here
+from .optimisation.base import SitingResult, _pairs_from_matrix, _solver_gap  # noqa: F401  (private names the tests use)
+from .optimisation.covering import LSCP, MCLP
+from .optimisation.joint import CapacitatedCoverage, JointCoverage, KindDemand
+from .optimisation.median import PCenter, PMedian, _interchange, _reduce_assign  # noqa: F401
+from .optimisation.reduce import Pairs
+from .optimisation.solvers import (  # status names and CBC helpers stay importable from here
     FEASIBLE_GAP_LIMIT, FEASIBLE_TIME_LIMIT, INFEASIBLE, NOT_SOLVED, OPTIMAL, SOLVERS, STOPPED_WALL_CLOCK, UNBOUNDED,
     cbc_bound_from_log, cbc_command, pulp_status_text,
 )

@@ -17,13 +17,13 @@ import pandas as pd
 
 from . import __version__
 from .coverage import CoverageResult, analyse_coverage
-from .candidates import CandidateTables
+from .inputs.candidates import CandidateTables
 from .errors import ConfigError, listed
 from .network import WalkNetwork, load_network, network_cache_dir
 from .output import ensure_writable_dir, file_sha256, json_safe, output_set, write_csv, write_gpkg, write_json
-from .project import Project, load_project
-from .schema import CAPACITY_COLUMN, FACILITY_COLUMNS, KINDS
-from .snap import walking_points
+from .inputs.project import Project, load_project
+from .inputs.schema import CAPACITY_COLUMN, FACILITY_COLUMNS, KINDS
+from .network.snap import walking_points
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -65,7 +65,7 @@ def timed_progress(progress: Progress | None) -> Progress:
 
 
 def load_profile_for(project: Project):
-    from .profiles import load_profile
+    from .inputs.profiles import load_profile
 
     name = project.profile
     candidate = project.resolve(name) if name.endswith(".toml") else name
@@ -78,7 +78,7 @@ def load_profile_for(project: Project):
 def load_network_for(project: Project, say: Progress) -> WalkNetwork:
     net_cfg = project.network
     if "path" not in net_cfg:
-        from .download import network_from_place
+        from .network.download import network_from_place
 
         return network_from_place(net_cfg.get("place"), metric_crs=project.metric_crs)
     path = project.resolve(net_cfg["path"])
@@ -98,11 +98,11 @@ def load_network_for(project: Project, say: Progress) -> WalkNetwork:
 
 def _read_layer(project: Project, block: dict, role: str, profile, kind: str | None = None,
                 notes: dict | None = None) -> tuple[gpd.GeoDataFrame, str]:
-    from . import layers
+    from .inputs import layers
 
     options = dict(columns=block.get("columns"), crs=block.get("crs"), coords=block.get("coords", "wgs84"))
     if block.get("source") == "osm":
-        from . import osm_features
+        from .inputs import osm_features
 
         osm_path = project.resolve(block.get("path", project.network["path"]))
         if role == "residences":
@@ -119,7 +119,7 @@ def _read_layer(project: Project, block: dict, role: str, profile, kind: str | N
         if frame is not None:
             source = str(block.get("label", role))
         else:
-            from .postgis import read_postgis_table, redact_url
+            from .inputs.postgis import read_postgis_table, redact_url
 
             table = block.get("table")
             if not table:
@@ -143,7 +143,7 @@ def _osm_residences(osm_path: Path, block: dict, profile, notes: dict) -> gpd.Ge
     """Residences estimated from OSM residential buildings, keeping the working (building type, footprint, storeys
     and whether they were assumed) as columns; student dormitories leave the demand unless include_dormitories, as
     the elderly-care and childcare standards count households. `notes["osm_residences"]` says what was counted."""
-    from . import layers, osm_features
+    from .inputs import layers, osm_features
 
     buildings = osm_features.read_osm_residential_buildings(osm_path)
     include_dormitories = bool(block.get("include_dormitories", False))
@@ -191,7 +191,7 @@ def _say_osm_residences(notes: dict, say: Progress) -> None:
 
 
 def _check_against_network(project: Project, net: WalkNetwork, frame: gpd.GeoDataFrame, block: dict) -> None:
-    from .diagnose import check_layer_against_network
+    from .checks.diagnose import check_layer_against_network
 
     if block.get("source") == "osm":
         return
@@ -241,7 +241,7 @@ def load_inputs(project: Project, *, progress: Progress | None = None) -> Inputs
 
 def _warn_missing_capacity(frame: gpd.GeoDataFrame, name: str, say: Progress) -> None:
     """A capacity that is not given is not zero: say so loudly (coverage marks those facilities 'capacity missing')."""
-    from .columns import ALIASES
+    from .inputs.columns import ALIASES
 
     for kind in KINDS:
         column = CAPACITY_COLUMN[kind]
@@ -293,37 +293,37 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
         })
         unit_sheets = []
         if indicators is not None:
-            from .indicator_outputs import indicator_sheets, write_indicator_outputs
+            from .reports.indicator_outputs import indicator_sheets, write_indicator_outputs
 
             summary["units"] = indicators.summary
             unit_sheets = indicator_sheets(indicators)  # indicators.xlsx, and coverage.xlsx after the run's own sheets
             paths.update(write_indicator_outputs(out, indicators, write_csv=csv_into_place, write_json=json_into_place,
                                                  place=staged.path, sheets=unit_sheets))
         paths["summary"] = json_into_place(out / "summary.json", summary)
-        from .run_workbook import WORKBOOK_FILE, write_run_workbook
+        from .reports.run_workbook import WORKBOOK_FILE, write_run_workbook
 
         say(f"writing {WORKBOOK_FILE}")
         write_run_workbook(staged.path(out / WORKBOOK_FILE), json_safe(summary), facility_table, unit_sheets)
         paths["workbook"] = out / WORKBOOK_FILE
         say(f"writing map {project.map_path}")
-        from .maps import coverage_map, save_map
+        from .reports.maps import coverage_map, save_map
 
         m = coverage_map(result.residences, result.facilities, result.catchments, title=project.name,
                          threshold_min=result.summary["walk_minutes"], profile_name=inputs.profile.name,
                          tiles=project.tiles, tianditu_key=project.tianditu_key, network=inputs.network)
         if indicators is not None:
-            from .maps import add_unit_choropleth
+            from .reports.maps import add_unit_choropleth
 
             add_unit_choropleth(m, indicators.layers, indicators.units, indicators.map_checks,
                                 walk_minutes=result.summary["walk_minutes"])
         staged_map = save_map(m, staged.path(project.map_path))
         paths["map"] = project.map_path
         if report:
-            from .report import REPORT_FILE, write_coverage_report
+            from .reports.report import REPORT_FILE, write_coverage_report
 
             say(f"writing report{' and PDF' if pdf else ''} to {out}")
             staged_report = staged.path(out / REPORT_FILE)
-            from .unit_report import unit_section
+            from .reports.unit_report import unit_section
 
             extra = [unit_section(indicators, float(result.summary["walk_minutes"]))] if indicators is not None else []
             written = write_coverage_report(staged_report.parent, summary, result.residences, result.facilities,
@@ -334,7 +334,7 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
                 os.replace(written["report_pdf"], staged.path(out / pdf_name))
                 paths["report_pdf"] = out / pdf_name
         if project.postgis_url:  # its own transaction; a failure here leaves the files of the previous run too
-            from .postgis import write_postgis_tables
+            from .inputs.postgis import write_postgis_tables
 
             say("writing result tables to PostGIS")
             write_postgis_tables(project.postgis_url, {
@@ -365,11 +365,11 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     if not isinstance(project, Project):
         project = load_project(project, **overrides)
     if pdf:
-        from .report import check_pdf_printer
+        from .reports.report import check_pdf_printer
 
         check_pdf_printer()
     if project.tiles:  # a missing Tianditu key is found before the work, not when the map is drawn
-        from .tiles import resolve_tianditu_key
+        from .inputs.tiles import resolve_tianditu_key
 
         project.tianditu_key = resolve_tianditu_key(project.tiles, project.tianditu_key)
     say = timed_progress(progress)
@@ -389,7 +389,7 @@ def _run_coverage(project: Project, say: Progress, *, write: bool, pdf: bool,
     ensure_writable_dir(project.output)
     ensure_writable_dir(project.map_path.parent)
     inputs = load_inputs(project, progress=say)
-    from .units import units_for_project
+    from .measures.units import units_for_project
 
     units = units_for_project(project, inputs, say)
     if check_inputs is not None:
@@ -402,7 +402,7 @@ def _run_coverage(project: Project, say: Progress, *, write: bool, pdf: bool,
     report_coverage(inputs.network, result, say)
     indicators = None
     if units is not None:
-        from .indicators import project_indicators
+        from .measures.indicators import project_indicators
 
         indicators = project_indicators(project, inputs, result, units, say=say, candidates=candidates)
     if not write:
@@ -424,7 +424,7 @@ def report_coverage(net: WalkNetwork, result: CoverageResult, say: Progress) -> 
     """The run log: coverage per kind, and by name every row the result does not treat like the others (too far
     from a street, on a piece of the network cut off from the main one, reaching nobody), with what to do."""
     from .coverage import NO_FACILITIES
-    from .snap import snap_geoseries
+    from .network.snap import snap_geoseries
 
     summary = result.summary
     minutes, snap_m = summary["walk_minutes"], summary["max_snap_m"]

@@ -13,13 +13,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import measures
-from .candidates import CandidateTables
+from .measures import capacity as measures
+from .inputs.candidates import CandidateTables
 from .errors import ConfigError
-from .routing import reach
-from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
-from .snap import snap_geoseries
-from .validate import check_optimize
+from .network.routing import reach
+from .inputs.schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
+from .network.snap import snap_geoseries
+from .inputs.validate import check_optimize
 
 Progress = Callable[[str], None]
 SITE_COLUMNS = ["site_id", "kind", "action", "size", "cost", "lon", "lat", "households_newly_covered", "colocated"]
@@ -37,7 +37,7 @@ def _in_units(sites: gpd.GeoDataFrame, unit_layers: Sequence) -> gpd.GeoDataFram
     """Candidate sites placed in the units (siting.units.assign_units), as residences and facilities are."""
     if not unit_layers:
         return sites
-    from .units import assign_units
+    from .measures.units import assign_units
 
     return assign_units(sites, unit_layers)[0]
 
@@ -47,7 +47,7 @@ def optimise_project(project, inputs, result, *, progress: Progress | None = Non
     """Choose new sites per kind with the project's [optimize] settings (model, p, budget, solver, time limit).
     `candidates`: the run's candidate tables when the caller has read them already."""
     from . import optimize as opt
-    from .optimize_units import check_limits
+    from .optimisation.units import check_limits
 
     cfg, _ = check_optimize(project.optimize, file=project.path)
     model = cfg.get("model", "mclp")
@@ -142,7 +142,7 @@ def unit_settings(project) -> tuple[list[str], float | None]:
     """`[optimize] units = ["community", "street"]` (Chinese names and the contract's aliases too), `per_unit = true`
     (or `--by-unit`: both levels when `units` is not given) and `unit_reach_share`, checked before any work: the
     canonical levels (empty: no siting by unit) and the share."""
-    from .optimize_units import COVER_LEVELS, LEVELS, unit_level
+    from .optimisation.units import COVER_LEVELS, LEVELS, unit_level
 
     cfg = project.optimize
     raw = cfg.get("units")
@@ -187,7 +187,7 @@ def unit_settings(project) -> tuple[list[str], float | None]:
 def check_unit_columns(project, inputs, candidates: CandidateTables) -> None:
     """Siting by unit needs the unit of every residence, facility and candidate (the `unit_<level>` columns the units
     stage gives them): a ConfigError naming the file and the column otherwise, before any work."""
-    from .optimize_units import LEVEL_LABEL, unit_column
+    from .optimisation.units import LEVEL_LABEL, unit_column
 
     levels, _ = unit_settings(project)
     kinds = list(project.optimize.get("kinds", list(KINDS)))
@@ -221,7 +221,7 @@ def _unit_needs(levels: list[str], reach_share: float | None, kind: str, res, ex
     """The units' rows for one kind, checked before the solver: an OptimizationError naming every unit no candidate
     can serve. Columns are the `existing` facilities' rows (any kind) then the candidates; `is_existing` marks this
     kind's open facilities, `can_open` the candidates that may get one."""
-    from .optimize_units import CENTRE_LEVEL, UnitLevel, centre_needs, combine, station_needs, unit_column
+    from .optimisation.units import CENTRE_LEVEL, UnitLevel, centre_needs, combine, station_needs, unit_column
 
     site_ids = np.concatenate([existing["fac_id"].astype(str).to_numpy(), cand["site_id"].astype(str).to_numpy()])
     centres = CENTRE_LEVEL in levels and kind == ELDERLY
@@ -251,7 +251,7 @@ def _units_plan(rows: _UnitRows, kind: str, households: np.ndarray, is_existing:
                 sizes: np.ndarray | None, say: Progress) -> tuple[pd.DataFrame, dict]:
     """units_plan.csv rows of one kind and their counts for the summary. `sizes` (per column, capacitated runs): a
     街道 centre is a site opened at least min_m2 large."""
-    from .optimize_units import units_plan
+    from .optimisation.units import units_plan
 
     capable = rows.capable if sizes is None else rows.capable & (sizes >= rows.min_m2 - 1e-6)
     frame = units_plan(rows.needs, rows.levels, kind, rows.pairs, households, is_existing, chosen, site_ids, capable)
@@ -322,7 +322,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
     `expansion_max` (m² / seats) at `expansion_cost` per m² / per seat. With `levels`, every unit without service
     gets a new site (a 街道 centre opened at least `elderly_street_centre_min_m2` large; `siting.optimize_units`)."""
     from . import optimize as opt
-    from .optimize_units import check_limits, combine
+    from .optimisation.units import check_limits, combine
 
     profile = inputs.profile
     res = result.residences
@@ -453,10 +453,10 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
     `[optimize]` table."""
     import shapely
 
-    from .maps import coverage_map, save_map
+    from .reports.maps import coverage_map, save_map
     from .output import write_csv, write_json
     from .pipeline import timed_progress, run_coverage, write_coverage_outputs
-    from .project import Project, load_project
+    from .inputs.project import Project, load_project
 
     project = project_file if isinstance(project_file, Project) else load_project(project_file, **(overrides or {}))
     project.optimize, notes = check_optimize(project.optimize, command_line=settings, file=project.path)
@@ -464,7 +464,7 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
     for note in notes:
         say(f"optimise: {note}")
     if pdf:
-        from .report import check_pdf_printer
+        from .reports.report import check_pdf_printer
 
         check_pdf_printer()
     candidates = CandidateTables(project)  # each kind's table read once, here, and shared by every step below
@@ -495,12 +495,12 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
                      proposed=proposed, newly_covered=plan.newly_covered, tiles=project.tiles,
                      tianditu_key=project.tianditu_key, network=run.inputs.network)
     paths["plan_map"] = save_map(m, project.map_path.with_name(project.map_path.stem + "_plan.html"))
-    from .report import write_coverage_report  # the run's report again, with the before/after chart and the plan map
+    from .reports.report import write_coverage_report  # the run's report again, with the before/after chart and the plan map
 
     summary = json.loads(run.outputs["summary"].read_text(encoding="utf-8"))
     extra = []
     if run.indicators is not None:  # the plan's indicators before siting, with the unit charts, as in report.html
-        from .unit_report import unit_section
+        from .reports.unit_report import unit_section
 
         extra.append(unit_section(run.indicators, float(run.result.summary["walk_minutes"])))
     written = write_coverage_report(out, summary, run.result.residences, run.result.facilities, map_path=paths["plan_map"],

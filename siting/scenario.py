@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .candidates import CandidateTables
+from .inputs.candidates import CandidateTables
 from .errors import ConfigError
 from .output import ensure_writable_dir, file_sha256, write_csv, write_text
-from .project import SCHEMA as PROJECT_SCHEMA
-from .project import Project, parse_project, read_toml
-from .validate import check_optimize_values
-from .schema import CAPACITY_UNIT, KINDS
+from .inputs.project import SCHEMA as PROJECT_SCHEMA
+from .inputs.project import Project, parse_project, read_toml
+from .inputs.validate import check_optimize_values
+from .inputs.schema import CAPACITY_UNIT, KINDS
 
 Progress = Callable[[str], None]
 
@@ -276,7 +276,7 @@ def scenario_key(scenario: Scenario) -> str:
 def apply_edits(scenario: Scenario, residences: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
                 household_size: float) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Remove, resize and add facilities and add residential developments; every id is checked first."""
-    from .layers import facilities_from_frame, residences_from_frame
+    from .inputs.layers import facilities_from_frame, residences_from_frame
 
     spec, file = scenario.spec, scenario.path
     fac = facilities.copy()
@@ -353,7 +353,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
         inputs.profile = inputs.profile.with_overrides(**scenario.spec["figures"])
     inputs.residences, inputs.facilities = apply_edits(scenario, inputs.residences, inputs.facilities,
                                                        float(inputs.profile.value("household_size")))
-    from .units import units_for_project
+    from .measures.units import units_for_project
 
     stage = units_for_project(project, inputs, say)  # after the edits: added residences and facilities get units too
     if unit_check is not None:  # checked before any work
@@ -372,7 +372,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, output: str | os.Pat
         entry = dataclasses.replace(project, output=tmp, map_path=tmp / "coverage_map.html")
         indicators = None
         if stage is not None:
-            from .indicators import project_indicators, write_unit_boundaries
+            from .measures.indicators import project_indicators, write_unit_boundaries
             from .output import write_gpkg
 
             indicators = project_indicators(project, inputs, result, stage, say=say, candidates=candidates)
@@ -441,7 +441,7 @@ def _read_result(name: str, key: str, folder: Path, cached: bool = True) -> Scen
     new_sites = pd.read_csv(folder / "new_sites.csv", encoding="utf-8-sig", dtype={"site_id": str})
     units = (pd.read_csv(folder / "units_plan.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
              if (folder / "units_plan.csv").is_file() else pd.DataFrame())
-    from .indicators import read_unit_results
+    from .measures.indicators import read_unit_results
 
     unit_layers, unit_tables = read_unit_results(folder)
     return ScenarioResult(name, key, residences, layer("facilities"), layer("catchments"), summary, new_sites, folder,
@@ -519,8 +519,8 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
     unit_changes.csv (every unit verdict per scenario against the first, siting.unit_report) and its report section;
     every file written atomically.
     `network` is drawn as the street layer of every map, `tiles` are the maps' online basemap options."""
-    from .maps import coverage_map, save_map
-    from .scenario_report import write_comparison_report
+    from .reports.maps import coverage_map, save_map
+    from .reports.scenario_report import write_comparison_report
 
     out = ensure_writable_dir(output)
     table = compare(results)
@@ -543,8 +543,8 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
                          threshold_min=result.summary["walk_minutes"], profile_name=result.summary["profile"],
                          proposed=proposed, **context)
         if result.unit_layers:
-            from .indicators import map_checks
-            from .maps import add_unit_choropleth
+            from .measures.indicators import map_checks
+            from .reports.maps import add_unit_choropleth
 
             add_unit_choropleth(m, result.unit_layers, result.unit_tables, map_checks(result.unit_tables),
                                 walk_minutes=result.summary["walk_minutes"])
@@ -566,11 +566,11 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
         unit_table = pd.concat(units, ignore_index=True)
         unit_table = unit_table[["scenario", *(c for c in unit_table.columns if c != "scenario")]]
         paths["units_csv"] = write_csv(out / "units_comparison.csv", unit_table)
-        from .report import Section
+        from .reports.report import Section
 
         extra.append(Section("units", "单元 Units", [_units_html(results)]))
     if any(r.unit_tables for r in results):  # the project names units: every unit's verdicts against the first scenario
-        from .unit_report import UNIT_CHANGES_FILE, unit_changes, unit_changes_section
+        from .reports.unit_report import UNIT_CHANGES_FILE, unit_changes, unit_changes_section
 
         unit_change = unit_changes(results)
         paths["unit_changes_csv"] = write_csv(out / UNIT_CHANGES_FILE, unit_change)
@@ -621,10 +621,10 @@ def run_scenarios(paths: Iterable[str | os.PathLike], *, output: str | os.PathLi
     PDF with `pdf`). The maps draw the first scenario's walking network and offer its project's basemaps."""
     scenarios = [load_scenario(p) for p in paths]  # read them all first: a typo in the last fails before any work
     if pdf:
-        from .report import check_pdf_printer
+        from .reports.report import check_pdf_printer
 
         check_pdf_printer()
-    from .tiles import resolve_tianditu_key
+    from .inputs.tiles import resolve_tianditu_key
 
     first = dataclasses.replace(scenarios[0].project, output=Path(output))
     first.tianditu_key = resolve_tianditu_key(first.tiles, first.tianditu_key)

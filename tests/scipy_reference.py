@@ -1,5 +1,5 @@
 """The reference the compiled kernels are checked against: scipy's whole-graph Dijkstra (`csgraph.dijkstra`) on
-the street graph grown by one virtual node per source. Test-only; siting itself runs `siting.kernels`."""
+the street graph grown by one virtual node per source. Test-only; siting itself runs `siting.network.kernels`."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -8,9 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from siting import routing
+from siting.network import routing
 from siting.network import WalkNetwork
-from siting.snap import Snapped
+from siting.network.snap import Snapped
 
 #: Dense working memory per Dijkstra batch, in matrix cells (float64): 2e7 cells = 160 MB.
 _BATCH_CELLS = 20_000_000

@@ -428,7 +428,7 @@ def test_gbk_csv_without_declared_encoding_is_read_and_the_planner_is_told(area)
     done = subprocess.run([sys.executable, "-m", "siting.cli", "run", str(area / "project.toml")],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    warning = (f"WARNING siting.layers: {(area / 'residences.csv').resolve()}: not UTF-8 (first non-UTF-8 text in "
+    warning = (f"WARNING siting.inputs.layers: {(area / 'residences.csv').resolve()}: not UTF-8 (first non-UTF-8 text in "
                "row 1), read as GBK; if names look garbled, save the file as 'CSV UTF-8' or set encoding for this "
                "layer in the project file")
     assert warning in done.stderr.splitlines()
@@ -479,7 +479,7 @@ def _street_distances_m(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def test_undeclared_gcj02_points_are_detected_against_the_streets(area):
-    from siting.coords import gcj02_to_wgs84, wgs84_to_gcj02
+    from siting.inputs.coords import gcj02_to_wgs84, wgs84_to_gcj02
 
     lon = np.array([r[4] for r in RESIDENCES])
     lat = np.array([r[5] for r in RESIDENCES])

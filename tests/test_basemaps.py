@@ -1,5 +1,5 @@
 """Map context without a browser: the street layer keeps the network's geometry, basemap options parse as documented,
-the Tianditu key is required and located, and the GCJ-02 offset grid interpolates siting.coords within 10 cm."""
+the Tianditu key is required and located, and the GCJ-02 offset grid interpolates siting.inputs.coords within 10 cm."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,11 @@ import pyproj
 import pytest
 import shapely
 
-from siting import basemaps, tiles
-from siting.coords import wgs84_to_gcj02
+from siting.inputs import tiles
+from siting.reports import basemaps
+from siting.inputs.coords import wgs84_to_gcj02
 from siting.errors import ConfigError
-from siting.maps import coverage_map, save_map
+from siting.reports.maps import coverage_map, save_map
 from siting.network import load_network, network_from_arrays
 from test_maps import make_inputs
 
@@ -55,7 +56,7 @@ def test_unknown_basemap_and_missing_tianditu_key_are_planner_errors(monkeypatch
 def test_tianditu_key_lands_in_the_html_and_a_note_is_printed(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("TIANDITU_KEY", "k3y-123")
     monkeypatch.setattr(basemaps, "_noted", [])  # the note is said once per process
-    with caplog.at_level("WARNING", logger="siting.basemaps"):
+    with caplog.at_level("WARNING", logger="siting.reports.basemaps"):
         text = save_map(coverage_map(*make_inputs(), title="t", tiles="tianditu"), tmp_path / "t.html").read_text(encoding="utf-8")
     assert "tk=k3y-123" in text and "vec_w" in text and "img_w" in text and "cva_w" in text
     assert any("Tianditu key is written into the HTML" in r.getMessage() for r in caplog.records)
@@ -87,7 +88,7 @@ def test_offline_map_has_streets_and_no_basemap_switcher(tmp_path):
 
 
 def test_gcj02_grid_interpolates_coords_within_10_cm():
-    """The page's bilinear interpolation, done here in numpy on the same grid, against siting.coords."""
+    """The page's bilinear interpolation, done here in numpy on the same grid, against siting.inputs.coords."""
     bounds = [[39.89, 116.39], [39.93, 116.43]]
     grid = basemaps.gcj02_offset_grid(bounds)
     dlon = np.array(grid["dlon"]).reshape(grid["ny"], grid["nx"])
@@ -109,7 +110,7 @@ def test_gcj02_grid_interpolates_coords_within_10_cm():
 
 
 def test_project_tiles_key_parses_lists(tmp_path):
-    from siting.project import load_project
+    from siting.inputs.project import load_project
 
     text = (REPO / "data" / "sample_project.toml").read_text(encoding="utf-8")
     text = text.replace('profile = "chifeng"', 'profile = "chifeng"\ntiles = ["osm", "amap"]\ntianditu_key = "abc"')

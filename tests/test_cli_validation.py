@@ -292,7 +292,7 @@ def test_pulp_calls_raise_no_deprecation_warning():
     """The CBC route (pulp's model, CBC through COIN_CMD) and the time-phased plan use pulp's current API: with
     deprecation warnings turned into errors both still solve, to the optimum found by brute force."""
     from siting.optimize import MCLP
-    from siting.projection import phase_openings
+    from siting.optimisation.projection import phase_openings
 
     reach_m = np.array([[100.0, np.inf, 300.0], [np.inf, 200.0, 250.0], [400.0, np.inf, np.inf]])
     with warnings.catch_warnings():
@@ -322,7 +322,7 @@ def test_project_file_saved_as_gbk_is_read_with_a_warning(area):
                           timeout=600)
     assert done.returncode == 0, done.stderr
     # the first non-ASCII byte is in 鸡西 on line 2
-    assert (f"WARNING siting.project: {(area / 'project.toml').resolve()}: not UTF-8 (first non-UTF-8 text on line 2), "
+    assert (f"WARNING siting.inputs.project: {(area / 'project.toml').resolve()}: not UTF-8 (first non-UTF-8 text on line 2), "
             "read as GBK; save it as UTF-8 to be sure every name reads right") in done.stderr.splitlines()
     assert json.loads((area / "out" / "summary.json").read_text(encoding="utf-8"))["project"] == "鸡西 测试"
 

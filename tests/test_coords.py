@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siting.coords import (
+from siting.inputs.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,
@@ -17,7 +17,7 @@ from siting.coords import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from siting.crs import metric_crs_for
+from siting.inputs.crs import metric_crs_for
 from siting.errors import ConfigError
 
 GEOD = pyproj.Geod(ellps="WGS84")

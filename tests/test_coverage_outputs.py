@@ -20,7 +20,7 @@ import shapely
 
 from siting.coverage import analyse_coverage
 from siting.network import load_network
-from siting.osm_features import read_osm_residential_buildings
+from siting.inputs.osm_features import read_osm_residential_buildings
 from siting.pipeline import report_coverage
 from test_bad_inputs import (FAC_HEADER, FACILITIES, GRID_LAT, GRID_LON, RES_HEADER, RESIDENCES, csv_text, edit,
                              grid_ways, osm_xml, run_cli, write, write_study_area)
@@ -111,7 +111,7 @@ def campus():
 
 
 def test_a_facility_on_a_real_network_fragment_is_reported_and_can_be_snapped_to_the_main_network(campus):
-    from siting.profiles import load_profile
+    from siting.inputs.profiles import load_profile
 
     net, residences = campus
     sizes = np.bincount(net.component)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import shapely
 
-from siting.coords import wgs84_to_bd09, wgs84_to_gcj02
-from siting.diagnose import check_layer_against_network
+from siting.inputs.coords import wgs84_to_bd09, wgs84_to_gcj02
+from siting.checks.diagnose import check_layer_against_network
 from siting.errors import InputError
 from siting.network import load_network
-from siting.osm_features import read_osm_residential_buildings
+from siting.inputs.osm_features import read_osm_residential_buildings
 from conftest import shared_file
 
 
@@ -72,14 +72,14 @@ def _near_streets(net, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_a_gcj02_layer_near_dense_streets_is_caught_by_the_consistency_of_its_shift(path):
     """In dense streets a shifted point lands near another street, so the medians differ little (Tsim Sha Tsui: a
     few metres): the paired test, point by point, still sees every layer of 16 points come closer when converted."""
-    from siting.coords import gcj02_to_wgs84
+    from siting.inputs.coords import gcj02_to_wgs84
 
     net = load_network(shared_file(*path))
     for seed in range(3):
         lon, lat = _near_streets(net, 16, seed)
         check_layer_against_network(net, _layer(lon, lat), source="k.csv", max_snap_m=300)  # true WGS84 passes
         glon, glat = wgs84_to_gcj02(lon, lat)
-        from siting.diagnose import _snap_m
+        from siting.checks.diagnose import _snap_m
 
         given, converted = _snap_m(net, glon, glat), _snap_m(net, *gcj02_to_wgs84(glon, glat))
         with pytest.raises(InputError) as err:

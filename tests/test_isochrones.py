@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import shapely
 
-from siting.isochrones import catchment_polygons, iter_reached_segments
+from siting.network.isochrones import catchment_polygons, iter_reached_segments
 from siting.network import load_network
-from siting.snap import snap_points
+from siting.network.snap import snap_points
 from conftest import shared_file
 
 REPO = Path(__file__).resolve().parents[1]

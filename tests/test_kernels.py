@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import shapely
 
-from siting import kernels, routing
+from siting.network import kernels, routing
 from siting.network import load_network
-from siting.snap import snap_points
+from siting.network.snap import snap_points
 import scipy_reference
 from conftest import shared_file
 
@@ -46,7 +46,7 @@ def test_grid_snapping_equals_the_sample_search_and_breaks_ties_by_lowest_edge(p
     """The grid search (`snap._nearest_edges`) gives bit for bit what the k-d tree search over edge samples gives
     (edge, foot fraction, metres); at the nodes (several edges at distance 0) the edge is the
     lowest-indexed of those a shapely brute force finds at the minimum distance."""
-    from siting import snap
+    from siting.network import snap
 
     net = load_network(shared_file(*parts))
     x, y = _points(net, 5)
@@ -66,7 +66,7 @@ def test_grid_snapping_equals_the_sample_search_and_breaks_ties_by_lowest_edge(p
 def test_snapping_to_the_main_network_only_is_the_nearest_main_edge(parts):
     """`main_only` (project `snap_to = "main"`): the grid and the sample search agree bit for bit, every edge lies on
     the largest connected piece, and its distance is the minimum over that piece's edges (shapely brute force)."""
-    from siting import snap
+    from siting.network import snap
 
     net = load_network(shared_file(*parts))
     x, y = _points(net, 9)
@@ -146,7 +146,7 @@ def test_sums_by_source_equal_bincount_bit_for_bit():
 def test_projection_in_chunks_equals_one_call():
     from pyproj import Transformer
 
-    from siting.snap import _project_xy
+    from siting.network.snap import _project_xy
 
     rng = np.random.default_rng(1)
     lon, lat = 116 + rng.random(250_000), 39 + rng.random(250_000)

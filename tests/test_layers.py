@@ -1,5 +1,5 @@
 """Planner layers into the schema: every format gives the same frame as the hand-written CSV fixture, coordinates
-agree with pyproj / siting.coords applied directly, and each validation error has its exact message."""
+agree with pyproj / siting.inputs.coords applied directly, and each validation error has its exact message."""
 from __future__ import annotations
 
 import logging
@@ -13,9 +13,9 @@ import pytest
 import shapely
 from openpyxl import Workbook
 
-from siting import coords
+from siting.inputs import coords
 from siting.errors import ConfigError, InputError
-from siting.layers import (
+from siting.inputs.layers import (
     estimate_households_from_buildings,
     facilities_from_frame,
     read_facilities,
@@ -23,7 +23,7 @@ from siting.layers import (
     read_table,
     residences_from_frame,
 )
-from siting.schema import FACILITY_COLUMNS, RESIDENCE_COLUMNS
+from siting.inputs.schema import FACILITY_COLUMNS, RESIDENCE_COLUMNS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "layers"
 RESIDENCES_CSV = FIXTURES / "residences_zh.csv"
@@ -73,7 +73,7 @@ def test_gbk_csv_is_detected_and_read_like_utf8(tmp_path, caplog):
     gbk.write_text(RESIDENCES_CSV.read_text(encoding="utf-8"), encoding="gbk")
     with pytest.raises(UnicodeDecodeError):
         gbk.read_bytes().decode("utf-8")  # the file really is not UTF-8
-    with caplog.at_level(logging.WARNING, logger="siting.layers"):
+    with caplog.at_level(logging.WARNING, logger="siting.inputs.layers"):
         table = read_table(gbk)
         residences = read_residences(gbk, household_size=HOUSEHOLD_SIZE)
     assert table.attrs["encoding"] == "gbk"
@@ -160,7 +160,7 @@ def test_web_map_coordinates_are_converted_with_siting_coords(tmp_path, system, 
 
 
 def test_facilities_kinds_capacities_and_generated_ids(caplog):
-    with caplog.at_level(logging.INFO, logger="siting.columns"):
+    with caplog.at_level(logging.INFO, logger="siting.inputs.columns"):
         frame = read_facilities(FACILITIES_CSV)
     assert tuple(frame.columns) == FACILITY_COLUMNS
     assert frame["fac_id"].tolist() == ["F1", "F2"]
@@ -362,7 +362,7 @@ def test_facility_errors(tmp_path):
 
 def test_generated_residence_ids_are_logged(caplog):
     frame = pd.DataFrame({"户数": [5, 6], "经度": [116.35, 116.36], "纬度": [39.96, 39.97]})
-    with caplog.at_level(logging.INFO, logger="siting.columns"):
+    with caplog.at_level(logging.INFO, logger="siting.inputs.columns"):
         got = residences_from_frame(frame, source="scenario additions", household_size=3.0)
     assert got["res_id"].tolist() == ["R1", "R2"]
     assert "scenario additions: no id column; ids R1..R2 generated in row order" in caplog.text

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from siting.maps import aggregate_to_grid, coverage_map, save_map
-from siting.schema import KINDS
+from siting.reports.maps import aggregate_to_grid, coverage_map, save_map
+from siting.inputs.schema import KINDS
 from test_maps import EVIL, make_inputs
 
 pytestmark = pytest.mark.browser

@@ -12,8 +12,8 @@ import shapely
 from siting.coverage import analyse_coverage
 from siting.measures import servable_share
 from siting.network import network_from_arrays
-from siting.profiles import load_profile
-from siting.routing import Reach
+from siting.inputs.profiles import load_profile
+from siting.network.routing import Reach
 
 UTM = "EPSG:32650"
 TO_WGS = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)

@@ -312,7 +312,7 @@ def test_weighted_lscp_with_existing_equals_brute_force(solver):
 
 
 def test_dominated_rows_hand_matrix():
-    from siting.optimize_reduce import dominated_rows
+    from siting.optimisation.reduce import dominated_rows
     import scipy.sparse as sp
 
     # row 1 = {0, 1} contains row 0 = {0}; row 2 = {1, 2} contains nothing smaller; row 3 = {0, 1, 2} contains rows 0-2

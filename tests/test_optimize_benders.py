@@ -1,4 +1,4 @@
-"""The p-median LP bound by Benders cuts (`siting.optimize_benders`) against the compact LP relaxation solved by scipy's
+"""The p-median LP bound by Benders cuts (`siting.optimisation.benders`) against the compact LP relaxation solved by scipy's
 linprog on a dense formulation, and the candidates it closes against brute force over every plan; p-median runs whose
 LP is fractional (so the MILP runs on the candidates left open) against brute force."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from siting.optimize import PMedian, _pairs_from_matrix
-from siting.optimize_benders import pmedian_lp_bound
+from siting.optimisation.benders import pmedian_lp_bound
 
 from test_optimize import SOLVERS, _dense_median_cost, _nothing, random_instance
 
@@ -131,7 +131,7 @@ def test_lp_rounded_start_is_a_plan_priced_by_hand():
     """The second warm start (the LP optimum's p most-open sites, then swaps): at most p new sites besides the
     existing ones, its cost the dense recomputation, never below the brute-force optimum; on the FRACTIONAL cases
     it is at least as good as the cover-based start (and the result stays the brute-force optimum, above)."""
-    from siting.deadline import Deadline
+    from siting.optimisation.deadline import Deadline
     from siting.optimize import _reduce_assign
 
     for cost, w, existing, p in cases():

@@ -13,11 +13,11 @@ from scipy.optimize import linprog
 
 from siting.measures import required_capacity
 from siting.optimize import CapacitatedCoverage
-from siting.optimize_capacitated import SiteReach, site_fill, swap_bounds, swap_search
-from siting.optimize_reduce import Pairs, served_by_existing
-from siting.profiles import load_profile
-from siting.schema import ELDERLY
-from siting.solvers import highs_model, plan_violation
+from siting.optimisation.capacitated import SiteReach, site_fill, swap_bounds, swap_search
+from siting.optimisation.reduce import Pairs, served_by_existing
+from siting.inputs.profiles import load_profile
+from siting.inputs.schema import ELDERLY
+from siting.optimisation.solvers import highs_model, plan_violation
 
 from test_optimize import SOLVERS, brute_force_capacitated, random_instance
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from siting.optimize import LSCP
-from siting.optimize_cover import cover_heuristic
+from siting.optimisation.cover import cover_heuristic
 
 
 def random_cover(seed: int, unit: bool):

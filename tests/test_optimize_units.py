@@ -1,4 +1,4 @@
-"""Siting by unit (siting.optimize_units): every 社区 without a station gets one and every 街道 without a ≥ 1,000 m²
+"""Siting by unit (siting.optimisation.units): every 社区 without a station gets one and every 街道 without a ≥ 1,000 m²
 centre gets one. The models' optima equal a brute force over every subset of new candidates whose unit constraints
 are checked by hand in numpy from the distance matrix; the infeasible-unit message is checked word for word; the
 centre per 街道 against a hand calculation."""
@@ -12,7 +12,7 @@ import pytest
 
 from siting.errors import OptimizationError
 from siting.optimize import LSCP, MCLP, Pairs
-from siting.optimize_units import (UnitLevel, centre_needs, check_limits, combine, station_needs, unit_level,
+from siting.optimisation.units import (UnitLevel, centre_needs, check_limits, combine, station_needs, unit_level,
                                    units_plan)
 
 LIMIT_M = 800.0

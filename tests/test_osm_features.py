@@ -16,13 +16,13 @@ from conftest import shared_file
 from geopandas.testing import assert_geodataframe_equal
 
 from siting.errors import InputError
-from siting.osm_features import (
+from siting.inputs.osm_features import (
     RESIDENTIAL_BUILDINGS,
     read_osm_candidate_sites,
     read_osm_facilities,
     read_osm_residential_buildings,
 )
-from siting.schema import FACILITY_COLUMNS
+from siting.inputs.schema import FACILITY_COLUMNS
 
 TAGS_OSM = Path(__file__).resolve().parent / "fixtures" / "layers" / "osm_tags.osm"
 

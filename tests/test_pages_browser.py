@@ -4,7 +4,7 @@ the coverage map and report of `siting run`, the plan map and report of `siting 
 
 No console errors; the layers and marker counts a page draws equal counts recomputed from the CSV outputs of the same
 run (or the input workbook); chart values equal the CSVs and bar sizes are proportional to them; the basemap options
-load offline without a request; on the GCJ-02 basemap every overlay lands within 1 m of siting.coords' transform of
+load offline without a request; on the GCJ-02 basemap every overlay lands within 1 m of siting.inputs.coords' transform of
 its WGS84 position; the PDFs have the expected pages and Chinese text (pdftotext) and are rendered to PNG (pdftoppm)
 into $SITING_ARTIFACTS.
 """
@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from siting import basemaps
-from siting.coords import wgs84_to_gcj02
-from siting.maps import coverage_map, save_map
-from siting.schema import KIND_LABEL, KINDS
+from siting.reports import basemaps
+from siting.inputs.coords import wgs84_to_gcj02
+from siting.reports.maps import coverage_map, save_map
+from siting.inputs.schema import KIND_LABEL, KINDS
 from test_basemaps import grid_network
 from test_maps import make_inputs
 from test_maps_browser import ARTIFACTS, browser_context, count, page, screenshot  # noqa: F401  (fixtures)
@@ -56,7 +56,7 @@ def runs(tmp_path_factory):
     from siting.plan import run_optimize
     from siting.pipeline import run_coverage
     from siting.scenario import run_scenarios
-    from siting.sync import run_check
+    from siting.checks.sync import run_check
 
     if not Path(shutil.which("chromium") or "/usr/bin/chromium").exists():
         pytest.skip("no Chromium binary: run .ci/setup-chromium.sh")
@@ -360,7 +360,7 @@ def test_sync_report_charts_and_map(runs, browser_context, page):
     assert count(page, "figure.chart svg.siting-chart") == 2  # verdicts per check, days late
     drawn = chart_table(page, "verdicts")
     order = list(dict.fromkeys(checks["check"]))
-    from siting.sync import VERDICT_LABEL
+    from siting.checks.sync import VERDICT_LABEL
 
     for j, (verdict, label) in enumerate(VERDICT_LABEL.items()):
         expected = [int(((checks["check"] == c) & (checks["verdict"] == verdict)).sum()) for c in order]

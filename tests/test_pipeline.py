@@ -15,7 +15,7 @@ from conftest import copy_sample_project
 from siting.cli import main
 from siting.errors import ConfigError, InputError
 from siting.pipeline import run_coverage
-from siting.project import load_project
+from siting.inputs.project import load_project
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -129,8 +129,8 @@ def test_layers_from_postgis_and_results_back(project_copy):
     """Residences read from a PostGIS table; result tables written back in one transaction (real server)."""
     import os
 
-    from siting.postgis import read_postgis_table, write_postgis_tables
-    from siting.layers import read_residences
+    from siting.inputs.postgis import read_postgis_table, write_postgis_tables
+    from siting.inputs.layers import read_residences
 
     url = os.environ.get("SITING_TEST_POSTGIS_URL")
     if not url:

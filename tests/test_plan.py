@@ -10,12 +10,12 @@ import pytest
 
 from conftest import copy_sample_project
 
-from siting.candidates import read_candidates
+from siting.inputs.candidates import read_candidates
 from siting.plan import optimise_project
 from siting.pipeline import run_coverage
-from siting.project import load_project
-from siting.routing import cost_matrix_m
-from siting.snap import snap_geoseries
+from siting.inputs.project import load_project
+from siting.network.routing import cost_matrix_m
+from siting.network.snap import snap_geoseries
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def test_candidates_generated_from_osm_when_asked(project):
     """`source = "osm"` takes community centres, schools and public buildings from the network file."""
     import xml.etree.ElementTree  # noqa: F401  (the count below is cross-checked against pyosmium's own reader)
 
-    from siting.osm_features import read_osm_candidate_sites
+    from siting.inputs.osm_features import read_osm_candidate_sites
 
     project.candidates = {"source": "osm"}
     sites = read_candidates(project, "nursery")

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from siting.cli import main
 from siting.pipeline import run_coverage
-from siting.candidates import read_candidates
-from siting.project import load_project
-from siting.routing import cost_matrix_m
-from siting.snap import snap_geoseries
+from siting.inputs.candidates import read_candidates
+from siting.inputs.project import load_project
+from siting.network.routing import cost_matrix_m
+from siting.network.snap import snap_geoseries
 from test_scenario import OSM, PROJECT as SCENARIO_PROJECT, RESIDENCES as SCENARIO_RESIDENCES
 
 UNITS = {"R1": "C1,S1", "R2": "C2,S1", "R3": "C3,S2", "R4": "C3,S2", "R5": "C1,S1", "R6": "C2,S1", "id": "unit_community,unit_street"}
@@ -43,7 +43,7 @@ kinds = ["elderly_day_care"]
 unit_reach_share = 0.5
 """
 KIND = "elderly_day_care"
-KINDS = ["elderly_day_care", "nursery"]  # siting.schema.KINDS, spelled out
+KINDS = ["elderly_day_care", "nursery"]  # siting.inputs.schema.KINDS, spelled out
 
 
 @pytest.fixture()
@@ -113,11 +113,11 @@ def test_a_siting_run_reads_the_candidate_table_once_per_kind(area, monkeypatch,
     """The early check, the unit-column check, the model and the ledger's best candidate share one read per kind:
     the elderly table (sited) and the nursery table (the ledger's) are each read once (the elderly one was read
     four times)."""
-    import siting.candidates
+    import siting.inputs.candidates
 
     read = []
-    real = siting.candidates.read_candidates
-    monkeypatch.setattr(siting.candidates, "read_candidates", lambda project, kind: read.append(kind) or real(project, kind))
+    real = siting.inputs.candidates.read_candidates
+    monkeypatch.setattr(siting.inputs.candidates, "read_candidates", lambda project, kind: read.append(kind) or real(project, kind))
     result = CliRunner().invoke(main, ["optimize", str(area / "project.toml"), "--by-unit", "--model", model])
     assert result.exit_code == 0, result.output
     assert sorted(read) == sorted(KINDS)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from siting.errors import ConfigError
-from siting.profiles import FIGURES, list_profiles, load_profile
+from siting.inputs.profiles import FIGURES, list_profiles, load_profile
 
 # Figures each seed city states, copied by hand from /work/shared/STANDARDS.md (§1–§5) — not from the TOML files.
 EXPECTED_CITY_FIGURES: dict[str, dict[str, object]] = {

@@ -1,5 +1,5 @@
 """Demand projections against Jixi's published tables (seed 000 图表2, 图表3, 图表5) and time-phased siting against
-brute force. See siting/projection.py for how each published number follows from the table."""
+brute force. See siting/optimisation/projection.py for how each published number follows from the table."""
 from __future__ import annotations
 
 from itertools import product
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from siting.errors import InputError, OptimizationError
-from siting.profiles import load_profile
-from siting.projection import phase_openings, project_demand, projection_from_frame, read_projection
+from siting.inputs.profiles import load_profile
+from siting.optimisation.projection import phase_openings, project_demand, projection_from_frame, read_projection
 
 JIXI_TABLE = Path(__file__).resolve().parents[1] / "data" / "jixi_projection.csv"
 

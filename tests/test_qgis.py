@@ -115,7 +115,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def _chifeng() -> str:
-    from siting.profiles import list_profiles
+    from siting.inputs.profiles import list_profiles
 
     return str(list_profiles().index("chifeng"))  # the sample project's profile, as the enum's index
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from siting import report
-from siting.charts import bar_chart, histogram_chart
+from siting.reports import report
+from siting.reports.charts import bar_chart, histogram_chart
 from siting.cli import main
 
 from conftest import copy_sample_project
@@ -106,8 +106,8 @@ def test_unit_charts_equal_the_unit_tables(sample_run):
     and the 社区 shortfall in m² is recounted here from residences.csv, facilities.csv and the 社区 polygons."""
     from shapely import contains_xy, intersects_xy
 
-    from siting.profiles import load_profile
-    from siting.unit_report import unit_charts
+    from siting.inputs.profiles import load_profile
+    from siting.reports.unit_report import unit_charts
 
     root, run = sample_run
     out = root / "out"
@@ -174,7 +174,7 @@ def test_pdf_without_chromium_is_one_line_before_any_work(tmp_path, monkeypatch)
 def test_unit_charts_of_a_large_city_draw_the_units_most_in_need():
     """With more units than MAX_BARS, the shortfall chart draws the MAX_BARS largest shortfalls and the share chart the
     lowest shares, each value still the unit's own; a 街道 table beside the 社区 table gets its own charts."""
-    from siting.unit_report import MAX_BARS, unit_charts
+    from siting.reports.unit_report import MAX_BARS, unit_charts
 
     n = MAX_BARS + 5
     rng = np.random.default_rng(3)

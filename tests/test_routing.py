@@ -5,9 +5,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from siting import routing
+from siting.network import routing
 from siting.network import load_network, network_from_arrays
-from siting.snap import snap_points
+from siting.network.snap import snap_points
 from conftest import shared_file
 
 
@@ -155,7 +155,7 @@ def test_osmnx_graph_from_the_same_file_gives_the_same_distances():
     """The online path (osmnx graph → network) checked offline: osmnx reads the same .osm file, unsimplified."""
     import osmnx as ox
 
-    from siting.download import network_from_osmnx_graph
+    from siting.network.download import network_from_osmnx_graph
 
     path = shared_file("bupt_beijing", "map.osm")
     ours = load_network(path)
@@ -178,8 +178,8 @@ def test_osmnx_graph_from_the_same_file_gives_the_same_distances():
 
 def test_pbf_and_bz2_give_identical_results_for_the_kindergartens():
     """Walking metres from every building to the nearest of the 11 OSM kindergartens, read from each format."""
-    from siting.osm_features import read_osm_facilities, read_osm_residential_buildings
-    from siting.snap import snap_geoseries
+    from siting.inputs.osm_features import read_osm_facilities, read_osm_residential_buildings
+    from siting.network.snap import snap_geoseries
 
     results = []
     for name in ("aguascalientes.osm.pbf", "aguascalientes.osm.bz2"):

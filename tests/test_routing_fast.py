@@ -1,4 +1,4 @@
-"""The sparse bounded search (`siting.kernels`, used by `reach` and catchment polygons) gives the same pairs and
+"""The sparse bounded search (`siting.network.kernels`, used by `reach` and catchment polygons) gives the same pairs and
 metres as scipy's whole-graph search and as networkx Dijkstra."""
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from siting import kernels, routing
-from siting.isochrones import catchment_polygons, reached_segments, street_buffer
+from siting.network import kernels, routing
+from siting.network.isochrones import catchment_polygons, reached_segments, street_buffer
 from siting.network import load_network, network_from_arrays
-from siting.snap import snap_points
+from siting.network.snap import snap_points
 import scipy_reference
 from conftest import shared_file
 

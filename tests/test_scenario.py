@@ -139,7 +139,7 @@ def test_comparison_figures_recount_from_the_tables(ran):
             assert row["households_uncovered"] == pytest.approx(res.loc[~covered, "households"].sum(), rel=1e-5)
     # hand calculation of the standard (national profile): elderly m² = households × m²/100 hh per area type
     base = table[(table["scenario"] == "现状 Baseline") & (table["kind"] == "elderly_day_care")].iloc[0]
-    from siting.profiles import load_profile
+    from siting.inputs.profiles import load_profile
 
     national = load_profile("national")
     new_hh, old_hh = 120 + 150, 300 + 80 + 210 + 260

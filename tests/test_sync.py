@@ -16,8 +16,8 @@ from shapely.geometry import Point, box
 
 from siting.errors import InputError
 from siting.network import network_from_arrays
-from siting.profiles import load_profile
-from siting.sync import check_developments, judge_milestone, parse_date, read_developments, run_check
+from siting.inputs.profiles import load_profile
+from siting.checks.sync import check_developments, judge_milestone, parse_date, read_developments, run_check
 
 D = dt.date
 AS_OF = D(2024, 6, 30)
@@ -317,7 +317,7 @@ def test_example_file_covers_every_verdict_and_report(tmp_path):
 
 
 def test_report_escapes_input_text(tmp_path):
-    from siting.sync_report import write_report
+    from siting.checks.sync_report import write_report
 
     p, f = frames([phase("A", 1, 100, ON_TIME, name="<script>alert(1)</script>")],
                   [facility("E", "A", "日间照料", ON_TIME, area=20)])
@@ -463,7 +463,7 @@ def test_development_without_facility_has_all_households_outside_the_walk():
 # --------------------------------------------------------------------------------------------- inherited / unconfirmed figures
 
 def test_jixi_nursery_fail_says_it_rests_on_the_inherited_unconfirmed_national_figure(tmp_path):
-    from siting.sync_report import write_report
+    from siting.checks.sync_report import write_report
 
     # 1,000 households × 2.62 = 2,620 residents × 10 seats/1,000 = 26.2 seats; 20 given → 6.2 short
     p, f = frames([phase("A", 1, 1000, ON_TIME)], [facility("E", "A", "日间照料", ON_TIME, area=350),

@@ -11,10 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from siting import deadline as deadline_module
-from siting import solvers
+from siting.optimisation import deadline as deadline_module
+from siting.optimisation import solvers
 from siting.optimize import LSCP, MCLP, PMedian
-from siting.solvers import FEASIBLE_TIME_LIMIT, OPTIMAL
+from siting.optimisation.solvers import FEASIBLE_TIME_LIMIT, OPTIMAL
 
 from test_optimize import SOLVERS, _dense_median_cost, random_instance
 

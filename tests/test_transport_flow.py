@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 
 from conftest import copy_sample_project
 from scipy_reference import transport_lp_flow
-from siting import kernels, measures
+from siting.measures import capacity as measures
+from siting.network import kernels
 from siting.measures import max_transport_flow, servable_share
 from siting.pipeline import run_coverage
-from siting.routing import Reach
+from siting.network.routing import Reach
 
 
 def _check_optimal(dst, src, n_dst, n_src, demand, capacity) -> np.ndarray:

@@ -30,13 +30,13 @@ from conftest import copy_sample_project
 
 from siting.coverage import analyse_coverage
 from siting.errors import ConfigError, InputError
-from siting.indicator_outputs import write_indicator_outputs
-from siting.indicators import build_indicators, site_reach
-from siting.layers import read_table
+from siting.reports.indicator_outputs import write_indicator_outputs
+from siting.measures.indicators import build_indicators, site_reach
+from siting.inputs.layers import read_table
 from siting.output import write_csv, write_json
-from siting.profiles import load_profile
-from siting.project import parse_project
-from siting.units import apply_units, canonical_level, facility_levels, read_unit_layers, units_from_frame
+from siting.inputs.profiles import load_profile
+from siting.inputs.project import parse_project
+from siting.measures.units import apply_units, canonical_level, facility_levels, read_unit_layers, units_from_frame
 
 from test_measures import TO_WGS, X0, Y0, straight_street  # the same straight street
 
@@ -374,7 +374,7 @@ def test_point_unit_is_an_error(tmp_path):
 
 
 def test_unknown_parent_is_an_error(tmp_path):
-    from siting.units import check_parents
+    from siting.measures.units import check_parents
 
     streets = _read(_layer(tmp_path, [box(120, 30, 120.02, 30.01)], ids=("S1",), name="街道.geojson"), level="street")
     path = _layer(tmp_path, [box(120, 30, 120.01, 30.01), box(120.01, 30, 120.02, 30.01)], parents=["S1", "S9"])
@@ -607,7 +607,7 @@ def test_unit_layer_from_postgis(tmp_path, unit_files):
     """The 社区 layer read from a PostGIS table gives the same units and assignment as the GeoJSON file."""
     import os
 
-    from siting.postgis import write_postgis_tables
+    from siting.inputs.postgis import write_postgis_tables
 
     url = os.environ.get("SITING_TEST_POSTGIS_URL")
     if not url:
@@ -684,7 +684,7 @@ def test_units_from_osm_administrative_boundaries(tmp_path):
     assert districts.units.geometry.iat[0].equals(box(120.0, 30.0, 120.02, 30.01))
     pts = gpd.GeoDataFrame({"res_id": ["a", "b", "c"]},
                            geometry=[Point(120.005, 30.005), Point(120.01, 30.005), Point(120.015, 30.009)], crs="EPSG:4326")
-    from siting.units import assign_units
+    from siting.measures.units import assign_units
 
     placed, outside = assign_units(pts, [streets, districts])
     assert placed["unit_street"].tolist() == ["relation/101", "relation/101", "relation/102"]

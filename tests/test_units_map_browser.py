@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siting.maps import UNIT_VERDICT_COLORS, add_unit_choropleth, coverage_map, save_map
+from siting.reports.maps import UNIT_VERDICT_COLORS, add_unit_choropleth, coverage_map, save_map
 from test_maps_browser import browser_context, page  # noqa: F401  (fixtures)
 from test_units import net, profile, run, unit_files  # noqa: F401  (fixtures)
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from siting.workbook import Column, Sheet, sheet_name, write_workbook
+from siting.reports.workbook import Column, Sheet, sheet_name, write_workbook
 
 
 def test_cells_headers_formats_and_frozen_row(tmp_path):
@@ -60,7 +60,7 @@ def test_run_workbook_equals_the_csv_tables(tmp_path):
     import json
 
     from siting.pipeline import run_coverage
-    from siting.run_workbook import write_run_workbook
+    from siting.reports.run_workbook import write_run_workbook
 
     run = run_coverage("data/sample_project.toml", output=tmp_path / "out", map=tmp_path / "map.html", polygons=False)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
@@ -109,7 +109,7 @@ def test_sample_run_workbooks_equal_the_csv_tables(tmp_path):
     from conftest import copy_sample_project
 
     from siting.pipeline import run_coverage
-    from siting.units import LEVELS
+    from siting.measures.units import LEVELS
 
     run_coverage(copy_sample_project(tmp_path))
     out = tmp_path / "out"

@@ -53,7 +53,7 @@ class Cancelled(Exception):
 def profile_names() -> list[str]:
     try:
         import_siting()
-        from siting.profiles import list_profiles
+        from siting.inputs.profiles import list_profiles
     except ImportError:
         return list(_FALLBACK_PROFILES)
     return list_profiles()
@@ -166,7 +166,7 @@ class SitingAlgorithm(QgsProcessingAlgorithm):
     def project(self, parameters, context, *, residences: dict, facilities: list[dict], candidates: dict | None = None,
                 units: list[dict] = (), thresholds_min=(5.0, 10.0, 15.0)):
         """A siting Project for the layers in memory: the object the command line builds from a project file."""
-        from siting.project import Project
+        from siting.inputs.project import Project
 
         output = self.output_folder(parameters, context)
         return Project(

@@ -61,7 +61,7 @@ class OptimizeAlgorithm(CoverageAlgorithm):
     def _run(self, parameters, context, feedback):
         import geopandas as gpd
         from siting.plan import run_optimize
-        from siting.validate import MODEL_KEYS
+        from siting.inputs.validate import MODEL_KEYS
 
         project = self.coverage_project(parameters, context, feedback,
                                         candidates=self.candidates_block(parameters, context, feedback))

@@ -1,6 +1,6 @@
 """Styles of the output layers, applied when QGIS loads them (a layer post-processor; qgis_process loads nothing):
 residences graduated by walking minutes, uncovered residences in red, facilities by verdict, catchments by kind,
-new sites as stars, developments by 四同步 status, unit polygons by their indicator verdict. Colours follow the HTML maps of siting.maps."""
+new sites as stars, developments by 四同步 status, unit polygons by their indicator verdict. Colours follow the HTML maps of siting.reports.maps."""
 from __future__ import annotations
 
 from qgis.core import (

@@ -1,4 +1,4 @@
-"""四同步 check of new residential developments: `siting check` on QGIS layers (siting.sync, the command line's path
+"""四同步 check of new residential developments: `siting check` on QGIS layers (siting.checks.sync, the command line's path
 after reading the workbook: normalize_phases / normalize_facilities, then check_and_report)."""
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ class SyncCheckAlgorithm(SitingAlgorithm):
         import geopandas as gpd
         from siting.network import load_network
         from siting.output import ensure_writable_dir
-        from siting.profiles import load_profile
-        from siting.sync import check_and_report, normalize_facilities, normalize_phases
+        from siting.inputs.profiles import load_profile
+        from siting.checks.sync import check_and_report, normalize_facilities, normalize_phases
 
         text = self.parameterAsString(parameters, "AS_OF", context).strip()
         try:
