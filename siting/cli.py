@@ -26,7 +26,7 @@ def echo_progress(message: str) -> None:
 
 
 class FlagError(click.ClickException):
-    """A flag's value refused by its rule in `siting.validate`: one line, like every planner error, and exit code 2
+    """A flag's value refused by its rule in `siting.inputs.validate`: one line, like every planner error, and exit code 2
     (click's own usage errors print the usage and a hint first)."""
 
     exit_code = 2
@@ -36,7 +36,7 @@ class FlagError(click.ClickException):
 
 
 class Checked(click.ParamType):
-    """A flag checked by its rule in `siting.validate.SETTINGS` while click parses the command line, i.e. before any
+    """A flag checked by its rule in `siting.inputs.validate.SETTINGS` while click parses the command line, i.e. before any
     work: `--p -1`, `--workers 0`, `--thresholds 5,,10` are refused with the rule's message."""
 
     def __init__(self, flag: str, *, minutes: bool = False) -> None:
@@ -221,7 +221,7 @@ def check(developments, facilities_path, network_path, profile, as_of, output, t
 
     result, paths = run_check(developments, load_profile(profile), network_path, output,
                               as_of.date() if as_of else None, facilities_path=facilities_path, tiles=tiles, pdf=pdf)
-    for message in result.summary["date_checks"]:  # implausible dates, treated as missing (siting.sync_dates)
+    for message in result.summary["date_checks"]:  # implausible dates, treated as missing (siting.checks.sync_dates)
         click.echo(f"warning: {message}", err=True)
     indicator = result.summary["indicator"]
     click.echo(f"{indicator['name']} ({indicator['name_en']}): {indicator['value']:.1%} (strict, every check passed: "

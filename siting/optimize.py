@@ -13,12 +13,12 @@ metres or minutes: the unit is the caller's, the threshold `max_cost` must be in
 are candidate columns flagged in `existing`: they are open whatever the solver says and cost nothing to keep.
 `p` always counts NEW sites only.
 
-Each model reduces its instance (`siting.optimize_reduce`), builds a `siting.solvers.Milp` and reports the solver's
-true status and gap (see `siting.solvers`).
+Each model reduces its instance (`siting.optimisation.reduce`), builds a `siting.optimisation.solvers.Milp` and reports the solver's
+true status and gap (see `siting.optimisation.solvers`).
 
-This module is the public face; the models live in one module per family: `siting.optimize_covering` (LSCP, MCLP),
-`siting.optimize_median` (PMedian, PCenter), `siting.optimize_joint` (KindDemand, JointCoverage, CapacitatedCoverage),
-on what they share in `siting.optimize_base`.
+This module is the public face; the models live in one module per family: `siting.optimisation.covering` (LSCP, MCLP),
+`siting.optimisation.median` (PMedian, PCenter), `siting.optimisation.joint` (KindDemand, JointCoverage, CapacitatedCoverage),
+on what they share in `siting.optimisation.base`.
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ class Inputs:
     facilities: gpd.GeoDataFrame
     profile: Any
     sources: dict[str, str] = field(default_factory=dict)  # what each layer was read from, with its content hash
-    unit_layers: list = field(default_factory=list)  # siting.units.UnitLayer of each level, set by the units stage
+    unit_layers: list = field(default_factory=list)  # siting.measures.units.UnitLayer of each level, set by the units stage
     notes: dict[str, Any] = field(default_factory=dict)  # what reading assumed (e.g. OSM storeys), for the summary
 
 
@@ -46,8 +46,8 @@ class CoverageRun:
     inputs: Inputs
     result: CoverageResult
     outputs: dict[str, Path]
-    indicators: Any = None  # siting.indicators.Indicators when the project names units
-    units: Any = None  # siting.units.UnitsStage (unit layers; inputs carry unit_<level>) when the project names units
+    indicators: Any = None  # siting.measures.indicators.Indicators when the project names units
+    units: Any = None  # siting.measures.units.UnitsStage (unit layers; inputs carry unit_<level>) when the project names units
 
 
 def timed_progress(progress: Progress | None) -> Progress:
@@ -360,7 +360,7 @@ def run_coverage(project: Project | str | Path, *, progress: Progress | None = N
     """Read the project, compute coverage and write tables, summary, map and report (`pdf`: also report.pdf). The same
     call the CLI makes. `write=False` leaves the writing to the caller (`write_coverage_outputs`), as `siting optimize`
     does so that a siting job that fails writes nothing. `check_inputs` (a later stage's checks of the inputs it needs)
-    runs once they are read, before any work; `candidates` (siting.candidates.CandidateTables) are a siting run's
+    runs once they are read, before any work; `candidates` (siting.inputs.candidates.CandidateTables) are a siting run's
     candidate tables, read once and shared with the indicator ledger."""
     if not isinstance(project, Project):
         project = load_project(project, **overrides)

@@ -34,7 +34,7 @@ class Plan:
 
 
 def _in_units(sites: gpd.GeoDataFrame, unit_layers: Sequence) -> gpd.GeoDataFrame:
-    """Candidate sites placed in the units (siting.units.assign_units), as residences and facilities are."""
+    """Candidate sites placed in the units (siting.measures.units.assign_units), as residences and facilities are."""
     if not unit_layers:
         return sites
     from .measures.units import assign_units
@@ -207,7 +207,7 @@ def check_unit_columns(project, inputs, candidates: CandidateTables) -> None:
 
 @dataclass
 class _UnitRows:
-    """One kind's unit requirements in a run (`siting.optimize_units`) and what its report needs."""
+    """One kind's unit requirements in a run (`siting.optimisation.units`) and what its report needs."""
 
     needs: Any  # optimize_units.UnitNeeds
     levels: list  # optimize_units.UnitLevel per level used
@@ -320,7 +320,7 @@ def _capacitated_plan(project, inputs, result, kinds: list[str], cfg: dict, say:
     shared floor area of each candidate with a reward per candidate hosting both (`colocation_bonus`, 一老一小).
     Existing facilities are open at their present size and, with `expand_existing = true`, may grow by up to
     `expansion_max` (m² / seats) at `expansion_cost` per m² / per seat. With `levels`, every unit without service
-    gets a new site (a 街道 centre opened at least `elderly_street_centre_min_m2` large; `siting.optimize_units`)."""
+    gets a new site (a 街道 centre opened at least `elderly_street_centre_min_m2` large; `siting.optimisation.units`)."""
     from . import optimize as opt
     from .optimisation.units import check_limits, combine
 

@@ -89,7 +89,7 @@ class ScenarioResult:
     folder: Path  # the complete cache entry with every output of this scenario
     cached: bool = False
     units: pd.DataFrame = field(default_factory=pd.DataFrame)  # siting by unit: units_plan.csv (empty otherwise)
-    unit_layers: list = field(default_factory=list)  # siting.units.UnitLayer with polygons, when the project names units
+    unit_layers: list = field(default_factory=list)  # siting.measures.units.UnitLayer with polygons, when the project names units
     unit_tables: dict = field(default_factory=dict)  # level: the per-unit table (units_<level>.csv)
 
 
@@ -516,7 +516,7 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
                      network=None, tiles=None, tianditu_key: str | None = None, pdf: bool = False) -> dict[str, Path]:
     """comparison.csv, comparison.html (the printable comparison report: table, charts, the maps inside), one
     coverage map per scenario and a difference map per scenario against the first; when the projects name units,
-    unit_changes.csv (every unit verdict per scenario against the first, siting.unit_report) and its report section;
+    unit_changes.csv (every unit verdict per scenario against the first, siting.reports.unit_report) and its report section;
     every file written atomically.
     `network` is drawn as the street layer of every map, `tiles` are the maps' online basemap options."""
     from .reports.maps import coverage_map, save_map

@@ -16,7 +16,7 @@ Input: two tables (see `read_developments`)
 Dates may be ISO (2023-05-01), 2023/5/1, 2023.5.1, 2023年5月1日 or Excel date cells; a blank date means "has not
 happened (or is not known) yet". A date after `as_of` is a schedule, not an event: it has not happened as of that day.
 Dates that parse but cannot be right (before 1990, more than 20 years after as_of, a record's milestones out of
-order) are listed in `date_checks` and treated as missing: see siting.sync_dates.
+order) are listed in `date_checks` and treated as missing: see siting.checks.sync_dates.
 
 Checks, one row per development × phase × kind × check (CHECKS):
     plan, build, accept, deliver   per phase: the milestone of the facilities serving the phase against the housing
@@ -50,7 +50,7 @@ Checks, one row per development × phase × kind × check (CHECKS):
     station_size (elderly care)   every station ≥ elderly_station_min_m2 (赤峰 社区级养老服务站 ≥ 350 m²).
     location (phase "all")   each phase's households sit at its point (a polygon's representative point); they are
         served when a facility of the kind lies inside the phase's polygon, or within profile.walk_limit_m(kind) of
-        walking along the network (siting.routing.reach). households_outside counts the rest. missing_data without
+        walking along the network (siting.network.routing.reach). households_outside counts the rest. missing_data without
         a location or without a network (unless every facility is inside); no facility: as for size, every
         household outside.
 Every figure is enforced whether confirmed or not (one rule throughout); each row's `basis` names the figures its
@@ -97,7 +97,7 @@ _SEVERITY = {"pass": 0, "not_yet_due": 1, "missing_data": 2, "fail": 3}
 ALL_PHASES = "all"
 INDICATOR = "新建居住区配套建设养老服务设施达标率"
 
-#: Column headers accepted for the fields `siting.columns.ALIASES` does not know (compared like layers does).
+#: Column headers accepted for the fields `siting.inputs.columns.ALIASES` does not know (compared like layers does).
 SYNC_ALIASES: dict[str, tuple[str, ...]] = {
     "development_id": ("development_id", "dev_id", "开发项目编号", "项目编号", "项目id", "所属项目", "配套项目编号"),
     "phase": ("phase", "分期", "期数", "期次"),
@@ -127,7 +127,7 @@ class SyncResult:
     facilities: gpd.GeoDataFrame
     catchments: gpd.GeoDataFrame | None = None
     profile: Any = field(default=None, repr=False)
-    #: one row per implausible date (siting.sync_dates): the checks that needed it say missing_data
+    #: one row per implausible date (siting.checks.sync_dates): the checks that needed it say missing_data
     date_checks: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DATE_CHECK_COLUMNS)))
 
 
@@ -722,7 +722,7 @@ def run_check(developments_path: str | os.PathLike, profile, network_path: str |
               facilities_path: str | os.PathLike | None = None, tiles=None,
               pdf: bool = False) -> tuple[SyncResult, dict[str, Path]]:
     """Read, check and write the report: the Python form of `siting check`. `profile` is a name, path or Profile;
-    `tiles` the map's online basemap options (siting.basemaps), `pdf` also prints the report."""
+    `tiles` the map's online basemap options (siting.reports.basemaps), `pdf` also prints the report."""
     from ..network import load_network
     from ..output import ensure_writable_dir
     from ..inputs.profiles import load_profile

@@ -120,7 +120,7 @@ def _out_of_order(dates: dict[str, dt.date]) -> list[tuple[str, str]]:
 
 def _record(rec: pd.Series, table: str, milestone: str, problem: str, fix: str) -> dict:
     source = rec.get("source") or table
-    columns = rec.get("headers")  # the planner's column headers (siting.sync._dates)
+    columns = rec.get("headers")  # the planner's column headers (siting.checks.sync._dates)
     column = columns.get(milestone, MILESTONE_LABEL[milestone]) if isinstance(columns, dict) else MILESTONE_LABEL[milestone]
     row = int(rec["row"]) if not is_blank(rec.get("row")) else None
     if table == "phases":

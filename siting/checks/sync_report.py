@@ -1,5 +1,5 @@
 """The 四同步 compliance report: one HTML page (summary, charts, a table per development with coloured verdicts, the
-date checks, the figures the verdicts rest on, the map inside; printable, --pdf through siting.report), a CSV with one
+date checks, the figures the verdicts rest on, the map inside; printable, --pdf through siting.reports.report), a CSV with one
 row per development × phase × kind × check, a CSV of the date checks (implausible dates treated as missing), and a JSON
 summary with the city-level indicator and the profile figures used. Every verdict names the clause it is judged by and,
 in `basis`, any figure it rests on that is inherited from another profile or unconfirmed. Every string from an input
@@ -135,7 +135,7 @@ def sync_report(result: SyncResult, checks: pd.DataFrame, map_path: str | os.Pat
     sections.append(report.method_section(
         [html.escape("四同步 Four synchronizations: each development's elderly day-care station and nursery must be planned, built, "
                      "accepted and delivered no later than its housing (同步规划、同步建设、同步验收、同步交付), meet the new-area "
-                     "standards and lie within the walk. Verdicts: see the siting.sync module documentation."),
+                     "standards and lie within the walk. Verdicts: see the siting.checks.sync module documentation."),
          f"数据 Data: {html.escape(FILES['csv'])}, {html.escape(FILES['developments_csv'])}, {html.escape(FILES['json'])}."],
         [report.figures_table({"figures": s.get("profile_figures", {}), "title": s.get("profile_title"), "name": s.get("profile")}),
           report.sources_table(inputs)]))
@@ -176,7 +176,7 @@ def sync_map(result: SyncResult, *, network=None, tiles=None, tianditu_key: str 
     """Developments (outline or point, coloured by elderly-care status), facilities and their walking catchments.
 
     Built from the same GeoJSON layers as the coverage map (popups bound in Leaflet, no jQuery, no marker plugin),
-    over the street layer and the optional basemaps of siting.basemaps."""
+    over the street layer and the optional basemaps of siting.reports.basemaps."""
     phases, facilities = result.phases, result.facilities
     tiles = parse_tiles(tiles)
     tianditu_key = tianditu_key or resolve_tianditu_key(tiles)

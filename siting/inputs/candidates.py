@@ -60,7 +60,7 @@ def read_candidates(project, kind: str) -> gpd.GeoDataFrame:
 
 class CandidateTables:
     """A run's candidate sites per kind, each read on first use (`read_candidates`) and then shared. The frames are
-    read-only to their users: place them in units with `siting.units.assign_units`, which copies."""
+    read-only to their users: place them in units with `siting.measures.units.assign_units`, which copies."""
 
     def __init__(self, project) -> None:
         self.project = project

@@ -2,7 +2,7 @@
 cells parsed into numbers, ids, names, area types and facility kinds, and every problem an InputError naming the
 file, the spreadsheet row (header = row 1) and the column.
 
-Every reader of planner tables uses these (siting.layers for residences and facilities, siting.units, siting.sync's
+Every reader of planner tables uses these (siting.inputs.layers for residences and facilities, siting.measures.units, siting.checks.sync's
 development workbooks), so that every table gives the same messages whatever its schema.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "lon": ("lon", "lng", "long", "longitude", "x", "经度"),
     "lat": ("lat", "latitude", "y", "纬度"),
     "kind": ("kind", "类型", "设施类型"),
-    # optional, kept when present (siting.units reads them): the unit a residence lies in, residents by age,
+    # optional, kept when present (siting.measures.units reads them): the unit a residence lies in, residents by age,
     # a facility's level in the hierarchy and its nursing-type beds
     "unit_xiaoqu": ("unit_xiaoqu", "所属小区"),
     "unit_community": ("unit_community", "所属社区", "社区"),
@@ -85,7 +85,7 @@ def resolve_columns(frame: pd.DataFrame, source: str, columns: dict[str, str] | 
     """{field: file column} for the schema `fields`: the project mapping `columns` first, then the ALIASES (exact,
     then without a unit in brackets such as 户数(户)). Fields without a column are left out; callers decide which are
     required. ConfigError/InputError for a mapping key or mapped column that does not exist. Another layer type
-    (siting.units) passes its own `aliases`, whose keys are then the mapping keys."""
+    (siting.measures.units) passes its own `aliases`, whose keys are then the mapping keys."""
     present = [c for c in frame.columns if c != geometry_column_name(frame)]
     mapping_keys = _MAPPING_KEYS if aliases is None else {field: field for field in aliases}
     alias_index = _ALIAS_INDEX if aliases is None else {

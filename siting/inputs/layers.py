@@ -1,5 +1,5 @@
 """Planners' residence and facility files (CSV, Excel, GeoPackage, Shapefile, GeoJSON) into the schema of
-`siting.schema`, with every problem reported as an InputError naming file, spreadsheet row and column.
+`siting.inputs.schema`, with every problem reported as an InputError naming file, spreadsheet row and column.
 
 Reading (`read_table`) is kept apart from normalising (`residences_from_frame`, `facilities_from_frame`) so that
 frames from other sources (PostGIS tables, scenario additions) go through exactly the same checks.
@@ -378,7 +378,7 @@ def facilities_from_frame(
     result = result[list(FACILITY_COLUMNS)]
     labels = parse_names(frame, found["kind"]) if "kind" in found else []
     if any(normalise_header(v) not in KIND_VALUES for v in labels if v):  # 街道综合养老服务中心: says more than the kind
-        result["type_label"] = labels  # siting.units reads the facility level from it
+        result["type_label"] = labels  # siting.measures.units reads the facility level from it
     if "level" in found:
         result["level"] = parse_names(frame, found["level"])
     if "nursing_beds" in found:
@@ -389,7 +389,7 @@ def facilities_from_frame(
 
 def with_unit_columns(result: gpd.GeoDataFrame, frame: pd.DataFrame) -> gpd.GeoDataFrame:
     """The units contract's `unit_<level>` columns (e.g. unit_community) of a table kept as they are: a table may name
-    the unit of each row directly, and siting by unit (`siting.optimize_units`) reads them."""
+    the unit of each row directly, and siting by unit (`siting.optimisation.units`) reads them."""
     for column in frame.columns:
         if str(column).startswith("unit_") and column not in result.columns:
             result[column] = frame[column].to_numpy()

@@ -19,7 +19,7 @@ Tagging decisions:
     standard counts; healthcare=* facilities are clinics, not day care.
   * Capacity: `capacity` gives nursery seats / elderly places ("osm_tag"); floor area is estimated as footprint ×
     building:levels (1 storey when absent) for polygons. capacity_source says where the capacity column of the
-    facility's kind (siting.schema.CAPACITY_COLUMN) came from: "osm_tag", "estimated" or "missing".
+    facility's kind (siting.inputs.schema.CAPACITY_COLUMN) came from: "osm_tag", "estimated" or "missing".
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Planning standards as data: one TOML profile per city (siting/profiles/*.toml) plus a national default.
+"""Planning standards as data: one TOML profile per city (siting/inputs/profiles/*.toml) plus a national default.
 
 A profile lists figures (walking time, m² per 100 households, seats per 1,000 residents, ...), each with the
 document and clause it comes from and whether that source was confirmed. A profile names its parent with
@@ -279,7 +279,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
                           expected="a profile file saved as UTF-8", fix="save it with the encoding UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML ({exc})", file=path, expected="a TOML profile file",
-                          fix="compare with a built-in profile in siting/profiles/") from None
+                          fix="compare with a built-in profile in siting/inputs/profiles/") from None
     except OSError as exc:
         raise ConfigError(f"cannot read profile ({exc.strerror or exc})", file=path) from None
 

@@ -31,7 +31,7 @@ lists the valid ones, so a typo never silently falls back to a default.
     [[facilities]]                # one block per file; `kind` for files holding one kind only
     path = "example_facilities.csv"
 
-    [[units]]                     # one block per unit level (siting.units): 小区, 社区, 街道/乡镇, 行政村/建制村, 区/县
+    [[units]]                     # one block per unit level (siting.measures.units): 小区, 社区, 街道/乡镇, 行政村/建制村, 区/县
     path = "example_units.geojson"  # GPKG / SHP / GeoJSON, or a PostgreSQL URL + table; no path: a residences column
     level = "社区"                 # names the unit (所属社区)
     columns = { id = "社区代码", name = "社区名称", parent = "所属街道代码" }
@@ -96,7 +96,7 @@ class Project:
     max_snap_m: float = 500.0
     metric_crs: str = "utm"
     polygons: bool = True
-    tiles: tuple[str, ...] = ()  # online basemap options (siting.basemaps); empty = offline only
+    tiles: tuple[str, ...] = ()  # online basemap options (siting.reports.basemaps); empty = offline only
     tianditu_key: str | None = None
     postgis_url: str | None = None
     postgis_schema: str = "public"

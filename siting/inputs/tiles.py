@@ -1,6 +1,6 @@
 """The online basemaps a map may offer (OpenStreetMap, 天地图 Tianditu, 高德 AutoNavi) and the `tiles` setting that
 picks them: read with the project file and the command-line flags, before any work, so that an unknown name or a
-missing Tianditu key stops a run at once. Drawing them is siting.basemaps.
+missing Tianditu key stops a run at once. Drawing them is siting.reports.basemaps.
 """
 from __future__ import annotations
 

@@ -141,7 +141,7 @@ def minutes_list(name: str, value: Any, *, flag: bool = False, file: str | PathL
 MODELS = ("mclp", "lscp", "pmedian", "pcenter", "capacitated")
 SOLVERS = ("cbc", "highs")
 OBJECTIVES = ("max_covered", "min_cost")
-KINDS = ("elderly_day_care", "nursery")  # siting.schema.KINDS, repeated to keep this module free of imports
+KINDS = ("elderly_day_care", "nursery")  # siting.inputs.schema.KINDS, repeated to keep this module free of imports
 
 #: What each model does, for messages that say why a setting means nothing to it.
 MODEL_WHAT = {
@@ -154,7 +154,7 @@ MODEL_WHAT = {
 _CAPACITATED_ONLY = {"objective", "joint", "colocation_bonus", "min_station_m2", "m2_per_seat", "expand_existing",
                      "expansion_cost", "expansion_max"}
 #: The [optimize] keys each model reads beyond model, kinds, solver, time_limit_s and gap_rel (which every model reads).
-_BY_UNIT = {"units", "per_unit", "unit_reach_share"}  # siting by unit (siting.optimize_units)
+_BY_UNIT = {"units", "per_unit", "unit_reach_share"}  # siting by unit (siting.optimisation.units)
 MODEL_KEYS: dict[str, set[str]] = {"mclp": {"p", "budget"} | _BY_UNIT, "lscp": _BY_UNIT, "pmedian": {"p"},
                                    "pcenter": {"p"}, "capacitated": {"p", "budget"} | _CAPACITATED_ONLY | _BY_UNIT}
 _FLAGS = {"model": "--model", "p": "--p", "budget": "--budget", "solver": "--solver", "time_limit_s": "--time-limit",

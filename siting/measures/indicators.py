@@ -6,7 +6,7 @@ value computed from the data, verdict, and the clause and source of the target �
 indicators, each compared with its own target. The ledger lists every unit × failing indicator with its shortfall
 (m², seats, households outside the walk) and, when candidate sites are given, the one that would close it best.
 
-`build_indicators` is the core (frames in, frames out); siting.indicator_outputs writes them (units_<level>.csv,
+`build_indicators` is the core (frames in, frames out); siting.reports.indicator_outputs writes them (units_<level>.csv,
 indicators.csv/json, ledger.csv, indicators.xlsx and the report's section).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Indicators:
     table: pd.DataFrame
     ledger: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
-    layers: list = field(default_factory=list)  # the siting.units.UnitLayer of each level (boundaries for the map)
+    layers: list = field(default_factory=list)  # the siting.measures.units.UnitLayer of each level (boundaries for the map)
     map_checks: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # level: [(verdict column, label)]
 
 

@@ -6,7 +6,7 @@ unit *has* the service — a facility inside it, and/or one facility reaching at
 households within the walk —, floor area per 100 households and seats per 1,000 residents of the facilities inside
 it against the standard of its households, the shortfall, the facility hierarchy and beds).
 
-Works on the coverage result (residences and facilities carrying `unit_<level>` from siting.units) and its reach
+Works on the coverage result (residences and facilities carrying `unit_<level>` from siting.measures.units) and its reach
 pairs; no file I/O.
 """
 from __future__ import annotations

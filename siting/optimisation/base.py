@@ -1,6 +1,6 @@
 """What every siting model shares: the result (`SitingResult`), building `Pairs` from a cost matrix or a reach,
 the model base class (`_Model`), the covering reduction, and the checks and gap arithmetic of a solver's answer.
-The models are in siting.optimize_covering, siting.optimize_median and siting.optimize_joint; `siting.optimize` is
+The models are in siting.optimisation.covering, siting.optimisation.median and siting.optimisation.joint; `siting.optimize` is
 their public face."""
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def _pairs_from_matrix(cost: Any, max_cost: float | None) -> tuple[Pairs, Any, A
 
 
 def _pairs_from_reach(reach: Any, max_cost: float | None) -> Pairs:
-    """Pairs of a `siting.routing.Reach` (sources = candidates, destinations = demand rows)."""
+    """Pairs of a `siting.network.routing.Reach` (sources = candidates, destinations = demand rows)."""
     cost = np.asarray(reach.dist_m, dtype=np.float64)
     keep = np.ones(cost.size, dtype=bool) if max_cost is None else cost <= max_cost
     return Pairs.build(np.asarray(reach.dst)[keep], np.asarray(reach.src)[keep], cost[keep], reach.n_dst, reach.n_src)
@@ -312,7 +312,7 @@ class _Model:
 
     @classmethod
     def from_reach(cls, reach: Any, max_cost: float | None = None, **kwargs):
-        """`reach`: a `siting.routing.Reach` of candidate sources to demand destinations within the walking limit."""
+        """`reach`: a `siting.network.routing.Reach` of candidate sources to demand destinations within the walking limit."""
         return cls(_pairs_from_reach(reach, max_cost), **kwargs)
 
     def _result(self, sol: Solution, model: Milp, gap_rel, *, chosen, site_size, assignment, covered_before, covered_after,
@@ -405,7 +405,7 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
     are then covered). Repeated until nothing changes; every step keeps the optimum.
 
     `required` (rows × all candidate columns, 0/1): rows every plan must cover, of weight 0 (e.g. a 社区 without a
-    station, `siting.optimize_units`); one that an existing site covers is met. They join the incidence as rows
+    station, `siting.optimisation.units`); one that an existing site covers is met. They join the incidence as rows
     flagged `hard`, so that merging and column dominance keep them too."""
     reach_count = pairs.reach_count()
     unreachable = np.flatnonzero(reach_count == 0)

@@ -4,11 +4,11 @@ A map with coloured dots on grey cannot be read, so every map draws the streets 
 merged and simplified so the HTML stays light). Online basemaps are options in the layer switcher, never the
 default: OpenStreetMap, 天地图 Tianditu (vector, imagery; CGCS2000 ≈ WGS84; needs the user's key, which then sits in
 the HTML) and 高德 AutoNavi (tiles in GCJ-02). On the AutoNavi basemap every overlay is moved to GCJ-02: the offset
-of siting.coords.wgs84_to_gcj02 is sampled on a grid over the map in Python and the page interpolates it
+of siting.inputs.coords.wgs84_to_gcj02 is sampled on a grid over the map in Python and the page interpolates it
 bilinearly (the offset varies over tens of kilometres, so a 1 km grid is within 10 cm), so there is one
 implementation of the transform. Tiles that cannot load (offline, firewall) leave the overlays working: while the
 browser is offline no tile is requested at all, and a failed tile shows a one-line note instead. Which basemaps
-exist and which a project asks for is siting.tiles.
+exist and which a project asks for is siting.inputs.tiles.
 """
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ class _Gcj02Switch(MacroElement):
 
 
 def gcj02_offset_grid(bounds: list[list[float]] | None, step_deg: float = GCJ02_GRID_STEP_DEG) -> dict | None:
-    """The GCJ-02 offset (degrees) of siting.coords on a lon/lat grid covering `bounds` ([[s, w], [n, e]]) with a margin."""
+    """The GCJ-02 offset (degrees) of siting.inputs.coords on a lon/lat grid covering `bounds` ([[s, w], [n, e]]) with a margin."""
     if bounds is None:
         return None
     (s, w), (n, e) = bounds

@@ -1,5 +1,5 @@
-"""The plan indicator table and problem ledger (siting.indicators) as files and as a report section: units_<level>.csv,
-indicators.csv/json, ledger.csv, indicators.xlsx (through siting.workbook, the project's one Excel writer, with
+"""The plan indicator table and problem ledger (siting.measures.indicators) as files and as a report section: units_<level>.csv,
+indicators.csv/json, ledger.csv, indicators.xlsx (through siting.reports.workbook, the project's one Excel writer, with
 Chinese headers and units) and the run report's section.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..inputs.schema import ELDERLY
 from ..measures.units import LEVELS
 from .workbook import Column, Sheet, write_workbook
 
-#: Chinese headers (with units) of the unit sheets, by column; formats by name (siting.workbook.FORMATS).
+#: Chinese headers (with units) of the unit sheets, by column; formats by name (siting.reports.workbook.FORMATS).
 UNIT_HEADERS: dict[str, tuple[str, str | None]] = {
     "unit_id": ("单元编号", "text"), "name": ("名称", None), "parent_id": ("上级单元编号", "text"), "area_type": ("新建/既有", None),
     "residences": ("居住点数", "int"), "households": ("户数（户）", "int"), "households_new": ("新建居住区户数（户）", "int"), "population": ("常住人口（人）", "int"),

@@ -1,4 +1,4 @@
-"""Building blocks of the HTML maps, shared by the coverage maps (siting.maps) and the 四同步 map (siting.sync_report):
+"""Building blocks of the HTML maps, shared by the coverage maps (siting.reports.maps) and the 四同步 map (siting.checks.sync_report):
 GeoJSON features with coordinates rounded to about a metre, point layers drawn as circle markers, and the boxed
 Leaflet control (legend, info) with its style."""
 from __future__ import annotations

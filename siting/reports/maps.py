@@ -63,7 +63,7 @@ def coverage_map(
     """Coverage, catchments and facility adequacy on one map; one residence layer per facility kind.
 
     `network` (a WalkNetwork) is drawn as the street layer under everything; `tiles` names optional online basemaps
-    (siting.basemaps: osm, tianditu, amap), offered in the switcher with "no basemap" the default. `lost` are
+    (siting.reports.basemaps: osm, tianditu, amap), offered in the switcher with "no basemap" the default. `lost` are
     residences that lose coverage in a scenario (drawn as their own layer, as `newly_covered` are).
 
     Above `max_points` residences the points are summed into a square grid in metres (see
@@ -566,7 +566,7 @@ def _bounds(frames: list[gpd.GeoDataFrame | None]) -> list[list[float]] | None:
     return [[float(s), float(w)], [float(n), float(e)]]
 
 
-# ---------------------------------------------------------------- unit choropleth (siting.units / siting.indicators)
+# ---------------------------------------------------------------- unit choropleth (siting.measures.units / siting.measures.indicators)
 
 UNIT_VERDICT_COLORS = {"pass": "#1a9850", "fail": "#d73027", "no residents": "#bdbdbd"}
 UNIT_VERDICT_LABELS = {"pass": "达标 Pass", "fail": "未达标 Fail", "no residents": "无居民 No residents"}

@@ -1,4 +1,4 @@
-"""The scenario comparison as a printable report (siting.report): the comparison table, charts of coverage, capacity
+"""The scenario comparison as a printable report (siting.reports.report): the comparison table, charts of coverage, capacity
 shortfall and households gained or lost per scenario, every scenario's map inside, and the scenario files and inputs
 behind each result. Takes the tables `siting.scenario` computed; never imports it."""
 from __future__ import annotations

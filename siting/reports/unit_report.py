@@ -2,7 +2,7 @@
 seats, household share within the walk) and, across what-if scenarios, the change of every unit's verdicts
 (unit_changes.csv and its section of comparison.html: which 社区 turn fail → pass or pass → fail).
 
-Works on the unit tables siting.indicators builds (units_<level>.csv, one row per unit); it takes scenario results
+Works on the unit tables siting.measures.indicators builds (units_<level>.csv, one row per unit); it takes scenario results
 duck-typed (name, summary, unit_tables) and never imports siting.scenario.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ def unit_charts(units: dict[str, pd.DataFrame], walk_minutes: float) -> list[Cha
 
 
 def unit_section(indicators: Indicators, walk_minutes: float) -> Section:
-    """The run report's unit section: the indicator table and ledger (siting.indicators) followed by the unit charts."""
+    """The run report's unit section: the indicator table and ledger (siting.measures.indicators) followed by the unit charts."""
     section = indicators_section(indicators)
     section.blocks.extend(unit_charts(indicators.units, walk_minutes))
     return section
