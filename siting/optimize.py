@@ -23,10 +23,10 @@ on what they share in `siting.optimisation.base`.
 from __future__ import annotations
 
 from .errors import OptimizationError
-from .optimisation.base import SitingResult, _pairs_from_matrix, _solver_gap  # noqa: F401  (private names the tests use)
+from .optimisation.base import SitingResult  # noqa: F401
 from .optimisation.covering import LSCP, MCLP
 from .optimisation.joint import CapacitatedCoverage, JointCoverage, KindDemand
-from .optimisation.median import PCenter, PMedian, _interchange, _reduce_assign  # noqa: F401
+from .optimisation.median import PCenter, PMedian  # noqa: F401
 from .optimisation.reduce import Pairs
 from .optimisation.solvers import (  # status names and CBC helpers stay importable from here
     FEASIBLE_GAP_LIMIT, FEASIBLE_TIME_LIMIT, INFEASIBLE, NOT_SOLVED, OPTIMAL, SOLVERS, STOPPED_WALL_CLOCK, UNBOUNDED,

@@ -11,9 +11,9 @@ import pulp
 import pytest
 
 from siting.errors import OptimizationError
+from siting.optimisation.base import _pairs_from_matrix
 from siting.optimize import (
-    LSCP, MCLP, CapacitatedCoverage, JointCoverage, KindDemand, PCenter, PMedian, _pairs_from_matrix,
-    cbc_bound_from_log, pulp_status_text,
+    LSCP, MCLP, CapacitatedCoverage, JointCoverage, KindDemand, PCenter, PMedian, cbc_bound_from_log, pulp_status_text,
 )
 
 from conftest import shared_file
@@ -400,7 +400,7 @@ def _dense_median_cost(cost, w, open_cols):
 def test_interchange_plan_is_a_swap_local_optimum_by_brute_force(seed):
     """The p-median warm start: keeps the existing sites, opens exactly p new ones, its cost is the dense
     recomputation, and no single swap of a new site for a closed candidate (all enumerated) lowers that cost."""
-    from siting.optimize import _interchange, _pairs_from_matrix
+    from siting.optimisation.median import _interchange
 
     cost, w = random_instance(seed, n=40, m=12)
     cost[cost > 450] = np.inf  # walking limit: not every pair allowed

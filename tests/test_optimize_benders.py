@@ -10,7 +10,8 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from siting.optimize import PMedian, _pairs_from_matrix
+from siting.optimisation.base import _pairs_from_matrix
+from siting.optimize import PMedian
 from siting.optimisation.benders import pmedian_lp_bound
 
 from test_optimize import SOLVERS, _dense_median_cost, _nothing, random_instance
@@ -132,7 +133,7 @@ def test_lp_rounded_start_is_a_plan_priced_by_hand():
     existing ones, its cost the dense recomputation, never below the brute-force optimum; on the FRACTIONAL cases
     it is at least as good as the cover-based start (and the result stays the brute-force optimum, above)."""
     from siting.optimisation.deadline import Deadline
-    from siting.optimize import _reduce_assign
+    from siting.optimisation.median import _reduce_assign
 
     for cost, w, existing, p in cases():
         best, _ = best_plan(cost, w, existing, p)

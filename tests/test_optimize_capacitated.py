@@ -324,7 +324,7 @@ def test_the_solvers_gap_rel_never_lets_the_whole_objectives_gap_exceed_the_one_
     whole objective's gap (B − v) / (v + offset) is then ≤ gap_rel for every incumbent v ≤ bound B (hand algebra:
     v / (v + offset) ≤ B / (B + offset)). Checked on a grid, and at its tight end (v = B: a zero gap either way); the
     same for a minimum, whose ceiling is the warm start's cost."""
-    from siting.optimize import _solver_gap
+    from siting.optimisation.base import _solver_gap
 
     assert _solver_gap(0.01, 100.0, 300.0) == pytest.approx(0.04)
     assert _solver_gap(None, 100.0, 300.0) is None and _solver_gap(0.01, None, 300.0) == 0.01
