@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from siting import layers, osm_features
-from siting.profiles import load_profile
+from siting.inputs import layers, osm_features
+from siting.inputs.profiles import load_profile
 
 HERE = Path(__file__).resolve().parent
 OSM = HERE / "sample.osm.pbf"

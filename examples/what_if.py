@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from siting.profiles import load_profile
-from siting.projection import project_demand, read_projection
+from siting.inputs.profiles import load_profile
+from siting.optimisation.projection import project_demand, read_projection
 from siting.scenario import compare, run_scenario, write_comparison
 
 HERE = Path(__file__).resolve().parent
