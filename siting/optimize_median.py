@@ -269,8 +269,10 @@ class PMedian(_AssignModel):
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         """Uncapacitated: a local-search plan first (`_interchange`, seconds), then the LP bound by Benders cuts
         (`optimize_benders`, seconds). When the bound meets the plan, the plan is proved optimal without a MILP;
-        otherwise the bound closes candidates (reduced-cost fixing) and the solver runs on the rest with the plan as
-        its warm start. The result is never worse than that plan; its status and gap are proved, never assumed."""
+        otherwise the bound closes candidates (reduced-cost fixing) and, when the LP converged, a branch and bound
+        over the Benders master closes the gap (`optimize_branch`); when it did not, the solver runs on the compact
+        MILP of the rest with the plan as its warm start. The result is never worse than that plan; its status and
+        gap are proved, never assumed."""
         deadline = Deadline(time_limit_s)
         red = _reduce_assign(self.pairs, self.weights, self.existing, nearest_only=self.capacities is None)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
