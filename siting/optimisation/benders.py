@@ -19,7 +19,7 @@ fixing). Costs are the caller's unit (metres or minutes) times the row weights (
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,6 +45,7 @@ class MedianBound:
     rounds: int
     cuts: int
     seconds: float
+    master: "BendersMaster | None" = field(default=None, repr=False)
 
     def closed(self, upper: float) -> np.ndarray:
         """Candidates that no plan cheaper than or equal to `upper` opens: closed in the last master LP (y = 0) with a
@@ -80,6 +81,121 @@ class _SortedRows(NearestFirst):
         return d_k, before, rhs
 
 
+class BendersMaster:
+    """The projected p-median LP in HiGHS (y per candidate, θ per reachable row, the cuts found so far) and its
+    closed-form separation. Every cut is valid for every plan, so the same master serves the root LP bound
+    (`pmedian_lp_bound`) and every node of a branch and bound (`optimisation.branch`), which changes y's bounds and
+    re-solves from the last basis (dual simplex)."""
+
+    def __init__(self, pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: int) -> None:
+        import highspy
+
+        self.sorted_rows = sorted_rows = _SortedRows(pairs)
+        self.n_rows, self.m = sorted_rows.rows.size, pairs.n_cols
+        self.row_weight = np.asarray(weight, float)[sorted_rows.rows]
+        self.existing = existing
+        self.n_pair_rows = pairs.n_rows
+        self.cols = np.arange(self.m)  # the candidate of each master y column (all, until `restrict` drops some)
+        self.local = np.arange(self.m)  # each candidate's y column (-1 when dropped)
+        n_rows, m = self.n_rows, self.m
+        inf = highspy.kHighsInf
+        self.h = h = quiet_highs()
+        # columns: y per candidate, then θ per reachable row (θ ≥ the row's nearest pair: its rank-1 cut)
+        h.addVars(m, existing.astype(np.float64), np.ones(m))
+        h.addVars(n_rows, sorted_rows.cost[sorted_rows.starts], np.full(n_rows, inf))
+        h.changeColsCost(n_rows, np.arange(m, m + n_rows, dtype=np.int32), self.row_weight)
+        new = np.flatnonzero(~existing).astype(np.int32)
+        self.n_new = new.size
+        h.addRow(-inf, float(p), new.size, new, np.ones(new.size))
+        # rows no existing site reaches must be reached by new ones (feasibility cuts)
+        reached_by_existing = np.zeros(n_rows, dtype=bool)
+        np.logical_or.at(reached_by_existing, sorted_rows.seg, existing[sorted_rows.col])
+        self.need_new = int((~reached_by_existing).sum())
+        cover = ~reached_by_existing[sorted_rows.seg]
+        _add_rows(h, sorted_rows.seg[cover], sorted_rows.col[cover], np.ones(int(cover.sum())),
+                  np.ones(n_rows)[~reached_by_existing], np.flatnonzero(~reached_by_existing))
+        self.first_cut_row = h.getNumRow()  # the rows before it (≤ p, covers) are never dropped
+
+    def add_cuts(self, at: np.ndarray, which: np.ndarray | None = None) -> int:
+        """Add each row's (or the rows `which`'s) most violated cut at the point `at`; returns how many."""
+        sorted_rows, m, n_rows = self.sorted_rows, self.m, self.n_rows
+        d_k, before, _ = sorted_rows.cuts(at)
+        if which is None:
+            which = np.arange(n_rows)
+        pick = np.zeros(n_rows, dtype=bool)
+        pick[which] = True
+        pairs_in = before & pick[sorted_rows.seg]
+        seg = sorted_rows.seg[pairs_in]
+        theta_rows = np.flatnonzero(pick)
+        _add_rows(self.h, np.r_[theta_rows, seg], np.r_[self.cols.size + theta_rows, self.local[sorted_rows.col[pairs_in]]],
+                  np.r_[np.ones(theta_rows.size), (d_k[seg] - sorted_rows.cost[pairs_in])], d_k[theta_rows], theta_rows)
+        return int(theta_rows.size)
+
+    def solve(self, seconds: float | None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Re-solve the master within `seconds`: (bound, y, θ, y's reduced costs), None when not optimal in time
+        (or infeasible under the present bounds)."""
+        if not run_lp(self.h, seconds):
+            return None
+        solution = self.h.getSolution()
+        x, k = np.asarray(solution.col_value), self.cols.size
+        y, reduced = np.zeros(self.m), np.zeros(self.m)
+        y[self.cols], reduced[self.cols] = x[:k], np.asarray(solution.col_dual)[:k]
+        return self.h.getInfo().objective_function_value, y, x[k:], reduced
+
+    def infeasible(self) -> bool:
+        """Whether the last solve proved the master infeasible under its present bounds."""
+        import highspy
+
+        return self.h.getModelStatus() == highspy.HighsModelStatus.kInfeasible
+
+    def violated(self, at: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """The rows whose cut at `at` the master's θ violates (θ is not part of any stabilisation)."""
+        _, _, rhs = self.sorted_rows.cuts(at)
+        return np.flatnonzero(rhs - theta > CUT_TOL * np.maximum(1.0, rhs))
+
+    def plan_cost(self, open_mask: np.ndarray) -> float:
+        """Σ weight·cost of the plan `open_mask` (every row at its nearest open site; inf when a row has none)."""
+        _, before, rhs = self.sorted_rows.cuts(open_mask.astype(np.float64))
+        reached = np.zeros(self.n_rows, dtype=bool)
+        reached[self.sorted_rows.seg[open_mask[self.sorted_rows.col]]] = True
+        return float(self.row_weight @ rhs) if reached.all() else float("inf")
+
+    def set_y_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        k = self.cols.size
+        self.h.changeColsBounds(k, np.arange(k, dtype=np.int32), np.asarray(lower, float)[self.cols],
+                                np.asarray(upper, float)[self.cols])
+
+    def restrict(self, allowed: np.ndarray) -> None:
+        """Drop the candidates not `allowed` (closed for good, e.g. by reduced-cost fixing against a known plan):
+        their y columns leave the master (a cut without them is the same cut at y = 0, so every cut stays valid),
+        and so do the cuts basic at the last master optimum (slack or degenerate there; dropping basic rows keeps
+        the basis a basis, and a cut needed again is separated again). The simplex then prices fewer columns and
+        rows and the separation walks fewer pairs: at n = 900, p = 20 the root's 9,129 rows became 1,896 and a
+        node's re-solve took 0.03 s instead of 0.09 s."""
+        import highspy
+
+        pairs = self.sorted_rows
+        keep = allowed[pairs.col]
+        sorted_rows = _SortedRows(Pairs.build(pairs.row[keep], pairs.col[keep], pairs.cost[keep], self.n_pair_rows, self.m))
+        if sorted_rows.rows.size != self.n_rows:
+            raise ValueError("restrict() would leave a row without any allowed site")
+        self.sorted_rows = sorted_rows
+        h, k = self.h, self.cols.size
+        basis = h.getBasis()
+        if basis.valid:
+            basic = np.array(basis.row_status) == highspy.HighsBasisStatus.kBasic
+            basic[:self.first_cut_row] = False
+            drop_rows = np.flatnonzero(basic).astype(np.int32)
+            if drop_rows.size:
+                h.deleteRows(drop_rows.size, drop_rows)
+        drop_cols = np.flatnonzero(~allowed[self.cols]).astype(np.int32)
+        if drop_cols.size:
+            h.deleteCols(drop_cols.size, drop_cols)
+        self.cols = np.delete(self.cols, drop_cols)
+        self.local = np.full(self.m, -1, dtype=np.int64)
+        self.local[self.cols] = np.arange(self.cols.size)
+
+
 def pmedian_lp_bound(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: int, *,
                      start_open: np.ndarray | None = None, upper: float | None = None,
                      time_limit_s: float | None = None) -> MedianBound:
@@ -88,48 +204,19 @@ def pmedian_lp_bound(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: 
     `pairs` are the allowed row-site pairs (every row with a pair must be assigned; rows without one are ignored);
     `existing` sites are open; at most `p` new ones. `start_open` (a good plan, e.g. `_interchange`'s) seeds the cuts
     and the core point; the loop stops as soon as the bound reaches `upper` (that plan's cost: it is then optimal),
-    when no cut is violated (the LP optimum), or at `time_limit_s` (the bound of the last master LP solved)."""
-    import highspy
-
+    when no cut is violated (the LP optimum), or at `time_limit_s` (the bound of the last master LP solved). The
+    master stays in the result (`master`) for a branch and bound to go on from."""
     started = time.perf_counter()
-    sorted_rows = _SortedRows(pairs)
-    n_rows, m = sorted_rows.rows.size, pairs.n_cols
-    inf = highspy.kHighsInf
-    h = quiet_highs()
-    # columns: y per candidate, then θ per reachable row (θ ≥ the row's nearest pair: its rank-1 cut)
-    h.addVars(m, existing.astype(np.float64), np.ones(m))
-    h.addVars(n_rows, sorted_rows.cost[sorted_rows.starts], np.full(n_rows, inf))
-    h.changeColsCost(n_rows, np.arange(m, m + n_rows, dtype=np.int32), np.asarray(weight, float)[sorted_rows.rows])
-    new = np.flatnonzero(~existing).astype(np.int32)
-    h.addRow(-inf, float(p), new.size, new, np.ones(new.size))
-    # rows no existing site reaches must be reached by new ones (feasibility cuts)
-    reached_by_existing = np.zeros(n_rows, dtype=bool)
-    np.logical_or.at(reached_by_existing, sorted_rows.seg, existing[sorted_rows.col])
-    cover = ~reached_by_existing[sorted_rows.seg]
-    _add_rows(h, sorted_rows.seg[cover], sorted_rows.col[cover], np.ones(int(cover.sum())), np.ones(n_rows)[~reached_by_existing],
-              np.flatnonzero(~reached_by_existing))
-
-    def add_cuts(at: np.ndarray, which: np.ndarray | None = None) -> int:
-        d_k, before, rhs = sorted_rows.cuts(at)
-        if which is None:
-            which = np.arange(n_rows)
-        pick = np.zeros(n_rows, dtype=bool)
-        pick[which] = True
-        pairs_in = before & pick[sorted_rows.seg]
-        seg = sorted_rows.seg[pairs_in]
-        theta_rows = np.flatnonzero(pick)
-        _add_rows(h, np.r_[theta_rows, seg], np.r_[m + theta_rows, sorted_rows.col[pairs_in]],
-                  np.r_[np.ones(theta_rows.size), (d_k[seg] - sorted_rows.cost[pairs_in])], d_k[theta_rows], theta_rows)
-        return int(theta_rows.size)
-
+    master = BendersMaster(pairs, weight, existing, p)
+    h, n_rows = master.h, master.n_rows
     # seed cuts at the start plan, which also becomes the core point, and (without a start, or when most rows need
     # a new site) at the even spread of p over the new candidates, whose cuts reach past each row's nearest few sites:
     # on the greenfield city the start's cuts alone gave a first bound 21 % below the LP optimum, with both 4 %
-    most_need_new = int((~reached_by_existing).sum()) > n_rows / 2
+    most_need_new = master.need_new > n_rows / 2
     core = None if start_open is None else np.asarray(start_open, dtype=np.float64)
-    cuts = 0 if core is None else add_cuts(core)
+    cuts = 0 if core is None else master.add_cuts(core)
     if core is None or most_need_new:
-        cuts += add_cuts(np.where(existing, 1.0, min(1.0, p / max(1, new.size))))
+        cuts += master.add_cuts(np.where(existing, 1.0, min(1.0, p / max(1, master.n_new))))
     # then, when most rows need a new site, the first master LP by interior point: from no basis the dual simplex
     # took 50-130 s on the 10,000-row greenfield city, the interior point 13 s (on the city with its stations 2 s
     # against 1.5 s); every later master LP by the dual simplex from the previous basis
@@ -143,24 +230,19 @@ def pmedian_lp_bound(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: 
         left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - started)
         if left is not None and left <= 0:
             break
-        if not run_lp(h, left):
+        solved = master.solve(left)
+        if solved is None:
             break  # out of time inside this LP: the previous round's bound stands
         h.setOptionValue("solver", "simplex")
         rounds += 1
-        solution = h.getSolution()
-        x = np.asarray(solution.col_value)
-        y, theta = x[:m], x[m:]
-        reduced = np.asarray(solution.col_dual)[:m]
-        bound = h.getInfo().objective_function_value
+        bound, y, theta, reduced = solved
         if upper is not None and bound >= upper - 1e-9 * max(1.0, abs(upper)):
             break  # the plan behind `upper` is optimal
         stall = 0 if best is None or bound > best + 1e-9 * max(1.0, abs(best)) else stall + 1
         best = bound if best is None else max(best, bound)
         core = y.copy() if core is None else 0.5 * (core + y)
         at = y if alpha >= 1.0 else alpha * y + (1.0 - alpha) * core
-        _, _, rhs = sorted_rows.cuts(at)
-        # at the separation point θ is taken from the master (θ is not part of the stabilisation)
-        violated = np.flatnonzero(rhs - theta > CUT_TOL * np.maximum(1.0, rhs))
+        violated = master.violated(at, theta)
         if violated.size == 0:
             if alpha >= 1.0:
                 converged = True
@@ -171,8 +253,8 @@ def pmedian_lp_bound(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: 
             alpha = 1.0
         elif alpha >= 1.0 and stall >= 20:
             break  # tolerance-level cuts that no longer move the bound
-        cuts += add_cuts(at, violated)
-    return MedianBound(bound, y, reduced, converged, rounds, cuts, time.perf_counter() - started)
+        cuts += master.add_cuts(at, violated)
+    return MedianBound(bound, y, reduced, converged, rounds, cuts, time.perf_counter() - started, master)
 
 
 def _add_rows(h, local_row: np.ndarray, var: np.ndarray, coef: np.ndarray, lower: np.ndarray, rows: np.ndarray) -> None:

@@ -30,6 +30,7 @@ from .base import (
     _warn_unreachable,
 )
 from .benders import MedianBound, pmedian_lp_bound
+from .branch import branch_and_cut
 from .cover import cover_heuristic
 from .reduce import (
     NearestFirst,
@@ -38,6 +39,7 @@ from .reduce import (
     group_identical_rows,
 )
 from .solvers import (
+    _SOLVER_NAMES,
     FEASIBLE_TIME_LIMIT,
     INFEASIBLE,
     OPTIMAL,
@@ -266,9 +268,11 @@ class PMedian(_AssignModel):
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         """Uncapacitated: a local-search plan first (`_interchange`, seconds), then the LP bound by Benders cuts
-        (`optimize_benders`, seconds). When the bound meets the plan, the plan is proved optimal without a MILP;
-        otherwise the bound closes candidates (reduced-cost fixing) and the solver runs on the rest with the plan as
-        its warm start. The result is never worse than that plan; its status and gap are proved, never assumed."""
+        (`optimisation.benders`, seconds). When the bound meets the plan, the plan is proved optimal without a MILP;
+        otherwise the bound closes candidates (reduced-cost fixing) and, when the LP converged, a branch and bound
+        over the Benders master closes the gap (`optimisation.branch`); when it did not, the solver runs on the compact
+        MILP of the rest with the plan as its warm start. The result is never worse than that plan; its status and
+        gap are proved, never assumed."""
         deadline = Deadline(time_limit_s)
         red = _reduce_assign(self.pairs, self.weights, self.existing, nearest_only=self.capacities is None)
         _warn_unreachable(self.name, red.unreachable, self.demand_ids)
@@ -319,9 +323,39 @@ class PMedian(_AssignModel):
             sol = _proved_without_milp(solver, self._plan_vector(red, model, y, x, open_start), upper, bound,
                                        deadline.elapsed(), why, "the Benders LP")
             return self._finish(sol, model, gap_rel, red, y, x)
+        if self._branch_wins(lp, open_start):
+            tree = branch_and_cut(lp, open_start, upper, self.p, deadline, gap_rel)
+            red.report.notes.append(tree.note())
+            proved = tree.finished or bound_proves(tree.cost, tree.bound, False, gap_rel)
+            why = "HiGHS solved the Benders master at every node of the branch and bound" if proved else \
+                "the branch and bound over the Benders master (HiGHS) had the time"
+            sol = Solution(OPTIMAL if proved else FEASIBLE_TIME_LIMIT, self._plan_vector(red, model, y, x, tree.open_mask),
+                           tree.cost, tree.bound, "highs", deadline.elapsed(),
+                           f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was not {'needed' if proved else 'run'}: {why}")
+            return self._finish(sol, model, gap_rel, red, y, x)
         start = None if open_start is None else self._plan_vector(red, model, y, x, open_start)
-        sol = solve_milp(model, solver, None, gap_rel, start=start, deadline=deadline)
+        sol = self._nearest_assignment(solve_milp(model, solver, None, gap_rel, start=start, deadline=deadline), red, model, y, x)
         return self._finish(with_bound(sol, lp.bound, False), model, gap_rel, red, y, x)
+
+    def _nearest_assignment(self, sol: Solution, red: _AssignReduced, model: Milp, y: np.ndarray, x: np.ndarray) -> Solution:
+        """A solver's plan with every row moved to its nearest open site. Why: a plan from a MILP stopped at its time
+        limit may assign a row to a farther open site (feasible, not optimal); the planner's plan is the sites, and
+        its cost is the nearest-site cost (150 points, p = 16, HiGHS stopped at 0.05 s: 39.2 M reported for sites
+        whose nearest-site cost is lower)."""
+        if sol.x is None or sol.objective is None:
+            return sol
+        open_mask = sol.x[y] > 0.5
+        cost = _assign_cost(red, open_mask)
+        if not cost < sol.objective:
+            return sol
+        return replace(sol, x=self._plan_vector(red, model, y, x, open_mask), objective=cost)
+
+    @staticmethod
+    def _branch_wins(lp: MedianBound, open_start: np.ndarray | None) -> bool:
+        """Whether to branch on the Benders master (`optimisation.branch`) rather than hand the compact MILP to the solver:
+        whenever the root LP converged and a plan is known, which the tree needs. Measured at n = 900: p = 20 proved
+        in ~18 s against a 0.25 % gap after 60 s for either solver on the compact MILP (bench/results/pmedian-dense.md)."""
+        return lp.converged and lp.master is not None and open_start is not None
 
     def _lp_rounded(self, red: _AssignReduced, lp: MedianBound, open_start: np.ndarray | None, upper: float | None,
                     deadline: Deadline) -> tuple[np.ndarray | None, float | None]:

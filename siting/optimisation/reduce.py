@@ -58,7 +58,7 @@ class Pairs:
 
 class NearestFirst:
     """The pairs in nearest-first order within each row (row, then cost, then column), with each row's run of pairs:
-    what the p-median local search (`optimize._interchange`) and the Benders separation (`optimize_benders`) walk."""
+    what the p-median local search (`optimisation.median._interchange`) and the Benders separation (`optimisation.benders`) walk."""
 
     def __init__(self, pairs: Pairs) -> None:
         order = np.lexsort((pairs.col, pairs.cost, pairs.row))

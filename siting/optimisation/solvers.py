@@ -44,7 +44,7 @@ second or two to finish its cuts and write its solution; the grace lets those fi
 
 CBC_HARD_INTERRUPT_SHARE = 0.4
 CBC_HARD_KILL_SHARE = 0.7
-"""Under a model's Deadline (solve() promises T + overrun, `siting.deadline`): CBC is interrupted at the latest at
+"""Under a model's Deadline (solve() promises T + overrun, `siting.optimisation.deadline`): CBC is interrupted at the latest at
 T + 0.4 × overrun and killed at T + 0.7 × overrun, the rest of the overrun left for reading its plan and building the
 result (on a 810 k-variable p-median, pulp's solution reading takes about a second)."""
 
@@ -681,7 +681,7 @@ def solve_milp(model: Milp, solver: str, time_limit_s: float | None, gap_rel: fl
                start: np.ndarray | None = None, deadline: Deadline | None = None) -> Solution:
     """Solve `model` with CBC or HiGHS. `start` is a feasible full variable vector (a heuristic's plan) passed to the
     solver as a MIP start; the plan returned is never worse than it, and the bound is the solver's own. `deadline`
-    (the calling model's whole solve(), `siting.deadline`) replaces `time_limit_s`: the solver gets what is left of
+    (the calling model's whole solve(), `siting.optimisation.deadline`) replaces `time_limit_s`: the solver gets what is left of
     it and the call returns before its hard end."""
     if deadline is not None:
         time_limit_s = deadline.solver_s()
