@@ -430,14 +430,15 @@ def by_node_both_ends(u, v, to_u, to_v, n_nodes):
 
 
 @njit(cache=True, nogil=True)
-def sums_by_source(src, dst, n_src, values):
-    """out[j, s] = Σ values[j, dst[k]] over the pairs k with src[k] = s, added in pair order: np.bincount(src,
-    weights=values[j][dst]) bit for bit, for several value rows in one pass over the pairs."""
-    out = np.zeros((values.shape[0], n_src), dtype=np.float64)
-    for k in range(src.size):
-        s, d = src[k], dst[k]
-        for j in range(values.shape[0]):
-            out[j, s] += values[j, d]
+def pair_sums(into, frm, n_into, values):
+    """out[j, i] = Σ values[j][frm[k]] over the pairs k with into[k] = i, added in pair order: np.bincount(into,
+    weights=values[j][frm]) bit for bit, for several value rows (a 2-D array or a tuple of equal-length arrays, so
+    callers need not stack million-row arrays) in one pass over the pairs, without the gathered weights."""
+    out = np.zeros((len(values), n_into), dtype=np.float64)
+    for k in range(into.size):
+        i, f = into[k], frm[k]
+        for j in range(len(values)):
+            out[j, i] += values[j][f]
     return out
 
 
@@ -703,7 +704,11 @@ def warm_up() -> float:
     _place_runs(one, one, np.zeros(1), np.zeros(1, dtype=np.int64), one.copy(), one.copy(), np.zeros(1))
     same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
     nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
-    sums_by_source(one, one, 1, np.ones((1, 1)))
+    pair_sums(one, one, 1, np.ones((1, 1)))
+    row = np.ones(1)
+    row.flags.writeable = False  # the read-only rows of measures.per_source_sums
+    pair_sums(one, one, 1, (row, row, row))
+    pair_sums(one, one, 1, (row,))
     by_node_both_ends(one, one + 1, leg, leg, 2)
     pool_by_source_set(one, one, 1, np.ones(2, dtype=np.uint64))
     bipartite_max_flow(one, one, 1, 1, np.ones(1), np.ones(1))
