@@ -6,6 +6,7 @@ Works on a `WalkNetwork` and schema GeoDataFrames (see `siting.schema`); file re
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -13,10 +14,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import measures
+from . import kernels, measures
 from .isochrones import catchment_polygons
 from .network import WalkNetwork
-from .routing import Reach, nearest_source, reach
+from .routing import Reach, nearest_source, prepare_destinations, reach
 from .schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
 from .snap import Snapped, snap_geoseries
 
@@ -101,45 +102,33 @@ def analyse_coverage(
     area_masks = _area_masks(*area_type)
     usable_res = ~res_snap.too_far
 
-    fac_frames, catch_frames, kinds, kind_summaries = [], [], {}, {}
+    fac_by_kind = {kind: facilities[facilities["kind"] == kind].copy() for kind in KINDS}
+    speeds = {kind: profile.walk_speed_m_per_min(kind) for kind in KINDS}
     for kind in KINDS:
-        fac = facilities[facilities["kind"] == kind].copy()
-        speed = profile.walk_speed_m_per_min(kind)
-        limits = {t: t * speed for t in rings}
-        say(f"{kind}: {len(fac)} facilities, walking speed {speed:g} m/min, {circle:g} min = {circle * speed:.0f} m")
-        fac_snap = snap_geoseries(net, fac.geometry, max_snap_m=max_snap_m, main_only=snap_to_main)
-        usable_fac = ~fac_snap.too_far
-        fac_used = fac_snap.subset(usable_fac)
-        fac_ids = fac["fac_id"].to_numpy(dtype=object)
-        used_ids = fac_ids[usable_fac]
+        speed = speeds[kind]
+        say(f"{kind}: {len(fac_by_kind[kind])} facilities, walking speed {speed:g} m/min, {circle:g} min = "
+            f"{circle * speed:.0f} m")
+    prepare_destinations(net, res_snap)  # shared by both kinds: built once, before they run side by side
+    parallel = _side_by_side(len(res))
+    say(f"nearest facility and catchments within {max(rings):g} min: {', '.join(KINDS)}"
+        + (" side by side" if parallel else ""))
 
-        dist_m, nearest = nearest_source(net, fac_used, res_snap)
-        dist_m = np.where(usable_res, dist_m, np.nan)
-        walk_min = dist_m / speed
-        res[f"walk_min_{kind}"] = walk_min
-        res[f"walk_m_{kind}"] = dist_m
-        res[f"nearest_{kind}"] = _ids_or_blank(used_ids, nearest, usable_res)
-        res[f"covered_{kind}"] = _minutes_or_inf(walk_min) <= circle
+    def numbers(kind: str) -> _KindNumbers:
+        return _kind_numbers(net, kind, fac_by_kind[kind], res_snap, usable_res, households, population, area_type,
+                             profile, rings, circle, speeds[kind], max_snap_m, snap_to_main)
 
-        say(f"{kind}: catchments within {max(rings):g} min")
-        within = reach(net, fac_used, res_snap, max(limits.values()))
-        ok_pair = usable_res[within.dst]
-        if not ok_pair.all():
-            within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
-        circle_reach = within.within(limits[circle])
-
-        capacity_all = fac[CAPACITY_COLUMN[kind]].to_numpy(dtype=np.float64)
-        capacity = np.nan_to_num(capacity_all[usable_fac], nan=0.0)
-        base = measures.demand_base(kind, households, population)
-        required = measures.required_capacity(kind, households, population, area_type, profile)
-        divisor = measures.standard_divisor(kind)
-        # households, residents and required capacity per facility in one pass over the pairs (each was a bincount)
-        hh_served, pop_served, req_served = measures.per_source_sums(circle_reach, households, population, required)
-        base_served = measures.demand_base(kind, hh_served, pop_served)  # = per_source_sums of `base`
-        prov = measures.facility_provision(circle_reach, capacity, base, required, divisor, (base_served, req_served))
-        access = measures.two_step_fca(circle_reach, capacity, base, base_served) * divisor
-        res[f"access_2sfca_{kind}"] = np.where(usable_res, access, np.nan)
-        servable = measures.servable_share(circle_reach, capacity, np.where(usable_res, required, 0.0))
+    kind_numbers = _per_kind(numbers, KINDS, parallel)
+    say("coverage tables and summaries")
+    fac_frames, catch_frames, kinds, kind_summaries = [], [], {}, {}
+    for kind, k in zip(KINDS, kind_numbers):
+        fac, speed, limits, fac_snap, usable_fac = fac_by_kind[kind], k.speed, k.limits, k.fac_snap, k.usable_fac
+        used_ids = fac["fac_id"].to_numpy(dtype=object)[usable_fac]
+        res[f"walk_min_{kind}"] = k.walk_min
+        res[f"walk_m_{kind}"] = k.dist_m
+        res[f"nearest_{kind}"] = _ids_or_blank(used_ids, k.nearest, usable_res)
+        res[f"covered_{kind}"] = _minutes_or_inf(k.walk_min) <= circle
+        res[f"access_2sfca_{kind}"] = np.where(usable_res, k.access, np.nan)
+        servable, required, prov = k.servable, k.required, k.prov
         res[f"servable_{kind}"] = np.where(required > 0, servable.served_per_destination / np.maximum(required, 1e-12), np.nan)
 
         fac["snap_m"] = fac_snap.off_network_m
@@ -150,11 +139,11 @@ def analyse_coverage(
         for col in ("households_served", "population_served", "provision", "standard_value", "shortfall"):
             fac[col] = np.nan
         idx = np.flatnonzero(usable_fac)
-        fac.iloc[idx, fac.columns.get_loc("households_served")] = hh_served
-        fac.iloc[idx, fac.columns.get_loc("population_served")] = pop_served
+        fac.iloc[idx, fac.columns.get_loc("households_served")] = k.hh_served
+        fac.iloc[idx, fac.columns.get_loc("population_served")] = k.pop_served
         for col in ("provision", "standard_value", "shortfall"):
             fac.iloc[idx, fac.columns.get_loc(col)] = prov[col].to_numpy()
-        fac["verdict"] = facility_verdicts(usable_fac, capacity_all, fac["households_served"].to_numpy(dtype=np.float64),
+        fac["verdict"] = facility_verdicts(usable_fac, k.capacity_all, fac["households_served"].to_numpy(dtype=np.float64),
                                            _scatter(idx, prov["meets_standard"].to_numpy(), len(fac)))
         assessed = np.isin(fac["verdict"].to_numpy(), [MEETS, BELOW])
         fac["meets_standard"] = pd.Series(np.where(assessed, fac["verdict"].to_numpy() == MEETS, None), index=fac.index,
@@ -164,6 +153,7 @@ def analyse_coverage(
         fac.iloc[idx, fac.columns.get_loc("capacity_used_servable")] = servable.used_per_source
         fac_frames.append(fac)
 
+        fac_used = fac_snap.subset(usable_fac)
         if polygons and len(fac_used):
             say(f"{kind}: catchment polygons for {len(fac_used)} facilities")
             poly = catchment_polygons(net, fac_used, limits, buffer_m=polygon_buffer_m, source_ids=list(used_ids))
@@ -171,9 +161,9 @@ def analyse_coverage(
             poly.insert(1, "kind", kind)
             catch_frames.append(poly)
 
-        kinds[kind] = KindCoverage(kind, circle, speed, within, fac_snap, servable)
-        kind_summaries[kind] = _kind_summary(kind, res, fac, within, rings, limits, speed, circle, servable, required,
-                                             capacity, profile, usable_res, area_masks)
+        kinds[kind] = KindCoverage(kind, circle, speed, k.within, fac_snap, servable)
+        kind_summaries[kind] = _kind_summary(kind, res, fac, k.within, rings, limits, speed, circle, servable, required,
+                                             k.capacity, profile, usable_res, area_masks)
 
     fac_out = gpd.GeoDataFrame(pd.concat(fac_frames, ignore_index=True), geometry="geometry", crs=facilities.crs) if fac_frames else facilities.copy()
     catchments = (
@@ -197,6 +187,83 @@ def analyse_coverage(
     island = usable_res & (res_snap.component != 0)
     summary["residences_on_network_islands"] = res.loc[island, "res_id"].astype(str).tolist()
     return CoverageResult(res, fac_out, catchments, summary, res_snap, kinds)
+
+
+@dataclass
+class _KindNumbers:
+    """One kind's arrays (aligned with the residences, or with the facilities of the kind), computed apart from the
+    frames so that the kinds can be computed side by side."""
+
+    speed: float
+    limits: dict[float, float]
+    fac_snap: Snapped
+    usable_fac: np.ndarray
+    dist_m: np.ndarray
+    walk_min: np.ndarray
+    nearest: np.ndarray
+    within: Reach
+    capacity_all: np.ndarray
+    capacity: np.ndarray
+    required: np.ndarray
+    hh_served: np.ndarray
+    pop_served: np.ndarray
+    prov: pd.DataFrame
+    access: np.ndarray
+    servable: measures.ServableShare
+
+
+def _kind_numbers(net: WalkNetwork, kind: str, fac: gpd.GeoDataFrame, res_snap: Snapped, usable_res: np.ndarray,
+                  households: np.ndarray, population: np.ndarray, area_type: tuple[np.ndarray, np.ndarray], profile,
+                  rings: list[float], circle: float, speed: float, max_snap_m: float,
+                  snap_to_main: bool) -> _KindNumbers:
+    """Nearest facility, catchments and measures of one kind: arrays only (no frame is touched, so two kinds can
+    run on two threads; the searches and passes run in compiled code without the GIL)."""
+    limits = {t: t * speed for t in rings}
+    fac_snap = snap_geoseries(net, fac.geometry, max_snap_m=max_snap_m, main_only=snap_to_main)
+    usable_fac = ~fac_snap.too_far
+    fac_used = fac_snap.subset(usable_fac)
+
+    dist_m, nearest = nearest_source(net, fac_used, res_snap)
+    dist_m = np.where(usable_res, dist_m, np.nan)
+
+    within = reach(net, fac_used, res_snap, max(limits.values()))
+    ok_pair = usable_res[within.dst]
+    if not ok_pair.all():
+        within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
+    circle_reach = within.within(limits[circle])
+
+    capacity_all = fac[CAPACITY_COLUMN[kind]].to_numpy(dtype=np.float64)
+    capacity = np.nan_to_num(capacity_all[usable_fac], nan=0.0)
+    base = measures.demand_base(kind, households, population)
+    required = measures.required_capacity(kind, households, population, area_type, profile)
+    divisor = measures.standard_divisor(kind)
+    # households, residents and required capacity per facility in one pass over the pairs (each was a bincount)
+    hh_served, pop_served, req_served = measures.per_source_sums(circle_reach, households, population, required)
+    base_served = measures.demand_base(kind, hh_served, pop_served)  # = per_source_sums of `base`
+    prov = measures.facility_provision(circle_reach, capacity, base, required, divisor, (base_served, req_served))
+    access = measures.two_step_fca(circle_reach, capacity, base, base_served) * divisor
+    servable = measures.servable_share(circle_reach, capacity, np.where(usable_res, required, 0.0))
+    return _KindNumbers(speed, limits, fac_snap, usable_fac, dist_m, dist_m / speed, nearest, within, capacity_all,
+                        capacity, required, hh_served, pop_served, prov, access, servable)
+
+
+#: Fewer residences than this: the kinds run one after the other (a thread costs more than it saves).
+_SIDE_BY_SIDE_MIN_RESIDENCES = 50_000
+
+
+def _side_by_side(n_residences: int) -> bool:
+    return kernels.THREADS > 1 and n_residences >= _SIDE_BY_SIDE_MIN_RESIDENCES
+
+
+def _per_kind(fn: Callable[[str], _KindNumbers], kinds: Sequence[str], parallel: bool) -> list[_KindNumbers]:
+    """fn(kind) for every kind, in `kinds` order; `parallel`: each kind on its own thread. Why: a kind's searches
+    use both cores, but its nearest-facility search, pooling and measures run on one; side by side, one kind's
+    single-threaded stages overlap the other's. Results are those of the serial run, bit for bit (the kinds share
+    nothing they write)."""
+    if not parallel or len(kinds) < 2:
+        return [fn(kind) for kind in kinds]
+    with ThreadPoolExecutor(len(kinds), thread_name_prefix="siting-kind") as pool:
+        return list(pool.map(fn, kinds))
 
 
 def _minutes_or_inf(walk_min: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ All arrays are plain numpy; distances are metres; the graph is the symmetric CSR
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -210,13 +211,15 @@ def nearest_node_source(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg
 #: Below this many sources a bounded search runs on the calling thread (thread start-up would cost more).
 _PARALLEL_MIN_SOURCES = 64
 _POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 def thread_pool() -> ThreadPoolExecutor:
     """The process's THREADS worker threads, shared by every chunked job (kernels here, PROJ in `snap`)."""
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
+    with _POOL_LOCK:  # callers on several threads (the coverage kinds side by side) share one pool
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
     return _POOL
 
 

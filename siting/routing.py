@@ -100,7 +100,7 @@ def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.nda
     return dist, nearest
 
 
-def _destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Node → destinations touching it (each destination listed under both ends of its edge, by node then
     destination) as (indptr, destination, metres from the node). Kept on the network for the last `dst` seen: the
     coverage run asks it once per facility kind for the same residences (≈ 0.5 s each at 3.57 M points)."""
@@ -115,6 +115,14 @@ def _destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, n
     lists = kernels.by_node_both_ends(np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64), to_u, to_v, net.n_nodes)
     net._extra["destinations_by_node"] = (dst, lists)
     return lists
+
+
+def prepare_destinations(net: WalkNetwork, dst: Snapped) -> None:
+    """Build what `nearest_source` and `reach` share for these destinations (the adjacency arrays, the node →
+    destination lists) once, before several source sets use them on separate threads."""
+    csr_arrays(net)
+    if len(dst):
+        destinations_by_node(net, dst)
 
 
 def reach(
@@ -136,7 +144,7 @@ def reach(
         z = np.zeros(0, dtype=np.int64)
         return Reach(z, z, np.zeros(0), n_src, n_dst)
     n = net.n_nodes
-    indptr, dst_sorted, extra_sorted = _destinations_by_node(net, dst)
+    indptr, dst_sorted, extra_sorted = destinations_by_node(net, dst)
     s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
     by_src = np.argsort(s_idx, kind="stable")
     direct_ptr = np.searchsorted(s_idx[by_src], np.arange(n_src + 1))
