@@ -115,21 +115,20 @@ def analyse_coverage(
 
     def numbers(kind: str) -> _KindNumbers:
         return _kind_numbers(net, kind, fac_by_kind[kind], res_snap, usable_res, households, population, area_type,
-                             profile, rings, circle, speeds[kind], max_snap_m, snap_to_main)
+                             profile, rings, circle, speeds[kind], max_snap_m, snap_to_main, area_masks)
 
     kind_numbers = _per_kind(numbers, KINDS, parallel)
     say("coverage tables and summaries")
     fac_frames, catch_frames, kinds, kind_summaries = [], [], {}, {}
     for kind, k in zip(KINDS, kind_numbers):
         fac, speed, limits, fac_snap, usable_fac = fac_by_kind[kind], k.speed, k.limits, k.fac_snap, k.usable_fac
-        used_ids = fac["fac_id"].to_numpy(dtype=object)[usable_fac]
         res[f"walk_min_{kind}"] = k.walk_min
         res[f"walk_m_{kind}"] = k.dist_m
-        res[f"nearest_{kind}"] = _ids_or_blank(used_ids, k.nearest, usable_res)
-        res[f"covered_{kind}"] = _minutes_or_inf(k.walk_min) <= circle
-        res[f"access_2sfca_{kind}"] = np.where(usable_res, k.access, np.nan)
-        servable, required, prov = k.servable, k.required, k.prov
-        res[f"servable_{kind}"] = np.where(required > 0, servable.served_per_destination / np.maximum(required, 1e-12), np.nan)
+        res[f"nearest_{kind}"] = k.nearest_ids
+        res[f"covered_{kind}"] = k.covered
+        res[f"access_2sfca_{kind}"] = k.access
+        res[f"servable_{kind}"] = k.servable_ratio
+        servable, prov = k.servable, k.prov
 
         fac["snap_m"] = fac_snap.off_network_m
         fac["snap_ok"] = usable_fac
@@ -156,14 +155,14 @@ def analyse_coverage(
         fac_used = fac_snap.subset(usable_fac)
         if polygons and len(fac_used):
             say(f"{kind}: catchment polygons for {len(fac_used)} facilities")
-            poly = catchment_polygons(net, fac_used, limits, buffer_m=polygon_buffer_m, source_ids=list(used_ids))
+            poly = catchment_polygons(net, fac_used, limits, buffer_m=polygon_buffer_m, source_ids=list(k.used_ids))
             poly = poly.rename(columns={"source_id": "fac_id"})
             poly.insert(1, "kind", kind)
             catch_frames.append(poly)
 
         kinds[kind] = KindCoverage(kind, circle, speed, k.within, fac_snap, servable)
-        kind_summaries[kind] = _kind_summary(kind, res, fac, k.within, rings, limits, speed, circle, servable, required,
-                                             k.capacity, profile, usable_res, area_masks)
+        kind_summaries[kind] = _kind_summary(kind, fac, k.within, speed, circle, servable, k.capacity, profile,
+                                             k.figures)
 
     fac_out = gpd.GeoDataFrame(pd.concat(fac_frames, ignore_index=True), geometry="geometry", crs=facilities.crs) if fac_frames else facilities.copy()
     catchments = (
@@ -198,24 +197,27 @@ class _KindNumbers:
     limits: dict[float, float]
     fac_snap: Snapped
     usable_fac: np.ndarray
-    dist_m: np.ndarray
+    used_ids: np.ndarray  # ids of the facilities on the network
+    dist_m: np.ndarray  # the residence columns, as written
     walk_min: np.ndarray
-    nearest: np.ndarray
+    nearest_ids: np.ndarray
+    covered: np.ndarray
+    access: np.ndarray
+    servable_ratio: np.ndarray
     within: Reach
     capacity_all: np.ndarray
     capacity: np.ndarray
-    required: np.ndarray
     hh_served: np.ndarray
     pop_served: np.ndarray
     prov: pd.DataFrame
-    access: np.ndarray
     servable: measures.ServableShare
+    figures: dict  # `_residence_figures`
 
 
 def _kind_numbers(net: WalkNetwork, kind: str, fac: gpd.GeoDataFrame, res_snap: Snapped, usable_res: np.ndarray,
                   households: np.ndarray, population: np.ndarray, area_type: tuple[np.ndarray, np.ndarray], profile,
-                  rings: list[float], circle: float, speed: float, max_snap_m: float,
-                  snap_to_main: bool) -> _KindNumbers:
+                  rings: list[float], circle: float, speed: float, max_snap_m: float, snap_to_main: bool,
+                  area_masks: dict[str, np.ndarray]) -> _KindNumbers:
     """Nearest facility, catchments and measures of one kind: arrays only (no frame is touched, so two kinds can
     run on two threads; the searches and passes run in compiled code without the GIL)."""
     limits = {t: t * speed for t in rings}
@@ -243,8 +245,15 @@ def _kind_numbers(net: WalkNetwork, kind: str, fac: gpd.GeoDataFrame, res_snap: 
     prov = measures.facility_provision(circle_reach, capacity, base, required, divisor, (base_served, req_served))
     access = measures.two_step_fca(circle_reach, capacity, base, base_served) * divisor
     servable = measures.servable_share(circle_reach, capacity, np.where(usable_res, required, 0.0))
-    return _KindNumbers(speed, limits, fac_snap, usable_fac, dist_m, dist_m / speed, nearest, within, capacity_all,
-                        capacity, required, hh_served, pop_served, prov, access, servable)
+    walk_min = dist_m / speed
+    used_ids = fac["fac_id"].to_numpy(dtype=object)[usable_fac]
+    servable_ratio = np.where(required > 0, servable.served_per_destination / np.maximum(required, 1e-12), np.nan)
+    figures = _residence_figures(kind, households, population, walk_min, required, usable_res, rings, limits, circle,
+                                 area_masks)
+    return _KindNumbers(speed, limits, fac_snap, usable_fac, used_ids, dist_m, walk_min,
+                        _ids_or_blank(used_ids, nearest, usable_res), _minutes_or_inf(walk_min) <= circle,
+                        np.where(usable_res, access, np.nan), servable_ratio, within, capacity_all, capacity,
+                        hh_served, pop_served, prov, servable, figures)
 
 
 #: Fewer residences than this: the kinds run one after the other (a thread costs more than it saves).
@@ -328,11 +337,11 @@ def _area_masks(codes: np.ndarray, distinct: np.ndarray) -> dict[str, np.ndarray
     return masks
 
 
-def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, servable, required, capacity, profile, usable_res,
-                  area_masks: dict[str, np.ndarray]) -> dict:
-    households = res["households"].to_numpy(dtype=np.float64)
-    population = res["population"].to_numpy(dtype=np.float64)
-    walk_min = _minutes_or_inf(res[f"walk_min_{kind}"].to_numpy(dtype=np.float64))
+def _residence_figures(kind: str, households: np.ndarray, population: np.ndarray, walk_min: np.ndarray,
+                       required: np.ndarray, usable_res: np.ndarray, rings: list[float], limits: dict[float, float],
+                       circle: float, area_masks: dict[str, np.ndarray]) -> dict:
+    """The summary's sums over the residences (millions of rows: computed with the kind's arrays, on its thread)."""
+    walk_min = _minutes_or_inf(walk_min)
     covered = walk_min <= circle
     by_ring = {}
     for t in rings:
@@ -349,11 +358,26 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
             "coverage_rate": measures.coverage_rate(households[m], covered[m]),
             "required_capacity": float(required[m].sum()),
         }
-    total_required = float(required[usable_res].sum())
+    return {
+        "households_covered": float(households[covered].sum()),
+        "households_uncovered": float(households[~covered].sum()),
+        "residences_uncovered": int((~covered).sum()),
+        "coverage_rate": measures.coverage_rate(households, covered),
+        "by_threshold": by_ring,
+        "by_area_type": by_area,
+        "required_capacity_total": float(required[usable_res].sum()),
+        "residences_with_no_reachable_facility": int((~np.isfinite(walk_min)).sum()),
+        "base_total": float((households if kind == ELDERLY else population).sum()),
+        "households_total": float(households.sum()),
+    }
+
+
+def _kind_summary(kind, fac, within: Reach, speed, circle, servable, capacity, profile, figures: dict) -> dict:
+    """One kind's part of summary.json; `figures`: its `_residence_figures`."""
     total_capacity = float(capacity.sum())
     divisor = measures.standard_divisor(kind)
-    base_total = float((households if kind == ELDERLY else population).sum())
-    rate = measures.coverage_rate(households, covered)
+    base_total = figures["base_total"]
+    rate = figures["coverage_rate"]
     target_key = "day_care_coverage_target" if kind == ELDERLY else "childcare_coverage_target"
     target = profile.get(target_key)
     out = {
@@ -365,14 +389,10 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
         "facilities_with_no_households_in_reach": fac.loc[fac["verdict"] == NO_HOUSEHOLDS, "fac_id"].astype(str).tolist(),
         "walk_speed_m_per_min": speed,
         "walk_m": round(circle * speed, 1),
-        "households_covered": float(households[covered].sum()),
-        "households_uncovered": float(households[~covered].sum()),
-        "residences_uncovered": int((~covered).sum()),
-        "coverage_rate": rate,
-        "by_threshold": by_ring,
-        "by_area_type": by_area,
+        **{key: figures[key] for key in ("households_covered", "households_uncovered", "residences_uncovered",
+                                         "coverage_rate", "by_threshold", "by_area_type")},
         "capacity_total": total_capacity,
-        "required_capacity_total": total_required,
+        "required_capacity_total": figures["required_capacity_total"],
         "provision_overall": (total_capacity / base_total * divisor) if base_total > 0 else None,
         "provision_unit": "m² per 100 households" if kind == ELDERLY else "seats per 1,000 residents",
         "facilities_meeting_standard": int((fac["verdict"] == MEETS).sum()),
@@ -380,12 +400,12 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
         "servable_share": servable.share,
         "servable_capacity": servable.served_total,
         "reachable_pairs": int(within.src.size),
-        "residences_with_no_reachable_facility": int((~np.isfinite(walk_min)).sum()),
+        "residences_with_no_reachable_facility": figures["residences_with_no_reachable_facility"],
         "walk_clause": _clause(profile, "walk_minutes"),
         "speed_clause": _clause(profile, "elderly_walk_speed_m_per_min" if kind == ELDERLY else "walk_speed_m_per_min"),
     }
     # a verdict needs facilities, households and (for the capacity checks) every facility's capacity
-    unassessable = NO_FACILITIES if len(fac) == 0 else (NO_HOUSEHOLDS_TOTAL if not households.sum() > 0 else None)
+    unassessable = NO_FACILITIES if len(fac) == 0 else (NO_HOUSEHOLDS_TOTAL if not figures["households_total"] > 0 else None)
     capacity_gap = (f"missing data: capacity of {len(out['facilities_capacity_missing'])} facilities not given"
                     if out["facilities_capacity_missing"] else None)
     out["status"] = unassessable or "assessed"
