@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -98,9 +98,13 @@ def analyse_coverage(
     res["network_component"] = res_snap.component
     households = res["households"].to_numpy(dtype=np.float64)
     population = res["population"].to_numpy(dtype=np.float64)
+    usable_res = ~res_snap.too_far
+    parallel = _side_by_side(len(res))
+    # what both kinds share (adjacency arrays, node → residence lists: compiled, without the GIL) is built on a
+    # kernel thread while this one factorizes the area types (GIL-bound)
+    shared = kernels.thread_pool().submit(prepare_destinations, net, res_snap) if parallel else None
     area_type = measures.area_codes(res["area_type"].to_numpy(dtype=object))  # once for both kinds and summaries
     area_masks = _area_masks(*area_type)
-    usable_res = ~res_snap.too_far
 
     fac_by_kind = {kind: facilities[facilities["kind"] == kind].copy() for kind in KINDS}
     speeds = {kind: profile.walk_speed_m_per_min(kind) for kind in KINDS}
@@ -108,8 +112,7 @@ def analyse_coverage(
         speed = speeds[kind]
         say(f"{kind}: {len(fac_by_kind[kind])} facilities, walking speed {speed:g} m/min, {circle:g} min = "
             f"{circle * speed:.0f} m")
-    prepare_destinations(net, res_snap)  # shared by both kinds: built once, before they run side by side
-    parallel = _side_by_side(len(res))
+    shared.result() if shared is not None else prepare_destinations(net, res_snap)
     say(f"nearest facility and catchments within {max(rings):g} min: {', '.join(KINDS)}"
         + (" side by side" if parallel else ""))
 
@@ -117,10 +120,9 @@ def analyse_coverage(
         return _kind_numbers(net, kind, fac_by_kind[kind], res_snap, usable_res, households, population, area_type,
                              profile, rings, circle, speeds[kind], max_snap_m, snap_to_main, area_masks)
 
-    kind_numbers = _per_kind(numbers, KINDS, parallel)
-    say("coverage tables and summaries")
     fac_frames, catch_frames, kinds, kind_summaries = [], [], {}, {}
-    for kind, k in zip(KINDS, kind_numbers):
+    for kind, k in zip(KINDS, _per_kind(numbers, KINDS, parallel)):  # each kind's tables as soon as it is done
+        say(f"{kind}: tables and summary")
         fac, speed, limits, fac_snap, usable_fac = fac_by_kind[kind], k.speed, k.limits, k.fac_snap, k.usable_fac
         res[f"walk_min_{kind}"] = k.walk_min
         res[f"walk_m_{kind}"] = k.dist_m
@@ -264,15 +266,18 @@ def _side_by_side(n_residences: int) -> bool:
     return kernels.THREADS > 1 and n_residences >= _SIDE_BY_SIDE_MIN_RESIDENCES
 
 
-def _per_kind(fn: Callable[[str], _KindNumbers], kinds: Sequence[str], parallel: bool) -> list[_KindNumbers]:
-    """fn(kind) for every kind, in `kinds` order; `parallel`: each kind on its own thread. Why: a kind's searches
-    use both cores, but its nearest-facility search, pooling and measures run on one; side by side, one kind's
-    single-threaded stages overlap the other's. Results are those of the serial run, bit for bit (the kinds share
-    nothing they write)."""
+def _per_kind(fn: Callable[[str], _KindNumbers], kinds: Sequence[str], parallel: bool) -> Iterator[_KindNumbers]:
+    """fn(kind) for every kind, yielded in `kinds` order; `parallel`: all kinds start at once, each on its own
+    thread. Why: a kind's searches use both cores, but its nearest-facility search, pooling and measures run on one;
+    side by side, one kind's single-threaded stages (and the caller's work on the kinds already yielded) overlap
+    the other's. Results are those of the serial run, bit for bit (the kinds share nothing they write)."""
     if not parallel or len(kinds) < 2:
-        return [fn(kind) for kind in kinds]
+        yield from (fn(kind) for kind in kinds)
+        return
     with ThreadPoolExecutor(len(kinds), thread_name_prefix="siting-kind") as pool:
-        return list(pool.map(fn, kinds))
+        futures = [pool.submit(fn, kind) for kind in kinds]
+        for future in futures:
+            yield future.result()
 
 
 def _minutes_or_inf(walk_min: np.ndarray) -> np.ndarray:
