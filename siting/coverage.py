@@ -112,7 +112,10 @@ def analyse_coverage(
         speed = speeds[kind]
         say(f"{kind}: {len(fac_by_kind[kind])} facilities, walking speed {speed:g} m/min, {circle:g} min = "
             f"{circle * speed:.0f} m")
-    shared.result() if shared is not None else prepare_destinations(net, res_snap)
+    if shared is not None:
+        shared.result()
+    else:
+        prepare_destinations(net, res_snap)
     say(f"nearest facility and catchments within {max(rings):g} min: {', '.join(KINDS)}"
         + (" side by side" if parallel else ""))
 
@@ -263,6 +266,7 @@ _SIDE_BY_SIDE_MIN_RESIDENCES = 50_000
 
 
 def _side_by_side(n_residences: int) -> bool:
+    """Whether the kinds run on threads of their own: only with several kernel threads and enough residences."""
     return kernels.THREADS > 1 and n_residences >= _SIDE_BY_SIDE_MIN_RESIDENCES
 
 
