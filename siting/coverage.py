@@ -1,22 +1,23 @@
 """The coverage stage: for every residence, walking minutes to the nearest facility of each kind, membership of each
 facility's catchment, and the capacity measures against the standard profile.
 
-Works on a `WalkNetwork` and schema GeoDataFrames (see `siting.schema`); file reading and writing live elsewhere.
+Works on a `WalkNetwork` and schema GeoDataFrames (see `siting.inputs.schema`); file reading and writing live elsewhere.
 """
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from .measures import capacity as measures
+from .network import WalkNetwork, kernels
 from .network.isochrones import catchment_polygons
-from .network import WalkNetwork
-from .network.routing import Reach, nearest_source, reach
+from .network.routing import Reach, nearest_source, prepare_destinations, reach
 from .inputs.schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
 from .network.snap import Snapped, snap_geoseries
 
@@ -90,56 +91,49 @@ def analyse_coverage(
     rings = sorted({float(t) for t in (thresholds_min or [])} | {circle})
 
     say(f"snapping {len(residences)} residences to the network")
-    res = residences.copy()
+    res = residences.copy(deep=not _copy_on_write())  # a deep copy of 3.57 M geometries and labels took 0.3 s
     res_snap = snap_geoseries(net, res.geometry, max_snap_m=max_snap_m, main_only=snap_to_main)
     res["snap_m"] = res_snap.off_network_m
     res["snap_ok"] = ~res_snap.too_far
     res["network_component"] = res_snap.component
     households = res["households"].to_numpy(dtype=np.float64)
     population = res["population"].to_numpy(dtype=np.float64)
-    area_type = measures.area_codes(res["area_type"].to_numpy(dtype=object))  # once for both kinds and summaries
     usable_res = ~res_snap.too_far
+    parallel = _side_by_side(len(res))
+    # what both kinds share (adjacency arrays, node → residence lists: compiled, without the GIL) is built on a
+    # kernel thread while this one factorizes the area types (GIL-bound)
+    shared = kernels.thread_pool().submit(prepare_destinations, net, res_snap) if parallel else None
+    area_type = measures.area_codes(res["area_type"].to_numpy(dtype=object))  # once for both kinds and summaries
+    area_masks = _area_masks(*area_type)
+
+    fac_by_kind = {kind: facilities[facilities["kind"] == kind].copy() for kind in KINDS}
+    speeds = {kind: profile.walk_speed_m_per_min(kind) for kind in KINDS}
+    for kind in KINDS:
+        speed = speeds[kind]
+        say(f"{kind}: {len(fac_by_kind[kind])} facilities, walking speed {speed:g} m/min, {circle:g} min = "
+            f"{circle * speed:.0f} m")
+    if shared is not None:
+        shared.result()
+    else:
+        prepare_destinations(net, res_snap)
+    say(f"nearest facility and catchments within {max(rings):g} min: {', '.join(KINDS)}"
+        + (" side by side" if parallel else ""))
+
+    def numbers(kind: str) -> _KindNumbers:
+        return _kind_numbers(net, kind, fac_by_kind[kind], res_snap, usable_res, households, population, area_type,
+                             profile, rings, circle, speeds[kind], max_snap_m, snap_to_main, area_masks)
 
     fac_frames, catch_frames, kinds, kind_summaries = [], [], {}, {}
-    for kind in KINDS:
-        fac = facilities[facilities["kind"] == kind].copy()
-        speed = profile.walk_speed_m_per_min(kind)
-        limits = {t: t * speed for t in rings}
-        say(f"{kind}: {len(fac)} facilities, walking speed {speed:g} m/min, {circle:g} min = {circle * speed:.0f} m")
-        fac_snap = snap_geoseries(net, fac.geometry, max_snap_m=max_snap_m, main_only=snap_to_main)
-        usable_fac = ~fac_snap.too_far
-        fac_used = fac_snap.subset(usable_fac)
-        fac_ids = fac["fac_id"].to_numpy(dtype=object)
-        used_ids = fac_ids[usable_fac]
-
-        dist_m, nearest = nearest_source(net, fac_used, res_snap)
-        dist_m = np.where(usable_res, dist_m, np.nan)
-        walk_min = dist_m / speed
-        res[f"walk_min_{kind}"] = walk_min
-        res[f"walk_m_{kind}"] = dist_m
-        res[f"nearest_{kind}"] = _ids_or_blank(used_ids, nearest, usable_res)
-        res[f"covered_{kind}"] = _minutes_or_inf(walk_min) <= circle
-
-        say(f"{kind}: catchments within {max(rings):g} min")
-        within = reach(net, fac_used, res_snap, max(limits.values()))
-        ok_pair = usable_res[within.dst]
-        if not ok_pair.all():
-            within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
-        circle_reach = within.within(limits[circle])
-
-        capacity_all = fac[CAPACITY_COLUMN[kind]].to_numpy(dtype=np.float64)
-        capacity = np.nan_to_num(capacity_all[usable_fac], nan=0.0)
-        base = measures.demand_base(kind, households, population)
-        required = measures.required_capacity(kind, households, population, area_type, profile)
-        divisor = measures.standard_divisor(kind)
-        # households, residents and required capacity per facility in one pass over the pairs (each was a bincount)
-        hh_served, pop_served, req_served = measures.per_source_sums(circle_reach, households, population, required)
-        base_served = measures.demand_base(kind, hh_served, pop_served)  # = per_source_sums of `base`
-        prov = measures.facility_provision(circle_reach, capacity, base, required, divisor, (base_served, req_served))
-        access = measures.two_step_fca(circle_reach, capacity, base, base_served) * divisor
-        res[f"access_2sfca_{kind}"] = np.where(usable_res, access, np.nan)
-        servable = measures.servable_share(circle_reach, capacity, np.where(usable_res, required, 0.0))
-        res[f"servable_{kind}"] = np.where(required > 0, servable.served_per_destination / np.maximum(required, 1e-12), np.nan)
+    for kind, k in zip(KINDS, _per_kind(numbers, KINDS, parallel)):  # each kind's tables as soon as it is done
+        say(f"{kind}: tables and summary")
+        fac, speed, limits, fac_snap, usable_fac = fac_by_kind[kind], k.speed, k.limits, k.fac_snap, k.usable_fac
+        res[f"walk_min_{kind}"] = k.walk_min
+        res[f"walk_m_{kind}"] = k.dist_m
+        res[f"nearest_{kind}"] = k.nearest_ids
+        res[f"covered_{kind}"] = k.covered
+        res[f"access_2sfca_{kind}"] = k.access
+        res[f"servable_{kind}"] = k.servable_ratio
+        servable, prov = k.servable, k.prov
 
         fac["snap_m"] = fac_snap.off_network_m
         fac["snap_ok"] = usable_fac
@@ -149,11 +143,11 @@ def analyse_coverage(
         for col in ("households_served", "population_served", "provision", "standard_value", "shortfall"):
             fac[col] = np.nan
         idx = np.flatnonzero(usable_fac)
-        fac.iloc[idx, fac.columns.get_loc("households_served")] = hh_served
-        fac.iloc[idx, fac.columns.get_loc("population_served")] = pop_served
+        fac.iloc[idx, fac.columns.get_loc("households_served")] = k.hh_served
+        fac.iloc[idx, fac.columns.get_loc("population_served")] = k.pop_served
         for col in ("provision", "standard_value", "shortfall"):
             fac.iloc[idx, fac.columns.get_loc(col)] = prov[col].to_numpy()
-        fac["verdict"] = facility_verdicts(usable_fac, capacity_all, fac["households_served"].to_numpy(dtype=np.float64),
+        fac["verdict"] = facility_verdicts(usable_fac, k.capacity_all, fac["households_served"].to_numpy(dtype=np.float64),
                                            _scatter(idx, prov["meets_standard"].to_numpy(), len(fac)))
         assessed = np.isin(fac["verdict"].to_numpy(), [MEETS, BELOW])
         fac["meets_standard"] = pd.Series(np.where(assessed, fac["verdict"].to_numpy() == MEETS, None), index=fac.index,
@@ -163,16 +157,17 @@ def analyse_coverage(
         fac.iloc[idx, fac.columns.get_loc("capacity_used_servable")] = servable.used_per_source
         fac_frames.append(fac)
 
+        fac_used = fac_snap.subset(usable_fac)
         if polygons and len(fac_used):
             say(f"{kind}: catchment polygons for {len(fac_used)} facilities")
-            poly = catchment_polygons(net, fac_used, limits, buffer_m=polygon_buffer_m, source_ids=list(used_ids))
+            poly = catchment_polygons(net, fac_used, limits, buffer_m=polygon_buffer_m, source_ids=list(k.used_ids))
             poly = poly.rename(columns={"source_id": "fac_id"})
             poly.insert(1, "kind", kind)
             catch_frames.append(poly)
 
-        kinds[kind] = KindCoverage(kind, circle, speed, within, fac_snap, servable)
-        kind_summaries[kind] = _kind_summary(kind, res, fac, within, rings, limits, speed, circle, servable, required,
-                                             capacity, profile, usable_res, area_type)
+        kinds[kind] = KindCoverage(kind, circle, speed, k.within, fac_snap, servable)
+        kind_summaries[kind] = _kind_summary(kind, fac, k.within, speed, circle, servable, k.capacity, profile,
+                                             k.figures)
 
     fac_out = gpd.GeoDataFrame(pd.concat(fac_frames, ignore_index=True), geometry="geometry", crs=facilities.crs) if fac_frames else facilities.copy()
     catchments = (
@@ -196,6 +191,97 @@ def analyse_coverage(
     island = usable_res & (res_snap.component != 0)
     summary["residences_on_network_islands"] = res.loc[island, "res_id"].astype(str).tolist()
     return CoverageResult(res, fac_out, catchments, summary, res_snap, kinds)
+
+
+@dataclass
+class _KindNumbers:
+    """One kind's arrays (aligned with the residences, or with the facilities of the kind), computed apart from the
+    frames so that the kinds can be computed side by side."""
+
+    speed: float
+    limits: dict[float, float]
+    fac_snap: Snapped
+    usable_fac: np.ndarray
+    used_ids: np.ndarray  # ids of the facilities on the network
+    dist_m: np.ndarray  # the residence columns, as written
+    walk_min: np.ndarray
+    nearest_ids: np.ndarray
+    covered: np.ndarray
+    access: np.ndarray
+    servable_ratio: np.ndarray
+    within: Reach
+    capacity_all: np.ndarray
+    capacity: np.ndarray
+    hh_served: np.ndarray
+    pop_served: np.ndarray
+    prov: pd.DataFrame
+    servable: measures.ServableShare
+    figures: dict  # `_residence_figures`
+
+
+def _kind_numbers(net: WalkNetwork, kind: str, fac: gpd.GeoDataFrame, res_snap: Snapped, usable_res: np.ndarray,
+                  households: np.ndarray, population: np.ndarray, area_type: tuple[np.ndarray, np.ndarray], profile,
+                  rings: list[float], circle: float, speed: float, max_snap_m: float, snap_to_main: bool,
+                  area_masks: dict[str, np.ndarray]) -> _KindNumbers:
+    """Nearest facility, catchments and measures of one kind: arrays only (no frame is touched, so two kinds can
+    run on two threads; the searches and passes run in compiled code without the GIL)."""
+    limits = {t: t * speed for t in rings}
+    fac_snap = snap_geoseries(net, fac.geometry, max_snap_m=max_snap_m, main_only=snap_to_main)
+    usable_fac = ~fac_snap.too_far
+    fac_used = fac_snap.subset(usable_fac)
+
+    dist_m, nearest = nearest_source(net, fac_used, res_snap)
+    dist_m = np.where(usable_res, dist_m, np.nan)
+
+    within = reach(net, fac_used, res_snap, max(limits.values()))
+    ok_pair = usable_res[within.dst]
+    if not ok_pair.all():
+        within = Reach(within.src[ok_pair], within.dst[ok_pair], within.dist_m[ok_pair], within.n_src, within.n_dst)
+    circle_reach = within.within(limits[circle])
+
+    capacity_all = fac[CAPACITY_COLUMN[kind]].to_numpy(dtype=np.float64)
+    capacity = np.nan_to_num(capacity_all[usable_fac], nan=0.0)
+    base = measures.demand_base(kind, households, population)
+    required = measures.required_capacity(kind, households, population, area_type, profile)
+    divisor = measures.standard_divisor(kind)
+    # households, residents and required capacity per facility in one pass over the pairs (each was a bincount)
+    hh_served, pop_served, req_served = measures.per_source_sums(circle_reach, households, population, required)
+    base_served = measures.demand_base(kind, hh_served, pop_served)  # = per_source_sums of `base`
+    prov = measures.facility_provision(circle_reach, capacity, base, required, divisor, (base_served, req_served))
+    access = measures.two_step_fca(circle_reach, capacity, base, base_served) * divisor
+    servable = measures.servable_share(circle_reach, capacity, np.where(usable_res, required, 0.0))
+    walk_min = dist_m / speed
+    used_ids = fac["fac_id"].to_numpy(dtype=object)[usable_fac]
+    servable_ratio = np.where(required > 0, servable.served_per_destination / np.maximum(required, 1e-12), np.nan)
+    figures = _residence_figures(kind, households, population, walk_min, required, usable_res, rings, limits, circle,
+                                 area_masks)
+    return _KindNumbers(speed, limits, fac_snap, usable_fac, used_ids, dist_m, walk_min,
+                        _ids_or_blank(used_ids, nearest, usable_res), _minutes_or_inf(walk_min) <= circle,
+                        np.where(usable_res, access, np.nan), servable_ratio, within, capacity_all, capacity,
+                        hh_served, pop_served, prov, servable, figures)
+
+
+#: Fewer residences than this: the kinds run one after the other (a thread costs more than it saves).
+_SIDE_BY_SIDE_MIN_RESIDENCES = 50_000
+
+
+def _side_by_side(n_residences: int) -> bool:
+    """Whether the kinds run on threads of their own: only with several kernel threads and enough residences."""
+    return kernels.THREADS > 1 and n_residences >= _SIDE_BY_SIDE_MIN_RESIDENCES
+
+
+def _per_kind(fn: Callable[[str], _KindNumbers], kinds: Sequence[str], parallel: bool) -> Iterator[_KindNumbers]:
+    """fn(kind) for every kind, yielded in `kinds` order; `parallel`: all kinds start at once, each on its own
+    thread. Why: a kind's searches use both cores, but its nearest-facility search, pooling and measures run on one;
+    side by side, one kind's single-threaded stages (and the caller's work on the kinds already yielded) overlap
+    the other's. Results are those of the serial run, bit for bit (the kinds share nothing they write)."""
+    if not parallel or len(kinds) < 2:
+        yield from (fn(kind) for kind in kinds)
+        return
+    with ThreadPoolExecutor(len(kinds), thread_name_prefix="siting-kind") as pool:
+        futures = [pool.submit(fn, kind) for kind in kinds]
+        for future in futures:
+            yield future.result()
 
 
 def _minutes_or_inf(walk_min: np.ndarray) -> np.ndarray:
@@ -235,21 +321,36 @@ def _clause(profile, key: str) -> dict:
 
 
 def _ids_or_blank(ids: np.ndarray, index: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """ids[index] where index ≥ 0 and usable, else "" (an object array; one gather of the ids that are used, where
-    np.where over two 3.57 M object arrays cost ≈ 0.1 s a kind)."""
-    if not ids.size:
-        return np.where(usable, "", "")
-    out = np.full(index.size, "", dtype=object)
-    ok = (index >= 0) & usable
-    out[ok] = ids[index[ok]]
-    return out
+    """ids[index] where index ≥ 0 and usable, else "" (an object array): one gather from the ids with "" appended
+    (filling 3.57 M blanks and then scattering the ids cost ≈ 0.15 s a kind)."""
+    ids_blank = np.append(np.asarray(ids, dtype=object), "")
+    return ids_blank.take(np.where((index >= 0) & usable, index, ids_blank.size - 1))
 
 
-def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, servable, required, capacity, profile, usable_res,
-                  area_type: tuple[np.ndarray, np.ndarray]) -> dict:
-    households = res["households"].to_numpy(dtype=np.float64)
-    population = res["population"].to_numpy(dtype=np.float64)
-    walk_min = _minutes_or_inf(res[f"walk_min_{kind}"].to_numpy(dtype=np.float64))
+def _copy_on_write() -> bool:
+    """Whether pandas copies a column before changing it in place (always from pandas 3), so that a shallow copy of
+    the caller's frame can take new columns without any change reaching the caller's frame."""
+    return int(pd.__version__.split(".")[0]) >= 3 or pd.options.mode.copy_on_write is True
+
+
+def _area_masks(codes: np.ndarray, distinct: np.ndarray) -> dict[str, np.ndarray]:
+    """Residences of each area type, by name (`measures.area_codes`; a missing label is named "nan"), in name order:
+    made once for every kind's summary. Each distinct value named by str(); values with the same name share a mask."""
+    names = np.array([str(v) for v in distinct] + ["nan"], dtype=object)
+    codes = np.where(codes < 0, distinct.size, codes)
+    names = names if (codes == distinct.size).any() else names[:-1]
+    masks = {}
+    for area in sorted(set(names.tolist())):
+        same = np.flatnonzero(names == area)
+        masks[area] = codes == same[0] if same.size == 1 else np.isin(codes, same)
+    return masks
+
+
+def _residence_figures(kind: str, households: np.ndarray, population: np.ndarray, walk_min: np.ndarray,
+                       required: np.ndarray, usable_res: np.ndarray, rings: list[float], limits: dict[float, float],
+                       circle: float, area_masks: dict[str, np.ndarray]) -> dict:
+    """The summary's sums over the residences (millions of rows: computed with the kind's arrays, on its thread)."""
+    walk_min = _minutes_or_inf(walk_min)
     covered = walk_min <= circle
     by_ring = {}
     for t in rings:
@@ -260,24 +361,32 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
             "coverage_rate": measures.coverage_rate(households, cov_t),
         }
     by_area = {}
-    # the run's factorized labels, each distinct value named (a missing label as "nan"): converting and sorting
-    # every residence's label took seconds at 10 M
-    codes, distinct = area_type
-    names = np.array([str(v) for v in distinct] + ["nan"], dtype=object)
-    codes = np.where(codes < 0, distinct.size, codes)
-    names = names if (codes == distinct.size).any() else names[:-1]
-    for area in sorted(set(names.tolist())):
-        m = np.isin(codes, np.flatnonzero(names == area))
+    for area, m in area_masks.items():
         by_area[area] = {
             "households": float(households[m].sum()),
             "coverage_rate": measures.coverage_rate(households[m], covered[m]),
             "required_capacity": float(required[m].sum()),
         }
-    total_required = float(required[usable_res].sum())
+    return {
+        "households_covered": float(households[covered].sum()),
+        "households_uncovered": float(households[~covered].sum()),
+        "residences_uncovered": int((~covered).sum()),
+        "coverage_rate": measures.coverage_rate(households, covered),
+        "by_threshold": by_ring,
+        "by_area_type": by_area,
+        "required_capacity_total": float(required[usable_res].sum()),
+        "residences_with_no_reachable_facility": int((~np.isfinite(walk_min)).sum()),
+        "base_total": float((households if kind == ELDERLY else population).sum()),
+        "households_total": float(households.sum()),
+    }
+
+
+def _kind_summary(kind, fac, within: Reach, speed, circle, servable, capacity, profile, figures: dict) -> dict:
+    """One kind's part of summary.json; `figures`: its `_residence_figures`."""
     total_capacity = float(capacity.sum())
     divisor = measures.standard_divisor(kind)
-    base_total = float((households if kind == ELDERLY else population).sum())
-    rate = measures.coverage_rate(households, covered)
+    base_total = figures["base_total"]
+    rate = figures["coverage_rate"]
     target_key = "day_care_coverage_target" if kind == ELDERLY else "childcare_coverage_target"
     target = profile.get(target_key)
     out = {
@@ -289,14 +398,10 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
         "facilities_with_no_households_in_reach": fac.loc[fac["verdict"] == NO_HOUSEHOLDS, "fac_id"].astype(str).tolist(),
         "walk_speed_m_per_min": speed,
         "walk_m": round(circle * speed, 1),
-        "households_covered": float(households[covered].sum()),
-        "households_uncovered": float(households[~covered].sum()),
-        "residences_uncovered": int((~covered).sum()),
-        "coverage_rate": rate,
-        "by_threshold": by_ring,
-        "by_area_type": by_area,
+        **{key: figures[key] for key in ("households_covered", "households_uncovered", "residences_uncovered",
+                                         "coverage_rate", "by_threshold", "by_area_type")},
         "capacity_total": total_capacity,
-        "required_capacity_total": total_required,
+        "required_capacity_total": figures["required_capacity_total"],
         "provision_overall": (total_capacity / base_total * divisor) if base_total > 0 else None,
         "provision_unit": "m² per 100 households" if kind == ELDERLY else "seats per 1,000 residents",
         "facilities_meeting_standard": int((fac["verdict"] == MEETS).sum()),
@@ -304,12 +409,12 @@ def _kind_summary(kind, res, fac, within: Reach, rings, limits, speed, circle, s
         "servable_share": servable.share,
         "servable_capacity": servable.served_total,
         "reachable_pairs": int(within.src.size),
-        "residences_with_no_reachable_facility": int((~np.isfinite(walk_min)).sum()),
+        "residences_with_no_reachable_facility": figures["residences_with_no_reachable_facility"],
         "walk_clause": _clause(profile, "walk_minutes"),
         "speed_clause": _clause(profile, "elderly_walk_speed_m_per_min" if kind == ELDERLY else "walk_speed_m_per_min"),
     }
     # a verdict needs facilities, households and (for the capacity checks) every facility's capacity
-    unassessable = NO_FACILITIES if len(fac) == 0 else (NO_HOUSEHOLDS_TOTAL if not households.sum() > 0 else None)
+    unassessable = NO_FACILITIES if len(fac) == 0 else (NO_HOUSEHOLDS_TOTAL if not figures["households_total"] > 0 else None)
     capacity_gap = (f"missing data: capacity of {len(out['facilities_capacity_missing'])} facilities not given"
                     if out["facilities_capacity_missing"] else None)
     out["status"] = unassessable or "assessed"

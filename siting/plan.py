@@ -209,8 +209,8 @@ def check_unit_columns(project, inputs, candidates: CandidateTables) -> None:
 class _UnitRows:
     """One kind's unit requirements in a run (`siting.optimisation.units`) and what its report needs."""
 
-    needs: Any  # optimize_units.UnitNeeds
-    levels: list  # optimize_units.UnitLevel per level used
+    needs: Any  # optimisation.units.UnitNeeds
+    levels: list  # optimisation.units.UnitLevel per level used
     pairs: Any  # rows × columns within the walk
     capable: np.ndarray  # columns able to host a 街道 centre
     min_m2: float  # a 街道 centre's least floor area

@@ -150,6 +150,46 @@ def test_a_facility_on_a_real_network_fragment_is_reported_and_can_be_snapped_to
     assert fac.loc["K1", "households_served"] > 0
 
 
+def test_the_kinds_side_by_side_give_the_serial_run_bit_for_bit(campus, monkeypatch):
+    """Both kinds on their own threads (as at city scale) against one after the other, on the campus with facilities
+    of both kinds (one of them on a fragment) and residences farther than max_snap_m: the same tables, summary and
+    pairs, byte for byte."""
+    from siting import coverage
+    from siting.network import kernels
+    from siting.inputs.profiles import load_profile
+
+    net, residences = campus
+    rng = np.random.default_rng(3)
+    lon, lat = shapely.get_x(residences.geometry.values), shapely.get_y(residences.geometry.values)
+    pick = rng.choice(lon.size, 9, replace=False)
+    kinds = ["elderly_day_care"] * 5 + ["nursery"] * 4
+    facilities = gpd.GeoDataFrame({"fac_id": [f"F{i}" for i in range(9)], "name": "", "kind": kinds,
+                                   "floor_area_m2": rng.uniform(100, 600, 9), "places": np.nan,
+                                   "seats": rng.uniform(20, 90, 9)},
+                                  geometry=shapely.points(lon[pick] + 1e-4, lat[pick]), crs="EPSG:4326")
+    residences = residences.assign(households=rng.integers(1, 80, len(residences)).astype(float),
+                                   area_type=np.where(rng.random(len(residences)) < 0.5, "new", "existing"))
+    profile = load_profile("national")
+    runs = {}
+    for side_by_side in (False, True):
+        monkeypatch.setattr(kernels, "THREADS", 2)
+        monkeypatch.setattr(coverage, "_SIDE_BY_SIDE_MIN_RESIDENCES", 0 if side_by_side else 10**12)
+        said_lines: list[str] = []
+        runs[side_by_side] = (analyse_coverage(net, residences, facilities, profile, polygons=False, max_snap_m=20,
+                                               thresholds_min=[5, 10], progress=said_lines.append), said_lines)
+    (serial, serial_said), (parallel, parallel_said) = runs[False], runs[True]
+    assert [line for line in parallel_said if line.endswith("side by side")]
+    assert not [line for line in serial_said if line.endswith("side by side")]
+    assert serial.summary["residences_too_far_from_network"]  # the max_snap_m path is taken
+    pd.testing.assert_frame_equal(parallel.residences, serial.residences, check_exact=True)
+    pd.testing.assert_frame_equal(parallel.facilities, serial.facilities, check_exact=True)
+    assert json.dumps(parallel.summary, sort_keys=True) == json.dumps(serial.summary, sort_keys=True)
+    for kind in serial.kinds:
+        a, b = serial.kinds[kind].reach, parallel.kinds[kind].reach
+        assert a.src.tobytes() == b.src.tobytes() and a.dst.tobytes() == b.dst.tobytes()
+        assert a.dist_m.tobytes() == b.dist_m.tobytes()
+
+
 # ---------------------------------------------------------------------------------------------------- item 12
 
 

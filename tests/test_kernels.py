@@ -133,14 +133,19 @@ def test_by_node_both_ends_is_the_stable_counting_sort_of_both_ends():
     assert np.array_equal(order, np.argsort(np.concatenate([u, v]), kind="stable"))
 
 
-def test_sums_by_source_equal_bincount_bit_for_bit():
+def test_pair_sums_equal_bincount_bit_for_bit():
     rng = np.random.default_rng(8)
     n_src, n_dst, k = 40, 2000, 30000
     src, dst = np.sort(rng.integers(0, n_src, k)), rng.integers(0, n_dst, k)
     values = rng.random((3, n_dst)) * 10.0 ** rng.integers(-3, 6, (3, 1))
-    got = kernels.sums_by_source(src, dst, n_src, values)
-    for j in range(3):
-        assert got[j].tobytes() == np.bincount(src, weights=values[j][dst], minlength=n_src).tobytes()
+    for rows in (values, tuple(values)):  # a 2-D array or a tuple of rows
+        got = kernels.pair_sums(src, dst, n_src, rows)
+        for j in range(3):
+            assert got[j].tobytes() == np.bincount(src, weights=values[j][dst], minlength=n_src).tobytes()
+    # the other way round (per destination, from its sources: the 2SFCA sum), pairs not sorted by the sum's key
+    per_src = rng.random(n_src)
+    got = kernels.pair_sums(dst, src, n_dst, (per_src,))[0]
+    assert got.tobytes() == np.bincount(dst, weights=per_src[src], minlength=n_dst).tobytes()
 
 
 def test_projection_in_chunks_equals_one_call():

@@ -11,6 +11,7 @@ All arrays are plain numpy; distances are metres; the graph is the symmetric CSR
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -210,13 +211,15 @@ def nearest_node_source(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg
 #: Below this many sources a bounded search runs on the calling thread (thread start-up would cost more).
 _PARALLEL_MIN_SOURCES = 64
 _POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 def thread_pool() -> ThreadPoolExecutor:
     """The process's THREADS worker threads, shared by every chunked job (kernels here, PROJ in `snap`)."""
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
+    with _POOL_LOCK:  # callers on several threads (the coverage kinds side by side) share one pool
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="siting-kernel")
     return _POOL
 
 
@@ -275,13 +278,19 @@ def bounded_reach(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, li
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _segment_foot(px, py, e, xu, yu, xv, yv):
-    """Metres from (px, py) to straight edge e and the foot point's fraction t along it (0 for a zero-length edge)."""
+def _segment_t(px, py, e, xu, yu, xv, yv):
+    """The fraction t along straight edge e of the foot point of (px, py) (0 for a zero-length edge)."""
     dx, dy = xv[e] - xu[e], yv[e] - yu[e]
     seg2 = dx * dx + dy * dy
     t = ((px - xu[e]) * dx + (py - yu[e]) * dy) / seg2 if seg2 > 0 else 0.0
-    t = min(1.0, max(0.0, t))
-    return np.hypot(px - (xu[e] + t * dx), py - (yu[e] + t * dy)), t
+    return min(1.0, max(0.0, t))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _segment_foot(px, py, e, xu, yu, xv, yv):
+    """Metres from (px, py) to straight edge e and the foot point's fraction t along it (0 for a zero-length edge)."""
+    t = _segment_t(px, py, e, xu, yu, xv, yv)
+    return np.hypot(px - (xu[e] + t * (xv[e] - xu[e])), py - (yu[e] + t * (yv[e] - yu[e]))), t
 
 
 @njit(cache=True, nogil=True)
@@ -335,6 +344,7 @@ def _grid_nearest_chunk(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, xu, 
         gx, gy = (x[i] - x0) / cell_m, (y[i] - y0) / cell_m
         cx, cy = int(np.floor(gx)), int(np.floor(gy))
         best, best_edge, best_t = np.inf, -1, 0.0
+        best_sq = np.inf  # best² with room for rounding: fx² + fy² above it means hypot(fx, fy) > best
         # first ring that can hold an edge: the point's Chebyshev distance to the grid, in cells
         r = max(0, -cx, cx - (nx - 1), -cy, cy - (ny - 1))
         while True:
@@ -344,13 +354,22 @@ def _grid_nearest_chunk(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, xu, 
                 while jy <= cy + r:
                     # a cell wholly farther than the best so far holds no nearer (or tying) foot point: the
                     # nearest edge's foot point lies in a cell the edge is listed in (its bounding box)
-                    if 0 <= jy < ny and _cell_gap(gx, gy, jx, jy) * cell_m <= best + 1e-7 * (1.0 + best):
-                        c = jx * ny + jy
+                    # (two in three cells are empty at 10 M: looked up before the gap is computed)
+                    c = jx * ny + jy
+                    if (0 <= jy < ny and cell_ptr[c] < cell_ptr[c + 1]
+                            and _cell_gap(gx, gy, jx, jy) * cell_m <= best + 1e-7 * (1.0 + best)):
                         for k in range(cell_ptr[c], cell_ptr[c + 1]):
                             e = cell_edges[k]
-                            d, t = _segment_foot(x[i], y[i], e, xu, yu, xv, yv)
+                            t = _segment_t(x[i], y[i], e, xu, yu, xv, yv)
+                            fx = x[i] - (xu[e] + t * (xv[e] - xu[e]))
+                            fy = y[i] - (yu[e] + t * (yv[e] - yu[e]))
+                            # squared first: hypot (exact, slow) only for an edge that may be as near as the best
+                            if fx * fx + fy * fy > best_sq:
+                                continue
+                            d = np.hypot(fx, fy)
                             if d < best or (d == best and e < best_edge):
                                 best, best_edge, best_t = d, e, t
+                                best_sq = d * d * (1.0 + 1e-9) + 1e-300
                     jy = jy + 1 if on_side else (cy + r if jy == cy - r else cy + r + 1)
             # an edge not seen lies wholly outside the block of rings 0..r: at least this far
             bound = min(gx - (cx - r), (cx + r + 1) - gx, gy - (cy - r), (cy + r + 1) - gy) * cell_m
@@ -430,14 +449,15 @@ def by_node_both_ends(u, v, to_u, to_v, n_nodes):
 
 
 @njit(cache=True, nogil=True)
-def sums_by_source(src, dst, n_src, values):
-    """out[j, s] = Σ values[j, dst[k]] over the pairs k with src[k] = s, added in pair order: np.bincount(src,
-    weights=values[j][dst]) bit for bit, for several value rows in one pass over the pairs."""
-    out = np.zeros((values.shape[0], n_src), dtype=np.float64)
-    for k in range(src.size):
-        s, d = src[k], dst[k]
-        for j in range(values.shape[0]):
-            out[j, s] += values[j, d]
+def pair_sums(into, frm, n_into, values):
+    """out[j, i] = Σ values[j][frm[k]] over the pairs k with into[k] = i, added in pair order: np.bincount(into,
+    weights=values[j][frm]) bit for bit, for several value rows (a 2-D array or a tuple of equal-length arrays, so
+    callers need not stack million-row arrays) in one pass over the pairs, without the gathered weights."""
+    out = np.zeros((len(values), n_into), dtype=np.float64)
+    for k in range(into.size):
+        i, f = into[k], frm[k]
+        for j in range(len(values)):
+            out[j, i] += values[j][f]
     return out
 
 
@@ -703,7 +723,11 @@ def warm_up() -> float:
     _place_runs(one, one, np.zeros(1), np.zeros(1, dtype=np.int64), one.copy(), one.copy(), np.zeros(1))
     same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
     nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
-    sums_by_source(one, one, 1, np.ones((1, 1)))
+    pair_sums(one, one, 1, np.ones((1, 1)))
+    row = np.ones(1)
+    row.flags.writeable = False  # the read-only rows of measures.per_source_sums
+    pair_sums(one, one, 1, (row, row, row))
+    pair_sums(one, one, 1, (row,))
     by_node_both_ends(one, one + 1, leg, leg, 2)
     pool_by_source_set(one, one, 1, np.ones(2, dtype=np.uint64))
     bipartite_max_flow(one, one, 1, 1, np.ones(1), np.ones(1))

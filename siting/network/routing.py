@@ -3,7 +3,7 @@
 Sources (facilities or candidate sites) start from both ends of the edge they sit on, at the off-network walk plus
 the distance along the edge. One Dijkstra from all sources at once gives every point's nearest source; bounded
 Dijkstra runs (`limit`) give every (source, destination) pair within a walking threshold, as sparse triples, never a
-dense city-size matrix. Both run in the compiled kernels of `siting.kernels`. Distances are metres; convert to minutes with the profile's
+dense city-size matrix. Both run in the compiled kernels of `siting.network.kernels`. Distances are metres; convert to minutes with the profile's
 walking speed.
 """
 from __future__ import annotations
@@ -100,7 +100,7 @@ def nearest_source(net: WalkNetwork, src: Snapped, dst: Snapped) -> tuple[np.nda
     return dist, nearest
 
 
-def _destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Node → destinations touching it (each destination listed under both ends of its edge, by node then
     destination) as (indptr, destination, metres from the node). Kept on the network for the last `dst` seen: the
     coverage run asks it once per facility kind for the same residences (≈ 0.5 s each at 3.57 M points)."""
@@ -117,6 +117,14 @@ def _destinations_by_node(net: WalkNetwork, dst: Snapped) -> tuple[np.ndarray, n
     return lists
 
 
+def prepare_destinations(net: WalkNetwork, dst: Snapped) -> None:
+    """Build what `nearest_source` and `reach` share for these destinations (the adjacency arrays, the node →
+    destination lists) once, before several source sets use them on separate threads."""
+    csr_arrays(net)
+    if len(dst):
+        destinations_by_node(net, dst)
+
+
 def reach(
     net: WalkNetwork,
     src: Snapped,
@@ -128,7 +136,7 @@ def reach(
     """Every (source, destination) pair whose walking distance is at most `limit_m` metres (`np.inf`: every pair
     that is connected at all, for the dense cost matrices of small problems).
 
-    Runs the compiled sparse search (`siting.kernels`), which settles only the nodes within the limit of each
+    Runs the compiled sparse search (`siting.network.kernels`), which settles only the nodes within the limit of each
     source and keeps, per pair, the shorter of the routes via the edge ends and the direct walk along a shared
     edge."""
     n_src, n_dst = len(src), len(dst)
@@ -136,7 +144,7 @@ def reach(
         z = np.zeros(0, dtype=np.int64)
         return Reach(z, z, np.zeros(0), n_src, n_dst)
     n = net.n_nodes
-    indptr, dst_sorted, extra_sorted = _destinations_by_node(net, dst)
+    indptr, dst_sorted, extra_sorted = destinations_by_node(net, dst)
     s_idx, d_idx, direct = _same_edge_pairs(net, src, dst)
     by_src = np.argsort(s_idx, kind="stable")
     direct_ptr = np.searchsorted(s_idx[by_src], np.arange(n_src + 1))

@@ -186,7 +186,11 @@ def snap_geoseries(net: WalkNetwork, geometry, *, max_snap_m: float = 500.0, mai
     """Snap a GeoSeries (any CRS); polygons are represented by a point guaranteed to lie inside them."""
     geoms = np.asarray(geometry.values, dtype=object)
     x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN for non-points, replaced below
-    not_point = shapely.get_type_id(geoms) != 0
+    # only a NaN x can be a non-point (or an empty point, kept as a point): type ids of those alone, where asking
+    # every one of 3.57 M points cost ≈ 0.1 s
+    maybe = np.flatnonzero(np.isnan(x))
+    not_point = np.zeros(geoms.size, dtype=bool)
+    not_point[maybe] = shapely.get_type_id(geoms[maybe]) != 0
     if geometry.crs is not None and geometry.crs != net.crs:  # project coordinates, not geometry objects
         x, y = _project_xy(geometry.crs, net.crs, x, y)
     if not_point.any():

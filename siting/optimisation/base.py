@@ -264,7 +264,7 @@ def _proved_without_milp(solver: str, x: np.ndarray, objective: float, bound: fl
 
 
 COVER_HEURISTIC_MAX_S = 10.0
-"""At most this long (seconds) for the set-cover heuristic before a covering MILP (`optimize_cover`)."""
+"""At most this long (seconds) for the set-cover heuristic before a covering MILP (`optimisation.cover`)."""
 
 
 def _heuristic_seconds(time_limit_s: float | None, share: float) -> float:

@@ -47,7 +47,7 @@ class LSCP(_Model):
         self.required = _required(required, pairs.n_cols)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
-        """The reduced instance first meets the set-cover heuristic (`optimize_cover`: a cover and a Lagrangian
+        """The reduced instance first meets the set-cover heuristic (`optimisation.cover`: a cover and a Lagrangian
         bound, at most 15 % of the time limit). When the bound meets the cover (or is within `gap_rel`), no MILP runs;
         otherwise the cover is the solver's warm start and the reported bound the tighter of the two."""
         deadline = Deadline(time_limit_s)
