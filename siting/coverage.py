@@ -253,10 +253,12 @@ def _kind_numbers(net: WalkNetwork, kind: str, fac: gpd.GeoDataFrame, res_snap: 
     walk_min = dist_m / speed
     used_ids = fac["fac_id"].to_numpy(dtype=object)[usable_fac]
     servable_ratio = np.where(required > 0, servable.served_per_destination / np.maximum(required, 1e-12), np.nan)
-    figures = _residence_figures(kind, households, population, walk_min, required, usable_res, rings, limits, circle,
-                                 area_masks)
+    walk_min_or_inf = _minutes_or_inf(walk_min)
+    covered = walk_min_or_inf <= circle
+    figures = _residence_figures(kind, households, population, walk_min_or_inf, covered, required, usable_res, rings,
+                                 limits, area_masks)
     return _KindNumbers(speed, limits, fac_snap, usable_fac, used_ids, dist_m, walk_min,
-                        _ids_or_blank(used_ids, nearest, usable_res), _minutes_or_inf(walk_min) <= circle,
+                        _ids_or_blank(used_ids, nearest, usable_res), covered,
                         np.where(usable_res, access, np.nan), servable_ratio, within, capacity_all, capacity,
                         hh_served, pop_served, prov, servable, figures)
 
@@ -347,11 +349,11 @@ def _area_masks(codes: np.ndarray, distinct: np.ndarray) -> dict[str, np.ndarray
 
 
 def _residence_figures(kind: str, households: np.ndarray, population: np.ndarray, walk_min: np.ndarray,
-                       required: np.ndarray, usable_res: np.ndarray, rings: list[float], limits: dict[float, float],
-                       circle: float, area_masks: dict[str, np.ndarray]) -> dict:
-    """The summary's sums over the residences (millions of rows: computed with the kind's arrays, on its thread)."""
-    walk_min = _minutes_or_inf(walk_min)
-    covered = walk_min <= circle
+                       covered: np.ndarray, required: np.ndarray, usable_res: np.ndarray, rings: list[float],
+                       limits: dict[float, float], area_masks: dict[str, np.ndarray]) -> dict:
+    """The summary's sums over the residences (millions of rows: computed with the kind's arrays, on its thread).
+    `walk_min`: `_minutes_or_inf` of the kind's walking minutes; `covered`: within the circle, the residence column
+    (both made once by the caller)."""
     by_ring = {}
     for t in rings:
         cov_t = walk_min <= t
