@@ -95,9 +95,15 @@ def facility_provision(
 def per_source_sums(reach: Reach, *values: np.ndarray) -> np.ndarray:
     """Per source, the sum of each per-destination array over the destinations it reaches (rows in argument order;
     one compiled pass over the pairs, each row bit for bit np.bincount(src, weights=values[dst]))."""
-    rows = tuple(_read_only(v) for v in values)  # not stacked: that copied 3 × 3.57 M values per kind
-    return kernels.pair_sums(np.ascontiguousarray(reach.src, dtype=np.int64),
-                             np.ascontiguousarray(reach.dst, dtype=np.int64), int(reach.n_src), rows)
+    return _pair_sums(reach.src, reach.dst, reach.n_src, values)
+
+
+def _pair_sums(into: np.ndarray, frm: np.ndarray, n_into: int, values) -> np.ndarray:
+    """`kernels.pair_sums` over the pairs (into[k], frm[k]) of a reach, either way round, with the value rows as
+    read-only float64 arrays (not stacked: that copied 3 × 3.57 M values per kind)."""
+    rows = tuple(_read_only(v) for v in values)
+    return kernels.pair_sums(np.ascontiguousarray(into, dtype=np.int64), np.ascontiguousarray(frm, dtype=np.int64),
+                             int(n_into), rows)
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -123,8 +129,7 @@ def two_step_fca(reach: Reach, supply: np.ndarray, base: np.ndarray, demand_at: 
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(demand_at > 0, supply / demand_at, 0.0)
     # Σ over each destination's sources in pair order: np.bincount(dst, weights=ratio[src]) bit for bit
-    return kernels.pair_sums(np.ascontiguousarray(reach.dst, dtype=np.int64),
-                             np.ascontiguousarray(reach.src, dtype=np.int64), int(reach.n_dst), (_read_only(ratio),))[0]
+    return _pair_sums(reach.dst, reach.src, reach.n_dst, (ratio,))[0]
 
 
 @dataclass(frozen=True)
