@@ -1,5 +1,5 @@
 """Reading and writing at scale: `siting run` on N residence rows (default 1,000,000) scattered over the embedded
-sample's area (data/sample.osm.pbf, a real OSM extract), with the sample's facilities.
+sample's area (siting/sample/sample.osm.pbf, a real OSM extract), with the sample's facilities.
 
 Prints every progress line with its time stamp, the wall time of each step (the gap to the next line), the total, and
 the peak resident memory; run it twice (the first run also compiles the kernels and caches the network).
@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "siting" / "sample"
 
 
 def write_inputs(folder: Path, rows: int, seed: int = 1) -> Path:
     """residences.csv with `rows` rows (ids, Chinese names, 户数, 小区类型, 经度, 纬度) inside the sample's bounds."""
     folder.mkdir(parents=True, exist_ok=True)
-    sample = pd.read_csv(REPO / "data" / "example_residences.csv")
+    sample = pd.read_csv(SAMPLE / "example_residences.csv")
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(sample), rows)
     jitter = rng.normal(0.0, 0.0004, (rows, 2))  # ≈ 25-45 m around a real building
@@ -37,7 +38,7 @@ def write_inputs(folder: Path, rows: int, seed: int = 1) -> Path:
     })
     frame.to_csv(folder / "residences.csv", index=False, encoding="utf-8")
     for name in ("sample.osm.pbf", "example_facilities.csv"):
-        shutil.copy(REPO / "data" / name, folder / name)
+        shutil.copy(SAMPLE / name, folder / name)
     (folder / "project.toml").write_text(
         '[project]\nname = "bench io"\nprofile = "chifeng"\noutput = "out"\nmax_snap_m = 300\n\n'
         '[network]\npath = "sample.osm.pbf"\n\n[residences]\npath = "residences.csv"\n\n'

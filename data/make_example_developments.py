@@ -1,7 +1,7 @@
 """Regenerate data/example_developments.xlsx: INVENTED example data for the 四同步 check (`siting check`).
 
 The developments, households, facilities, floor areas, seats and dates are all made up; only the coordinates are
-placed on the street network of the real OSM extract data/sample.osm.pbf (a Finnish town, © OpenStreetMap
+placed on the street network of the real OSM extract siting/sample/sample.osm.pbf (a Finnish town, © OpenStreetMap
 contributors, ODbL 1.0). Checked as of 2024-06-30 with the national profile the file gives every verdict:
 
     E1 全部达标        every check passes (a polygon development with its station inside)
@@ -55,8 +55,8 @@ FACILITIES = [
 ]
 README = [
     ["示例数据（虚构） INVENTED EXAMPLE DATA — not a real plan"],
-    ["Developments, households, facilities and dates are made up; coordinates lie on data/sample.osm.pbf (OSM, ODbL)."],
-    [f"Check it with: siting check data/example_developments.xlsx --network data/sample.osm.pbf --as-of {AS_OF}"],
+    ["Developments, households, facilities and dates are made up; coordinates lie on siting/sample/sample.osm.pbf (OSM, ODbL)."],
+    [f"Check it with: siting check data/example_developments.xlsx --network siting/sample/sample.osm.pbf --as-of {AS_OF}"],
     ["Regenerate with: python data/make_example_developments.py"],
 ]
 

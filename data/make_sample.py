@@ -1,4 +1,5 @@
-"""Regenerate the example layers of the embedded sample from the real OSM extract `sample.osm.pbf`.
+"""Regenerate the example layers of the embedded sample (`siting/sample/`, shipped in the package so that `siting demo`
+runs from a plain install) from the real OSM extract `siting/sample/sample.osm.pbf`.
 
 The street network, building footprints and facility locations are real OpenStreetMap data (© OpenStreetMap
 contributors, ODbL 1.0; the extract is pyrosm's `test.osm.pbf`, a Finnish town). Everything a planner would supply —
@@ -17,8 +18,9 @@ import pandas as pd
 from siting.inputs import layers, osm_features
 from siting.inputs.profiles import load_profile
 
-HERE = Path(__file__).resolve().parent
-OSM = HERE / "sample.osm.pbf"
+#: The sample lives inside the package (package data), not in data/: see data/README.md.
+SAMPLE = Path(__file__).resolve().parents[1] / "siting" / "sample"
+OSM = SAMPLE / "sample.osm.pbf"
 
 
 def _lonlat(geometry) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +57,7 @@ def main() -> None:
         "经度": lon,
         "纬度": lat,
     })
-    residences.to_csv(HERE / "example_residences.csv", index=False, encoding="utf-8", lineterminator="\n")
+    residences.to_csv(SAMPLE / "example_residences.csv", index=False, encoding="utf-8", lineterminator="\n")
 
     osm_fac = osm_features.read_osm_facilities(OSM).sort_values("fac_id", kind="stable")
     f_lon, f_lat = _lonlat(osm_fac.geometry)
@@ -71,7 +73,7 @@ def main() -> None:
     for i, (area, k) in enumerate(zip([350.0, 180.0, 420.0], _spread(p_lon, p_lat, lon.mean(), lat.mean(), 3))):
         rows.append({"编号": f"E{i + 1}", "名称": f"社区日间照料站 Day-care station {i + 1}", "类型": "日间照料",
                      "建筑面积": area, "托位": np.nan, "经度": p_lon[k], "纬度": p_lat[k]})
-    pd.DataFrame(rows).to_csv(HERE / "example_facilities.csv", index=False, encoding="utf-8", lineterminator="\n")
+    pd.DataFrame(rows).to_csv(SAMPLE / "example_facilities.csv", index=False, encoding="utf-8", lineterminator="\n")
 
     candidates = pd.DataFrame({
         "编号": [f"C{i + 1}" for i in range(len(public))],
@@ -82,7 +84,7 @@ def main() -> None:
         "经度": p_lon,
         "纬度": p_lat,
     })
-    candidates.to_csv(HERE / "example_candidates.csv", index=False, encoding="utf-8", lineterminator="\n")
+    candidates.to_csv(SAMPLE / "example_candidates.csv", index=False, encoding="utf-8", lineterminator="\n")
     print(f"{len(residences)} residences, {len(rows)} facilities, {len(candidates)} candidate sites")
 
 

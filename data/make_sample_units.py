@@ -1,6 +1,7 @@
 """Write the INVENTED example units of the embedded sample: 5 社区 (communities) in 2 街道 (streets), drawn as simple
 blocks over the sample town so that `siting demo` shows the indicator table, the problem ledger and the unit
-choropleth. They are not real administrative units of any place; ids, names and boundaries are made up.
+choropleth. They are not real administrative units of any place; ids, names and boundaries are made up. Written to
+`siting/sample/`, next to the project file that names them.
 
     python data/make_sample_units.py
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+SAMPLE = Path(__file__).resolve().parents[1] / "siting" / "sample"
 
 WEST, MID, EAST_SPLIT, EAST = 26.928, 26.950, 26.961, 26.972
 SOUTH, MIDDLE, NORTH = 60.519, 60.530, 60.541
@@ -35,7 +36,7 @@ def _box(box: tuple[float, float, float, float]) -> dict:
 def _write(name: str, features: list[dict]) -> None:
     data = {"type": "FeatureCollection", "name": name,
             "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}, "features": features}
-    (HERE / f"{name}.geojson").write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (SAMPLE / f"{name}.geojson").write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 def main() -> None:

@@ -6,10 +6,13 @@ import contextlib
 import functools
 import json
 import logging
+import shutil
 import sys
+import tempfile
 import warnings
+from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import click
 
@@ -17,7 +20,10 @@ from . import __version__
 from .errors import SitingError
 from .inputs.validate import SETTINGS, check_number, minutes_list
 
-REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+#: Where `siting demo` writes when no --output / --map is given, relative to the current folder (never next to the
+#: sample, which sits inside the installed package).
+DEMO_OUTPUT = Path("out") / "sample"
+DEMO_MAP = Path("maps") / "sample_coverage.html"
 
 
 def echo_progress(message: str) -> None:
@@ -158,15 +164,36 @@ def run(project_file, profile, output, map_path, walk_minutes, thresholds, tiles
 @coverage_options
 @planner_errors
 def demo(profile, output, map_path, walk_minutes, thresholds, tiles, pdf):
-    """Run the coverage analysis on the embedded sample (a real OSM extract plus example layers)."""
+    """Run the coverage analysis on the embedded sample (a real OSM extract plus example layers); writes out/sample/ and
+    maps/sample_coverage.html under the current folder unless --output / --map say otherwise."""
     from .pipeline import run_coverage
 
-    project_file = REPO_DATA / "sample_project.toml"
-    if not project_file.exists():
-        raise click.ClickException(f"sample project not found at {project_file}; run from a source checkout")
-    result = run_coverage(project_file, progress=echo_progress, pdf=pdf,
-                          **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
+    if output is None:  # the project file's own output paths point into the package when it is installed
+        output = str(Path.cwd() / DEMO_OUTPUT)
+        map_path = map_path or str(Path.cwd() / DEMO_MAP)
+    with sample_project_file() as project_file:
+        result = run_coverage(project_file, progress=echo_progress, pdf=pdf,
+                              **_coverage_overrides(profile, output, map_path, walk_minutes, thresholds, tiles))
     _print_summary(result)
+
+
+@contextlib.contextmanager
+def sample_project_file(sample: resources.abc.Traversable | None = None) -> Iterator[Path]:
+    """The embedded sample's project file (package data in siting/sample/, or the folder `sample`), found with
+    importlib.resources so that it works from a wheel as from a checkout. When the package is not on a file system (a
+    zip import), the sample's files are copied to a temporary folder for the run: the network reader and GDAL need
+    real paths."""
+    if sample is None:
+        sample = resources.files("siting") / "sample"
+    if isinstance(sample, Path):
+        yield sample / "sample_project.toml"
+        return
+    with tempfile.TemporaryDirectory(prefix="siting-sample-") as folder:
+        for item in sample.iterdir():
+            if item.is_file():
+                with item.open("rb") as source, open(Path(folder) / item.name, "wb") as target:
+                    shutil.copyfileobj(source, target)
+        yield Path(folder) / "sample_project.toml"
 
 
 @main.command()

@@ -2,7 +2,7 @@
 
     [scenario]
     name = "Open two stations"
-    base = "../data/sample_project.toml"   # a project file …
+    base = "../siting/sample/sample_project.toml"   # a project file …
     # inherits = "two_stations.toml"       # … or another scenario (chains resolve base-first; cycles are an error)
     year = 2025                            # optional: residential developments with a later year are left out
     walk_minutes = 10                      # optional: the service circle

@@ -18,6 +18,7 @@ from siting.errors import ConfigError
 from siting.reports.maps import coverage_map, save_map
 from siting.network import load_network, network_from_arrays
 from test_maps import make_inputs
+from conftest import SAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,7 +65,7 @@ def test_tianditu_key_lands_in_the_html_and_a_note_is_printed(tmp_path, monkeypa
 
 def test_street_layer_keeps_every_street_of_the_sample(tmp_path):
     """Merged and simplified, the layer still runs within 3 m of every network node and keeps the street length."""
-    net = load_network(REPO / "data" / "sample.osm.pbf", cache_dir=tmp_path)
+    net = load_network(SAMPLE / "sample.osm.pbf", cache_dir=tmp_path)
     streets = basemaps.street_lines(net)
     to_metric = pyproj.Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
     metric = [shapely.transform(g, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1]))) for g in streets.geometry]
@@ -112,10 +113,10 @@ def test_gcj02_grid_interpolates_coords_within_10_cm():
 def test_project_tiles_key_parses_lists(tmp_path):
     from siting.inputs.project import load_project
 
-    text = (REPO / "data" / "sample_project.toml").read_text(encoding="utf-8")
+    text = (SAMPLE / "sample_project.toml").read_text(encoding="utf-8")
     text = text.replace('profile = "chifeng"', 'profile = "chifeng"\ntiles = ["osm", "amap"]\ntianditu_key = "abc"')
     path = tmp_path / "p.toml"
-    path.write_text(re.sub(r'path = "(\w+\.\w+(?:\.\w+)?)"', lambda m: f'path = {json.dumps(str(REPO / "data" / m.group(1)))}', text), encoding="utf-8")
+    path.write_text(re.sub(r'path = "(\w+\.\w+(?:\.\w+)?)"', lambda m: f'path = {json.dumps(str(SAMPLE / m.group(1)))}', text), encoding="utf-8")
     project = load_project(path)
     assert project.tiles == ("osm", "amap") and project.tianditu_key == "abc"
     assert load_project(path, tiles="tianditu").tiles == ("tianditu",)  # --tiles wins

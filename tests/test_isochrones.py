@@ -13,7 +13,7 @@ import shapely
 from siting.network.isochrones import catchment_polygons, iter_reached_segments
 from siting.network import load_network
 from siting.network.snap import snap_points
-from conftest import shared_file
+from conftest import SAMPLE, shared_file
 
 REPO = Path(__file__).resolve().parents[1]
 BUFFER_M = 25.0
@@ -91,7 +91,7 @@ def _along_fraction(net, edge: np.ndarray, px: np.ndarray, py: np.ndarray) -> np
 
 
 EXTRACTS = [
-    pytest.param(lambda: REPO / "data" / "sample.osm.pbf", 600.0, id="finnish-town-pbf"),
+    pytest.param(lambda: SAMPLE / "sample.osm.pbf", 600.0, id="finnish-town-pbf"),
     pytest.param(lambda: shared_file("hk_osm_tst", "hong-kong_china_tst.osm"), 450.0, id="tsim-sha-tsui"),
 ]
 
@@ -160,7 +160,7 @@ def test_catchment_polygon_area_equals_buffered_brute_force_segments(path, limit
 
 
 def test_no_facilities_give_an_empty_frame():
-    net = load_network(REPO / "data" / "sample.osm.pbf")
+    net = load_network(SAMPLE / "sample.osm.pbf")
     src = snap_points(net, np.zeros(0), np.zeros(0))
     frame = catchment_polygons(net, src, {15.0: 600.0})
     assert len(frame) == 0 and list(frame.columns) == ["source_id", "threshold_min", "geometry"]

@@ -30,7 +30,7 @@ from test_maps import make_inputs
 from test_maps_browser import ARTIFACTS, browser_context, count, page, screenshot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
-from conftest import SAMPLE_FILES
+from conftest import SAMPLE, SAMPLE_FILES
 
 REPO = Path(__file__).resolve().parents[1]
 ELDERLY, NURSERY = KINDS
@@ -62,13 +62,13 @@ def runs(tmp_path_factory):
         pytest.skip("no Chromium binary: run .ci/setup-chromium.sh")
     root = tmp_path_factory.mktemp("pages")
     for name in SAMPLE_FILES:
-        shutil.copy(REPO / "data" / name, root / name)
-    text = (REPO / "data" / "sample_project.toml").read_text(encoding="utf-8")
-    (root / "project.toml").write_text(text.replace("../out/sample", "run").replace("../maps/sample_coverage.html", "run/coverage_map.html"),
+        shutil.copy(SAMPLE / name, root / name)
+    text = (SAMPLE / "sample_project.toml").read_text(encoding="utf-8")
+    (root / "project.toml").write_text(text.replace("../../out/sample", "run").replace("../../maps/sample_coverage.html", "run/coverage_map.html"),
                                        encoding="utf-8")
     coverage = run_coverage(root / "project.toml", pdf=True)
     _, plan, plan_paths = run_optimize(root / "project.toml", overrides={"output": str(root / "plan")}, pdf=True)
-    _, sync_paths = run_check(REPO / "data" / "example_developments.xlsx", "chifeng", REPO / "data" / "sample.osm.pbf", root / "sync",
+    _, sync_paths = run_check(REPO / "data" / "example_developments.xlsx", "chifeng", SAMPLE / "sample.osm.pbf", root / "sync",
                               dt.date(2024, 6, 30), pdf=True)
     _, scenario_paths = run_scenarios([REPO / "examples" / "baseline.toml", REPO / "examples" / "open_two_stations.toml"],
                                       output=root / "scenarios", pdf=True)

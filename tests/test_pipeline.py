@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import copy_sample_project
+from conftest import SAMPLE, copy_sample_project
 
 from siting.cli import main
 from siting.errors import ConfigError, InputError
@@ -39,7 +39,7 @@ def test_sample_run_outputs_agree_with_an_independent_recount(project_copy):
         assert summary["kinds"][kind]["coverage_rate"] == pytest.approx(rate)
         assert summary["kinds"][kind]["walk_m"] == pytest.approx(15 * profile.value(speed_key))
     # households read from the Chinese 户数 column, population derived with the profile's household size
-    source = pd.read_csv(REPO / "data" / "example_residences.csv")
+    source = pd.read_csv(SAMPLE / "example_residences.csv")
     assert residences["households"].sum() == source["户数"].sum()
     assert residences["population"].sum() == pytest.approx(source["户数"].sum() * profile.value("household_size"))
     assert summary["profile"] == "chifeng"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import copy_sample_project
+from conftest import SAMPLE, copy_sample_project
 
 from siting.inputs.candidates import read_candidates
 from siting.plan import optimise_project
@@ -80,7 +80,7 @@ def test_joint_run_from_the_project_file_colocates_within_floor_area(project):
     assert sorted(new["kind"]) == ["elderly_day_care", "nursery"]
     assert new["site_id"].nunique() == 1 and new["colocated"].all()
     site = new["site_id"].iloc[0]
-    floor = pd.read_csv(REPO / "data" / "example_candidates.csv").set_index("编号").at[site, "最大面积"]
+    floor = pd.read_csv(SAMPLE / "example_candidates.csv").set_index("编号").at[site, "最大面积"]
     size = new.set_index("kind")["size"]
     assert size["elderly_day_care"] >= run.inputs.profile.value("elderly_station_min_m2") - 1e-6
     assert size["elderly_day_care"] + 8.0 * size["nursery"] <= floor + 1e-6

@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 import shapely
 
+from conftest import SAMPLE
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
@@ -79,13 +81,13 @@ def layers(tmp_path_factory) -> dict[str, Path]:
     """The sample project's three CSV layers as GeoPackages in three CRSs; households renamed HH_TOTAL."""
     folder = tmp_path_factory.mktemp("qgis_layers")
     paths = {}
-    res = pd.read_csv(DATA / "example_residences.csv", dtype=str, keep_default_na=False)
+    res = pd.read_csv(SAMPLE / "example_residences.csv", dtype=str, keep_default_na=False)
     residences = gpd.GeoDataFrame(res.drop(columns=["经度", "纬度"]).assign(户数=res["户数"].astype(float))
                                   .rename(columns={"户数": "HH_TOTAL"}), geometry=_points(res))
-    fac = pd.read_csv(DATA / "example_facilities.csv", dtype=str, keep_default_na=False)
+    fac = pd.read_csv(SAMPLE / "example_facilities.csv", dtype=str, keep_default_na=False)
     facilities = gpd.GeoDataFrame(fac.drop(columns=["经度", "纬度"]).assign(
         建筑面积=pd.to_numeric(fac["建筑面积"]), 托位=pd.to_numeric(fac["托位"])), geometry=_points(fac))
-    cand = pd.read_csv(DATA / "example_candidates.csv", dtype=str, keep_default_na=False)
+    cand = pd.read_csv(SAMPLE / "example_candidates.csv", dtype=str, keep_default_na=False)
     candidates = gpd.GeoDataFrame(cand.drop(columns=["经度", "纬度"]).assign(
         费用=cand["费用"].astype(float), 最大面积=cand["最大面积"].astype(float)), geometry=_points(cand))
     for name, frame in (("residences", residences), ("facilities", facilities.to_crs("EPSG:32635")),
@@ -93,8 +95,8 @@ def layers(tmp_path_factory) -> dict[str, Path]:
         paths[name] = folder / f"{name}.gpkg"
         frame.to_file(paths[name])
     # the sample's unit polygons in two other CRSs, with their id fields renamed (the id pickers name them)
-    communities = gpd.read_file(DATA / "example_communities.geojson").rename(columns={"社区代码": "COMM_NO"})
-    streets = gpd.read_file(DATA / "example_streets.geojson").rename(columns={"街道代码": "STREET_NO"})
+    communities = gpd.read_file(SAMPLE / "example_communities.geojson").rename(columns={"社区代码": "COMM_NO"})
+    streets = gpd.read_file(SAMPLE / "example_streets.geojson").rename(columns={"街道代码": "STREET_NO"})
     for name, frame in (("communities", communities.to_crs("EPSG:32635")), ("streets", streets.to_crs("EPSG:3857")),
                         ("community_points", communities.assign(geometry=communities.representative_point()))):
         paths[name] = folder / f"{name}.gpkg"
@@ -122,7 +124,7 @@ def _chifeng() -> str:
 
 def _coverage_args(layers, out: Path) -> list[str]:
     return [f"RESIDENCES={layers['residences']}", "HOUSEHOLDS_FIELD=HH_TOTAL", f"FACILITIES={layers['facilities']}",
-            f"NETWORK={DATA / 'sample.osm.pbf'}", f"PROFILE={_chifeng()}", "MAX_SNAP_M=300", "THRESHOLDS=5,10,15",
+            f"NETWORK={SAMPLE / 'sample.osm.pbf'}", f"PROFILE={_chifeng()}", "MAX_SNAP_M=300", "THRESHOLDS=5,10,15",
             f"OUTPUT_FOLDER={out}"]
 
 
@@ -137,7 +139,7 @@ def test_algorithm_list(qgis):
 def cli_coverage(tmp_path_factory) -> Path:
     """`siting run` on the sample project: the folder of its tables."""
     folder = tmp_path_factory.mktemp("cli_coverage")
-    cli = _cli("run", str(DATA / "sample_project.toml"), "--output", str(folder))
+    cli = _cli("run", str(SAMPLE / "sample_project.toml"), "--output", str(folder))
     assert cli.returncode == 0, cli.stderr
     return folder
 
@@ -237,7 +239,7 @@ def test_unit_layers_equal_the_command_line(qgis_units, cli_coverage, layers):
         got = gpd.read_file(results[name].split("|")[0])
         _assert_layer_equals_csv(got, cli_coverage / f"units_{level}.csv")
         assert got.crs.to_epsg() == 4326
-        drawn = gpd.read_file(DATA / source)
+        drawn = gpd.read_file(SAMPLE / source)
         original = drawn.set_index(drawn.columns[0]).loc[got["unit_id"]].geometry.to_numpy()
         # the same polygons, back from UTM / Web Mercator: symmetric difference below 1e-9 of the area
         assert (shapely.area(shapely.symmetric_difference(got.geometry.to_numpy(), original))
@@ -272,7 +274,7 @@ def test_bad_unit_layer_gives_the_command_line_message(qgis, layers, tmp_path):
     """社区 given as points: the command line's message, naming the layer where it names the file."""
     points = layers["community_points"]
     project = tmp_path / "bad_units.toml"
-    project.write_text(f'[project]\nprofile = "chifeng"\noutput = "out"\n[network]\npath = "{DATA / "sample.osm.pbf"}"\n'
+    project.write_text(f'[project]\nprofile = "chifeng"\noutput = "out"\n[network]\npath = "{SAMPLE / "sample.osm.pbf"}"\n'
                        f'[residences]\npath = "{layers["residences"]}"\ncolumns = {{ households = "HH_TOTAL" }}\n'
                        f'[[facilities]]\npath = "{layers["facilities"]}"\n'
                        f'[[units]]\npath = "{points}"\nlevel = "社区"\n'
@@ -291,7 +293,7 @@ def test_bad_unit_layer_gives_the_command_line_message(qgis, layers, tmp_path):
 
 
 def test_siting_layer_equals_the_command_line(qgis, layers, tmp_path):
-    cli = _cli("optimize", str(DATA / "sample_project.toml"), "--output", str(tmp_path / "cli"))
+    cli = _cli("optimize", str(SAMPLE / "sample_project.toml"), "--output", str(tmp_path / "cli"))
     assert cli.returncode == 0, cli.stderr
     expected = pd.read_csv(tmp_path / "cli" / "new_sites.csv", dtype={"site_id": str})
     out = tmp_path / "qgis"
@@ -315,7 +317,7 @@ def test_siting_layer_equals_the_command_line(qgis, layers, tmp_path):
 def test_lscp_runs_with_the_form_default_p(qgis, layers, tmp_path):
     """The form always has a p (default 2), which LSCP does not take: the algorithm leaves it out, as the command line
     does without --p, and the new sites equal `siting optimize --model lscp`."""
-    cli = _cli("optimize", str(DATA / "sample_project.toml"), "--model", "lscp", "--output", str(tmp_path / "cli"))
+    cli = _cli("optimize", str(SAMPLE / "sample_project.toml"), "--model", "lscp", "--output", str(tmp_path / "cli"))
     assert cli.returncode == 0, cli.stderr
     out = tmp_path / "qgis"
     code, stdout, err = qgis("--json", "run", "siting:optimize", "--", *_coverage_args(layers, out),
@@ -356,7 +358,7 @@ def test_cancel_stops_and_loaded_layers_are_styled(qgis, layers, cli_coverage, t
     there (≤ 5, 5–10, 10–15 min, beyond or no route); the 社区 and 街道 layers are coloured by their first verdict
     column, each unit in the colour of its verdict in units_<level>.csv."""
     params = {"RESIDENCES": str(layers["residences"]), "HOUSEHOLDS_FIELD": "HH_TOTAL",
-              "FACILITIES": str(layers["facilities"]), "NETWORK": str(DATA / "sample.osm.pbf"),
+              "FACILITIES": str(layers["facilities"]), "NETWORK": str(SAMPLE / "sample.osm.pbf"),
               "PROFILE": int(_chifeng()), "MAX_SNAP_M": 300,
               **dict(arg.split("=", 1) for arg in _unit_args(layers))}
     config = {"plugin_dir": str(REPO / "qgis_plugin"), "cancel_at": "reading residences", "params": params,
@@ -405,7 +407,7 @@ def test_without_siting_the_algorithms_list_and_say_how_to_install(layers, tmp_p
         assert done.returncode == 0, done.stderr
     assert "siting:coverage" in done.stdout
     done = subprocess.run([str(QGIS_PROCESS), "run", "siting:coverage", "--", f"RESIDENCES={layers['residences']}",
-                           f"FACILITIES={layers['facilities']}", f"NETWORK={DATA / 'sample.osm.pbf'}", "PROFILE=0",
+                           f"FACILITIES={layers['facilities']}", f"NETWORK={SAMPLE / 'sample.osm.pbf'}", "PROFILE=0",
                            f"OUTPUT_FOLDER={tmp_path / 'out'}"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "the siting Python package cannot be imported by QGIS's Python 3." in done.stderr
@@ -415,7 +417,7 @@ def test_without_siting_the_algorithms_list_and_say_how_to_install(layers, tmp_p
 @pytest.mark.parametrize("bad", ["no_households", "lines"])
 def test_bad_layer_gives_the_command_line_message(qgis, layers, tmp_path, bad):
     project = tmp_path / "bad.toml"
-    project.write_text(f'[project]\nprofile = "chifeng"\noutput = "out"\n[network]\npath = "{DATA / "sample.osm.pbf"}"\n'
+    project.write_text(f'[project]\nprofile = "chifeng"\noutput = "out"\n[network]\npath = "{SAMPLE / "sample.osm.pbf"}"\n'
                        f'[residences]\npath = "{layers[bad]}"\n[[facilities]]\npath = "{layers["facilities"]}"\n',
                        encoding="utf-8")
     cli = _cli("run", str(project))
@@ -423,7 +425,7 @@ def test_bad_layer_gives_the_command_line_message(qgis, layers, tmp_path, bad):
     cli_message = cli.stderr.strip().splitlines()[-1]
     assert cli_message.startswith(f"error: {layers[bad]}")
     code, stdout, err = qgis("run", "siting:coverage", "--", f"RESIDENCES={layers[bad]}",
-                             f"FACILITIES={layers['facilities']}", f"NETWORK={DATA / 'sample.osm.pbf'}",
+                             f"FACILITIES={layers['facilities']}", f"NETWORK={SAMPLE / 'sample.osm.pbf'}",
                              f"PROFILE={_chifeng()}", f"OUTPUT_FOLDER={tmp_path / 'qgis'}")
     assert code != 0
     assert "Traceback" not in err + stdout
@@ -434,7 +436,7 @@ def test_bad_layer_gives_the_command_line_message(qgis, layers, tmp_path, bad):
 
 def test_sync_check_equals_the_command_line(qgis, tmp_path):
     workbook = DATA / "example_developments.xlsx"
-    cli = _cli("check", str(workbook), "--network", str(DATA / "sample.osm.pbf"), "--profile", "chifeng",
+    cli = _cli("check", str(workbook), "--network", str(SAMPLE / "sample.osm.pbf"), "--profile", "chifeng",
                "--as-of", "2024-06-30", "--output", str(tmp_path / "cli"))
     assert cli.returncode == 0, cli.stderr
     expected = pd.read_csv(tmp_path / "cli" / "sync_developments.csv", dtype=str, keep_default_na=False)
@@ -452,7 +454,7 @@ def test_sync_check_equals_the_command_line(qgis, tmp_path):
         gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326").to_file(paths[name])
     out = tmp_path / "qgis"
     code, stdout, err = qgis("--json", "run", "siting:sync_check", "--", f"PHASES={paths['phases']}",
-                             f"DEV_FACILITIES={paths['facilities']}", f"NETWORK={DATA / 'sample.osm.pbf'}",
+                             f"DEV_FACILITIES={paths['facilities']}", f"NETWORK={SAMPLE / 'sample.osm.pbf'}",
                              f"PROFILE={_chifeng()}", "AS_OF=2024-06-30", f"OUTPUT_FOLDER={out}",
                              f"DEVELOPMENTS_OUT={out / 'developments_layer.gpkg'}")
     assert code == 0, err

@@ -18,6 +18,7 @@ from siting.errors import InputError
 from siting.network import network_from_arrays
 from siting.inputs.profiles import load_profile
 from siting.checks.sync import check_developments, judge_milestone, parse_date, read_developments, run_check
+from conftest import SAMPLE
 
 D = dt.date
 AS_OF = D(2024, 6, 30)
@@ -294,7 +295,7 @@ def test_csv_pair_and_geopackage_read_like_the_workbook(tmp_path):
 
 
 def test_example_file_covers_every_verdict_and_report(tmp_path):
-    network = REPO / "data" / "sample.osm.pbf"
+    network = SAMPLE / "sample.osm.pbf"
     example = REPO / "data" / "example_developments.xlsx"
     if not network.exists() or not example.exists():
         pytest.skip(f"sample data missing: {network} / {example}")

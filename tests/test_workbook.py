@@ -59,10 +59,11 @@ def test_run_workbook_equals_the_csv_tables(tmp_path):
     the summary sheet the summary.json figures."""
     import json
 
+    from conftest import SAMPLE
     from siting.pipeline import run_coverage
     from siting.reports.run_workbook import write_run_workbook
 
-    run = run_coverage("data/sample_project.toml", output=tmp_path / "out", map=tmp_path / "map.html", polygons=False)
+    run = run_coverage(SAMPLE / "sample_project.toml", output=tmp_path / "out", map=tmp_path / "map.html", polygons=False)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     csv = pd.read_csv(tmp_path / "out" / "facilities.csv", encoding="utf-8-sig")
     path = write_run_workbook(tmp_path / "run.xlsx", summary, csv)
