@@ -91,13 +91,13 @@ class BendersMaster:
         import highspy
 
         self.sorted_rows = sorted_rows = _SortedRows(pairs)
-        self.n_rows, self.m = sorted_rows.rows.size, pairs.n_cols
+        self.n_theta, self.m = sorted_rows.rows.size, pairs.n_cols  # one θ per reachable demand row
         self.row_weight = np.asarray(weight, float)[sorted_rows.rows]
         self.existing = existing
         self.n_pair_rows = pairs.n_rows
         self.cols = np.arange(self.m)  # the candidate of each master y column (all, until `restrict` drops some)
         self.local = np.arange(self.m)  # each candidate's y column (-1 when dropped)
-        n_rows, m = self.n_rows, self.m
+        n_rows, m = self.n_theta, self.m
         inf = highspy.kHighsInf
         self.h = h = quiet_highs()
         # columns: y per candidate, then θ per reachable row (θ ≥ the row's nearest pair: its rank-1 cut)
@@ -118,7 +118,7 @@ class BendersMaster:
 
     def add_cuts(self, at: np.ndarray, which: np.ndarray | None = None) -> int:
         """Add each row's (or the rows `which`'s) most violated cut at the point `at`; returns how many."""
-        sorted_rows, m, n_rows = self.sorted_rows, self.m, self.n_rows
+        sorted_rows, m, n_rows = self.sorted_rows, self.m, self.n_theta
         d_k, before, _ = sorted_rows.cuts(at)
         if which is None:
             which = np.arange(n_rows)
@@ -154,11 +154,20 @@ class BendersMaster:
         return np.flatnonzero(rhs - theta > CUT_TOL * np.maximum(1.0, rhs))
 
     def plan_cost(self, open_mask: np.ndarray) -> float:
-        """Σ weight·cost of the plan `open_mask` (every row at its nearest open site; inf when a row has none)."""
-        _, before, rhs = self.sorted_rows.cuts(open_mask.astype(np.float64))
-        reached = np.zeros(self.n_rows, dtype=bool)
-        reached[self.sorted_rows.seg[open_mask[self.sorted_rows.col]]] = True
-        return float(self.row_weight @ rhs) if reached.all() else float("inf")
+        """Σ weight·cost of the plan `open_mask` (every row at its nearest open site; inf when a row has none): the
+        cuts' right-hand side at an integral y, read off the nearest-first pairs (`NearestFirst.plan_cost`)."""
+        return self.sorted_rows.plan_cost(self.row_weight, open_mask)
+
+    @property
+    def n_vars(self) -> int:
+        """Columns of the master LP as it stands (y per candidate kept, θ per row): with `n_rows`, the size a result
+        reports when HiGHS proved its plan on this master (the names are `Milp`'s)."""
+        return int(self.h.getNumCol())
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the master LP as it stands (Σ new y ≤ p, the rows no existing site reaches, the cuts kept)."""
+        return int(self.h.getNumRow())
 
     def set_y_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
         k = self.cols.size
@@ -177,7 +186,7 @@ class BendersMaster:
         pairs = self.sorted_rows
         keep = allowed[pairs.col]
         sorted_rows = _SortedRows(Pairs.build(pairs.row[keep], pairs.col[keep], pairs.cost[keep], self.n_pair_rows, self.m))
-        if sorted_rows.rows.size != self.n_rows:
+        if sorted_rows.rows.size != self.n_theta:
             raise ValueError("restrict() would leave a row without any allowed site")
         self.sorted_rows = sorted_rows
         h, k = self.h, self.cols.size
@@ -208,7 +217,7 @@ def pmedian_lp_bound(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: 
     master stays in the result (`master`) for a branch and bound to go on from."""
     started = time.perf_counter()
     master = BendersMaster(pairs, weight, existing, p)
-    h, n_rows = master.h, master.n_rows
+    h, n_rows = master.h, master.n_theta
     # seed cuts at the start plan, which also becomes the core point, and (without a start, or when most rows need
     # a new site) at the even spread of p over the new candidates, whose cuts reach past each row's nearest few sites:
     # on the greenfield city the start's cuts alone gave a first bound 21 % below the LP optimum, with both 4 %
