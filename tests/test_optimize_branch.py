@@ -205,3 +205,21 @@ def test_model_size_is_the_model_solved():
     milp_model, y, x = model._build(red)
     layout_y, layout_x = PMedian._layout(red.pairs)
     assert (y == layout_y).all() and (x == layout_x).all() and milp_model.n_vars == 208
+
+
+def test_master_restarted_from_an_older_basis_reaches_the_compact_lp():
+    """A tree node starts from its parent's basis (`BendersMaster.basis` / `set_basis`), taken before later cuts
+    were added: those rows join as basic, and the re-solve from it reaches the compact LP's optimum (scipy's
+    linprog)."""
+    from test_optimize_benders import compact_lp
+
+    for cost, w, existing, p in cases():
+        lp, _ = root(cost, w, existing, p, best_plan(cost, w, existing, p)[1])
+        master = lp.master
+        older = master.basis()
+        rows_then = master.n_rows
+        master.add_cuts(np.where(existing, 1.0, p / max(1, int((~existing).sum()))))  # rows the basis has not seen
+        assert master.n_rows > rows_then
+        master.set_basis(older)
+        solved = master.solve(None)
+        assert solved is not None and solved[0] == pytest.approx(compact_lp(cost, w, existing, p), rel=1e-9)

@@ -182,6 +182,33 @@ class BendersMaster:
         """Rows of the master LP as it stands (Σ new y ≤ p, the rows no existing site reaches, the cuts kept)."""
         return int(self.h.getNumRow())
 
+    def basis(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The present basis as column and row statuses (int8 copies: a branch and bound keeps one per open node),
+        for `set_basis` to start a later solve from; None when there is none."""
+        basis = self.h.getBasis()
+        if not basis.valid:
+            return None
+        return tuple(np.fromiter(map(int, status), np.int8, len(status)) for status in (basis.col_status, basis.row_status))
+
+    def set_basis(self, basis: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Start the next solve from `basis` (from `basis()`; None: leave the present one). Rows added since are cuts,
+        only ever appended: they join as basic, which keeps it a basis. The columns must be those of then (`restrict`
+        runs before a tree takes any basis)."""
+        if basis is None:
+            return
+        import highspy
+
+        cols, rows = basis
+        if cols.size != self.h.getNumCol():
+            raise ValueError("set_basis: the master's columns changed since the basis was taken")
+        status = {int(s): s for s in highspy.HighsBasisStatus.__members__.values()}
+        basic = int(highspy.HighsBasisStatus.kBasic)
+        start = highspy.HighsBasis()
+        start.col_status = [status[v] for v in cols.tolist()]
+        start.row_status = [status[v] for v in rows.tolist() + [basic] * (self.h.getNumRow() - rows.size)]
+        start.valid = True
+        self.h.setBasis(start)
+
     def set_y_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
         k = self.cols.size
         self.h.changeColsBounds(k, np.arange(k, dtype=np.int32), np.asarray(lower, float)[self.cols],
