@@ -146,3 +146,39 @@ def test_lp_rounded_start_is_a_plan_priced_by_hand():
         assert mask[existing].all() and (mask & ~existing).sum() <= p
         assert total == pytest.approx(_dense_median_cost(cost, w, list(np.flatnonzero(mask))), rel=1e-9)
         assert total >= best * (1 - 1e-9)
+
+
+def test_plan_cost_equals_the_dense_recomputation_for_every_plan():
+    """One way to price a plan (`NearestFirst.plan_cost`, which the Benders master, its branch and bound and PMedian
+    all call): a hand-worked pair of rows, then every plan of ≤ p new sites on every case against Σ weight × the dense
+    matrix's row minimum over the open columns (inf where a row is left without an open site), before and after the
+    master drops a candidate (`restrict`)."""
+    from siting.optimisation.benders import BendersMaster
+    from siting.optimisation.reduce import NearestFirst
+
+    hand = NearestFirst(_pairs_from_matrix(np.array([[1.0, 5.0, 2.0], [4.0, np.inf, 3.0]]), None)[0])
+    assert hand.plan_cost(np.array([2.0, 3.0]), np.array([False, True, True])) == 2 * 2.0 + 3 * 3.0
+    assert hand.plan_cost(np.array([2.0, 3.0]), np.array([True, False, True])) == 2 * 1.0 + 3 * 3.0
+    assert hand.plan_cost(np.array([2.0, 3.0]), np.array([False, True, False])) == np.inf  # row 1 has no open site
+
+    checked = unserved = 0
+    for cost, w, existing, p in cases():
+        pairs = _pairs_from_matrix(cost, None)[0]
+        reach = np.isfinite(cost).any(axis=1)
+        master = BendersMaster(pairs, w, existing, p)
+        new, old = np.flatnonzero(~existing), list(np.flatnonzero(existing))
+        plans = [old + list(s) for k in range(p + 1) for s in itertools.combinations(new, k) if old or s]
+        dropped = new[0]  # drop a candidate when every row keeps another, then price the plans without it again
+        if (np.isfinite(np.delete(cost, dropped, axis=1)) | ~reach[:, None]).any(axis=1).all():
+            for round_ in range(2):
+                for plan in plans if round_ == 0 else [q for q in plans if dropped not in q]:
+                    mask = np.zeros(cost.shape[1], dtype=bool)
+                    mask[plan] = True
+                    expected = _dense_median_cost(cost[reach], w[reach], plan)
+                    assert master.plan_cost(mask) == pytest.approx(expected, rel=1e-12)
+                    checked += 1
+                    unserved += not np.isfinite(expected)
+                allowed = np.ones(cost.shape[1], dtype=bool)
+                allowed[dropped] = False
+                master.restrict(allowed)
+    assert checked > 500 and unserved > 0

