@@ -144,28 +144,21 @@ def _sort_ids(a, n, tmp, count, n_bits):
 
 
 @njit(cache=True, nogil=True)
-def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v, limit,
-                 node_dst_ptr, node_dst, node_dst_extra, n_dst, direct_ptr, direct_dst, direct_m):
-    dist = np.full(n_nodes, np.inf)
-    owner = np.empty(n_nodes, dtype=np.int64)
-    touched = np.empty(n_nodes, dtype=np.int64)
+def _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, limit, node_dst_ptr, node_dst, node_dst_extra,
+                 direct_ptr, direct_dst, direct_m, dist, owner, touched, best, hit, heap_d, heap_n, radix_count,
+                 n_bits):
+    """The pairs of `sources` (in that order), each source's destinations ascending: (destination, metres) and the
+    number of pairs per source. Scratch (`_ReachScratch`): `dist` and `best` are inf on entry and are left so."""
     seeds = np.empty(2, dtype=np.int64)
     seed_m = np.empty(2)
     seed_owner = np.zeros(2, dtype=np.int64)
-    best = np.full(n_dst, np.inf)
-    hit = np.empty(n_dst, dtype=np.int64)
-    heap_d = np.empty(indices.size + 2)  # every push relaxes an arc (or seeds): never more pushes than that
-    heap_n = np.empty(indices.size + 2, dtype=np.int64)
-    out_s = np.empty(4096, dtype=np.int64)
-    out_t = np.empty(4096, dtype=np.int64)
+    counts = np.zeros(sources.size, dtype=np.int64)
+    out_t = np.empty(4096, dtype=node_dst.dtype)
     out_d = np.empty(4096)
     tmp = np.empty(4096, dtype=np.int64)
-    radix_count = np.empty(_RADIX + 1, dtype=np.int64)
-    n_bits = 1
-    while (1 << n_bits) < n_dst:
-        n_bits += 1
     m = 0
-    for s in sources:
+    for j in range(sources.size):
+        s = sources[j]
         hits = 0
         for k in range(direct_ptr[s], direct_ptr[s + 1]):  # same-edge walks, which may beat the node routes
             if direct_m[k] <= limit:
@@ -181,19 +174,71 @@ def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
                 total = d + node_dst_extra[k]
                 if total <= limit:
                     hits, _ = _lower(best, hit, hits, node_dst[k], total)
-        out_s = _grow(out_s, m + hits)
-        out_t = _grow(out_t, m + hits)
-        out_d = _grow(out_d, m + hits)
+        if m + hits > out_t.size:
+            # room for twice the chunk's projected total: pages never written are never touched (a doubling
+            # buffer wrote every pair two or three times, and page faults dominated the 10 M run)
+            room = max(2 * (m + hits), 2 * ((m + hits) * sources.size // (j + 1)))
+            out_t = _grow(out_t, room)
+            out_d = _grow(out_d, room)
         tmp = _grow(tmp, hits)
         _sort_ids(hit, hits, tmp, radix_count, n_bits)
         for i in range(hits):
             t = hit[i]
-            out_s[m] = s
             out_t[m] = t
             out_d[m] = best[t]
             best[t] = np.inf
             m += 1
-    return out_s[:m], out_t[:m], out_d[:m]
+        counts[j] = hits
+    return out_t[:m], out_d[:m], counts
+
+
+class _ReachScratch:
+    """One thread's working arrays for `_reach_chunk` (two of them as long as the destinations): made once per
+    thread and search call instead of once per chunk."""
+
+    def __init__(self, n_nodes: int, n_dst: int, n_arcs: int) -> None:
+        self.key = (n_nodes, n_dst, n_arcs)
+        self.arrays = (np.full(n_nodes, np.inf), np.empty(n_nodes, dtype=np.int64), np.empty(n_nodes, dtype=np.int64),
+                       np.full(n_dst, np.inf), np.empty(n_dst, dtype=np.int64),
+                       np.empty(n_arcs + 2), np.empty(n_arcs + 2, dtype=np.int64),  # a push per arc or seed
+                       np.empty(_RADIX + 1, dtype=np.int64))
+
+
+_SCRATCH: list[_ReachScratch] = []  # free scratch, shared by the searches running at the same time
+_SCRATCH_USERS = 0
+_SCRATCH_LOCK = threading.Lock()
+
+
+class _scratch_in_use:
+    """Lend `_ReachScratch` to the chunks of one search; what is free is kept while any search runs (the coverage
+    kinds run theirs side by side on the same threads) and dropped when the last one ends."""
+
+    def __init__(self, n_nodes: int, n_dst: int, n_arcs: int) -> None:
+        self.key = (n_nodes, n_dst, n_arcs)
+
+    def __enter__(self) -> "_scratch_in_use":
+        global _SCRATCH_USERS
+        with _SCRATCH_LOCK:
+            _SCRATCH_USERS += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _SCRATCH_USERS
+        with _SCRATCH_LOCK:
+            _SCRATCH_USERS -= 1
+            if _SCRATCH_USERS == 0:
+                _SCRATCH.clear()
+
+    def take(self) -> _ReachScratch:
+        with _SCRATCH_LOCK:
+            for i, sc in enumerate(_SCRATCH):
+                if sc.key == self.key:
+                    return _SCRATCH.pop(i)
+        return _ReachScratch(*self.key)
+
+    def give_back(self, scratch: _ReachScratch) -> None:
+        with _SCRATCH_LOCK:
+            _SCRATCH.append(scratch)
 
 
 def nearest_node_source(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v) -> tuple[np.ndarray, np.ndarray]:
@@ -224,35 +269,42 @@ def thread_pool() -> ThreadPoolExecutor:
 
 
 def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run `fn(sources)` over interleaved source chunks (neighbouring sources cost alike; several chunks per
-    thread for balance) on THREADS threads; triples come back sorted by source, then by their second column."""
+    """Run `fn(sources)` → (second column, metres, pairs per source) over interleaved source chunks (neighbouring
+    sources cost alike; several chunks per thread for balance) on THREADS threads; the triples come back sorted by
+    source, then by their second column."""
     if THREADS == 1 or n_sources < _PARALLEL_MIN_SOURCES:
-        a, b, d = fn(np.arange(n_sources, dtype=np.int64))
-        return a, b, d
-    parts = THREADS * 2
-    chunks = [np.arange(i, n_sources, parts, dtype=np.int64) for i in range(parts)]
-    results = list(thread_pool().map(fn, chunks))
+        chunks = [np.arange(n_sources, dtype=np.int64)]
+        results = [fn(chunks[0])]
+    else:
+        parts = THREADS * 2
+        chunks = [np.arange(i, n_sources, parts, dtype=np.int64) for i in range(parts)]
+        results = list(thread_pool().map(fn, chunks))
     # each source lies in one chunk, its pairs one run there: place every run at its source's offset (what a stable
     # argsort by source gives, without sorting tens of millions of pairs)
     counts = np.zeros(n_sources, dtype=np.int64)
-    for r in results:
-        counts += np.bincount(r[0], minlength=n_sources)
+    for chunk, r in zip(chunks, results):
+        counts[chunk] = r[2]
     starts = np.cumsum(counts) - counts
     total = int(counts.sum())
-    a, b, d = np.empty(total, dtype=np.int64), np.empty(total, dtype=results[0][1].dtype), np.empty(total)
+    a, b, d = np.empty(total, dtype=np.int64), np.empty(total, dtype=results[0][0].dtype), np.empty(total)
     # chunks write disjoint runs: placed on the threads too (numpy's scatter of 3 × 7 M took ≈ 0.35 s per kind)
-    list(thread_pool().map(lambda r: _place_runs(r[0], r[1], r[2], starts, a, b, d), results))
+    jobs = list(zip(chunks, results))
+    if len(jobs) == 1:
+        _place_runs(jobs[0][0], jobs[0][1][2], jobs[0][1][0], jobs[0][1][1], starts, a, b, d)
+    else:
+        list(thread_pool().map(lambda job: _place_runs(job[0], job[1][2], job[1][0], job[1][1], starts, a, b, d), jobs))
     return a, b, d
 
 
 @njit(cache=True, nogil=True)
-def _place_runs(ra, rb, rd, starts, a, b, d):
-    """Copy a chunk's triples (sorted by source, each source's pairs one run) to their source's offset `starts`."""
+def _place_runs(sources, counts, rb, rd, starts, a, b, d):
+    """Copy a chunk's pairs (source j's `counts[j]` pairs, one run each, in `sources` order) to their source's
+    offset `starts`, writing the source into `a`."""
     k = 0
-    while k < ra.size:
-        s, p = ra[k], starts[ra[k]]
-        while k < ra.size and ra[k] == s:
-            a[p], b[p], d[p] = ra[k], rb[k], rd[k]
+    for j in range(sources.size):
+        s, p = sources[j], starts[sources[j]]
+        for _ in range(counts[j]):
+            a[p], b[p], d[p] = s, rb[k], rd[k]
             p += 1
             k += 1
 
@@ -272,9 +324,20 @@ def bounded_reach(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, li
     """(source, destination, metres) for every destination within `limit_m` of each source, the shortest of its
     routes: via a node (node_dst_* lists, per node, the destinations attached to it and the metres from the node to
     them) or along the shared edge (direct_* lists, per source, destinations on its own edge and the direct metres)."""
-    return _run_chunks(lambda sources: _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
-                                                    float(limit_m), node_dst_ptr, node_dst, node_dst_extra, n_dst,
-                                                    direct_ptr, direct_dst, direct_m), len(u))
+    n_bits = 1
+    while (1 << n_bits) < n_dst:
+        n_bits += 1
+    scratch = _scratch_in_use(n_nodes, n_dst, indices.size)
+
+    def chunk(sources: np.ndarray):
+        sc = scratch.take()
+        out = _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, float(limit_m), node_dst_ptr,
+                           node_dst, node_dst_extra, direct_ptr, direct_dst, direct_m, *sc.arrays, n_bits)
+        scratch.give_back(sc)  # not after an error: its arrays may not be reset
+        return out
+
+    with scratch:
+        return _run_chunks(chunk, len(u))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -382,11 +445,12 @@ def _grid_nearest_chunk(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, xu, 
 
 
 def grid_nearest_edges(x, y, x0: float, y0: float, cell_m: float, nx: int, ny: int, cell_ptr, cell_edges,
-                       xu, yu, xv, yv):
+                       xu, yu, xv, yv, *, parallel: bool = True):
     """Per point, the nearest straight edge (ties → lowest edge index): (edge, foot fraction t along it, metres to
     the foot point), exactly: rings of grid cells are searched outwards until no unseen edge can be nearer (every
     edge is listed in each cell its bounding box overlaps, cell (jx, jy) = cell_edges[cell_ptr[jx·ny + jy]:…]).
-    Points must be finite. Chunks run on THREADS threads."""
+    Points must be finite. Chunks run on THREADS threads (`parallel=False`: on the calling thread, e.g. a job
+    already running on `thread_pool()`)."""
     n = x.size
     edge = np.empty(n, dtype=np.int64)
     foot_t, off_m = np.empty(n), np.empty(n)
@@ -397,7 +461,7 @@ def grid_nearest_edges(x, y, x0: float, y0: float, cell_m: float, nx: int, ny: i
         _grid_nearest_chunk(x[a:b], y[a:b], float(x0), float(y0), float(cell_m), int(nx), int(ny), cell_ptr,
                             cell_edges, xu, yu, xv, yv, edge[a:b], foot_t[a:b], off_m[a:b])
 
-    if THREADS == 1 or n < 10_000:
+    if THREADS == 1 or n < 10_000 or not parallel:
         _grid_nearest_chunk(x, y, float(x0), float(y0), float(cell_m), int(nx), int(ny), cell_ptr, cell_edges,
                             xu, yu, xv, yv, edge, foot_t, off_m)
     else:
@@ -512,7 +576,6 @@ def _same_run(values, indptr, a, b):
     return True
 
 
-@njit(cache=True, nogil=True)
 def pool_by_source_set(dst, src, n_dst, keys):
     """Group destinations by the exact list of sources that reach them (in pair order, so source-sorted pairs give
     one pool per set). Returns `pool` (per destination, its pool id in order of first member; -1 if unreached) and
@@ -521,17 +584,27 @@ def pool_by_source_set(dst, src, n_dst, keys):
     Lists are hashed (sum of random 64-bit `keys` per source, plus length × keys[-1]) into an open-addressing table
     of pools (kept at most half full, so it stays small and in cache: thousands of pools for millions of
     destinations) and every match is verified element by element, so a hash collision never merges different
-    lists. Linear in the pairs: numpy's stable argsort + unique + reduceat took 2 s for 7 M pairs at 10 M residents."""
-    indptr = np.zeros(n_dst + 1, dtype=np.int64)
+    lists. Linear in the pairs: numpy's stable argsort + unique + reduceat took 2 s for 7 M pairs at 10 M residents.
+    The per-destination lists hold 32-bit source ids when they fit (half the memory to fill: 7 M pairs a kind)."""
+    small = keys.size <= np.iinfo(np.int32).max
+    runs = np.empty(len(dst), dtype=np.int32 if small else np.int64)
+    pool, pool_ptr, pool_src = _pool_by_source_set(dst, src, n_dst, keys, runs)
+    return pool, pool_ptr, pool_src.astype(np.asarray(src).dtype, copy=False)
+
+
+@njit(cache=True, nogil=True)
+def _pool_by_source_set(dst, src, n_dst, keys, runs):
+    """`pool_by_source_set`, writing each destination's sources (in pair order) into `runs`."""
+    indptr = np.zeros(n_dst + 2, dtype=np.int64)  # counts at d + 2, starts at d + 1, then ends at d + 1: the CSR
     for d in dst:
-        indptr[d + 1] += 1
+        indptr[d + 2] += 1
     for d in range(n_dst):
-        indptr[d + 1] += indptr[d]
-    nxt = indptr[:-1].copy()
-    runs = np.empty(dst.size, dtype=src.dtype)  # each destination's sources, in pair order
+        indptr[d + 2] += indptr[d + 1]
     for k in range(dst.size):
-        runs[nxt[dst[k]]] = src[k]
-        nxt[dst[k]] += 1
+        p = indptr[dst[k] + 1]
+        runs[p] = src[k]
+        indptr[dst[k] + 1] = p + 1
+    indptr = indptr[: n_dst + 1]
     size = 1024
     table = np.full(size, -1, dtype=np.int64)  # pool ids
     pool_hash = np.empty(64, dtype=np.uint64)
@@ -573,7 +646,7 @@ def pool_by_source_set(dst, src, n_dst, keys):
     pool_ptr = np.zeros(n_pool + 1, dtype=np.int64)
     for q in range(n_pool):
         pool_ptr[q + 1] = pool_ptr[q] + indptr[rep[q] + 1] - indptr[rep[q]]
-    pool_src = np.empty(pool_ptr[n_pool], dtype=src.dtype)
+    pool_src = np.empty(pool_ptr[n_pool], dtype=runs.dtype)
     for q in range(n_pool):
         lo = indptr[rep[q]]
         for p in range(pool_ptr[q + 1] - pool_ptr[q]):
@@ -720,7 +793,7 @@ def warm_up() -> float:
     xy = np.array([0.0, 1.0])
     best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
     counting_order(one, 1)
-    _place_runs(one, one, np.zeros(1), np.zeros(1, dtype=np.int64), one.copy(), one.copy(), np.zeros(1))
+    _place_runs(one, one, one, np.zeros(1), np.zeros(1, dtype=np.int64), one.copy(), one.copy(), np.zeros(1))
     same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
     nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
     pair_sums(one, one, 1, np.ones((1, 1)))
