@@ -145,17 +145,15 @@ def _sort_ids(a, n, tmp, count, n_bits):
 
 @njit(cache=True, nogil=True)
 def _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, limit, node_dst_ptr, node_dst, node_dst_extra,
-                 direct_ptr, direct_dst, direct_m, dist, owner, touched, best, hit, heap_d, heap_n, radix_count,
-                 n_bits):
-    """The pairs of `sources` (in that order), each source's destinations ascending: (destination, metres) and the
-    number of pairs per source. Scratch (`_ReachScratch`): `dist` and `best` are inf on entry and are left so."""
+                 direct_ptr, direct_dst, direct_m, dist, owner, touched, best, hit, heap_d, heap_n, radix_count, tmp,
+                 out_t, out_d, n_bits):
+    """The pairs of `sources` (in that order), each source's destinations ascending, written from the start of
+    `out_t` (destination) and `out_d` (metres); returns those two (regrown if they were too short), the number of
+    pairs and the number per source. Scratch (`_ReachScratch`): `dist` and `best` are inf on entry and left so."""
     seeds = np.empty(2, dtype=np.int64)
     seed_m = np.empty(2)
     seed_owner = np.zeros(2, dtype=np.int64)
     counts = np.zeros(sources.size, dtype=np.int64)
-    out_t = np.empty(4096, dtype=node_dst.dtype)
-    out_d = np.empty(4096)
-    tmp = np.empty(4096, dtype=np.int64)
     m = 0
     for j in range(sources.size):
         s = sources[j]
@@ -175,12 +173,12 @@ def _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, limit, n
                 if total <= limit:
                     hits, _ = _lower(best, hit, hits, node_dst[k], total)
         if m + hits > out_t.size:
-            # room for twice the chunk's projected total: pages never written are never touched (a doubling
-            # buffer wrote every pair two or three times, and page faults dominated the 10 M run)
+            # room for twice the projected total: pages never written are never touched
             room = max(2 * (m + hits), 2 * ((m + hits) * sources.size // (j + 1)))
             out_t = _grow(out_t, room)
             out_d = _grow(out_d, room)
-        tmp = _grow(tmp, hits)
+        if hits > tmp.size:
+            tmp = np.empty(2 * hits, dtype=np.int64)
         _sort_ids(hit, hits, tmp, radix_count, n_bits)
         for i in range(hits):
             t = hit[i]
@@ -189,19 +187,34 @@ def _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, limit, n
             best[t] = np.inf
             m += 1
         counts[j] = hits
-    return out_t[:m], out_d[:m], counts
+    return out_t, out_d, m, counts
 
 
 class _ReachScratch:
-    """One thread's working arrays for `_reach_chunk` (two of them as long as the destinations): made once per
-    thread and search call instead of once per chunk."""
+    """One thread's working arrays for `_reach_chunk`, made once per thread and search call instead of once per
+    block of sources: two as long as the destinations, the search's, and the block's output buffers (reused, so a
+    block's pairs are written to memory already in use, then copied once to their place in the answer)."""
 
     def __init__(self, n_nodes: int, n_dst: int, n_arcs: int) -> None:
         self.key = (n_nodes, n_dst, n_arcs)
         self.arrays = (np.full(n_nodes, np.inf), np.empty(n_nodes, dtype=np.int64), np.empty(n_nodes, dtype=np.int64),
                        np.full(n_dst, np.inf), np.empty(n_dst, dtype=np.int64),
                        np.empty(n_arcs + 2), np.empty(n_arcs + 2, dtype=np.int64),  # a push per arc or seed
-                       np.empty(_RADIX + 1, dtype=np.int64))
+                       np.empty(_RADIX + 1, dtype=np.int64), np.empty(4096, dtype=np.int64))
+        self.out_t = np.empty(65536, dtype=np.int64)
+        self.out_d = np.empty(65536)
+
+    def run(self, sources: np.ndarray, *args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_reach_chunk` for `sources` (args: the graph, legs, limit and destination lists, as it takes them):
+        views of this scratch's buffers, valid until its next run."""
+        graph, legs, lists = args[:3], args[3:8], args[8:14]
+        self.out_t, self.out_d, m, counts = _reach_chunk(*graph, sources, *legs, *lists, *self.arrays, self.out_t,
+                                                         self.out_d, args[14])
+        return self.out_t[:m], self.out_d[:m], counts
+
+    def detach_output(self) -> None:
+        """Leave the output buffers to the caller's answer and take fresh ones."""
+        self.out_t, self.out_d = np.empty(65536, dtype=np.int64), np.empty(65536)
 
 
 _SCRATCH: list[_ReachScratch] = []  # free scratch, shared by the searches running at the same time
@@ -268,45 +281,50 @@ def thread_pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run `fn(sources)` → (second column, metres, pairs per source) over interleaved source chunks (neighbouring
-    sources cost alike; several chunks per thread for balance) on THREADS threads; the triples come back sorted by
-    source, then by their second column."""
-    if THREADS == 1 or n_sources < _PARALLEL_MIN_SOURCES:
-        chunks = [np.arange(n_sources, dtype=np.int64)]
-        results = [fn(chunks[0])]
-    else:
-        parts = THREADS * 2
-        chunks = [np.arange(i, n_sources, parts, dtype=np.int64) for i in range(parts)]
-        results = list(thread_pool().map(fn, chunks))
-    # each source lies in one chunk, its pairs one run there: place every run at its source's offset (what a stable
-    # argsort by source gives, without sorting tens of millions of pairs)
-    counts = np.zeros(n_sources, dtype=np.int64)
-    for chunk, r in zip(chunks, results):
-        counts[chunk] = r[2]
-    starts = np.cumsum(counts) - counts
-    total = int(counts.sum())
-    a, b, d = np.empty(total, dtype=np.int64), np.empty(total, dtype=results[0][0].dtype), np.empty(total)
-    # chunks write disjoint runs: placed on the threads too (numpy's scatter of 3 × 7 M took ≈ 0.35 s per kind)
-    jobs = list(zip(chunks, results))
-    if len(jobs) == 1:
-        _place_runs(jobs[0][0], jobs[0][1][2], jobs[0][1][0], jobs[0][1][1], starts, a, b, d)
-    else:
-        list(thread_pool().map(lambda job: _place_runs(job[0], job[1][2], job[1][0], job[1][1], starts, a, b, d), jobs))
-    return a, b, d
+class _InOrder:
+    """The answer's (source, destination, metres) arrays, filled block by block in source order while blocks of
+    sources finish on the kernel threads in any order: a block whose turn has not come is kept (copied) until it has.
+    The arrays are reserved at twice the projected size (pages never written are never touched) and regrown if
+    that falls short; the answer is their filled part. Each pair is copied once, from a buffer already in use."""
+
+    def __init__(self, blocks: list[np.ndarray], dst_dtype) -> None:
+        self.blocks, self.dst_dtype = blocks, dst_dtype
+        self.lock = threading.Lock()
+        self.waiting: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.next, self.m, self.sources_done = 0, 0, 0
+        self.a = np.empty(0, dtype=np.int64)
+        self.b = np.empty(0, dtype=dst_dtype)
+        self.d = np.empty(0)
+
+    def put(self, k: int, t: np.ndarray, d: np.ndarray, counts: np.ndarray) -> None:
+        with self.lock:
+            if k != self.next:
+                self.waiting[k] = (t.copy(), d.copy(), counts)
+                return
+            self._append(k, t, d, counts)
+            while self.next in self.waiting:
+                self._append(self.next, *self.waiting.pop(self.next))
+
+    def _append(self, k: int, t: np.ndarray, d: np.ndarray, counts: np.ndarray) -> None:
+        lo, hi = self.m, self.m + t.size
+        self.sources_done += counts.size
+        if hi > self.a.size:
+            n_sources = sum(block.size for block in self.blocks)
+            room = max(2 * hi, 2 * (hi * n_sources // self.sources_done))
+            self.a, self.b, self.d = (_regrown(x, self.m, room) for x in (self.a, self.b, self.d))
+        self.a[lo:hi] = np.repeat(self.blocks[k], counts)
+        self.b[lo:hi] = t
+        self.d[lo:hi] = d
+        self.m, self.next = hi, k + 1
+
+    def answer(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.a[: self.m], self.b[: self.m], self.d[: self.m]
 
 
-@njit(cache=True, nogil=True)
-def _place_runs(sources, counts, rb, rd, starts, a, b, d):
-    """Copy a chunk's pairs (source j's `counts[j]` pairs, one run each, in `sources` order) to their source's
-    offset `starts`, writing the source into `a`."""
-    k = 0
-    for j in range(sources.size):
-        s, p = sources[j], starts[sources[j]]
-        for _ in range(counts[j]):
-            a[p], b[p], d[p] = s, rb[k], rd[k]
-            p += 1
-            k += 1
+def _regrown(values: np.ndarray, filled: int, room: int) -> np.ndarray:
+    out = np.empty(room, dtype=values.dtype)
+    out[:filled] = values[:filled]
+    return out
 
 
 def bounded_node_distances(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, limit_m: float):
@@ -323,21 +341,34 @@ def bounded_reach(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, li
                   node_dst_ptr, node_dst, node_dst_extra, n_dst: int, direct_ptr, direct_dst, direct_m):
     """(source, destination, metres) for every destination within `limit_m` of each source, the shortest of its
     routes: via a node (node_dst_* lists, per node, the destinations attached to it and the metres from the node to
-    them) or along the shared edge (direct_* lists, per source, destinations on its own edge and the direct metres)."""
+    them) or along the shared edge (direct_* lists, per source, destinations on its own edge and the direct metres).
+    Sorted by source, then destination. Blocks of consecutive sources run on THREADS threads."""
+    n_src = len(u)
     n_bits = 1
     while (1 << n_bits) < n_dst:
         n_bits += 1
+    args = (indptr, indices, weights, u, v, leg_u, leg_v, float(limit_m), node_dst_ptr, node_dst, node_dst_extra,
+            direct_ptr, direct_dst, direct_m, n_bits)
     scratch = _scratch_in_use(n_nodes, n_dst, indices.size)
-
-    def chunk(sources: np.ndarray):
-        sc = scratch.take()
-        out = _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, float(limit_m), node_dst_ptr,
-                           node_dst, node_dst_extra, direct_ptr, direct_dst, direct_m, *sc.arrays, n_bits)
-        scratch.give_back(sc)  # not after an error: its arrays may not be reset
-        return out
-
     with scratch:
-        return _run_chunks(chunk, len(u))
+        if THREADS == 1 or n_src < _PARALLEL_MIN_SOURCES:
+            sc = scratch.take()
+            sources = np.arange(n_src, dtype=np.int64)
+            t, d, counts = sc.run(sources, *args)
+            sc.detach_output()  # the answer keeps the filled buffers (no copy)
+            scratch.give_back(sc)
+            return np.repeat(sources, counts), t, d
+        # many small blocks (a few per thread would leave one thread idle at the end: neighbouring sources cost alike)
+        blocks = np.array_split(np.arange(n_src, dtype=np.int64), min(n_src, THREADS * 16))
+        answer = _InOrder(blocks, np.asarray(node_dst).dtype)
+
+        def block(k: int) -> None:
+            sc = scratch.take()
+            answer.put(k, *sc.run(blocks[k], *args))
+            scratch.give_back(sc)  # not after an error: its arrays may not be reset
+
+        list(thread_pool().map(block, range(len(blocks))))
+        return answer.answer()
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -793,7 +824,6 @@ def warm_up() -> float:
     xy = np.array([0.0, 1.0])
     best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
     counting_order(one, 1)
-    _place_runs(one, one, one, np.zeros(1), np.zeros(1, dtype=np.int64), one.copy(), one.copy(), np.zeros(1))
     same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
     nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
     pair_sums(one, one, 1, np.ones((1, 1)))
