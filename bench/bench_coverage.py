@@ -79,11 +79,11 @@ def _res_nodes(net, residences) -> np.ndarray:
 
 
 def run_siting(city, profile, limits, args) -> dict:
-    from siting.network import kernels
     from siting.coverage import analyse_coverage
+    from siting.network.warm import warm_up
 
     net, res, fac, _ = city
-    load_s = kernels.warm_up()  # per-process, like imports: loading the compiled kernels from numba's cache
+    load_s = warm_up()  # per-process, like imports: loading the compiled kernels from numba's cache
     stages: list[tuple[str, float]] = []
     t0 = time.perf_counter()
     last = [t0, "start"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from . import kernels
+from . import kernels, snap_kernels
 from .graph import WalkNetwork
 
 
@@ -93,13 +93,13 @@ def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
                    main_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The nearest edge to each point, exactly (ties go to the lowest edge index), the foot point's fraction t along
     it, and the straight metres to the foot point: by rings of a uniform grid over the edges (`_edge_grid`,
-    `kernels.grid_nearest_edges`), all compiled. The k-d tree search over edge samples
+    `snap_kernels.grid_nearest_edges`), all compiled. The k-d tree search over edge samples
     (`_nearest_edges_by_samples`) gives the same answer bit for bit; it stays for the cases the grid does not take. Why: the k-d tree left 46 % of 3.57 M household points unsettled after its first
     4 samples and took 7.8 s to snap them; the grid takes a fraction of that."""
     if net.n_edges == 0 or not (np.isfinite(x).all() and np.isfinite(y).all()):
         return _nearest_edges_by_samples(net, x, y, main_only)  # which refuses non-finite coordinates, as it always did
     x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, ends = _edge_grid(net, main_only)
-    return kernels.grid_nearest_edges(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, *ends)
+    return snap_kernels.grid_nearest_edges(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, *ends)
 
 
 def _nearest_edges_by_samples(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
@@ -121,7 +121,7 @@ def _nearest_edges_by_samples(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
         dk, ik = tree.query(np.column_stack([x[pending], y[pending]]), k=k, workers=-1 if pending.size > 20_000 else 1)
         dk, ik = dk.reshape(pending.size, k), ik.reshape(pending.size, k)
         cand = np.where(ik < tree.n, sample_edge[np.minimum(ik, tree.n - 1)], -1)
-        e, t, d, final = kernels.best_candidate_edges(x[pending], y[pending], cand, dk[:, -1], *ends,
+        e, t, d, final = snap_kernels.best_candidate_edges(x[pending], y[pending], cand, dk[:, -1], *ends,
                                                       _SAMPLE_SPACING_M / 2 + 1e-9)
         final |= k == tree.n
         done = pending[final]
@@ -250,7 +250,7 @@ def _snap_in_pieces(net: WalkNetwork, geometry, geoms: np.ndarray, max_snap_m: f
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             return False
-        edge[lo:hi], foot_t[lo:hi], off_m[lo:hi] = kernels.grid_nearest_edges(
+        edge[lo:hi], foot_t[lo:hi], off_m[lo:hi] = snap_kernels.grid_nearest_edges(
             x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, *ends, parallel=False)
         return True
 
