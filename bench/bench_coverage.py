@@ -79,11 +79,11 @@ def _res_nodes(net, residences) -> np.ndarray:
 
 
 def run_siting(city, profile, limits, args) -> dict:
-    from siting.network import kernels
     from siting.coverage import analyse_coverage
+    from siting.network.warm import warm_up
 
     net, res, fac, _ = city
-    load_s = kernels.warm_up()  # per-process, like imports: loading the compiled kernels from numba's cache
+    load_s = warm_up()  # per-process, like imports: loading the compiled kernels from numba's cache
     stages: list[tuple[str, float]] = []
     t0 = time.perf_counter()
     last = [t0, "start"]
@@ -224,6 +224,10 @@ def run_osmnx(city, profile, limits, args) -> tuple[dict, np.ndarray | None]:
 def worker(args) -> None:
     import gc
 
+    if args.one_arena == "all" or (args.one_arena == "siting" and args.worker == "siting"):
+        from siting.heap import share_one_arena
+
+        share_one_arena()  # first thing, as the `siting` command does
     from siting.inputs.profiles import load_profile
     from synthetic_city import make_city
 
@@ -267,7 +271,7 @@ def run_one(method: str, size: str, args) -> dict:
     answers.unlink(missing_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method, "--residents", str(parse_size(size)),
            "--seed", str(args.seed), "--answers", str(answers), "--nx-sample", str(args.nx_sample),
-           "--nx-full", str(args.nx_full), "--pandana-k", str(args.pandana_k)] + (["--nx-ego"] if args.nx_ego else []) \
+           "--nx-full", str(args.nx_full), "--pandana-k", str(args.pandana_k), "--one-arena", args.one_arena] + (["--nx-ego"] if args.nx_ego else []) \
         + (["--households-per-point", str(args.households_per_point)] if args.households_per_point else [])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -290,7 +294,11 @@ def report(results: dict, args, command: str) -> str:
     lines = ["# Coverage analysis at city scale", "",
              f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}. Seed {args.seed}. "
              "Each cell is one fresh subprocess; peak RSS is the process high-water mark (C allocations included) "
-             "measured after the city was generated and libraries imported (peak reset through /proc/self/clear_refs).",
+             "measured after the city was generated and libraries imported (peak reset through /proc/self/clear_refs). "
+             + {"siting": "siting's process shares one malloc arena, as the `siting` command does (siting/heap.py); "
+                          "the peers' processes keep glibc's default.",
+                "all": "Every method's process shares one malloc arena (siting/heap.py; MALLOC_ARENA_MAX=1).",
+                "none": "Every process keeps glibc's default malloc arenas."}[args.one_arena],
              "", f"Reproduce: `{command}`", ""]
     for size, per in results.items():
         s = per.get("siting", {})
@@ -349,6 +357,9 @@ def main() -> None:
     parser.add_argument("--pandana-k", type=int, default=10, help="num_pois for pandana's catchment membership")
     parser.add_argument("--merge", action="store_true", help="rerun only --methods, keep the rest from <out>.json")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--one-arena", choices=("siting", "all", "none"), default="siting",
+                        help="processes that share one malloc arena (siting.heap.share_one_arena): siting's, as the "
+                             "`siting` command runs (default); every method's; or none")
     parser.add_argument("--out", default=str(HERE / "results" / "coverage.md"))
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--households-per-point", type=float,

@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .errors import SitingError
+from .heap import share_one_arena
 from .inputs.validate import SETTINGS, check_number, minutes_list
 
 #: Where `siting demo` writes when no --output / --map is given, relative to the current folder (never next to the
@@ -100,6 +101,7 @@ def planner_errors(func):
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
 def main(verbose: bool) -> None:
     """15-minute walking coverage, space standards and siting for elderly day-care stations and nurseries."""
+    share_one_arena()  # before any thread starts: freed arrays are reused, not zeroed anew (siting/heap.py)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -170,3 +170,32 @@ def test_radix_sort_of_ids_equals_np_sort(n_bits):
         kernels._sort_ids(a, ids.size, np.empty(max(ids.size, 1), dtype=np.int64),
                           np.empty(kernels._RADIX + 1, dtype=np.int64), n_bits)
         assert np.array_equal(a[:ids.size], np.sort(ids)) and np.all(a[ids.size:] == -1)
+
+
+@pytest.mark.parametrize("main_only", [False, True])
+def test_snapping_in_pieces_equals_the_one_piece_run(monkeypatch, main_only):
+    """`snap_geoseries` on many points reads coordinates piece by piece while the kernel threads project and search
+    the pieces before (`snap._snap_in_pieces`): the same Snapped bit for bit as one piece, for WGS84 points with
+    polygons among them (their inside points) and for points already in the network's CRS."""
+    import geopandas as gpd
+
+    from siting.network import snap
+
+    net = load_network(shared_file("bupt_beijing", "map.osm"))
+    x, y = _points(net, 11)
+    geoms = list(shapely.points(x, y))
+    for k in (3, 200, 401):  # polygons in several pieces: snapped from a point inside them
+        geoms[k] = shapely.Point(x[k], y[k]).buffer(30.0)
+    metric = gpd.GeoSeries(geoms, crs=net.crs)
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    for series in (metric, metric.to_crs("EPSG:4326")):
+        monkeypatch.setattr(snap, "_PIECE", 10**9)
+        whole = snap.snap_geoseries(net, series, main_only=main_only)
+        monkeypatch.setattr(snap, "_PIECE", 37)
+        assert snap._snap_in_pieces(net, series, np.asarray(series.values), 500.0, main_only) is not None
+        pieces = snap.snap_geoseries(net, series, main_only=main_only)
+        for field in ("edge", "along_m", "off_network_m", "component", "too_far"):
+            np.testing.assert_array_equal(getattr(pieces, field), getattr(whole, field), err_msg=field)
+    # a coordinate that is not finite: the pieces step aside and the one-piece path decides (as it always did)
+    infinite = gpd.GeoSeries(geoms[:100] + [shapely.Point(np.inf, y[0])], crs=net.crs)
+    assert snap._snap_in_pieces(net, infinite, np.asarray(infinite.values), 500.0, main_only) is None

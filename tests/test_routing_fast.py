@@ -110,3 +110,26 @@ def test_local_catchment_segments_equal_whole_graph_segments():
     assert len(got) == len(expected)
     for geom, ref in zip(got.geometry, expected):
         assert geom.symmetric_difference(ref).area < 1e-3 * ref.area
+
+
+def test_reach_on_threads_side_by_side_equals_scipy_and_the_one_thread_run(monkeypatch):
+    """Many sources (chunks on the kernel threads, working arrays lent from one pool between searches) and two
+    searches at once with different limits and destinations, as the coverage kinds run them: each equals scipy's
+    whole-graph answer and the one-thread run bit for bit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = _grid_network(4, n=18)
+    src = snap_points(net, *_points(net, 150, 5))  # ≥ kernels._PARALLEL_MIN_SOURCES: chunked
+    dst_a = snap_points(net, *_points(net, 900, 6))
+    dst_b = snap_points(net, *_points(net, 700, 7))
+    jobs = [(dst_a, 700.0), (dst_b, 1100.0), (dst_a, 400.0)]
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    with ThreadPoolExecutor(3) as pool:
+        side_by_side = list(pool.map(lambda job: routing.reach(net, src, job[0], job[1]), jobs))
+    monkeypatch.setattr(kernels, "THREADS", 1)
+    for (dst, limit), got in zip(jobs, side_by_side):
+        _assert_same_reach(got, _global_reach(net, src, dst, limit))
+        alone = routing.reach(net, src, dst, limit)
+        for field in ("src", "dst", "dist_m"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(alone, field))
+    assert not kernels._SCRATCH  # the lent working arrays are dropped when the last search ends

@@ -1,5 +1,5 @@
-"""The servable share's compiled bipartite max flow (kernels.bipartite_max_flow via measures.max_transport_flow) and
-its pooling of destinations by source set (kernels.pool_by_source_set), checked against the HiGHS transportation LP
+"""The servable share's compiled bipartite max flow (flow_kernels.bipartite_max_flow via measures.max_transport_flow) and
+its pooling of destinations by source set (flow_kernels.pool_by_source_set), checked against the HiGHS transportation LP
 siting solved before (scipy_reference.transport_lp_flow) and against a brute-force grouping by frozenset."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from conftest import copy_sample_project
 from scipy_reference import transport_lp_flow
 from siting.measures import capacity as measures
-from siting.network import kernels
+from siting.network import flow_kernels
 from siting.measures import max_transport_flow, servable_share
 from siting.pipeline import run_coverage
 from siting.network.routing import Reach
@@ -115,7 +115,7 @@ def test_pools_are_exactly_the_distinct_source_sets(zero_keys):
     dst, src = dst[order], src[order]
     keys = np.zeros(n_src + 1, dtype=np.uint64) if zero_keys else \
         np.random.default_rng(5).integers(0, 2**63, n_src + 1, dtype=np.int64).astype(np.uint64)
-    pool, pool_ptr, pool_src = kernels.pool_by_source_set(dst.astype(np.int64), src.astype(np.int64), n_dst, keys)
+    pool, pool_ptr, pool_src = flow_kernels.pool_by_source_set(dst.astype(np.int64), src.astype(np.int64), n_dst, keys)
     got = sorted(frozenset(np.flatnonzero(pool == q).tolist()) for q in range(pool_ptr.size - 1))
     assert got == _brute_groups(dst, src, n_dst)
     assert np.all(pool[np.setdiff1d(np.arange(n_dst), dst)] == -1)

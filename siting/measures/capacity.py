@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..network import kernels
+from ..network import flow_kernels, kernels
 from ..network.routing import Reach
 from ..inputs.schema import ELDERLY, NURSERY
 
@@ -148,14 +148,14 @@ def max_transport_flow(dst: np.ndarray, src: np.ndarray, n_dst: int, n_src: int,
                        capacity: np.ndarray) -> np.ndarray:
     """Flow per (dst, src) pair of max Σx s.t. each destination takes at most its `demand`, each source gives at most
     its `capacity`, x ≥ 0 (same units: m², seats, households). A bipartite max flow, solved exactly by a compiled
-    Dinic (`kernels.bipartite_max_flow`; the transportation LP HiGHS solved before gives the same optimum, checked in
+    Dinic (`flow_kernels.bipartite_max_flow`; the transportation LP HiGHS solved before gives the same optimum, checked in
     tests/scipy_reference.py). Optimal flows are not unique: callers may rely on the total and on feasibility, not
     on a particular split. `capacity` may be inf; ValueError for a negative or NaN amount or an infinite demand."""
     demand = np.ascontiguousarray(demand, dtype=np.float64)
     capacity = np.ascontiguousarray(capacity, dtype=np.float64)
     if not (np.all(np.isfinite(demand)) and np.all(demand >= 0) and np.all(capacity >= 0)):  # NaN fails ≥ 0
         raise ValueError("transport flow: demand must be finite and ≥ 0, capacity ≥ 0 (no NaN)")
-    return kernels.bipartite_max_flow(np.ascontiguousarray(dst, dtype=np.int64), np.ascontiguousarray(src, dtype=np.int64),
+    return flow_kernels.bipartite_max_flow(np.ascontiguousarray(dst, dtype=np.int64), np.ascontiguousarray(src, dtype=np.int64),
                                       int(n_dst), int(n_src), demand, capacity)
 
 
@@ -193,12 +193,12 @@ def servable_share(reach: Reach, capacity: np.ndarray, demand: np.ndarray) -> Se
 
 
 def _pool_by_source_set(reach: Reach) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group destinations by the exact set of sources that reach them (`kernels.pool_by_source_set`: hashed, every
+    """Group destinations by the exact set of sources that reach them (`flow_kernels.pool_by_source_set`: hashed, every
     match verified, so a hash collision never merges different sets).
 
     Returns `pool` (per destination, its pool id; -1 if nothing reaches it) and the pools' (source, pool) pairs."""
     keys = np.random.default_rng(20240601).integers(0, 2**63, reach.n_src + 1, dtype=np.int64).astype(np.uint64)
-    pool, pool_ptr, pool_src = kernels.pool_by_source_set(np.ascontiguousarray(reach.dst, dtype=np.int64),
+    pool, pool_ptr, pool_src = flow_kernels.pool_by_source_set(np.ascontiguousarray(reach.dst, dtype=np.int64),
                                                           np.ascontiguousarray(reach.src, dtype=np.int64),
                                                           int(reach.n_dst), keys)
     pool_pair = np.repeat(np.arange(pool_ptr.size - 1), np.diff(pool_ptr))

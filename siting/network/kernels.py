@@ -1,5 +1,6 @@
-"""Compiled graph kernels (numba): bounded walking searches with sparse output, nearest-edge snapping, and the
-servable share's pooling of destinations by source set and bipartite max flow.
+"""Compiled graph kernels (numba): bounded walking searches with sparse output, the passes over their pairs, and the
+kernel threads every compiled job shares. Nearest-edge snapping is in `snap_kernels`, the servable share's pooling
+and max flow in `flow_kernels`; `warm.warm_up` loads them all.
 
 Why compiled code here: scipy's `csgraph.dijkstra(limit=…)` returns a dense (sources × nodes) block, so a search that
 touches a few hundred nodes around a facility still allocates and scans the whole city. These kernels settle only
@@ -104,7 +105,8 @@ def _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, ow
 
 
 @njit(cache=True, nogil=True)
-def _grow(a, need):
+def grown(a, need):
+    """`a`, or a copy with room for at least `need` items (twice its size if that is more)."""
     if need <= a.size:
         return a
     out = np.empty(max(need, 2 * a.size), dtype=a.dtype)
@@ -144,28 +146,19 @@ def _sort_ids(a, n, tmp, count, n_bits):
 
 
 @njit(cache=True, nogil=True)
-def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v, limit,
-                 node_dst_ptr, node_dst, node_dst_extra, n_dst, direct_ptr, direct_dst, direct_m):
-    dist = np.full(n_nodes, np.inf)
-    owner = np.empty(n_nodes, dtype=np.int64)
-    touched = np.empty(n_nodes, dtype=np.int64)
+def _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, limit, node_dst_ptr, node_dst, node_dst_extra,
+                 direct_ptr, direct_dst, direct_m, dist, owner, touched, best, hit, heap_d, heap_n, radix_count, tmp,
+                 out_t, out_d, n_bits):
+    """The pairs of `sources` (in that order), each source's destinations ascending, written from the start of
+    `out_t` (destination) and `out_d` (metres); returns those two (regrown if they were too short), the number of
+    pairs and the number per source. Scratch (`_ReachScratch`): `dist` and `best` are inf on entry and left so."""
     seeds = np.empty(2, dtype=np.int64)
     seed_m = np.empty(2)
     seed_owner = np.zeros(2, dtype=np.int64)
-    best = np.full(n_dst, np.inf)
-    hit = np.empty(n_dst, dtype=np.int64)
-    heap_d = np.empty(indices.size + 2)  # every push relaxes an arc (or seeds): never more pushes than that
-    heap_n = np.empty(indices.size + 2, dtype=np.int64)
-    out_s = np.empty(4096, dtype=np.int64)
-    out_t = np.empty(4096, dtype=np.int64)
-    out_d = np.empty(4096)
-    tmp = np.empty(4096, dtype=np.int64)
-    radix_count = np.empty(_RADIX + 1, dtype=np.int64)
-    n_bits = 1
-    while (1 << n_bits) < n_dst:
-        n_bits += 1
+    counts = np.zeros(sources.size, dtype=np.int64)
     m = 0
-    for s in sources:
+    for j in range(sources.size):
+        s = sources[j]
         hits = 0
         for k in range(direct_ptr[s], direct_ptr[s + 1]):  # same-edge walks, which may beat the node routes
             if direct_m[k] <= limit:
@@ -181,19 +174,86 @@ def _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
                 total = d + node_dst_extra[k]
                 if total <= limit:
                     hits, _ = _lower(best, hit, hits, node_dst[k], total)
-        out_s = _grow(out_s, m + hits)
-        out_t = _grow(out_t, m + hits)
-        out_d = _grow(out_d, m + hits)
-        tmp = _grow(tmp, hits)
+        if m + hits > out_t.size:
+            # room for twice the projected total: pages never written are never touched
+            room = max(2 * (m + hits), 2 * ((m + hits) * sources.size // (j + 1)))
+            out_t = grown(out_t, room)
+            out_d = grown(out_d, room)
+        if hits > tmp.size:
+            tmp = np.empty(2 * hits, dtype=np.int64)
         _sort_ids(hit, hits, tmp, radix_count, n_bits)
         for i in range(hits):
             t = hit[i]
-            out_s[m] = s
             out_t[m] = t
             out_d[m] = best[t]
             best[t] = np.inf
             m += 1
-    return out_s[:m], out_t[:m], out_d[:m]
+        counts[j] = hits
+    return out_t, out_d, m, counts
+
+
+class _ReachScratch:
+    """One thread's working arrays for `_reach_chunk`, made once per thread and search call instead of once per
+    block of sources: two as long as the destinations, the search's, and the block's output buffers (reused, so a
+    block's pairs are written to memory already in use, then copied once to their place in the answer)."""
+
+    def __init__(self, n_nodes: int, n_dst: int, n_arcs: int) -> None:
+        self.key = (n_nodes, n_dst, n_arcs)
+        self.arrays = (np.full(n_nodes, np.inf), np.empty(n_nodes, dtype=np.int64), np.empty(n_nodes, dtype=np.int64),
+                       np.full(n_dst, np.inf), np.empty(n_dst, dtype=np.int64),
+                       np.empty(n_arcs + 2), np.empty(n_arcs + 2, dtype=np.int64),  # a push per arc or seed
+                       np.empty(_RADIX + 1, dtype=np.int64), np.empty(4096, dtype=np.int64))
+        self.out_t = np.empty(65536, dtype=np.int64)
+        self.out_d = np.empty(65536)
+
+    def run(self, sources: np.ndarray, *args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_reach_chunk` for `sources` (args: the graph, legs, limit and destination lists, as it takes them):
+        views of this scratch's buffers, valid until its next run."""
+        graph, legs, lists = args[:3], args[3:8], args[8:14]
+        self.out_t, self.out_d, m, counts = _reach_chunk(*graph, sources, *legs, *lists, *self.arrays, self.out_t,
+                                                         self.out_d, args[14])
+        return self.out_t[:m], self.out_d[:m], counts
+
+    def detach_output(self) -> None:
+        """Leave the output buffers to the caller's answer and take fresh ones."""
+        self.out_t, self.out_d = np.empty(65536, dtype=np.int64), np.empty(65536)
+
+
+_SCRATCH: list[_ReachScratch] = []  # free scratch, shared by the searches running at the same time
+_SCRATCH_USERS = 0
+_SCRATCH_LOCK = threading.Lock()
+
+
+class _scratch_in_use:
+    """Lend `_ReachScratch` to the chunks of one search; what is free is kept while any search runs (the coverage
+    kinds run theirs side by side on the same threads) and dropped when the last one ends."""
+
+    def __init__(self, n_nodes: int, n_dst: int, n_arcs: int) -> None:
+        self.key = (n_nodes, n_dst, n_arcs)
+
+    def __enter__(self) -> "_scratch_in_use":
+        global _SCRATCH_USERS
+        with _SCRATCH_LOCK:
+            _SCRATCH_USERS += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _SCRATCH_USERS
+        with _SCRATCH_LOCK:
+            _SCRATCH_USERS -= 1
+            if _SCRATCH_USERS == 0:
+                _SCRATCH.clear()
+
+    def take(self) -> _ReachScratch:
+        with _SCRATCH_LOCK:
+            for i, sc in enumerate(_SCRATCH):
+                if sc.key == self.key:
+                    return _SCRATCH.pop(i)
+        return _ReachScratch(*self.key)
+
+    def give_back(self, scratch: _ReachScratch) -> None:
+        with _SCRATCH_LOCK:
+            _SCRATCH.append(scratch)
 
 
 def nearest_node_source(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v) -> tuple[np.ndarray, np.ndarray]:
@@ -223,38 +283,50 @@ def thread_pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def _run_chunks(fn, n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run `fn(sources)` over interleaved source chunks (neighbouring sources cost alike; several chunks per
-    thread for balance) on THREADS threads; triples come back sorted by source, then by their second column."""
-    if THREADS == 1 or n_sources < _PARALLEL_MIN_SOURCES:
-        a, b, d = fn(np.arange(n_sources, dtype=np.int64))
-        return a, b, d
-    parts = THREADS * 2
-    chunks = [np.arange(i, n_sources, parts, dtype=np.int64) for i in range(parts)]
-    results = list(thread_pool().map(fn, chunks))
-    # each source lies in one chunk, its pairs one run there: place every run at its source's offset (what a stable
-    # argsort by source gives, without sorting tens of millions of pairs)
-    counts = np.zeros(n_sources, dtype=np.int64)
-    for r in results:
-        counts += np.bincount(r[0], minlength=n_sources)
-    starts = np.cumsum(counts) - counts
-    total = int(counts.sum())
-    a, b, d = np.empty(total, dtype=np.int64), np.empty(total, dtype=results[0][1].dtype), np.empty(total)
-    # chunks write disjoint runs: placed on the threads too (numpy's scatter of 3 × 7 M took ≈ 0.35 s per kind)
-    list(thread_pool().map(lambda r: _place_runs(r[0], r[1], r[2], starts, a, b, d), results))
-    return a, b, d
+class _InOrder:
+    """The answer's (source, destination, metres) arrays, filled block by block in source order while blocks of
+    sources finish on the kernel threads in any order: a block whose turn has not come is kept (copied) until it has.
+    The arrays are reserved at twice the projected size (pages never written are never touched) and regrown if
+    that falls short; the answer is their filled part. Each pair is copied once, from a buffer already in use."""
+
+    def __init__(self, blocks: list[np.ndarray], dst_dtype) -> None:
+        self.blocks, self.dst_dtype = blocks, dst_dtype
+        self.lock = threading.Lock()
+        self.waiting: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.next, self.m, self.sources_done = 0, 0, 0
+        self.a = np.empty(0, dtype=np.int64)
+        self.b = np.empty(0, dtype=dst_dtype)
+        self.d = np.empty(0)
+
+    def put(self, k: int, t: np.ndarray, d: np.ndarray, counts: np.ndarray) -> None:
+        with self.lock:
+            if k != self.next:
+                self.waiting[k] = (t.copy(), d.copy(), counts)
+                return
+            self._append(k, t, d, counts)
+            while self.next in self.waiting:
+                self._append(self.next, *self.waiting.pop(self.next))
+
+    def _append(self, k: int, t: np.ndarray, d: np.ndarray, counts: np.ndarray) -> None:
+        lo, hi = self.m, self.m + t.size
+        self.sources_done += counts.size
+        if hi > self.a.size:
+            n_sources = sum(block.size for block in self.blocks)
+            room = max(2 * hi, 2 * (hi * n_sources // self.sources_done))
+            self.a, self.b, self.d = (_regrown(x, self.m, room) for x in (self.a, self.b, self.d))
+        self.a[lo:hi] = np.repeat(self.blocks[k], counts)
+        self.b[lo:hi] = t
+        self.d[lo:hi] = d
+        self.m, self.next = hi, k + 1
+
+    def answer(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.a[: self.m], self.b[: self.m], self.d[: self.m]
 
 
-@njit(cache=True, nogil=True)
-def _place_runs(ra, rb, rd, starts, a, b, d):
-    """Copy a chunk's triples (sorted by source, each source's pairs one run) to their source's offset `starts`."""
-    k = 0
-    while k < ra.size:
-        s, p = ra[k], starts[ra[k]]
-        while k < ra.size and ra[k] == s:
-            a[p], b[p], d[p] = ra[k], rb[k], rd[k]
-            p += 1
-            k += 1
+def _regrown(values: np.ndarray, filled: int, room: int) -> np.ndarray:
+    out = np.empty(room, dtype=values.dtype)
+    out[:filled] = values[:filled]
+    return out
 
 
 def bounded_node_distances(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, limit_m: float):
@@ -271,138 +343,34 @@ def bounded_reach(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, li
                   node_dst_ptr, node_dst, node_dst_extra, n_dst: int, direct_ptr, direct_dst, direct_m):
     """(source, destination, metres) for every destination within `limit_m` of each source, the shortest of its
     routes: via a node (node_dst_* lists, per node, the destinations attached to it and the metres from the node to
-    them) or along the shared edge (direct_* lists, per source, destinations on its own edge and the direct metres)."""
-    return _run_chunks(lambda sources: _reach_chunk(indptr, indices, weights, n_nodes, sources, u, v, leg_u, leg_v,
-                                                    float(limit_m), node_dst_ptr, node_dst, node_dst_extra, n_dst,
-                                                    direct_ptr, direct_dst, direct_m), len(u))
+    them) or along the shared edge (direct_* lists, per source, destinations on its own edge and the direct metres).
+    Sorted by source, then destination. Blocks of consecutive sources run on THREADS threads."""
+    n_src = len(u)
+    n_bits = 1
+    while (1 << n_bits) < n_dst:
+        n_bits += 1
+    args = (indptr, indices, weights, u, v, leg_u, leg_v, float(limit_m), node_dst_ptr, node_dst, node_dst_extra,
+            direct_ptr, direct_dst, direct_m, n_bits)
+    scratch = _scratch_in_use(n_nodes, n_dst, indices.size)
+    with scratch:
+        if THREADS == 1 or n_src < _PARALLEL_MIN_SOURCES:
+            sc = scratch.take()
+            sources = np.arange(n_src, dtype=np.int64)
+            t, d, counts = sc.run(sources, *args)
+            sc.detach_output()  # the answer keeps the filled buffers (no copy)
+            scratch.give_back(sc)
+            return np.repeat(sources, counts), t, d
+        # many small blocks (a few per thread would leave one thread idle at the end: neighbouring sources cost alike)
+        blocks = np.array_split(np.arange(n_src, dtype=np.int64), min(n_src, THREADS * 16))
+        answer = _InOrder(blocks, np.asarray(node_dst).dtype)
 
+        def block(k: int) -> None:
+            sc = scratch.take()
+            answer.put(k, *sc.run(blocks[k], *args))
+            scratch.give_back(sc)  # not after an error: its arrays may not be reset
 
-@njit(cache=True, nogil=True, inline="always")
-def _segment_t(px, py, e, xu, yu, xv, yv):
-    """The fraction t along straight edge e of the foot point of (px, py) (0 for a zero-length edge)."""
-    dx, dy = xv[e] - xu[e], yv[e] - yu[e]
-    seg2 = dx * dx + dy * dy
-    t = ((px - xu[e]) * dx + (py - yu[e]) * dy) / seg2 if seg2 > 0 else 0.0
-    return min(1.0, max(0.0, t))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _segment_foot(px, py, e, xu, yu, xv, yv):
-    """Metres from (px, py) to straight edge e and the foot point's fraction t along it (0 for a zero-length edge)."""
-    t = _segment_t(px, py, e, xu, yu, xv, yv)
-    return np.hypot(px - (xu[e] + t * (xv[e] - xu[e])), py - (yu[e] + t * (yv[e] - yu[e]))), t
-
-
-@njit(cache=True, nogil=True)
-def _best_candidate_chunk(x, y, cand, kth_m, xu, yu, xv, yv, half_spacing_m, edge, foot_t, off_m, final):
-    for i in range(x.size):
-        best, best_edge, best_t = np.inf, -1, 0.0
-        for j in range(cand.shape[1]):
-            e = cand[i, j]
-            if e < 0:
-                continue
-            d, t = _segment_foot(x[i], y[i], e, xu, yu, xv, yv)
-            if d < best or (d == best and e < best_edge):
-                best, best_edge, best_t = d, e, t
-        edge[i], foot_t[i], off_m[i] = best_edge, best_t, best
-        final[i] = kth_m[i] > best + half_spacing_m
-
-
-def best_candidate_edges(x, y, cand, kth_m, xu, yu, xv, yv, half_spacing_m: float):
-    """Per point, the nearest of its candidate edges (ties → lowest edge index): (edge, foot fraction t along the
-    edge, metres to the foot point, final). `final` says no other edge can be nearer: the k-th candidate sample
-    lies farther than best + half the sample spacing. Candidates < 0 are ignored."""
-    n = x.size
-    edge = np.empty(n, dtype=np.int64)
-    foot_t, off_m = np.empty(n), np.empty(n)
-    final = np.empty(n, dtype=np.bool_)
-    bounds = np.linspace(0, n, THREADS + 1).astype(np.int64)
-
-    def run(c: int) -> None:
-        a, b = bounds[c], bounds[c + 1]
-        _best_candidate_chunk(x[a:b], y[a:b], cand[a:b], kth_m[a:b], xu, yu, xv, yv, float(half_spacing_m),
-                              edge[a:b], foot_t[a:b], off_m[a:b], final[a:b])
-
-    if THREADS == 1 or n < 10_000:
-        _best_candidate_chunk(x, y, cand, kth_m, xu, yu, xv, yv, float(half_spacing_m), edge, foot_t, off_m, final)
-    else:
-        list(thread_pool().map(run, range(THREADS)))
-    return edge, foot_t, off_m, final
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _cell_gap(gx, gy, jx, jy):
-    """Distance, in cells, from grid point (gx, gy) to cell (jx, jy)'s square (0 inside it)."""
-    dx = max(jx - gx, 0.0, gx - (jx + 1))
-    dy = max(jy - gy, 0.0, gy - (jy + 1))
-    return np.sqrt(dx * dx + dy * dy)
-
-
-@njit(cache=True, nogil=True)
-def _grid_nearest_chunk(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, xu, yu, xv, yv, edge, foot_t, off_m):
-    for i in range(x.size):
-        gx, gy = (x[i] - x0) / cell_m, (y[i] - y0) / cell_m
-        cx, cy = int(np.floor(gx)), int(np.floor(gy))
-        best, best_edge, best_t = np.inf, -1, 0.0
-        best_sq = np.inf  # best² with room for rounding: fx² + fy² above it means hypot(fx, fy) > best
-        # first ring that can hold an edge: the point's Chebyshev distance to the grid, in cells
-        r = max(0, -cx, cx - (nx - 1), -cy, cy - (ny - 1))
-        while True:
-            for jx in range(max(cx - r, 0), min(cx + r, nx - 1) + 1):
-                on_side = jx == cx - r or jx == cx + r
-                jy = cy - r
-                while jy <= cy + r:
-                    # a cell wholly farther than the best so far holds no nearer (or tying) foot point: the
-                    # nearest edge's foot point lies in a cell the edge is listed in (its bounding box)
-                    # (two in three cells are empty at 10 M: looked up before the gap is computed)
-                    c = jx * ny + jy
-                    if (0 <= jy < ny and cell_ptr[c] < cell_ptr[c + 1]
-                            and _cell_gap(gx, gy, jx, jy) * cell_m <= best + 1e-7 * (1.0 + best)):
-                        for k in range(cell_ptr[c], cell_ptr[c + 1]):
-                            e = cell_edges[k]
-                            t = _segment_t(x[i], y[i], e, xu, yu, xv, yv)
-                            fx = x[i] - (xu[e] + t * (xv[e] - xu[e]))
-                            fy = y[i] - (yu[e] + t * (yv[e] - yu[e]))
-                            # squared first: hypot (exact, slow) only for an edge that may be as near as the best
-                            if fx * fx + fy * fy > best_sq:
-                                continue
-                            d = np.hypot(fx, fy)
-                            if d < best or (d == best and e < best_edge):
-                                best, best_edge, best_t = d, e, t
-                                best_sq = d * d * (1.0 + 1e-9) + 1e-300
-                    jy = jy + 1 if on_side else (cy + r if jy == cy - r else cy + r + 1)
-            # an edge not seen lies wholly outside the block of rings 0..r: at least this far
-            bound = min(gx - (cx - r), (cx + r + 1) - gx, gy - (cy - r), (cy + r + 1) - gy) * cell_m
-            if best < bound - 1e-7 * (1.0 + bound):
-                break
-            if cx - r <= 0 and cy - r <= 0 and cx + r >= nx - 1 and cy + r >= ny - 1:
-                break  # every cell seen
-            r += 1
-        edge[i], foot_t[i], off_m[i] = best_edge, best_t, best
-
-
-def grid_nearest_edges(x, y, x0: float, y0: float, cell_m: float, nx: int, ny: int, cell_ptr, cell_edges,
-                       xu, yu, xv, yv):
-    """Per point, the nearest straight edge (ties → lowest edge index): (edge, foot fraction t along it, metres to
-    the foot point), exactly: rings of grid cells are searched outwards until no unseen edge can be nearer (every
-    edge is listed in each cell its bounding box overlaps, cell (jx, jy) = cell_edges[cell_ptr[jx·ny + jy]:…]).
-    Points must be finite. Chunks run on THREADS threads."""
-    n = x.size
-    edge = np.empty(n, dtype=np.int64)
-    foot_t, off_m = np.empty(n), np.empty(n)
-    bounds = np.linspace(0, n, THREADS * 4 + 1).astype(np.int64)  # several chunks per thread: dense parts vary
-
-    def run(c: int) -> None:
-        a, b = bounds[c], bounds[c + 1]
-        _grid_nearest_chunk(x[a:b], y[a:b], float(x0), float(y0), float(cell_m), int(nx), int(ny), cell_ptr,
-                            cell_edges, xu, yu, xv, yv, edge[a:b], foot_t[a:b], off_m[a:b])
-
-    if THREADS == 1 or n < 10_000:
-        _grid_nearest_chunk(x, y, float(x0), float(y0), float(cell_m), int(nx), int(ny), cell_ptr, cell_edges,
-                            xu, yu, xv, yv, edge, foot_t, off_m)
-    else:
-        list(thread_pool().map(run, range(bounds.size - 1)))
-    return edge, foot_t, off_m
+        list(thread_pool().map(block, range(len(blocks))))
+        return answer.answer()
 
 
 @njit(cache=True, nogil=True)
@@ -498,238 +466,3 @@ def nearest_via_ends(u, v, off_m, along_m, edge_m, node_dist, node_source):
         if not np.isfinite(dist[i]):
             nearest[i] = -1
     return dist, nearest
-
-
-@njit(cache=True, nogil=True)
-def _same_run(values, indptr, a, b):
-    """Whether runs a and b of a CSR list hold the same values in the same order."""
-    lo_a, lo_b, n = indptr[a], indptr[b], indptr[a + 1] - indptr[a]
-    if indptr[b + 1] - lo_b != n:
-        return False
-    for p in range(n):
-        if values[lo_a + p] != values[lo_b + p]:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True)
-def pool_by_source_set(dst, src, n_dst, keys):
-    """Group destinations by the exact list of sources that reach them (in pair order, so source-sorted pairs give
-    one pool per set). Returns `pool` (per destination, its pool id in order of first member; -1 if unreached) and
-    the pools' source lists as CSR (`pool_ptr`, `pool_src`).
-
-    Lists are hashed (sum of random 64-bit `keys` per source, plus length × keys[-1]) into an open-addressing table
-    of pools (kept at most half full, so it stays small and in cache: thousands of pools for millions of
-    destinations) and every match is verified element by element, so a hash collision never merges different
-    lists. Linear in the pairs: numpy's stable argsort + unique + reduceat took 2 s for 7 M pairs at 10 M residents."""
-    indptr = np.zeros(n_dst + 1, dtype=np.int64)
-    for d in dst:
-        indptr[d + 1] += 1
-    for d in range(n_dst):
-        indptr[d + 1] += indptr[d]
-    nxt = indptr[:-1].copy()
-    runs = np.empty(dst.size, dtype=src.dtype)  # each destination's sources, in pair order
-    for k in range(dst.size):
-        runs[nxt[dst[k]]] = src[k]
-        nxt[dst[k]] += 1
-    size = 1024
-    table = np.full(size, -1, dtype=np.int64)  # pool ids
-    pool_hash = np.empty(64, dtype=np.uint64)
-    rep = np.empty(64, dtype=np.int64)
-    pool = np.full(n_dst, -1, dtype=np.int64)
-    n_pool = 0
-    for d in range(n_dst):
-        lo, hi = indptr[d], indptr[d + 1]
-        if lo == hi:
-            continue
-        h = np.uint64(hi - lo) * keys[keys.size - 1]
-        for p in range(lo, hi):
-            h += keys[runs[p]]
-        mask = np.uint64(size - 1)
-        slot = h & mask
-        while True:
-            q = table[slot]
-            if q < 0:
-                if n_pool == rep.size:
-                    rep = _grow(rep, n_pool + 1)
-                    pool_hash = _grow(pool_hash, n_pool + 1)
-                table[slot] = n_pool
-                pool_hash[n_pool], rep[n_pool], pool[d] = h, d, n_pool
-                n_pool += 1
-                break
-            if pool_hash[q] == h and _same_run(runs, indptr, rep[q], d):
-                pool[d] = q
-                break
-            slot = (slot + np.uint64(1)) & mask
-        if 2 * n_pool > size:  # rehash into a table twice the size
-            size *= 2
-            mask = np.uint64(size - 1)
-            table = np.full(size, -1, dtype=np.int64)
-            for q in range(n_pool):
-                slot = pool_hash[q] & mask
-                while table[slot] >= 0:
-                    slot = (slot + np.uint64(1)) & mask
-                table[slot] = q
-    pool_ptr = np.zeros(n_pool + 1, dtype=np.int64)
-    for q in range(n_pool):
-        pool_ptr[q + 1] = pool_ptr[q] + indptr[rep[q] + 1] - indptr[rep[q]]
-    pool_src = np.empty(pool_ptr[n_pool], dtype=src.dtype)
-    for q in range(n_pool):
-        lo = indptr[rep[q]]
-        for p in range(pool_ptr[q + 1] - pool_ptr[q]):
-            pool_src[pool_ptr[q] + p] = runs[lo + p]
-    return pool, pool_ptr, pool_src
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _add_arc(head, rev, res, pos, v, w, capacity):
-    """Arc v → w with residual `capacity` and its reverse w → v (residual 0) at the next free slots of v and w."""
-    a, b = pos[v], pos[w]
-    pos[v] += 1
-    pos[w] += 1
-    head[a], head[b], rev[a], rev[b], res[a] = w, v, b, a, capacity
-    return a
-
-
-@njit(cache=True, nogil=True)
-def bipartite_max_flow(dst, src, n_dst, n_src, demand, capacity):
-    """Flow per (dst, src) pair of a maximum flow source → destinations (arc capacity `demand`) → sources over the
-    pairs (unbounded) → sink (arc capacity `capacity`); i.e. max Σx s.t. Σ_j x_ij ≤ demand_i, Σ_i x_ij ≤
-    capacity_j, x ≥ 0. A greedy first pass, then Dinic (BFS levels, blocking flow by depth-first search with
-    current arcs). Exact on floats: each augmentation subtracts the path's smallest residual, so that arc ends at
-    exactly 0 and the combinatorial termination argument holds; sums are rounded as any float sum is. `capacity`
-    may be inf; `demand` must be finite and ≥ 0. Single-threaded and deterministic (same input → same bytes)."""
-    n_pairs = dst.size
-    s_node, t_node = 0, n_dst + n_src + 1
-    n_nodes = n_dst + n_src + 2
-    start = np.zeros(n_nodes + 1, dtype=np.int64)
-    start[s_node + 1] = n_dst
-    for i in range(n_dst):
-        start[1 + i + 1] = 1
-    for j in range(n_src):
-        start[1 + n_dst + j + 1] = 1
-    start[t_node + 1] = n_src
-    for k in range(n_pairs):
-        start[1 + dst[k] + 1] += 1
-        start[1 + n_dst + src[k] + 1] += 1
-    for v in range(n_nodes):
-        start[v + 1] += start[v]
-    n_arcs = start[n_nodes]
-    head = np.empty(n_arcs, dtype=np.int64)
-    rev = np.empty(n_arcs, dtype=np.int64)
-    res = np.zeros(n_arcs, dtype=np.float64)
-    pos = start[:-1].copy()
-    s_arc = np.empty(n_dst, dtype=np.int64)
-    t_arc = np.empty(n_src, dtype=np.int64)
-    pair_back = np.empty(n_pairs, dtype=np.int64)
-    for i in range(n_dst):
-        s_arc[i] = _add_arc(head, rev, res, pos, s_node, 1 + i, demand[i])
-    for k in range(n_pairs):
-        pair_back[k] = rev[_add_arc(head, rev, res, pos, 1 + dst[k], 1 + n_dst + src[k], np.inf)]
-    for j in range(n_src):
-        t_arc[j] = _add_arc(head, rev, res, pos, 1 + n_dst + j, t_node, capacity[j])
-    # greedy: each destination in turn takes what its sources have left
-    for k in range(n_pairs):
-        a, c = s_arc[dst[k]], t_arc[src[k]]
-        push = min(res[a], res[c])
-        if push > 0:
-            res[a] -= push
-            res[rev[a]] += push
-            res[pair_back[k]] += push
-            res[c] -= push
-            res[rev[c]] += push
-    level = np.empty(n_nodes, dtype=np.int64)
-    queue = np.empty(n_nodes, dtype=np.int64)
-    it = np.empty(n_nodes, dtype=np.int64)
-    path = np.empty(n_nodes, dtype=np.int64)
-    while True:
-        level[:] = -1
-        level[s_node] = 0
-        queue[0] = s_node
-        q_head, q_tail = 0, 1
-        while q_head < q_tail:
-            v = queue[q_head]
-            q_head += 1
-            for a in range(start[v], start[v + 1]):
-                w = head[a]
-                if res[a] > 0 and level[w] < 0:
-                    level[w] = level[v] + 1
-                    queue[q_tail] = w
-                    q_tail += 1
-        if level[t_node] < 0:
-            break
-        it[:] = start[:-1]
-        depth = 0
-        v = s_node
-        while True:
-            if v == t_node:
-                bottleneck = np.inf
-                for p in range(depth):
-                    bottleneck = min(bottleneck, res[path[p]])
-                first_full = depth
-                for p in range(depth):
-                    a = path[p]
-                    res[a] -= bottleneck
-                    res[rev[a]] += bottleneck
-                    if res[a] == 0 and first_full == depth:
-                        first_full = p
-                depth = first_full  # retreat to the tail of the first saturated arc
-                v = head[rev[path[depth]]]
-                continue
-            advanced = False
-            while it[v] < start[v + 1]:
-                a = it[v]
-                w = head[a]
-                if res[a] > 0 and level[w] == level[v] + 1:
-                    path[depth] = a
-                    depth += 1
-                    v = w
-                    advanced = True
-                    break
-                it[v] += 1
-            if not advanced:
-                if v == s_node:
-                    break
-                level[v] = -1  # dead end for the rest of this phase
-                depth -= 1
-                v = head[rev[path[depth]]]
-                it[v] += 1
-    flow = np.empty(n_pairs, dtype=np.float64)
-    for k in range(n_pairs):
-        flow[k] = res[pair_back[k]]
-    return flow
-
-
-def warm_up() -> float:
-    """Load (or, on a new machine, compile) every kernel on a three-node path; returns the seconds it took.
-
-    The first call of each kernel in a process costs a fixed ~0.1–0.3 s (a few seconds on a new machine, when numba
-    compiles and caches it); long-running services and benchmarks call this once up front."""
-    import time
-
-    start = time.perf_counter()
-    indptr = np.array([0, 1, 3, 4], dtype=np.int64)
-    indices = np.array([1, 0, 2, 1], dtype=np.int64)
-    weights = np.ones(4)
-    one = np.zeros(1, dtype=np.int64)
-    u, v, leg = one, one + 1, np.full(1, 0.5)
-    nearest_node_source(indptr, indices, weights, 3, u, v, leg, leg)
-    bounded_node_distances(indptr, indices, weights, 3, u, v, leg, leg, 2.0)
-    bounded_reach(indptr, indices, weights, 3, u, v, leg, leg, 2.0, np.array([0, 1, 1, 1], dtype=np.int64), one,
-                  np.zeros(1), 1, np.array([0, 0], dtype=np.int64), one[:0], np.zeros(0))
-    xy = np.array([0.0, 1.0])
-    best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
-    counting_order(one, 1)
-    _place_runs(one, one, np.zeros(1), np.zeros(1, dtype=np.int64), one.copy(), one.copy(), np.zeros(1))
-    same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
-    nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
-    pair_sums(one, one, 1, np.ones((1, 1)))
-    row = np.ones(1)
-    row.flags.writeable = False  # the read-only rows of measures.per_source_sums
-    pair_sums(one, one, 1, (row, row, row))
-    pair_sums(one, one, 1, (row,))
-    by_node_both_ends(one, one + 1, leg, leg, 2)
-    pool_by_source_set(one, one, 1, np.ones(2, dtype=np.uint64))
-    bipartite_max_flow(one, one, 1, 1, np.ones(1), np.ones(1))
-    grid_nearest_edges(xy, xy, 0.0, 0.0, 1.0, 2, 2, np.array([0, 1, 1, 1, 1], dtype=np.int64), one, xy, xy, xy + 1, xy)
-    return time.perf_counter() - start

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from . import kernels
+from . import kernels, snap_kernels
 from .graph import WalkNetwork
 
 
@@ -93,13 +93,13 @@ def _nearest_edges(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
                    main_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The nearest edge to each point, exactly (ties go to the lowest edge index), the foot point's fraction t along
     it, and the straight metres to the foot point: by rings of a uniform grid over the edges (`_edge_grid`,
-    `kernels.grid_nearest_edges`), all compiled. The k-d tree search over edge samples
+    `snap_kernels.grid_nearest_edges`), all compiled. The k-d tree search over edge samples
     (`_nearest_edges_by_samples`) gives the same answer bit for bit; it stays for the cases the grid does not take. Why: the k-d tree left 46 % of 3.57 M household points unsettled after its first
     4 samples and took 7.8 s to snap them; the grid takes a fraction of that."""
     if net.n_edges == 0 or not (np.isfinite(x).all() and np.isfinite(y).all()):
         return _nearest_edges_by_samples(net, x, y, main_only)  # which refuses non-finite coordinates, as it always did
     x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, ends = _edge_grid(net, main_only)
-    return kernels.grid_nearest_edges(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, *ends)
+    return snap_kernels.grid_nearest_edges(x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, *ends)
 
 
 def _nearest_edges_by_samples(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
@@ -121,7 +121,7 @@ def _nearest_edges_by_samples(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
         dk, ik = tree.query(np.column_stack([x[pending], y[pending]]), k=k, workers=-1 if pending.size > 20_000 else 1)
         dk, ik = dk.reshape(pending.size, k), ik.reshape(pending.size, k)
         cand = np.where(ik < tree.n, sample_edge[np.minimum(ik, tree.n - 1)], -1)
-        e, t, d, final = kernels.best_candidate_edges(x[pending], y[pending], cand, dk[:, -1], *ends,
+        e, t, d, final = snap_kernels.best_candidate_edges(x[pending], y[pending], cand, dk[:, -1], *ends,
                                                       _SAMPLE_SPACING_M / 2 + 1e-9)
         final |= k == tree.n
         done = pending[final]
@@ -141,13 +141,18 @@ def snap_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray, *, max_snap_m: f
         empty = np.zeros(0)
         return Snapped(empty.astype(np.int64), empty, empty, empty.astype(np.int32), empty.astype(bool))
     edge, t, off = _nearest_edges(net, x, y, main_only)
-    along = t * net.edge_length_m[edge]  # edge length may exceed the chord for curved GraphML edges
+    return _snapped(net, edge, t, off, max_snap_m)
+
+
+def _snapped(net: WalkNetwork, edge: np.ndarray, foot_t: np.ndarray, off_m: np.ndarray, max_snap_m: float) -> Snapped:
+    """The `Snapped` of points whose nearest edge, foot fraction along it and straight metres to it are known."""
+    along = foot_t * net.edge_length_m[edge]  # edge length may exceed the chord for curved GraphML edges
     return Snapped(
         edge=edge,
         along_m=along,
-        off_network_m=off,
+        off_network_m=off_m,
         component=net.component[net.edge_u[edge]],
-        too_far=off > max_snap_m,
+        too_far=off_m > max_snap_m,
     )
 
 
@@ -185,17 +190,75 @@ def _project_xy(from_crs, to_crs, x: np.ndarray, y: np.ndarray) -> tuple[np.ndar
 def snap_geoseries(net: WalkNetwork, geometry, *, max_snap_m: float = 500.0, main_only: bool = False) -> Snapped:
     """Snap a GeoSeries (any CRS); polygons are represented by a point guaranteed to lie inside them."""
     geoms = np.asarray(geometry.values, dtype=object)
-    x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN for non-points, replaced below
+    if kernels.THREADS > 1 and geoms.size >= 2 * _PIECE and net.n_edges > 0:
+        snapped = _snap_in_pieces(net, geometry, geoms, max_snap_m, main_only)
+        if snapped is not None:
+            return snapped
+    x, y, not_point = _point_xy(geoms)
+    if geometry.crs is not None and geometry.crs != net.crs:  # project coordinates, not geometry objects
+        x, y = _project_xy(geometry.crs, net.crs, x, y)
+    x, y = _inside_points(net, geometry, not_point, x, y)
+    return snap_points(net, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), max_snap_m=max_snap_m,
+                       main_only=main_only)
+
+
+def _point_xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y of each geometry (NaN for a non-point) and which ones are not points."""
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
     # only a NaN x can be a non-point (or an empty point, kept as a point): type ids of those alone, where asking
     # every one of 3.57 M points cost ≈ 0.1 s
     maybe = np.flatnonzero(np.isnan(x))
     not_point = np.zeros(geoms.size, dtype=bool)
     not_point[maybe] = shapely.get_type_id(geoms[maybe]) != 0
-    if geometry.crs is not None and geometry.crs != net.crs:  # project coordinates, not geometry objects
-        x, y = _project_xy(geometry.crs, net.crs, x, y)
-    if not_point.any():
-        inside = geometry[not_point].to_crs(net.crs).representative_point()
-        x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
-        x[not_point], y[not_point] = inside.x.to_numpy(), inside.y.to_numpy()
-    return snap_points(net, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), max_snap_m=max_snap_m,
-                       main_only=main_only)
+    return x, y, not_point
+
+
+def _inside_points(net: WalkNetwork, geometry, not_point: np.ndarray, x: np.ndarray,
+                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x, y (in the network's CRS) with each non-point replaced by a point guaranteed to lie inside it."""
+    if not not_point.any():
+        return x, y
+    inside = geometry[not_point].to_crs(net.crs).representative_point()
+    x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+    x[not_point], y[not_point] = inside.x.to_numpy(), inside.y.to_numpy()
+    return x, y
+
+
+#: Points per piece when reading coordinates, projecting and searching overlap (`_snap_in_pieces`).
+_PIECE = 200_000
+
+
+def _snap_in_pieces(net: WalkNetwork, geometry, geoms: np.ndarray, max_snap_m: float,
+                    main_only: bool) -> Snapped | None:
+    """`snap_geoseries` for many points, piece by piece: this thread reads a piece's coordinates from the geometry
+    objects (shapely holds the GIL: ≈ 0.2 s for 3.57 M points) while the kernel threads project and search the
+    pieces before it. Each point is projected and searched on its own, so the answer is the one-piece run's bit for
+    bit. None when a coordinate is not finite (the caller then takes the one-piece path and its message)."""
+    from pyproj import Transformer
+
+    n = geoms.size
+    grid = _edge_grid(net, main_only)
+    x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, ends = grid
+    project = geometry.crs is not None and geometry.crs != net.crs
+    edge, foot_t, off_m = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
+
+    def search(lo: int, hi: int, x: np.ndarray, y: np.ndarray, not_point: np.ndarray) -> bool:
+        if project:
+            x, y = Transformer.from_crs(geometry.crs, net.crs, always_xy=True).transform(x, y)
+        if not_point.any():  # GIL-bound, but rare: polygons given as residences
+            x, y = _inside_points(net, geometry.iloc[lo:hi], not_point, x, y)
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            return False
+        edge[lo:hi], foot_t[lo:hi], off_m[lo:hi] = snap_kernels.grid_nearest_edges(
+            x, y, x0, y0, cell_m, nx, ny, cell_ptr, cell_edges, *ends, parallel=False)
+        return True
+
+    jobs = []
+    for lo in range(0, n, _PIECE):
+        hi = min(n, lo + _PIECE)
+        x, y, not_point = _point_xy(geoms[lo:hi])
+        jobs.append(kernels.thread_pool().submit(search, lo, hi, x, y, not_point))
+    if not all([job.result() for job in jobs]):
+        return None
+    return _snapped(net, edge, foot_t, off_m, max_snap_m)
