@@ -133,3 +133,32 @@ def test_reach_on_threads_side_by_side_equals_scipy_and_the_one_thread_run(monke
         for field in ("src", "dst", "dist_m"):
             np.testing.assert_array_equal(getattr(got, field), getattr(alone, field))
     assert not kernels._SCRATCH  # the lent working arrays are dropped when the last search ends
+
+
+def test_blocks_taking_turns_run_each_block_once_and_hand_back_an_error(monkeypatch):
+    """`kernels._take_turns` (blocks of two searches at once alternate on the kernel threads): every block runs
+    exactly once, two callers at once both complete, and a block's error reaches its caller (no hang)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+    lock = threading.Lock()
+
+    def recorder(name: str):
+        def run(k: int) -> None:
+            with lock:
+                seen[name].append(k)
+        return run
+
+    with ThreadPoolExecutor(2) as callers:
+        list(callers.map(lambda name: kernels._take_turns(recorder(name), 57), ["a", "b"]))
+    assert sorted(seen["a"]) == list(range(57)) and sorted(seen["b"]) == list(range(57))
+    kernels._take_turns(recorder("a"), 0)  # nothing to run: returns at once
+
+    def failing(k: int) -> None:
+        if k == 5:
+            raise ValueError("block 5 failed")
+
+    with pytest.raises(ValueError, match="block 5 failed"):
+        kernels._take_turns(failing, 40)

@@ -283,6 +283,42 @@ def thread_pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _take_turns(run_block, n_blocks: int) -> None:
+    """run_block(k) for every k < n_blocks on the kernel threads, at most THREADS of them queued at once, each finished
+    block queueing the next. Why: two searches running at once (the coverage kinds) then take turns on the threads,
+    so both finish about together and their single-threaded tails overlap; with all blocks queued at once, one
+    search waited for the other's whole queue and its tail ran alone at the end. Re-raises a block's error."""
+    lock, finished = threading.Lock(), threading.Event()
+    state = {"next": 0, "running": 0, "error": None}
+
+    def queue_next() -> None:  # under the lock
+        if state["error"] is None and state["next"] < n_blocks:
+            state["running"] += 1
+            thread_pool().submit(step, state["next"])
+            state["next"] += 1
+
+    def step(k: int) -> None:
+        try:
+            run_block(k)
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller)
+            with lock:
+                state["error"] = state["error"] or exc
+        with lock:
+            state["running"] -= 1
+            queue_next()
+            if state["running"] == 0:
+                finished.set()
+
+    if n_blocks == 0:
+        return
+    with lock:
+        for _ in range(min(THREADS, n_blocks)):
+            queue_next()
+    finished.wait()
+    if state["error"] is not None:
+        raise state["error"]
+
+
 class _InOrder:
     """The answer's (source, destination, metres) arrays, filled block by block in source order while blocks of
     sources finish on the kernel threads in any order: a block whose turn has not come is kept (copied) until it has.
@@ -369,7 +405,7 @@ def bounded_reach(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, li
             answer.put(k, *sc.run(blocks[k], *args))
             scratch.give_back(sc)  # not after an error: its arrays may not be reset
 
-        list(thread_pool().map(block, range(len(blocks))))
+        _take_turns(block, len(blocks))
         return answer.answer()
 
 
