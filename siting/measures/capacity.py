@@ -59,8 +59,12 @@ def required_capacity(kind: str, households: np.ndarray, population: np.ndarray,
 def coverage_rate(households: np.ndarray, covered: np.ndarray) -> float:
     """Share of households inside the walking circle (0..1); NaN when there are no households."""
     households = np.asarray(households, dtype=np.float64)
-    total = households.sum()
-    return float(households[np.asarray(covered, dtype=bool)].sum() / total) if total > 0 else float("nan")
+    return share_of(households[np.asarray(covered, dtype=bool)].sum(), households.sum())
+
+
+def share_of(part: float, whole: float) -> float:
+    """part / whole (a coverage rate from sums already taken); NaN when the whole is not positive."""
+    return float(part / whole) if whole > 0 else float("nan")
 
 
 def facility_provision(
