@@ -102,8 +102,8 @@ def run_siting(city, profile, limits, args) -> dict:
 
 
 def answers_siting(city, limits) -> np.ndarray:
-    from siting.network.routing import nearest_source
     from siting.inputs.schema import ELDERLY
+    from siting.network.routing import nearest_source
     from siting.network.snap import snap_points
 
     net, _, fac, _ = city
@@ -228,16 +228,18 @@ def worker(args) -> None:
         from siting.heap import share_one_arena
 
         share_one_arena()  # first thing, as the `siting` command does
-    from siting.inputs.profiles import load_profile
     from synthetic_city import make_city
+
+    from siting.inputs.profiles import load_profile
 
     city = make_city(args.residents, seed=args.seed, households_per_point=args.households_per_point)
     profile = load_profile("national")
     limits = _limits(profile)
     # import everything the method needs before the peak is reset
-    import pandana  # noqa: F401
     import networkx  # noqa: F401
+    import pandana  # noqa: F401
     import scipy.optimize  # noqa: F401
+
     import siting.coverage  # noqa: F401
 
     gc.collect()

@@ -15,9 +15,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the synthetic inputs and the offline browser set-up of the tests
 
-from siting.reports.maps import coverage_map, save_map  # noqa: E402
-from siting.output import write_text  # noqa: E402
 from test_maps import make_inputs  # noqa: E402
+
+from siting.output import write_text  # noqa: E402
+from siting.reports.maps import coverage_map, save_map  # noqa: E402
 
 
 def render_seconds(paths: list[Path]) -> list[float | None]:

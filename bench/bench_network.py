@@ -66,13 +66,13 @@ def worker_polygons(residents: int, n_fac: int, rings: int, seed: int) -> dict:
     summing the time of its merge + buffer tasks. CPU seconds of the first call add up all threads."""
     import numpy as np
     import pandas as pd
+    from synthetic_city import make_city
 
     import siting.network.isochrones as iso
-    from siting.network import kernels
     from siting.inputs.profiles import load_profile
     from siting.inputs.schema import ELDERLY
+    from siting.network import kernels
     from siting.network.snap import snap_geoseries
-    from synthetic_city import make_city
 
     net, _, fac, cand = make_city(residents, seed=seed)
     profile = load_profile("national")
@@ -144,8 +144,9 @@ def main() -> None:
         print("RESULT " + json.dumps(worker_polygons(args.residents, args.facilities, args.rings, args.seed)))
         return
 
-    from siting.output import write_text
     from synthetic_city import make_city, parse_size, write_pbf
+
+    from siting.output import write_text
 
     header = ["# Network loading and catchment polygons", "",
               f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}. Every figure is a fresh process.", "",

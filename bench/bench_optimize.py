@@ -36,16 +36,25 @@ import pyproj
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from siting.errors import OptimizationError  # noqa: E402
-from siting.measures import required_capacity  # noqa: E402
-from siting.optimize import LSCP, MCLP, CapacitatedCoverage, PCenter, PMedian, cbc_command, pulp_status_text  # noqa: E402
-from siting.optimisation.reduce import Pairs  # noqa: E402
-from siting.output import write_text  # noqa: E402
-from siting.inputs.profiles import load_profile  # noqa: E402
-from siting.network.routing import reach  # noqa: E402
-from siting.inputs.schema import ELDERLY  # noqa: E402
-from siting.network.snap import snap_geoseries  # noqa: E402
 from synthetic_city import UTM_50N, make_city  # noqa: E402
+
+from siting.errors import OptimizationError  # noqa: E402
+from siting.inputs.profiles import load_profile  # noqa: E402
+from siting.inputs.schema import ELDERLY  # noqa: E402
+from siting.measures import required_capacity  # noqa: E402
+from siting.network.routing import reach  # noqa: E402
+from siting.network.snap import snap_geoseries  # noqa: E402
+from siting.optimisation.reduce import Pairs  # noqa: E402
+from siting.optimize import (  # noqa: E402
+    LSCP,
+    MCLP,
+    CapacitatedCoverage,
+    PCenter,
+    PMedian,
+    cbc_command,
+    pulp_status_text,
+)
+from siting.output import write_text  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SF = HERE.parent / "tests" / "data" / "spopt" / "SF_network_distance_candidateStore_16_censusTract_205_new.csv"
@@ -125,7 +134,10 @@ def _spopt_child(queue, model: str, dense: np.ndarray, weights, radius: float, p
     """One spopt model in a child process (so a runaway build can be stopped); puts (objective, seconds, status, gap)."""
     warnings.simplefilter("ignore")
     import pulp
-    from spopt.locate import LSCP as SL, MCLP as SM, PCenter as SC, PMedian as SP
+    from spopt.locate import LSCP as SL
+    from spopt.locate import MCLP as SM
+    from spopt.locate import PCenter as SC
+    from spopt.locate import PMedian as SP
 
     start = time.perf_counter()
     solver = cbc_command(msg=False, timeLimit=time_limit_s)

@@ -27,8 +27,8 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 
-from siting.network import WalkNetwork, network_from_arrays
 from siting.inputs.schema import ELDERLY, NURSERY
+from siting.network import WalkNetwork, network_from_arrays
 
 CENTRE_LON, CENTRE_LAT = 118.9, 42.27  # Chifeng, Inner Mongolia
 UTM_50N = "EPSG:32650"

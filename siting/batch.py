@@ -17,9 +17,9 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from .errors import SitingError
-from .output import ensure_writable_dir, write_csv
 from .inputs.project import load_project, read_toml
 from .inputs.validate import check_number
+from .output import ensure_writable_dir, write_csv
 
 Progress = Callable[[str], None]
 

@@ -245,8 +245,8 @@ def optimize(project_file, model, p, budget, solver, time_limit_s, gap_rel, outp
 @planner_errors
 def check(developments, facilities_path, network_path, profile, as_of, output, tiles, pdf):
     """四同步 check: facilities planned, built, accepted and delivered with the housing of new developments."""
-    from .inputs.profiles import load_profile
     from .checks.sync import run_check
+    from .inputs.profiles import load_profile
 
     result, paths = run_check(developments, load_profile(profile), network_path, output,
                               as_of.date() if as_of else None, facilities_path=facilities_path, tiles=tiles, pdf=pdf)

@@ -42,9 +42,9 @@ def register(main: click.Group) -> None:
     def projection(table: str, profile: str, beds_per_1000_elderly, area_type: str, existing_seats: float,
                    existing_beds: float, existing_floor_area_m2: float, output: str) -> None:
         """Required childcare seats, elderly-care beds and floor area per year from a population projection."""
-        from .output import write_csv
         from .inputs.profiles import load_profile
         from .optimisation.projection import project_demand, read_projection
+        from .output import write_csv
 
         result = project_demand(read_projection(table), load_profile(profile), beds_per_1000_elderly=beds_per_1000_elderly,
                                 area_type=area_type, existing_seats=existing_seats, existing_beds=existing_beds,

@@ -14,11 +14,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .inputs.schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
 from .measures import capacity as measures
 from .network import WalkNetwork, kernels
 from .network.isochrones import catchment_polygons
 from .network.routing import Reach, nearest_source, prepare_destinations, reach
-from .inputs.schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
 from .network.snap import Snapped, snap_geoseries
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,17 @@ from .optimisation.joint import CapacitatedCoverage, JointCoverage, KindDemand
 from .optimisation.median import PCenter, PMedian  # noqa: F401
 from .optimisation.reduce import Pairs
 from .optimisation.solvers import (  # status names and CBC helpers stay importable from here
-    FEASIBLE_GAP_LIMIT, FEASIBLE_TIME_LIMIT, INFEASIBLE, NOT_SOLVED, OPTIMAL, SOLVERS, STOPPED_WALL_CLOCK, UNBOUNDED,
-    cbc_bound_from_log, cbc_command, pulp_status_text,
+    FEASIBLE_GAP_LIMIT,
+    FEASIBLE_TIME_LIMIT,
+    INFEASIBLE,
+    NOT_SOLVED,
+    OPTIMAL,
+    SOLVERS,
+    STOPPED_WALL_CLOCK,
+    UNBOUNDED,
+    cbc_bound_from_log,
+    cbc_command,
+    pulp_status_text,
 )
 
 __all__ = [

@@ -17,13 +17,21 @@ import pandas as pd
 
 from . import __version__
 from .coverage import CoverageResult, analyse_coverage
-from .inputs.candidates import CandidateTables
 from .errors import ConfigError, listed
-from .network import WalkNetwork, load_network, network_cache_dir
-from .output import ensure_writable_dir, file_sha256, json_safe, output_set, write_csv, write_gpkg, write_json
+from .inputs.candidates import CandidateTables
 from .inputs.project import Project, load_project
 from .inputs.schema import CAPACITY_COLUMN, FACILITY_COLUMNS, KINDS
+from .network import WalkNetwork, load_network, network_cache_dir
 from .network.snap import walking_points
+from .output import (
+    ensure_writable_dir,
+    file_sha256,
+    json_safe,
+    output_set,
+    write_csv,
+    write_gpkg,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -293,7 +301,10 @@ def write_coverage_outputs(project: Project, inputs: Inputs, result: CoverageRes
         })
         unit_sheets = []
         if indicators is not None:
-            from .reports.indicator_outputs import indicator_sheets, write_indicator_outputs
+            from .reports.indicator_outputs import (
+                indicator_sheets,
+                write_indicator_outputs,
+            )
 
             summary["units"] = indicators.summary
             unit_sheets = indicator_sheets(indicators)  # indicators.xlsx, and coverage.xlsx after the run's own sheets

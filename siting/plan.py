@@ -13,13 +13,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .measures import capacity as measures
-from .inputs.candidates import CandidateTables
 from .errors import ConfigError
-from .network.routing import reach
+from .inputs.candidates import CandidateTables
 from .inputs.schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS
-from .network.snap import snap_geoseries
 from .inputs.validate import check_optimize
+from .measures import capacity as measures
+from .network.routing import reach
+from .network.snap import snap_geoseries
 
 Progress = Callable[[str], None]
 SITE_COLUMNS = ["site_id", "kind", "action", "size", "cost", "lon", "lat", "households_newly_covered", "colocated"]
@@ -221,7 +221,14 @@ def _unit_needs(levels: list[str], reach_share: float | None, kind: str, res, ex
     """The units' rows for one kind, checked before the solver: an OptimizationError naming every unit no candidate
     can serve. Columns are the `existing` facilities' rows (any kind) then the candidates; `is_existing` marks this
     kind's open facilities, `can_open` the candidates that may get one."""
-    from .optimisation.units import CENTRE_LEVEL, UnitLevel, centre_needs, combine, station_needs, unit_column
+    from .optimisation.units import (
+        CENTRE_LEVEL,
+        UnitLevel,
+        centre_needs,
+        combine,
+        station_needs,
+        unit_column,
+    )
 
     site_ids = np.concatenate([existing["fac_id"].astype(str).to_numpy(), cand["site_id"].astype(str).to_numpy()])
     centres = CENTRE_LEVEL in levels and kind == ELDERLY
@@ -453,10 +460,10 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
     `[optimize]` table."""
     import shapely
 
-    from .reports.maps import coverage_map, save_map
-    from .output import write_csv, write_json
-    from .pipeline import timed_progress, run_coverage, write_coverage_outputs
     from .inputs.project import Project, load_project
+    from .output import write_csv, write_json
+    from .pipeline import run_coverage, timed_progress, write_coverage_outputs
+    from .reports.maps import coverage_map, save_map
 
     project = project_file if isinstance(project_file, Project) else load_project(project_file, **(overrides or {}))
     project.optimize, notes = check_optimize(project.optimize, command_line=settings, file=project.path)
@@ -495,7 +502,9 @@ def run_optimize(project_file, *, progress: Progress | None = None, overrides: d
                      proposed=proposed, newly_covered=plan.newly_covered, tiles=project.tiles,
                      tianditu_key=project.tianditu_key, network=run.inputs.network)
     paths["plan_map"] = save_map(m, project.map_path.with_name(project.map_path.stem + "_plan.html"))
-    from .reports.report import write_coverage_report  # the run's report again, with the before/after chart and the plan map
+    from .reports.report import (
+        write_coverage_report,  # the run's report again, with the before/after chart and the plan map
+    )
 
     summary = json.loads(run.outputs["summary"].read_text(encoding="utf-8"))
     extra = []

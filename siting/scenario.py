@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .inputs.candidates import CandidateTables
 from .errors import ConfigError
-from .output import ensure_writable_dir, file_sha256, write_csv, write_text
+from .inputs.candidates import CandidateTables
 from .inputs.project import SCHEMA as PROJECT_SCHEMA
 from .inputs.project import Project, parse_project, read_toml
-from .inputs.validate import check_optimize_values
 from .inputs.schema import CAPACITY_UNIT, KINDS
+from .inputs.validate import check_optimize_values
+from .output import ensure_writable_dir, file_sha256, write_csv, write_text
 
 Progress = Callable[[str], None]
 
@@ -570,7 +570,11 @@ def write_comparison(results: Sequence[ScenarioResult], output: str | os.PathLik
 
         extra.append(Section("units", "单元 Units", [_units_html(results)]))
     if any(r.unit_tables for r in results):  # the project names units: every unit's verdicts against the first scenario
-        from .reports.unit_report import UNIT_CHANGES_FILE, unit_changes, unit_changes_section
+        from .reports.unit_report import (
+            UNIT_CHANGES_FILE,
+            unit_changes,
+            unit_changes_section,
+        )
 
         unit_change = unit_changes(results)
         paths["unit_changes_csv"] = write_csv(out / UNIT_CHANGES_FILE, unit_change)

@@ -5,8 +5,14 @@ each loaded layer's renderer (and, graduated or categorised, its features per co
 import json
 import sys
 
-from qgis.core import (QgsApplication, QgsExpressionContextUtils, QgsProcessingContext, QgsProcessingFeedback,
-                       QgsProject, QgsRenderContext)
+from qgis.core import (
+    QgsApplication,
+    QgsExpressionContextUtils,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRenderContext,
+)
 
 app = QgsApplication([], False)
 app.initQgis()

@@ -8,8 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from siting.network import routing
-from siting.network import WalkNetwork
+from siting.network import WalkNetwork, routing
 from siting.network.snap import Snapped
 
 #: Dense working memory per Dijkstra batch, in matrix cells (float64): 2e7 cells = 160 MB.

@@ -10,15 +10,15 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
-
-from siting.inputs import tiles
-from siting.reports import basemaps
-from siting.inputs.coords import wgs84_to_gcj02
-from siting.errors import ConfigError
-from siting.reports.maps import coverage_map, save_map
-from siting.network import load_network, network_from_arrays
-from test_maps import make_inputs
 from conftest import SAMPLE
+from test_maps import make_inputs
+
+from siting.errors import ConfigError
+from siting.inputs import tiles
+from siting.inputs.coords import wgs84_to_gcj02
+from siting.network import load_network, network_from_arrays
+from siting.reports import basemaps
+from siting.reports.maps import coverage_map, save_map
 
 REPO = Path(__file__).resolve().parents[1]
 

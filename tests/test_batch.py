@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from siting.batch import job_folder, run_batch, run_job
-
 from conftest import shared_file
 from test_scenario import write_area
+
+from siting.batch import job_folder, run_batch, run_job
 
 OSM = shared_file("bupt_beijing", "map.osm")
 

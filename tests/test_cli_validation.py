@@ -17,8 +17,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import Workbook, load_workbook
-from test_bad_inputs import (FAC_HEADER, FACILITIES, GRID_LAT, GRID_LON, RES_HEADER, RESIDENCES, csv_text, edit,
-                             run_cli, snapshot, write_study_area)
+from test_bad_inputs import (
+    FAC_HEADER,
+    FACILITIES,
+    GRID_LAT,
+    GRID_LON,
+    RES_HEADER,
+    RESIDENCES,
+    csv_text,
+    edit,
+    run_cli,
+    snapshot,
+    write_study_area,
+)
 
 #: Candidate sites on grid nodes: id, name, cost, largest floor area (m²) / seats, lon, lat.
 CANDIDATES = [
@@ -291,8 +302,8 @@ def test_all_capacities_zero_is_said(area):
 def test_pulp_calls_raise_no_deprecation_warning():
     """The CBC route (pulp's model, CBC through COIN_CMD) and the time-phased plan use pulp's current API: with
     deprecation warnings turned into errors both still solve, to the optimum found by brute force."""
-    from siting.optimize import MCLP
     from siting.optimisation.projection import phase_openings
+    from siting.optimize import MCLP
 
     reach_m = np.array([[100.0, np.inf, 300.0], [np.inf, 200.0, 250.0], [400.0, np.inf, np.inf]])
     with warnings.catch_warnings():

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from siting.errors import ConfigError
 from siting.inputs.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
@@ -18,7 +19,6 @@ from siting.inputs.coords import (
     wgs84_to_gcj02,
 )
 from siting.inputs.crs import metric_crs_for
-from siting.errors import ConfigError
 
 GEOD = pyproj.Geod(ellps="WGS84")
 

@@ -17,14 +17,27 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
+from test_bad_inputs import (
+    FAC_HEADER,
+    FACILITIES,
+    GRID_LAT,
+    GRID_LON,
+    RES_HEADER,
+    RESIDENCES,
+    csv_text,
+    edit,
+    grid_ways,
+    osm_xml,
+    run_cli,
+    write,
+    write_study_area,
+)
+from test_measures import X0, Y0, _points, layers, profile, street  # noqa: F401  (fixtures)
 
 from siting.coverage import analyse_coverage
-from siting.network import load_network
 from siting.inputs.osm_features import read_osm_residential_buildings
+from siting.network import load_network
 from siting.pipeline import report_coverage
-from test_bad_inputs import (FAC_HEADER, FACILITIES, GRID_LAT, GRID_LON, RES_HEADER, RESIDENCES, csv_text, edit,
-                             grid_ways, osm_xml, run_cli, write, write_study_area)
-from test_measures import X0, Y0, _points, layers, profile, street  # noqa: F401  (fixtures)
 
 DATA = Path(__file__).resolve().parent / "data"
 UTM50 = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True)
@@ -155,8 +168,8 @@ def test_the_kinds_side_by_side_give_the_serial_run_bit_for_bit(campus, monkeypa
     of both kinds (one of them on a fragment) and residences farther than max_snap_m: the same tables, summary and
     pairs, byte for byte."""
     from siting import coverage
-    from siting.network import kernels
     from siting.inputs.profiles import load_profile
+    from siting.network import kernels
 
     net, residences = campus
     rng = np.random.default_rng(3)

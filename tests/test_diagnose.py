@@ -5,13 +5,13 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from conftest import shared_file
 
-from siting.inputs.coords import wgs84_to_bd09, wgs84_to_gcj02
 from siting.checks.diagnose import check_layer_against_network
 from siting.errors import InputError
-from siting.network import load_network
+from siting.inputs.coords import wgs84_to_bd09, wgs84_to_gcj02
 from siting.inputs.osm_features import read_osm_residential_buildings
-from conftest import shared_file
+from siting.network import load_network
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_bad_inputs import write_study_area
 
 from siting.output import STAGING_PREFIX, recover_output_folder
 from siting.pipeline import run_coverage
-from test_bad_inputs import write_study_area
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
 

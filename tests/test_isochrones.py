@@ -9,11 +9,11 @@ import networkx as nx
 import numpy as np
 import pytest
 import shapely
-
-from siting.network.isochrones import catchment_polygons, iter_reached_segments
-from siting.network import load_network
-from siting.network.snap import snap_points
 from conftest import SAMPLE, shared_file
+
+from siting.network import load_network
+from siting.network.isochrones import catchment_polygons, iter_reached_segments
+from siting.network.snap import snap_points
 
 REPO = Path(__file__).resolve().parents[1]
 BUFFER_M = 25.0

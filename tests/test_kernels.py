@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import shapely
-
-from siting.network import kernels, routing
-from siting.network import load_network
-from siting.network.snap import snap_points
 import scipy_reference
+import shapely
 from conftest import shared_file
+
+from siting.network import kernels, load_network, routing
+from siting.network.snap import snap_points
 
 EXTRACTS = [("bupt_beijing", "map.osm"), ("hk_osm_tst", "hong-kong_china_tst.osm")]
 

@@ -13,8 +13,8 @@ import pytest
 import shapely
 from openpyxl import Workbook
 
-from siting.inputs import coords
 from siting.errors import ConfigError, InputError
+from siting.inputs import coords
 from siting.inputs.layers import (
     estimate_households_from_buildings,
     facilities_from_frame,

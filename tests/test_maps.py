@@ -10,8 +10,8 @@ import pytest
 from shapely.geometry import Point
 
 from siting.errors import ConfigError, InputError
-from siting.reports.maps import aggregate_to_grid, coverage_map, save_map
 from siting.inputs.schema import KINDS
+from siting.reports.maps import aggregate_to_grid, coverage_map, save_map
 
 ELDERLY, NURSERY = KINDS
 EVIL = "<script>alert(1)</script>"

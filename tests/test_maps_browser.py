@@ -11,10 +11,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from siting.reports.maps import aggregate_to_grid, coverage_map, save_map
-from siting.inputs.schema import KINDS
 from test_maps import EVIL, make_inputs
+
+from siting.inputs.schema import KINDS
+from siting.reports.maps import aggregate_to_grid, coverage_map, save_map
 
 pytestmark = pytest.mark.browser
 

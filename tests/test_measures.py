@@ -10,9 +10,9 @@ import pytest
 import shapely
 
 from siting.coverage import analyse_coverage
+from siting.inputs.profiles import load_profile
 from siting.measures import servable_share
 from siting.network import network_from_arrays
-from siting.inputs.profiles import load_profile
 from siting.network.routing import Reach
 
 UTM = "EPSG:32650"

@@ -9,14 +9,21 @@ import numpy as np
 import pandas as pd
 import pulp
 import pytest
+from conftest import shared_file
 
 from siting.errors import OptimizationError
 from siting.optimisation.base import _pairs_from_matrix
 from siting.optimize import (
-    LSCP, MCLP, CapacitatedCoverage, JointCoverage, KindDemand, PCenter, PMedian, cbc_bound_from_log, pulp_status_text,
+    LSCP,
+    MCLP,
+    CapacitatedCoverage,
+    JointCoverage,
+    KindDemand,
+    PCenter,
+    PMedian,
+    cbc_bound_from_log,
+    pulp_status_text,
 )
-
-from conftest import shared_file
 
 SOLVERS = ["cbc", "highs"]
 
@@ -312,8 +319,9 @@ def test_weighted_lscp_with_existing_equals_brute_force(solver):
 
 
 def test_dominated_rows_hand_matrix():
-    from siting.optimisation.reduce import dominated_rows
     import scipy.sparse as sp
+
+    from siting.optimisation.reduce import dominated_rows
 
     # row 1 = {0, 1} contains row 0 = {0}; row 2 = {1, 2} contains nothing smaller; row 3 = {0, 1, 2} contains rows 0-2
     inc = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [1, 1, 1]], float))

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
+from test_optimize import SOLVERS, _dense_median_cost, _nothing, random_instance
 
 from siting.optimisation.base import _pairs_from_matrix
-from siting.optimize import PMedian
 from siting.optimisation.benders import pmedian_lp_bound
-
-from test_optimize import SOLVERS, _dense_median_cost, _nothing, random_instance
+from siting.optimize import PMedian
 
 FRACTIONAL = [(51, 25, 10, 3), (62, 30, 12, 4), (68, 30, 12, 4), (153, 25, 10, 3)]
 """(seed, rows, candidates, p) of `random_instance` whose p-median LP relaxation is fractional (found by search)."""

@@ -13,16 +13,15 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.csgraph import shortest_path
 from scipy.spatial import Delaunay
-
-from siting.optimisation.deadline import Deadline
-from siting.optimisation.base import _pairs_from_matrix
-from siting.optimize import PMedian
-from siting.optimisation.benders import pmedian_lp_bound
-from siting.optimisation.branch import branch_and_cut
-from siting.optimisation.solvers import FEASIBLE_TIME_LIMIT, OPTIMAL
-
 from test_optimize import SOLVERS, _dense_median_cost
 from test_optimize_benders import best_plan, cases
+
+from siting.optimisation.base import _pairs_from_matrix
+from siting.optimisation.benders import pmedian_lp_bound
+from siting.optimisation.branch import branch_and_cut
+from siting.optimisation.deadline import Deadline
+from siting.optimisation.solvers import FEASIBLE_TIME_LIMIT, OPTIMAL
+from siting.optimize import PMedian
 
 
 def street_instance(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -179,8 +178,9 @@ def test_model_size_is_the_model_solved():
     its variables laid out as `_layout` says."""
     import re
 
-    from siting.optimisation.median import _reduce_assign
     from test_optimize import random_instance
+
+    from siting.optimisation.median import _reduce_assign
 
     cost, w = random_instance(8, n=30, m=10)
     res = PMedian.from_cost_matrix(cost, 3, weights=w).solve("cbc")

@@ -10,16 +10,20 @@ import itertools
 import numpy as np
 import pytest
 from scipy.optimize import linprog
+from test_optimize import SOLVERS, brute_force_capacitated, random_instance
 
-from siting.measures import required_capacity
-from siting.optimize import CapacitatedCoverage
-from siting.optimisation.capacitated import SiteReach, site_fill, swap_bounds, swap_search
-from siting.optimisation.reduce import Pairs, served_by_existing
 from siting.inputs.profiles import load_profile
 from siting.inputs.schema import ELDERLY
+from siting.measures import required_capacity
+from siting.optimisation.capacitated import (
+    SiteReach,
+    site_fill,
+    swap_bounds,
+    swap_search,
+)
+from siting.optimisation.reduce import Pairs, served_by_existing
 from siting.optimisation.solvers import highs_model, plan_violation
-
-from test_optimize import SOLVERS, brute_force_capacitated, random_instance
+from siting.optimize import CapacitatedCoverage
 
 VARIANTS = [(strong, reduce) for strong in ("lazy", "all", "none") for reduce in (True, False)]
 

@@ -11,8 +11,8 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from siting.optimize import LSCP
 from siting.optimisation.cover import cover_heuristic
+from siting.optimize import LSCP
 
 
 def random_cover(seed: int, unit: bool):

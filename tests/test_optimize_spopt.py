@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pulp
 import pytest
+from conftest import shared_file
 
 from siting.optimize import LSCP, MCLP, PCenter, PMedian, cbc_command
-
-from conftest import shared_file
 
 SOLVERS = ["cbc", "highs"]
 

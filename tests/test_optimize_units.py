@@ -11,9 +11,16 @@ import numpy as np
 import pytest
 
 from siting.errors import OptimizationError
+from siting.optimisation.units import (
+    UnitLevel,
+    centre_needs,
+    check_limits,
+    combine,
+    station_needs,
+    unit_level,
+    units_plan,
+)
 from siting.optimize import LSCP, MCLP, Pairs
-from siting.optimisation.units import (UnitLevel, centre_needs, check_limits, combine, station_needs, unit_level,
-                                   units_plan)
 
 LIMIT_M = 800.0
 SHARE = 0.5

@@ -22,7 +22,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from conftest import REPO, SAMPLE
 
 PACKAGE = REPO / "siting"

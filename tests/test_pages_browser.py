@@ -20,14 +20,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-
-from siting.reports import basemaps
-from siting.inputs.coords import wgs84_to_gcj02
-from siting.reports.maps import coverage_map, save_map
-from siting.inputs.schema import KIND_LABEL, KINDS
 from test_basemaps import grid_network
 from test_maps import make_inputs
 from test_maps_browser import ARTIFACTS, browser_context, count, page, screenshot  # noqa: F401  (fixtures)
+
+from siting.inputs.coords import wgs84_to_gcj02
+from siting.inputs.schema import KIND_LABEL, KINDS
+from siting.reports import basemaps
+from siting.reports.maps import coverage_map, save_map
 
 pytestmark = pytest.mark.browser
 from conftest import SAMPLE, SAMPLE_FILES
@@ -53,10 +53,10 @@ POSITIONS_JS = """() => {
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """One real run of each command on the embedded sample, with --pdf where the CLI offers it."""
-    from siting.plan import run_optimize
-    from siting.pipeline import run_coverage
-    from siting.scenario import run_scenarios
     from siting.checks.sync import run_check
+    from siting.pipeline import run_coverage
+    from siting.plan import run_optimize
+    from siting.scenario import run_scenarios
 
     if not Path(shutil.which("chromium") or "/usr/bin/chromium").exists():
         pytest.skip("no Chromium binary: run .ci/setup-chromium.sh")

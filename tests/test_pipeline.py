@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from conftest import SAMPLE, copy_sample_project
 
 from siting.cli import main
 from siting.errors import ConfigError, InputError
-from siting.pipeline import run_coverage
 from siting.inputs.project import load_project
+from siting.pipeline import run_coverage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -129,8 +128,8 @@ def test_layers_from_postgis_and_results_back(project_copy):
     """Residences read from a PostGIS table; result tables written back in one transaction (real server)."""
     import os
 
-    from siting.inputs.postgis import read_postgis_table, write_postgis_tables
     from siting.inputs.layers import read_residences
+    from siting.inputs.postgis import read_postgis_table, write_postgis_tables
 
     url = os.environ.get("SITING_TEST_POSTGIS_URL")
     if not url:

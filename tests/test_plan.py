@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLE, copy_sample_project
 
 from siting.inputs.candidates import read_candidates
-from siting.plan import optimise_project
-from siting.pipeline import run_coverage
 from siting.inputs.project import load_project
 from siting.network.routing import cost_matrix_m
 from siting.network.snap import snap_geoseries
+from siting.pipeline import run_coverage
+from siting.plan import optimise_project
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,14 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_scenario import OSM
+from test_scenario import PROJECT as SCENARIO_PROJECT
+from test_scenario import RESIDENCES as SCENARIO_RESIDENCES
 
 from siting.cli import main
-from siting.pipeline import run_coverage
 from siting.inputs.candidates import read_candidates
 from siting.inputs.project import load_project
 from siting.network.routing import cost_matrix_m
 from siting.network.snap import snap_geoseries
-from test_scenario import OSM, PROJECT as SCENARIO_PROJECT, RESIDENCES as SCENARIO_RESIDENCES
+from siting.pipeline import run_coverage
 
 UNITS = {"R1": "C1,S1", "R2": "C2,S1", "R3": "C3,S2", "R4": "C3,S2", "R5": "C1,S1", "R6": "C2,S1", "id": "unit_community,unit_street"}
 RESIDENCES = "".join(f"{line},{UNITS[line.split(',')[0]]}\n" for line in SCENARIO_RESIDENCES.splitlines())

@@ -17,7 +17,12 @@ import shapely
 from shapely.geometry import Point, Polygon
 
 from siting.errors import InputError
-from siting.inputs.postgis import is_postgis_url, read_postgis_table, redact_url, write_postgis_tables
+from siting.inputs.postgis import (
+    is_postgis_url,
+    read_postgis_table,
+    redact_url,
+    write_postgis_tables,
+)
 
 NO_SERVER = "no PostGIS server: set SITING_TEST_POSTGIS_URL, .ci/run starts one (.ci/setup-postgis.sh)"
 

@@ -11,7 +11,12 @@ import pytest
 
 from siting.errors import InputError, OptimizationError
 from siting.inputs.profiles import load_profile
-from siting.optimisation.projection import phase_openings, project_demand, projection_from_frame, read_projection
+from siting.optimisation.projection import (
+    phase_openings,
+    project_demand,
+    projection_from_frame,
+    read_projection,
+)
 
 JIXI_TABLE = Path(__file__).resolve().parents[1] / "data" / "jixi_projection.csv"
 

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
 from conftest import SAMPLE
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import copy_sample_project
 
+from siting.cli import main
 from siting.reports import report
 from siting.reports.charts import bar_chart, histogram_chart
-from siting.cli import main
-
-from conftest import copy_sample_project
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-
-from siting.network import routing
-from siting.network import load_network, network_from_arrays
-from siting.network.snap import snap_points
 from conftest import shared_file
+
+from siting.network import load_network, network_from_arrays, routing
+from siting.network.snap import snap_points
 
 
 def _random_points(net, n, seed):
@@ -178,7 +177,10 @@ def test_osmnx_graph_from_the_same_file_gives_the_same_distances():
 
 def test_pbf_and_bz2_give_identical_results_for_the_kindergartens():
     """Walking metres from every building to the nearest of the 11 OSM kindergartens, read from each format."""
-    from siting.inputs.osm_features import read_osm_facilities, read_osm_residential_buildings
+    from siting.inputs.osm_features import (
+        read_osm_facilities,
+        read_osm_residential_buildings,
+    )
     from siting.network.snap import snap_geoseries
 
     results = []

@@ -5,13 +5,16 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-
-from siting.network import kernels, routing
-from siting.network.isochrones import catchment_polygons, reached_segments, street_buffer
-from siting.network import load_network, network_from_arrays
-from siting.network.snap import snap_points
 import scipy_reference
 from conftest import shared_file
+
+from siting.network import kernels, load_network, network_from_arrays, routing
+from siting.network.isochrones import (
+    catchment_polygons,
+    reached_segments,
+    street_buffer,
+)
+from siting.network.snap import snap_points
 
 
 def _grid_network(seed: int, n: int = 14, spacing_m: float = 180.0, length_factor: np.ndarray | None = None):

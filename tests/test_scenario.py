@@ -11,7 +11,13 @@ import pytest
 
 from siting.errors import ConfigError
 from siting.pipeline import run_coverage
-from siting.scenario import coverage_changes, load_scenario, resolve_scenario, run_scenario, run_scenarios
+from siting.scenario import (
+    coverage_changes,
+    load_scenario,
+    resolve_scenario,
+    run_scenario,
+    run_scenarios,
+)
 
 SHARED = Path(__file__).resolve().parent / "data"
 OSM = SHARED / "bupt_beijing" / "map.osm"

@@ -15,7 +15,14 @@ import pytest
 import siting.optimisation.solvers as solvers
 from siting.errors import InputError
 from siting.optimisation.solvers import (
-    FEASIBLE_TIME_LIMIT, OPTIMAL, STOPPED_WALL_CLOCK, Milp, Solution, cbc_command, plan_violation, solve_milp,
+    FEASIBLE_TIME_LIMIT,
+    OPTIMAL,
+    STOPPED_WALL_CLOCK,
+    Milp,
+    Solution,
+    cbc_command,
+    plan_violation,
+    solve_milp,
 )
 
 SOLVERS = ["cbc", "highs"]
@@ -292,7 +299,13 @@ def test_run_lp_limit_counts_from_this_run_not_from_the_first():
 def test_with_bound_keeps_the_tighter_bound_and_proves_what_it_meets():
     """A bound proved outside the solver replaces a looser one (max: the smaller; min: the larger); a plan it meets
     becomes optimal, one it does not meet keeps the solver's status."""
-    from siting.optimisation.solvers import FEASIBLE_TIME_LIMIT, OPTIMAL, Solution, bound_proves, with_bound
+    from siting.optimisation.solvers import (
+        FEASIBLE_TIME_LIMIT,
+        OPTIMAL,
+        Solution,
+        bound_proves,
+        with_bound,
+    )
 
     x = np.zeros(1)
     sol = Solution(FEASIBLE_TIME_LIMIT, x, 100.0, 110.0, "cbc", 1.0)

@@ -12,13 +12,19 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAMPLE
 from shapely.geometry import Point, box
 
+from siting.checks.sync import (
+    check_developments,
+    judge_milestone,
+    parse_date,
+    read_developments,
+    run_check,
+)
 from siting.errors import InputError
-from siting.network import network_from_arrays
 from siting.inputs.profiles import load_profile
-from siting.checks.sync import check_developments, judge_milestone, parse_date, read_developments, run_check
-from conftest import SAMPLE
+from siting.network import network_from_arrays
 
 D = dt.date
 AS_OF = D(2024, 6, 30)

@@ -10,13 +10,12 @@ import time
 
 import numpy as np
 import pytest
+from test_optimize import SOLVERS, _dense_median_cost, random_instance
 
 from siting.optimisation import deadline as deadline_module
 from siting.optimisation import solvers
-from siting.optimize import LSCP, MCLP, PMedian
 from siting.optimisation.solvers import FEASIBLE_TIME_LIMIT, OPTIMAL
-
-from test_optimize import SOLVERS, _dense_median_cost, random_instance
+from siting.optimize import LSCP, MCLP, PMedian
 
 HONEST = (OPTIMAL, FEASIBLE_TIME_LIMIT)
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import copy_sample_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import copy_sample_project
 from scipy_reference import transport_lp_flow
+
 from siting.measures import capacity as measures
-from siting.network import flow_kernels
 from siting.measures import max_transport_flow, servable_share
-from siting.pipeline import run_coverage
+from siting.network import flow_kernels
 from siting.network.routing import Reach
+from siting.pipeline import run_coverage
 
 
 def _check_optimal(dst, src, n_dst, n_src, demand, capacity) -> np.ndarray:

@@ -24,21 +24,25 @@ import numpy as np
 import pandas as pd
 import pyproj
 import pytest
-from shapely.geometry import Point, Polygon, box
-
 from conftest import copy_sample_project
+from shapely.geometry import Point, Polygon, box
+from test_measures import TO_WGS, X0, Y0, straight_street  # the same straight street
 
 from siting.coverage import analyse_coverage
 from siting.errors import ConfigError, InputError
-from siting.reports.indicator_outputs import write_indicator_outputs
-from siting.measures.indicators import build_indicators, site_reach
 from siting.inputs.layers import read_table
-from siting.output import write_csv, write_json
 from siting.inputs.profiles import load_profile
 from siting.inputs.project import parse_project
-from siting.measures.units import apply_units, canonical_level, facility_levels, read_unit_layers, units_from_frame
-
-from test_measures import TO_WGS, X0, Y0, straight_street  # the same straight street
+from siting.measures.indicators import build_indicators, site_reach
+from siting.measures.units import (
+    apply_units,
+    canonical_level,
+    facility_levels,
+    read_unit_layers,
+    units_from_frame,
+)
+from siting.output import write_csv, write_json
+from siting.reports.indicator_outputs import write_indicator_outputs
 
 
 def lonlat(x: float, y: float) -> tuple[float, float]:

@@ -3,10 +3,15 @@ its verdict, its popup showing its own figures, the legend present, no script er
 from __future__ import annotations
 
 import pytest
-
-from siting.reports.maps import UNIT_VERDICT_COLORS, add_unit_choropleth, coverage_map, save_map
 from test_maps_browser import browser_context, page  # noqa: F401  (fixtures)
 from test_units import net, profile, run, unit_files  # noqa: F401  (fixtures)
+
+from siting.reports.maps import (
+    UNIT_VERDICT_COLORS,
+    add_unit_choropleth,
+    coverage_map,
+    save_map,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -60,6 +60,7 @@ def test_run_workbook_equals_the_csv_tables(tmp_path):
     import json
 
     from conftest import SAMPLE
+
     from siting.pipeline import run_coverage
     from siting.reports.run_workbook import write_run_workbook
 
@@ -109,8 +110,8 @@ def test_sample_run_workbooks_equal_the_csv_tables(tmp_path):
 
     from conftest import copy_sample_project
 
-    from siting.pipeline import run_coverage
     from siting.measures.units import LEVELS
+    from siting.pipeline import run_coverage
 
     run_coverage(copy_sample_project(tmp_path))
     out = tmp_path / "out"

@@ -7,8 +7,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from ..inputs.coords import bd09_to_wgs84, gcj02_to_wgs84
 from ..errors import InputError
+from ..inputs.coords import bd09_to_wgs84, gcj02_to_wgs84
 from ..network import WalkNetwork
 from ..network.snap import snap_points, walking_points
 

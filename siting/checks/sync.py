@@ -74,11 +74,18 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..inputs import columns, layers
-from ..measures import capacity as measures
 from ..errors import InputError
-from .sync_dates import DATE_CHECK_COLUMNS, MILESTONE_LABEL, MILESTONES, check_dates, date_check_note, parse_date  # noqa: F401
+from ..inputs import columns, layers
 from ..inputs.schema import CAPACITY_COLUMN, CAPACITY_UNIT, ELDERLY, KINDS, NURSERY
+from ..measures import capacity as measures
+from .sync_dates import (  # noqa: F401
+    DATE_CHECK_COLUMNS,
+    MILESTONE_LABEL,
+    MILESTONES,
+    check_dates,
+    date_check_note,
+    parse_date,
+)
 
 #: check id -> (housing milestone it compares, bilingual label); phase-level checks first.
 CHECKS: dict[str, tuple[str | None, str]] = {
@@ -723,9 +730,9 @@ def run_check(developments_path: str | os.PathLike, profile, network_path: str |
               pdf: bool = False) -> tuple[SyncResult, dict[str, Path]]:
     """Read, check and write the report: the Python form of `siting check`. `profile` is a name, path or Profile;
     `tiles` the map's online basemap options (siting.reports.basemaps), `pdf` also prints the report."""
+    from ..inputs.profiles import load_profile
     from ..network import load_network
     from ..output import ensure_writable_dir
-    from ..inputs.profiles import load_profile
 
     ensure_writable_dir(out_dir)
     if pdf:

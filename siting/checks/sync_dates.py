@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..inputs.columns import is_blank
 from ..errors import InputError
+from ..inputs.columns import is_blank
 
 MILESTONES: tuple[str, ...] = ("planning_approval", "construction_start", "completion_acceptance", "delivery")
 MILESTONE_LABEL: dict[str, str] = {

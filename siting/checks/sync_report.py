@@ -18,14 +18,14 @@ import pandas as pd
 from branca.element import Element
 from folium.utilities import JsCode
 
+from ..inputs.schema import KIND_LABEL, KINDS
+from ..inputs.tiles import parse_tiles, resolve_tianditu_key
+from ..output import ensure_writable_dir, file_sha256, write_csv, write_json
 from ..reports import basemaps, report
 from ..reports.charts import bar_chart
 from ..reports.map_parts import BOX_CSS, BoxControl, feature, geojson_layer, map_points
 from ..reports.maps import CATCHMENT_COLORS, save_map
-from ..output import ensure_writable_dir, file_sha256, write_csv, write_json
-from ..inputs.schema import KIND_LABEL, KINDS
 from .sync import INDICATOR, VERDICT_LABEL, SyncResult
-from ..inputs.tiles import parse_tiles, resolve_tianditu_key
 
 VERDICT_COLOR = {"pass": "#c7e9c0", "fail": "#fcbba1", "not_yet_due": "#deebf7", "missing_data": "#fdd49e"}
 FILES = {"html": "sync_report.html", "map": "sync_map.html", "csv": "sync_checks.csv",

@@ -22,9 +22,10 @@ import pandas as pd
 import pyproj
 import shapely
 
+from ..errors import ConfigError, InputError
 from .columns import (
-    DELIMITERS,
     DELIMITER_NAMES,
+    DELIMITERS,
     KIND_VALUES,
     check_kind_column_agrees,
     check_non_negative,
@@ -42,8 +43,14 @@ from .columns import (
     resolve_columns,
     spreadsheet_row,
 )
-from ..errors import ConfigError, InputError
-from .schema import AREA_TYPES, ELDERLY, FACILITY_COLUMNS, KINDS, NURSERY, RESIDENCE_COLUMNS
+from .schema import (
+    AREA_TYPES,
+    ELDERLY,
+    FACILITY_COLUMNS,
+    KINDS,
+    NURSERY,
+    RESIDENCE_COLUMNS,
+)
 from .textfile import ENCODINGS, Undecodable, decode_text, decodes, line_of
 
 log = logging.getLogger(__name__)

@@ -51,9 +51,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .tiles import parse_tiles
 from ..errors import ConfigError, nearest_names
 from .textfile import Undecodable, decode_text
+from .tiles import parse_tiles
 from .validate import check_number, check_optimize_values, minutes_list
 
 log = logging.getLogger(__name__)

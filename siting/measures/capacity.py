@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..inputs.schema import ELDERLY, NURSERY
 from ..network import flow_kernels, kernels
 from ..network.routing import Reach
-from ..inputs.schema import ELDERLY, NURSERY
 
 
 def area_codes(area_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

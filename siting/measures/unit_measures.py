@@ -16,9 +16,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import capacity as measures
-from ..network.routing import Reach
 from ..inputs.schema import CAPACITY_COLUMN, ELDERLY, KINDS, NURSERY
+from ..network.routing import Reach
+from . import capacity as measures
 from .units import PARENT_LEVELS, UnitLayer, parent_of
 
 #: Facility levels that count as elderly day care of a 社区 or village (a street centre inside a 社区 serves it too).

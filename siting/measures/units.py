@@ -119,7 +119,13 @@ def units_from_frame(frame: pd.DataFrame, *, level: str, source: str, columns: d
                      crs: str | None = None, coords: str = "wgs84") -> UnitLayer:
     """A unit layer from a read table (spatial file or PostGIS): ids checked unique, geometry polygons and valid,
     converted to WGS84, no two units overlapping."""
-    from ..inputs.columns import geometry_column_name, parse_ids, parse_names, resolve_columns, spreadsheet_row
+    from ..inputs.columns import (
+        geometry_column_name,
+        parse_ids,
+        parse_names,
+        resolve_columns,
+        spreadsheet_row,
+    )
     from ..inputs.layers import parse_geometry
 
     if len(frame) == 0:
@@ -170,7 +176,12 @@ def _optional_ids(frame: pd.DataFrame, column: str | None) -> list[str | None]:
 
 def _unit_area_types(frame: pd.DataFrame, source: str, column: str | None) -> list[str | None]:
     """new / existing where the layer says (小区类型), None where it does not: the residences' own types then apply."""
-    from ..inputs.columns import AREA_TYPE_VALUES, is_blank, normalise_header, spreadsheet_row
+    from ..inputs.columns import (
+        AREA_TYPE_VALUES,
+        is_blank,
+        normalise_header,
+        spreadsheet_row,
+    )
 
     if column is None:
         return [None] * len(frame)

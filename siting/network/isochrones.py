@@ -20,8 +20,8 @@ import numpy as np
 import shapely
 
 from . import kernels
-from .graph import WalkNetwork
 from .arrays import concat_ranges
+from .graph import WalkNetwork
 from .routing import csr_arrays, source_legs
 from .snap import Snapped
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+
 from . import kernels, snap_kernels
 from .graph import WalkNetwork
 

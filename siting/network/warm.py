@@ -6,8 +6,16 @@ import time
 import numpy as np
 
 from .flow_kernels import bipartite_max_flow, pool_by_source_set
-from .kernels import (bounded_node_distances, bounded_reach, by_node_both_ends, counting_order, nearest_node_source,
-                      nearest_via_ends, pair_sums, same_edge_pairs)
+from .kernels import (
+    bounded_node_distances,
+    bounded_reach,
+    by_node_both_ends,
+    counting_order,
+    nearest_node_source,
+    nearest_via_ends,
+    pair_sums,
+    same_edge_pairs,
+)
 from .snap_kernels import best_candidate_edges, grid_nearest_edges
 
 

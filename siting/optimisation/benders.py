@@ -131,7 +131,7 @@ class BendersMaster:
 
     def add_cuts(self, at: np.ndarray, which: np.ndarray | None = None) -> int:
         """Add each row's (or the rows `which`'s) most violated cut at the point `at`; returns how many."""
-        sorted_rows, m, n_rows = self.sorted_rows, self.m, self.n_theta
+        sorted_rows, n_rows = self.sorted_rows, self.n_theta
         d_k, before, _ = self._cuts(at)
         if which is None:
             which = np.arange(n_rows)
@@ -229,7 +229,7 @@ class BendersMaster:
         if sorted_rows.rows.size != self.n_theta:
             raise ValueError("restrict() would leave a row without any allowed site")
         self.sorted_rows = sorted_rows
-        h, k = self.h, self.cols.size
+        h = self.h
         basis = h.getBasis()
         if basis.valid:
             basic = np.array(basis.row_status) == highspy.HighsBasisStatus.kBasic

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .deadline import Deadline
 from .benders import MedianBound
+from .deadline import Deadline
 
 INTEGRAL_TOL = 1e-6
 """A master y within this of 0 or 1 counts as integral."""

@@ -26,7 +26,6 @@ import numpy as np
 
 from .solvers import run_lp
 
-
 STALE_BATCHES = 3
 """After a swap, batches of further swaps from the same ranked list tried before the bounds are computed anew (one LP
 per open site): 3 reached 1 % of the LP bound on the benchmark's planner city in 98 LPs against 184 when every swap

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from .deadline import Deadline
 from ..errors import InputError
 from .base import (
     SitingResult,
@@ -24,6 +23,7 @@ from .base import (
     _warn_unreachable,
 )
 from .cover import cover_heuristic
+from .deadline import Deadline
 from .reduce import (
     Pairs,
 )

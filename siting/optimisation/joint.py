@@ -11,9 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..network.arrays import concat_ranges
-from .deadline import Deadline
 from ..errors import InputError, OptimizationError
+from ..network.arrays import concat_ranges
 from .base import (
     SitingResult,
     _add_at_most,
@@ -31,6 +30,7 @@ from .base import (
     _vector,
 )
 from .capacitated import SiteReach, swap_search
+from .deadline import Deadline
 from .reduce import (
     Pairs,
     ReductionReport,

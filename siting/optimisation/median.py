@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..network.arrays import concat_ranges
-from .deadline import Deadline, as_deadline
 from ..errors import InputError, OptimizationError
+from ..network.arrays import concat_ranges
 from .base import (
     SitingResult,
     _add_at_most,
@@ -31,6 +30,7 @@ from .base import (
 from .benders import BendersMaster, MedianBound, pmedian_lp_bound
 from .branch import branch_and_cut
 from .cover import cover_heuristic
+from .deadline import Deadline, as_deadline
 from .reduce import (
     NearestFirst,
     Pairs,

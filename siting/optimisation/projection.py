@@ -256,7 +256,9 @@ def phase_openings(
     for t in years:
         opened = pulp.lpSum(capacity[j] * var for (j, tau), var in x.items() if tau <= t)
         model += opened + (short[t] if short else 0) >= required[t], f"meet_{t}"
-    from .solvers import cbc_command  # CBC without pulp 3.3's PULP_CBC_CMD deprecation warning
+    from .solvers import (
+        cbc_command,  # CBC without pulp 3.3's PULP_CBC_CMD deprecation warning
+    )
 
     solver = cbc_command(msg=False, timeLimit=time_limit_s)
     model.solve(solver)

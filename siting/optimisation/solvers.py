@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .deadline import Deadline
 from ..errors import InputError, OptimizationError
+from .deadline import Deadline
 
 OPTIMAL = "optimal"
 FEASIBLE_TIME_LIMIT = "feasible (time limit)"

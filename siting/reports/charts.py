@@ -91,7 +91,9 @@ def histogram_chart(chart_id: str, title: str, values: dict[str, np.ndarray], we
 
 def _figure(height_in: float):
     import matplotlib
-    from matplotlib.figure import Figure  # no pyplot: no global state, safe in worker threads
+    from matplotlib.figure import (
+        Figure,  # no pyplot: no global state, safe in worker threads
+    )
 
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # a missing CJK font is the browser's job
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "siting", "font.family": "sans-serif",

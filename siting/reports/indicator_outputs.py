@@ -10,10 +10,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..measures.indicators import FAIL, PASS, Indicators
-from .report import Section, Table
 from ..inputs.schema import ELDERLY
+from ..measures.indicators import FAIL, PASS, Indicators
 from ..measures.units import LEVELS
+from .report import Section, Table
 from .workbook import Column, Sheet, write_workbook
 
 #: Chinese headers (with units) of the unit sheets, by column; formats by name (siting.reports.workbook.FORMATS).

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import folium
 import geopandas as gpd
+from branca.element import MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
-from branca.element import MacroElement
 from shapely.geometry import mapping
 
 COORD_DECIMALS = 5  # about 1 m: enough to draw, small enough to keep 20 000 points light

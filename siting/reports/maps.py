@@ -23,12 +23,12 @@ from branca.element import Element, Figure
 from folium.utilities import JsCode
 from shapely.geometry import box
 
-from . import basemaps
 from ..errors import InputError
-from .map_parts import BOX_CSS, BoxControl, feature, geojson_layer, map_points
-from ..output import atomic_path
 from ..inputs.schema import CAPACITY_COLUMN, CAPACITY_UNIT, KIND_LABEL, KINDS
 from ..inputs.tiles import parse_tiles, resolve_tianditu_key
+from ..output import atomic_path
+from . import basemaps
+from .map_parts import BOX_CSS, BoxControl, feature, geojson_layer, map_points
 
 STATIC_LEAFLET = Path(__file__).resolve().parent / "static" / "leaflet"
 

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .charts import Chart, bar_chart, histogram_chart
 from ..errors import InputError
-from ..output import write_text
 from ..inputs.schema import CAPACITY_UNIT, KIND_LABEL, KINDS
+from ..output import write_text
+from .charts import Chart, bar_chart, histogram_chart
 
 REPORT_FILE = "report.html"
 PDF_FILE = "report.pdf"

@@ -10,9 +10,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from ..inputs.schema import CAPACITY_UNIT, KIND_LABEL, KINDS
 from . import report
 from .charts import bar_chart
-from ..inputs.schema import CAPACITY_UNIT, KIND_LABEL, KINDS
 
 COMPARISON_FILE = "comparison.html"
 _HEADERS = {"scenario": "情景 Scenario", "kind_label": "类型 Kind", "coverage_rate_pct": "覆盖率 Coverage (%)",

@@ -13,12 +13,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..inputs.schema import CAPACITY_UNIT, ELDERLY, KIND_LABEL, KINDS, NURSERY
+from ..measures.indicators import UNIT_COUNTS, Indicators, map_checks
+from ..measures.units import LEVELS
 from .charts import Chart, bar_chart
 from .indicator_outputs import indicators_section
-from ..measures.indicators import UNIT_COUNTS, Indicators, map_checks
 from .report import KIND_COLORS, Section, Table
-from ..inputs.schema import CAPACITY_UNIT, ELDERLY, KIND_LABEL, KINDS, NURSERY
-from ..measures.units import LEVELS
 
 UNIT_CHANGES_FILE = "unit_changes.csv"
 #: Units drawn per chart at most (a city has hundreds of 社区): those with the largest shortfall / lowest share.
