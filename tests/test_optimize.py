@@ -12,7 +12,7 @@ import pytest
 from conftest import shared_file
 
 from siting.errors import OptimizationError
-from siting.optimisation.base import _pairs_from_matrix
+from siting.optimisation.base import pairs_from_matrix
 from siting.optimize import (
     LSCP,
     MCLP,
@@ -251,7 +251,7 @@ def test_capacitated_max_covered_brute_force(seed):
 def test_joint_colocation_and_shared_floor_area(solver):
     # 2 candidates, both kinds wanted; candidate 0 has 500 m², candidate 1 has 400 m²; nursery seat = 8 m²
     cost = np.array([[100, 300], [200, 150.0]])
-    pairs, _, _ = _pairs_from_matrix(cost, 1000)
+    pairs, _, _ = pairs_from_matrix(cost, 1000)
     elderly = KindDemand("elderly_day_care", pairs, demand=np.array([200.0, 150.0]), weight=np.array([1000.0, 750.0]),
                          min_size=100)
     nursery = KindDemand("nursery", pairs, demand=np.array([10.0, 8.0]), weight=np.array([2500.0, 2000.0]), m2_per_unit=8.0)
@@ -355,8 +355,8 @@ def test_joint_colocation_reward_changes_the_choice_brute_force(solver):
     brute-force best plan changes from two separate sites to one shared site."""
     cost, hh = random_instance(40, 20, 5)  # best elderly site 2 (258 households), best nursery site 0 (316)
     r_e, r_n = 300.0, 380.0  # elderly and nursery walks differ
-    pairs_e, _, _ = _pairs_from_matrix(cost, r_e)
-    pairs_n, _, _ = _pairs_from_matrix(cost, r_n)
+    pairs_e, _, _ = pairs_from_matrix(cost, r_e)
+    pairs_n, _, _ = pairs_from_matrix(cost, r_n)
     cov_e = np.array([hh[cost[:, j] <= r_e].sum() for j in range(5)])
     cov_n = np.array([hh[cost[:, j] <= r_n].sum() for j in range(5)])
 
@@ -415,7 +415,7 @@ def test_interchange_plan_is_a_swap_local_optimum_by_brute_force(seed):
     cost[:, 0] = np.where(np.isfinite(cost[:, 0]), cost[:, 0], 2000.0)  # an existing site every row may fall back on
     existing = np.zeros(12, dtype=bool)
     existing[0] = True
-    pairs, _, _ = _pairs_from_matrix(cost, None)
+    pairs, _, _ = pairs_from_matrix(cost, None)
     p = 3
     mask, total, _ = _interchange(pairs, w, existing, p, existing.copy(), max_seconds=60)
     assert mask[0] and (mask & ~existing).sum() == p

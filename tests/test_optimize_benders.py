@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 from test_optimize import SOLVERS, _dense_median_cost, _nothing, random_instance
 
-from siting.optimisation.base import _pairs_from_matrix
+from siting.optimisation.base import pairs_from_matrix
 from siting.optimisation.benders import pmedian_lp_bound
 from siting.optimize import PMedian
 
@@ -64,7 +64,7 @@ def best_plan(cost, w, existing, p):
 
 def test_benders_bound_equals_the_compact_lp():
     for cost, w, existing, p in cases():
-        pairs = _pairs_from_matrix(cost, None)[0]
+        pairs = pairs_from_matrix(cost, None)[0]
         for start in (None, best_plan(cost, w, existing, p)[1]):
             mask = None
             if start is not None:
@@ -87,7 +87,7 @@ def test_closed_candidates_are_in_no_plan_as_cheap_as_the_upper_bound():
     `upper`; checked at the optimum and at a 2 % worse upper bound."""
     checked = 0
     for cost, w, existing, p in cases():
-        pairs = _pairs_from_matrix(cost, None)[0]
+        pairs = pairs_from_matrix(cost, None)[0]
         lp = pmedian_lp_bound(pairs, w, existing, p)
         optimum = best_plan(cost, w, existing, p)[0]
         new = np.flatnonzero(~existing)
@@ -118,7 +118,7 @@ def test_pmedian_with_a_fractional_lp_equals_brute_force(solver):
 def test_pmedian_proved_by_the_bound_alone_says_so():
     """An instance whose LP is integral: the plan is proved without a MILP, and the result says which solver ran."""
     cost, w = random_instance(8, n=30, m=10)
-    pairs = _pairs_from_matrix(cost, None)[0]
+    pairs = pairs_from_matrix(cost, None)[0]
     assert pmedian_lp_bound(pairs, w, np.zeros(10, dtype=bool), 3).bound == pytest.approx(best_plan(cost, w, np.zeros(10, bool), 3)[0])
     res = PMedian.from_cost_matrix(cost, 3, weights=w).solve("cbc")
     assert res.status == "optimal" and res.solver == "highs"
@@ -155,14 +155,14 @@ def test_plan_cost_equals_the_dense_recomputation_for_every_plan():
     from siting.optimisation.benders import BendersMaster
     from siting.optimisation.reduce import NearestFirst
 
-    hand = NearestFirst(_pairs_from_matrix(np.array([[1.0, 5.0, 2.0], [4.0, np.inf, 3.0]]), None)[0])
+    hand = NearestFirst(pairs_from_matrix(np.array([[1.0, 5.0, 2.0], [4.0, np.inf, 3.0]]), None)[0])
     assert hand.plan_cost(np.array([2.0, 3.0]), np.array([False, True, True])) == 2 * 2.0 + 3 * 3.0
     assert hand.plan_cost(np.array([2.0, 3.0]), np.array([True, False, True])) == 2 * 1.0 + 3 * 3.0
     assert hand.plan_cost(np.array([2.0, 3.0]), np.array([False, True, False])) == np.inf  # row 1 has no open site
 
     checked = unserved = 0
     for cost, w, existing, p in cases():
-        pairs = _pairs_from_matrix(cost, None)[0]
+        pairs = pairs_from_matrix(cost, None)[0]
         reach = np.isfinite(cost).any(axis=1)
         master = BendersMaster(pairs, w, existing, p)
         new, old = np.flatnonzero(~existing), list(np.flatnonzero(existing))

@@ -16,7 +16,7 @@ from scipy.spatial import Delaunay
 from test_optimize import SOLVERS, _dense_median_cost
 from test_optimize_benders import best_plan, cases
 
-from siting.optimisation.base import _pairs_from_matrix
+from siting.optimisation.base import pairs_from_matrix
 from siting.optimisation.benders import pmedian_lp_bound
 from siting.optimisation.branch import branch_and_cut
 from siting.optimisation.deadline import Deadline
@@ -69,7 +69,7 @@ def worst_plan(cost, w, existing, p):
 
 def root(cost, w, existing, p, start):
     """The converged Benders LP from `start` (a list of open columns), as `PMedian` hands it to the tree."""
-    pairs = _pairs_from_matrix(cost, None)[0]
+    pairs = pairs_from_matrix(cost, None)[0]
     mask = np.zeros(cost.shape[1], dtype=bool)
     mask[start] = True
     lp = pmedian_lp_bound(pairs, w, existing, p, start_open=mask)
@@ -139,7 +139,7 @@ def test_tree_stopped_at_short_limits_is_honest():
     existing = np.zeros(n, dtype=bool)
     outcomes = set()
     for limit in (0.001, 0.01, 0.03, 0.1, None):
-        pairs = _pairs_from_matrix(cost, None)[0]
+        pairs = pairs_from_matrix(cost, None)[0]
         lp = pmedian_lp_bound(pairs, w, existing, p)
         mask = np.zeros(n, dtype=bool)
         mask[np.argsort(-lp.y)[:p]] = True  # the LP's p most-open sites

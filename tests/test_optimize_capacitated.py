@@ -328,14 +328,14 @@ def test_the_solvers_gap_rel_never_lets_the_whole_objectives_gap_exceed_the_one_
     whole objective's gap (B − v) / (v + offset) is then ≤ gap_rel for every incumbent v ≤ bound B (hand algebra:
     v / (v + offset) ≤ B / (B + offset)). Checked on a grid, and at its tight end (v = B: a zero gap either way); the
     same for a minimum, whose ceiling is the warm start's cost."""
-    from siting.optimisation.base import _solver_gap
+    from siting.optimisation.base import solver_gap
 
-    assert _solver_gap(0.01, 100.0, 300.0) == pytest.approx(0.04)
-    assert _solver_gap(None, 100.0, 300.0) is None and _solver_gap(0.01, None, 300.0) == 0.01
-    assert _solver_gap(0.01, 100.0, 0.0) == 0.01
+    assert solver_gap(0.01, 100.0, 300.0) == pytest.approx(0.04)
+    assert solver_gap(None, 100.0, 300.0) is None and solver_gap(0.01, None, 300.0) == 0.01
+    assert solver_gap(0.01, 100.0, 0.0) == 0.01
     for bound in (10.0, 1e3, 2e5):
         for offset in (0.0, 1.0, 3e5):
-            scaled = _solver_gap(0.01, bound, offset)
+            scaled = solver_gap(0.01, bound, offset)
             for v in np.linspace(bound / 2, bound, 200):
                 if (bound - v) / v <= scaled:
                     assert (bound - v) / (v + offset) <= 0.01 + 1e-12
@@ -343,7 +343,7 @@ def test_the_solvers_gap_rel_never_lets_the_whole_objectives_gap_exceed_the_one_
     # incumbent v only lowers, and the solver stops when (v − L) / v ≤ its gap, for its lower bound L
     for start_cost in (5.0, 57.0, 1e4):
         for offset in (0.0, 2.0, 1e3):
-            scaled = _solver_gap(0.01, start_cost, offset)
+            scaled = solver_gap(0.01, start_cost, offset)
             for v in np.linspace(start_cost / 3, start_cost, 60):
                 for lower in np.linspace(v * 0.9, v, 40):
                     if (v - lower) / v <= scaled:

@@ -134,9 +134,9 @@ def test_warm_start_with_no_time_is_never_worse_and_bound_stays_the_solvers(solv
 
 
 def test_start_kept_when_solver_plan_is_worse_or_missing():
-    """The rule of `_no_worse_than_start` on hand-written outcomes (a minimisation with the start at cost 10)."""
+    """The rule of `no_worse_than_start` on hand-written outcomes (a minimisation with the start at cost 10)."""
     start = np.array([1.0, 0.0])
-    keep = solvers._no_worse_than_start
+    keep = solvers.no_worse_than_start
     better = Solution(FEASIBLE_TIME_LIMIT, np.array([0.0, 1.0]), 8.0, 5.0, "cbc", 1.0)
     assert keep(better, start, 10.0, maximise=False) is better
     worse = Solution(FEASIBLE_TIME_LIMIT, np.array([0.0, 1.0]), 12.0, 5.0, "highs", 1.0)

@@ -1,5 +1,5 @@
 """What every siting model shares: the result (`SitingResult`), building `Pairs` from a cost matrix or a reach,
-the model base class (`_Model`), the covering reduction, and the checks and gap arithmetic of a solver's answer.
+the model base class (`ModelBase`), the covering reduction, and the checks and gap arithmetic of a solver's answer.
 The models are in siting.optimisation.covering, siting.optimisation.median and siting.optimisation.joint; `siting.optimize` is
 their public face."""
 from __future__ import annotations
@@ -21,17 +21,17 @@ from .reduce import (
     group_identical_rows,
 )
 from .solvers import (
-    _SOLVER_NAMES,
     FEASIBLE_GAP_LIMIT,
     INFEASIBLE,
     NOT_SOLVED,
     OPTIMAL,
+    SOLVER_NAMES,
     STOPPED_WALL_CLOCK,
     UNBOUNDED,
     Milp,
     Solution,
-    _no_worse_than_start,
     bound_proves,
+    no_worse_than_start,
     plan_violation,
     relative_gap,
 )
@@ -109,7 +109,7 @@ class SitingResult:
 # Input handling shared by every model
 
 
-def _ids(ids: Sequence | None, n: int, what: str) -> np.ndarray:
+def id_array(ids: Sequence | None, n: int, what: str) -> np.ndarray:
     if ids is None:
         return np.arange(n)
     out = np.asarray(list(ids), dtype=object)
@@ -118,7 +118,7 @@ def _ids(ids: Sequence | None, n: int, what: str) -> np.ndarray:
     return out
 
 
-def _vector(value: Any, n: int, name: str, default: float = 0.0) -> np.ndarray:
+def float_vector(value: Any, n: int, name: str, default: float = 0.0) -> np.ndarray:
     if value is None:
         return np.full(n, default, dtype=np.float64)
     arr = np.asarray(value, dtype=np.float64)
@@ -132,7 +132,7 @@ def _vector(value: Any, n: int, name: str, default: float = 0.0) -> np.ndarray:
     return arr
 
 
-def _mask(value: Any, n: int, name: str) -> np.ndarray:
+def bool_mask(value: Any, n: int, name: str) -> np.ndarray:
     if value is None:
         return np.zeros(n, dtype=bool)
     arr = np.asarray(value, dtype=bool)
@@ -141,16 +141,16 @@ def _mask(value: Any, n: int, name: str) -> np.ndarray:
     return arr
 
 
-def _from_matrix(cls, cost: Any, max_cost: float | None, kwargs: dict, *args):
+def from_matrix(cls, cost: Any, max_cost: float | None, kwargs: dict, *args):
     """`cls(pairs, *args, **kwargs)` from a dense matrix; the matrix's row and column labels become the ids unless
     given (the `from_cost_matrix` of every model)."""
-    pairs, row_ids, col_ids = _pairs_from_matrix(cost, max_cost)
+    pairs, row_ids, col_ids = pairs_from_matrix(cost, max_cost)
     kwargs.setdefault("demand_ids", row_ids)
     kwargs.setdefault("candidate_ids", col_ids)
     return cls(pairs, *args, **kwargs)
 
 
-def _pairs_from_matrix(cost: Any, max_cost: float | None) -> tuple[Pairs, Any, Any]:
+def pairs_from_matrix(cost: Any, max_cost: float | None) -> tuple[Pairs, Any, Any]:
     """Allowed pairs of a demand × candidate cost matrix (dense: every finite entry; sparse: every stored entry),
     kept only where cost <= max_cost. A DataFrame lends its index and columns as default ids."""
     row_ids = col_ids = None
@@ -174,14 +174,14 @@ def _pairs_from_matrix(cost: Any, max_cost: float | None) -> tuple[Pairs, Any, A
     return Pairs.build(r, c, v, shape[0], shape[1]), row_ids, col_ids
 
 
-def _pairs_from_reach(reach: Any, max_cost: float | None) -> Pairs:
+def pairs_from_reach(reach: Any, max_cost: float | None) -> Pairs:
     """Pairs of a `siting.network.routing.Reach` (sources = candidates, destinations = demand rows)."""
     cost = np.asarray(reach.dist_m, dtype=np.float64)
     keep = np.ones(cost.size, dtype=bool) if max_cost is None else cost <= max_cost
     return Pairs.build(np.asarray(reach.dst)[keep], np.asarray(reach.src)[keep], cost[keep], reach.n_dst, reach.n_src)
 
 
-def _warn_unreachable(model: str, unreachable: np.ndarray, ids: np.ndarray) -> None:
+def warn_unreachable(model: str, unreachable: np.ndarray, ids: np.ndarray) -> None:
     if unreachable.size:
         shown = ", ".join(str(ids[i]) for i in unreachable[:10]) + (" …" if unreachable.size > 10 else "")
         warnings.warn(
@@ -191,7 +191,7 @@ def _warn_unreachable(model: str, unreachable: np.ndarray, ids: np.ndarray) -> N
         )
 
 
-def _nearest_open(pairs: Pairs, open_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest_open(pairs: Pairs, open_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each demand row: the nearest open candidate among its pairs (-1 when none) and its cost (NaN)."""
     sel = open_mask[pairs.col]
     r, c, v = pairs.row[sel], pairs.col[sel], pairs.cost[sel]
@@ -206,7 +206,7 @@ def _nearest_open(pairs: Pairs, open_mask: np.ndarray) -> tuple[np.ndarray, np.n
     return site, cost
 
 
-def _required(value: Any, n_cols: int) -> sp.csr_matrix | None:
+def required_matrix(value: Any, n_cols: int) -> sp.csr_matrix | None:
     """Rows every plan must cover (`required` of LSCP / MCLP) as a 0/1 matrix over the candidate columns: a matrix,
     or one list of candidate indices per row (the candidates any one of which meets the row)."""
     if value is None:
@@ -226,7 +226,7 @@ def _required(value: Any, n_cols: int) -> sp.csr_matrix | None:
     return matrix
 
 
-def _check_solution(model: str, sol: Solution, why: str) -> None:
+def check_solution(model: str, sol: Solution, why: str) -> None:
     if sol.status == INFEASIBLE:
         raise OptimizationError(f"{model} has no feasible plan: {why}")
     if sol.status == UNBOUNDED:
@@ -236,7 +236,7 @@ def _check_solution(model: str, sol: Solution, why: str) -> None:
         raise OptimizationError(f"{model}: {why}; raise time_limit_s or reduce the number of candidate sites")
 
 
-def _or_no_new_site(sol: Solution, model: Milp) -> Solution:
+def or_no_new_site(sol: Solution, model: Milp) -> Solution:
     """When the solver returned no plan in time: the plan at every variable's bound nearest zero (no new site, nothing
     served) where that is a feasible plan of the model (MCLP, max_covered), with status 'feasible (time limit)' and the
     solver's bound; otherwise `sol` unchanged."""
@@ -246,44 +246,44 @@ def _or_no_new_site(sol: Solution, model: Milp) -> Solution:
     nothing = np.clip(np.zeros(model.n_vars), arrays[1], arrays[2])
     if plan_violation(arrays, nothing) is not None:
         return sol
-    return _no_worse_than_start(sol, nothing, float(arrays[0] @ nothing), model.maximise)
+    return no_worse_than_start(sol, nothing, float(arrays[0] @ nothing), model.maximise)
 
 
-def _add_at_most(model: Milp, x: np.ndarray, y: np.ndarray) -> None:
+def add_at_most(model: Milp, x: np.ndarray, y: np.ndarray) -> None:
     """Rows x[k] − y[k] ≤ 0: a pair's served share at most its site's open variable."""
     k = np.arange(x.size)
     model.add_rows(x.size, np.concatenate([k, k]), np.concatenate([x, y]),
                    np.concatenate([np.ones(x.size), -np.ones(x.size)]), ub=0.0)
 
 
-def _meets(objective: float, bound: float, maximise: bool, what: str = "the LP bound",
+def meets_bound(objective: float, bound: float, maximise: bool, what: str = "the LP bound",
            start: str = "the warm start") -> str:
     """How a bound settles a warm start, for the planner: exactly, or within the gap_rel asked."""
     exact = bound_proves(objective, bound, maximise)
     return f"{what} {'meets' if exact else 'is within gap_rel of'} {start}"
 
 
-def _proved_without_milp(solver: str, x: np.ndarray, objective: float, bound: float, seconds: float, why: str,
+def proved_without_milp(solver: str, x: np.ndarray, objective: float, bound: float, seconds: float, why: str,
                          lp: str | None) -> Solution:
     """The warm start as the result, when a bound proved before the solver settles it and no MILP runs. `lp` names
     the LP HiGHS solved for the bound; None when no solver ran (the result then names the solver asked)."""
     by_highs = lp is not None
     how = f"HiGHS solved {lp}" if by_highs else "no solver ran"
     return Solution(OPTIMAL, x, objective, bound, "highs" if by_highs else solver.lower(), seconds,
-                    f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was not needed: {why} ({how})")
+                    f"the {SOLVER_NAMES.get(solver.lower(), solver)} MILP was not needed: {why} ({how})")
 
 
 COVER_HEURISTIC_MAX_S = 10.0
 """At most this long (seconds) for the set-cover heuristic before a covering MILP (`optimisation.cover`)."""
 
 
-def _heuristic_seconds(time_limit_s: float | None, share: float) -> float:
+def heuristic_seconds(time_limit_s: float | None, share: float) -> float:
     """The set-cover heuristic's time: `share` of the time limit (or of the seconds left), at most
     COVER_HEURISTIC_MAX_S."""
     return COVER_HEURISTIC_MAX_S if time_limit_s is None else min(COVER_HEURISTIC_MAX_S, share * time_limit_s)
 
 
-def _solver_gap(gap_rel: float | None, ceiling: float | None, offset: float) -> float | None:
+def solver_gap(gap_rel: float | None, ceiling: float | None, offset: float) -> float | None:
     """The gap_rel to ask of a solver whose objective leaves out a constant `offset` ≥ 0 (the part settled before
     the model: households existing stations cover, sites forced open): the solver divides by its own, smaller
     objective, so the same absolute gap is a larger share of it. `ceiling` is ≥ every incumbent the solver can hold
@@ -294,43 +294,43 @@ def _solver_gap(gap_rel: float | None, ceiling: float | None, offset: float) -> 
     return gap_rel * (ceiling + offset) / ceiling
 
 
-def _status_with_gap(sol: Solution, gap: float | None, gap_rel: float | None) -> str:
+def status_with_gap(sol: Solution, gap: float | None, gap_rel: float | None) -> str:
     """'optimal' only when proved: a run stopped by gap_rel with a positive gap says so."""
     if sol.status == OPTIMAL and gap_rel is not None and (gap is None or gap > 1e-9):
         return FEASIBLE_GAP_LIMIT
     return sol.status
 
 
-class _Model:
+class ModelBase:
     """What every model shares: demand rows, candidate columns, their ids and which candidates already exist."""
 
     name = "model"
 
     def __init__(self, pairs: Pairs, *, weights: Any = None, existing: Any = None, demand_ids: Any = None, candidate_ids: Any = None) -> None:
         self.pairs = pairs
-        self.weights = _vector(weights, pairs.n_rows, "weights", default=1.0)
+        self.weights = float_vector(weights, pairs.n_rows, "weights", default=1.0)
         if (self.weights < 0).any():
             raise InputError("weights must be >= 0", column="weights", expected="households or residents (>= 0)")
-        self.existing = _mask(existing, pairs.n_cols, "existing")
-        self.demand_ids = _ids(demand_ids, pairs.n_rows, "demand")
-        self.candidate_ids = _ids(candidate_ids, pairs.n_cols, "candidate")
+        self.existing = bool_mask(existing, pairs.n_cols, "existing")
+        self.demand_ids = id_array(demand_ids, pairs.n_rows, "demand")
+        self.candidate_ids = id_array(candidate_ids, pairs.n_cols, "candidate")
 
     @classmethod
     def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, **kwargs):
         """`cost_matrix`: demand rows × candidate columns in metres or minutes (same unit as `max_cost`)."""
-        return _from_matrix(cls, cost_matrix, max_cost, kwargs)
+        return from_matrix(cls, cost_matrix, max_cost, kwargs)
 
     @classmethod
     def from_reach(cls, reach: Any, max_cost: float | None = None, **kwargs):
         """`reach`: a `siting.network.routing.Reach` of candidate sources to demand destinations within the walking limit."""
-        return cls(_pairs_from_reach(reach, max_cost), **kwargs)
+        return cls(pairs_from_reach(reach, max_cost), **kwargs)
 
     def _result(self, sol: Solution, model: Milp | BendersMaster, gap_rel, *, chosen, site_size, assignment, covered_before, covered_after,
                 unreachable, reduction, objective, bound, sites, demand) -> SitingResult:
         gap = relative_gap(objective, bound)
         return SitingResult(
             model=self.name,
-            status=_status_with_gap(sol, gap, gap_rel),
+            status=status_with_gap(sol, gap, gap_rel),
             objective=objective,
             gap=gap,
             solve_time_s=sol.solve_time_s,
@@ -355,7 +355,7 @@ class _Model:
 
     def _uncapacitated_frames(self, open_mask: np.ndarray, chosen: np.ndarray, covered_before_mask: np.ndarray, kind: str = ""):
         """Sites, demand and assignment frames for models that assign each row wholly to its nearest open site."""
-        site, cost = _nearest_open(self.pairs, open_mask)
+        site, cost = nearest_open(self.pairs, open_mask)
         covered = site >= 0
         rows = np.flatnonzero(covered)
         assignment = pd.DataFrame({
@@ -407,7 +407,7 @@ class _CoverReduced:
     hard: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per reduced row: it must be covered
 
 
-def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_cost: np.ndarray, drop_zero_weight: bool,
+def reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_cost: np.ndarray, drop_zero_weight: bool,
                   set_cover: bool = False, required: sp.csr_matrix | None = None) -> _CoverReduced:
     """Rows: unreachable and already-covered rows out, identical rows merged. Columns: dominated ones out. With
     `set_cover` (every remaining row must be covered: LSCP, p-center steps) also: rows that contain another row's
@@ -492,7 +492,7 @@ def _reduce_cover(pairs: Pairs, weights: np.ndarray, existing: np.ndarray, site_
     return _CoverReduced(inc.tocsr(), w, columns, report, unreachable, covered_by_existing, forced_cols, hard)
 
 
-def _cover_model(red: _CoverReduced, site_cost: np.ndarray, max_sites: int | None = None) -> tuple[Milp, np.ndarray]:
+def cover_model(red: _CoverReduced, site_cost: np.ndarray, max_sites: int | None = None) -> tuple[Milp, np.ndarray]:
     """The set-covering MILP of a reduced instance: least Σ site_cost·y with every row covered (and Σy ≤ max_sites)."""
     model = Milp(maximise=False)
     y = model.add_vars(len(red.columns), lb=0, ub=1, cost=site_cost[red.columns], integer=True)

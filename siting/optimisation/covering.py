@@ -8,19 +8,19 @@ import numpy as np
 
 from ..errors import InputError
 from .base import (
+    ModelBase,
     SitingResult,
-    _check_solution,
-    _cover_model,
-    _heuristic_seconds,
-    _meets,
-    _Model,
-    _or_no_new_site,
-    _proved_without_milp,
-    _reduce_cover,
-    _required,
-    _solver_gap,
-    _vector,
-    _warn_unreachable,
+    check_solution,
+    cover_model,
+    float_vector,
+    heuristic_seconds,
+    meets_bound,
+    or_no_new_site,
+    proved_without_milp,
+    reduce_cover,
+    required_matrix,
+    solver_gap,
+    warn_unreachable,
 )
 from .cover import cover_heuristic
 from .deadline import Deadline
@@ -35,7 +35,7 @@ from .solvers import (
 )
 
 
-class LSCP(_Model):
+class LSCP(ModelBase):
     """Location set covering: the fewest new sites (or least total `site_cost`) so that every demand row with a
     candidate within `max_cost` is covered by an open site. Rows no candidate reaches are reported and left out."""
 
@@ -43,33 +43,33 @@ class LSCP(_Model):
 
     def __init__(self, pairs: Pairs, *, site_cost: Any = None, required: Any = None, **kwargs) -> None:
         super().__init__(pairs, **kwargs)
-        self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
-        self.required = _required(required, pairs.n_cols)
+        self.site_cost = float_vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
+        self.required = required_matrix(required, pairs.n_cols)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         """The reduced instance first meets the set-cover heuristic (`optimisation.cover`: a cover and a Lagrangian
         bound, at most 15 % of the time limit). When the bound meets the cover (or is within `gap_rel`), no MILP runs;
         otherwise the cover is the solver's warm start and the reported bound the tighter of the two."""
         deadline = Deadline(time_limit_s)
-        red = _reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True,
+        red = reduce_cover(self.pairs, self.weights, self.existing, self.site_cost, drop_zero_weight=False, set_cover=True,
                             required=self.required)
-        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
-        model, y = _cover_model(red, self.site_cost)
+        warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        model, y = cover_model(red, self.site_cost)
         cost, offset = self.site_cost[red.columns], float(self.site_cost[red.forced].sum())
         found = None
         if red.incidence.shape[0] and (cost >= 0).all():
-            found = cover_heuristic(red.incidence, cost, max_seconds=_heuristic_seconds(deadline.share(0.15), 1.0))
+            found = cover_heuristic(red.incidence, cost, max_seconds=heuristic_seconds(deadline.share(0.15), 1.0))
             red.report.notes.append(found.note(offset, "sites" if (cost == 1).all() else "cost"))
         if found is not None and bound_proves(found.cost + offset, found.bound + offset, False, gap_rel):
-            why = _meets(found.cost + offset, found.bound + offset, False, "the Lagrangian bound", "the heuristic's cover")
-            sol = _proved_without_milp(solver, found.mask.astype(float), found.cost, found.bound,
+            why = meets_bound(found.cost + offset, found.bound + offset, False, "the Lagrangian bound", "the heuristic's cover")
+            sol = proved_without_milp(solver, found.mask.astype(float), found.cost, found.bound,
                                        deadline.elapsed(), why, None)
         else:
             start = None if found is None else found.mask.astype(float)  # y is the model's only variable block
-            sol = solve_milp(model, solver, time_limit_s, _solver_gap(gap_rel, None if found is None else found.cost, offset),
+            sol = solve_milp(model, solver, time_limit_s, solver_gap(gap_rel, None if found is None else found.cost, offset),
                              start=start, deadline=deadline)
             sol = sol if found is None else with_bound(sol, found.bound, False)
-        _check_solution(self.name, sol, "a demand row cannot be covered")
+        check_solution(self.name, sol, "a demand row cannot be covered")
         chosen = np.sort(np.concatenate([red.forced, red.columns[sol.x[y] > 0.5]]))
         bound = None if sol.bound is None else sol.bound + offset
         open_mask = self.existing.copy()
@@ -83,7 +83,7 @@ class LSCP(_Model):
         )
 
 
-class MCLP(_Model):
+class MCLP(ModelBase):
     """Maximal covering: at most `p` new sites and/or total `site_cost` within `budget`; maximise covered weight
     (households, residents …). The objective counts weight covered by existing facilities too."""
 
@@ -96,16 +96,16 @@ class MCLP(_Model):
             raise InputError("MCLP needs a limit", expected="p (number of new sites) and/or budget", fix="pass p=… or budget=…")
         self.p = p
         self.budget = budget
-        self.site_cost = _vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
-        self.required = _required(required, pairs.n_cols)
+        self.site_cost = float_vector(site_cost, pairs.n_cols, "site_cost", default=1.0)
+        self.required = required_matrix(required, pairs.n_cols)
 
     def solve(self, solver: str = "cbc", time_limit_s: float | None = None, gap_rel: float | None = None) -> SitingResult:
         # site costs only matter through the budget; with p alone every column is equally priced
         deadline = Deadline(time_limit_s)
         cost_for_dominance = self.site_cost if self.budget is not None else np.ones(self.pairs.n_cols)
-        red = _reduce_cover(self.pairs, self.weights, self.existing, cost_for_dominance, drop_zero_weight=True,
+        red = reduce_cover(self.pairs, self.weights, self.existing, cost_for_dominance, drop_zero_weight=True,
                             required=self.required)
-        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        warn_unreachable(self.name, red.unreachable, self.demand_ids)
         before = float(self.weights[red.covered_by_existing].sum())
         model = Milp(maximise=True)
         n_rows, n_cols = red.incidence.shape
@@ -119,10 +119,10 @@ class MCLP(_Model):
         if self.budget is not None:
             model.add_rows(1, np.zeros(n_cols, dtype=np.int64), y, self.site_cost[red.columns], ub=float(self.budget))
         # the weight of every row left is a ceiling on the model's objective (the covered-before weight is its offset)
-        sol = solve_milp(model, solver, time_limit_s, _solver_gap(gap_rel, float(red.weight.sum()), before),
+        sol = solve_milp(model, solver, time_limit_s, solver_gap(gap_rel, float(red.weight.sum()), before),
                          deadline=deadline)
-        sol = _or_no_new_site(sol, model)  # (never with required rows: the empty plan breaks them)
-        _check_solution(self.name, sol, "p or budget is negative" if self.required is None else
+        sol = or_no_new_site(sol, model)  # (never with required rows: the empty plan breaks them)
+        check_solution(self.name, sol, "p or budget is negative" if self.required is None else
                         "p or budget is too small to cover every required row")
         chosen = np.sort(red.columns[sol.x[y] > 0.5])
         open_mask = self.existing.copy()

@@ -15,19 +15,19 @@ from ..errors import InputError, OptimizationError
 from ..network.arrays import concat_ranges
 from .base import (
     SitingResult,
-    _add_at_most,
-    _check_solution,
-    _from_matrix,
-    _ids,
-    _mask,
-    _meets,
-    _or_no_new_site,
-    _pairs_from_reach,
-    _proved_without_milp,
-    _required,
-    _solver_gap,
-    _status_with_gap,
-    _vector,
+    add_at_most,
+    bool_mask,
+    check_solution,
+    float_vector,
+    from_matrix,
+    id_array,
+    meets_bound,
+    or_no_new_site,
+    pairs_from_reach,
+    proved_without_milp,
+    required_matrix,
+    solver_gap,
+    status_with_gap,
 )
 from .capacitated import SiteReach, swap_search
 from .deadline import Deadline
@@ -74,7 +74,7 @@ class KindDemand:
     existing_capacity: Any = 0.0
     expansion_max: Any = 0.0
     expansion_unit_cost: Any = 0.0
-    required: Any = None  # rows every plan must meet with a NEW site of this kind (0/1 rows × candidates, `_required`)
+    required: Any = None  # rows every plan must meet with a NEW site of this kind (0/1 rows × candidates, `required_matrix`)
     required_size: Any = 0.0  # per required row: the least size of the site meeting it (e.g. a 街道 centre's 1,000 m²)
 
 
@@ -113,29 +113,29 @@ class JointCoverage:
         self.kinds = list(kinds)
         n_rows, n_cols = self.kinds[0].pairs.n_rows, self.kinds[0].pairs.n_cols
         self.n_rows, self.n_cols = n_rows, n_cols
-        self.floor_area_m2 = _vector(floor_area_m2, n_cols, "floor_area_m2")
+        self.floor_area_m2 = float_vector(floor_area_m2, n_cols, "floor_area_m2")
         self.objective, self.p, self.budget, self.colocation_reward = objective, p, budget, float(colocation_reward)
-        self.demand_ids = _ids(demand_ids, n_rows, "demand")
-        self.candidate_ids = _ids(candidate_ids, n_cols, "candidate")
+        self.demand_ids = id_array(demand_ids, n_rows, "demand")
+        self.candidate_ids = id_array(candidate_ids, n_cols, "candidate")
         self._k = []
         for kd in self.kinds:
             if (kd.pairs.n_rows, kd.pairs.n_cols) != (n_rows, n_cols):
                 raise InputError(f"kind {kd.kind}: reach has another shape than the first kind's", expected="the same demand rows and candidates for every kind")
-            existing = _mask(kd.existing, n_cols, "existing")
+            existing = bool_mask(kd.existing, n_cols, "existing")
             host = np.broadcast_to(np.asarray(kd.can_host, dtype=bool), (n_cols,)) & ~existing
-            demand = _vector(kd.demand, n_rows, "demand")
+            demand = float_vector(kd.demand, n_rows, "demand")
             self._k.append(dict(
                 kd=kd, existing=existing, host=host, demand=demand,
-                weight=demand.copy() if kd.weight is None else _vector(kd.weight, n_rows, "weight"),
-                min_size=_vector(kd.min_size, n_cols, "min_size"), max_size=_vector(kd.max_size, n_cols, "max_size"),
-                fixed_cost=_vector(kd.fixed_cost, n_cols, "fixed_cost"), unit_cost=_vector(kd.unit_cost, n_cols, "unit_cost"),
-                existing_capacity=_vector(kd.existing_capacity, n_cols, "existing_capacity"),
-                expansion_max=_vector(kd.expansion_max, n_cols, "expansion_max"),
-                expansion_unit_cost=_vector(kd.expansion_unit_cost, n_cols, "expansion_unit_cost"),
-                required=_required(kd.required, n_cols),
+                weight=demand.copy() if kd.weight is None else float_vector(kd.weight, n_rows, "weight"),
+                min_size=float_vector(kd.min_size, n_cols, "min_size"), max_size=float_vector(kd.max_size, n_cols, "max_size"),
+                fixed_cost=float_vector(kd.fixed_cost, n_cols, "fixed_cost"), unit_cost=float_vector(kd.unit_cost, n_cols, "unit_cost"),
+                existing_capacity=float_vector(kd.existing_capacity, n_cols, "existing_capacity"),
+                expansion_max=float_vector(kd.expansion_max, n_cols, "expansion_max"),
+                expansion_unit_cost=float_vector(kd.expansion_unit_cost, n_cols, "expansion_unit_cost"),
+                required=required_matrix(kd.required, n_cols),
             ))
             req = self._k[-1]["required"]
-            self._k[-1]["required_size"] = _vector(kd.required_size, 0 if req is None else req.shape[0], "required_size")
+            self._k[-1]["required_size"] = float_vector(kd.required_size, 0 if req is None else req.shape[0], "required_size")
             bad = np.flatnonzero(host & (self._k[-1]["min_size"] > np.minimum(self._k[-1]["max_size"], self.floor_area_m2 / kd.m2_per_unit) + 1e-9))
             if bad.size:
                 raise InputError(f"kind {kd.kind}: candidate {self.candidate_ids[bad[0]]} cannot fit the minimum size",
@@ -152,12 +152,12 @@ class JointCoverage:
         value = None if start is None else model.objective_of(start)
         offset = self._offset(blocks)
         if value is not None and bound is not None and bound_proves(value + offset, bound + offset, model.maximise, gap_rel):
-            sol = _proved_without_milp(solver, start, value, bound, deadline.elapsed(),
-                                       _meets(value + offset, bound + offset, model.maximise), "the LP relaxation")
+            sol = proved_without_milp(solver, start, value, bound, deadline.elapsed(),
+                                       meets_bound(value + offset, bound + offset, model.maximise), "the LP relaxation")
         else:
-            sol = with_bound(_or_no_new_site(solve_milp(model, solver, None, _solver_gap(gap_rel, bound, offset),
+            sol = with_bound(or_no_new_site(solve_milp(model, solver, None, solver_gap(gap_rel, bound, offset),
                                                          start=start, deadline=deadline), model), bound, model.maximise)
-        _check_solution(self.name, sol, self._why_infeasible() if sol.x is None else "")
+        check_solution(self.name, sol, self._why_infeasible() if sol.x is None else "")
         before = self._covered_before(solver)
         return self._collect(sol, model, gap_rel, blocks, report, unreachable, before)
 
@@ -237,7 +237,7 @@ class JointCoverage:
             to_new = local < new.size
             strong = (x[to_new], y[local[to_new]])
             if new_sites and self.strong_rows == "all":
-                _add_at_most(model, *strong)
+                add_at_most(model, *strong)
             # min_size·y ≤ s ≤ max·y
             i = np.arange(new.size)
             model.add_rows(new.size, np.concatenate([i, i]), np.concatenate([s, y]), np.concatenate([np.ones(new.size), -cap]), ub=0.0)
@@ -307,7 +307,7 @@ class JointCoverage:
         `required_size` above a site's min_size instead picks one site by a binary c ≤ y with s ≥ size·c (c must be
         binary: two half-open centres are not one). Sites too small for the size are left out of its row. Returns
         (c variables, their new-site position, their size) for the result's sizes. A row naming an existing
-        facility of the kind is met already, as in `_reduce_cover`."""
+        facility of the kind is met already, as in `reduce_cover`."""
         req = k["required"]
         if req is None or not req.shape[0]:
             return None
@@ -399,7 +399,7 @@ class JointCoverage:
                 if not run_lp(lp, left()):
                     break
                 bound = lp.getInfo().objective_function_value
-            _add_at_most(model, xs[added], ys[added])
+            add_at_most(model, xs[added], ys[added])
             report.notes.append(f"{int(added.sum())} of {xs.size} x ≤ y rows: those of the sites the LP relaxation "
                                 f"opened in part ({rounds} rounds)")
         offset = self._offset(blocks)
@@ -580,7 +580,7 @@ class JointCoverage:
             bound = sol.bound
         gap = relative_gap(objective, bound)
         return SitingResult(
-            model=self.name, status=_status_with_gap(sol, gap, gap_rel), objective=objective, gap=gap,
+            model=self.name, status=status_with_gap(sol, gap, gap_rel), objective=objective, gap=gap,
             solve_time_s=sol.solve_time_s, solver=sol.solver, n_variables=model.n_vars, n_constraints=model.n_rows,
             chosen=chosen, chosen_ids=[self.candidate_ids[j] for j in chosen], site_size=sizes,
             existing=np.unique(np.concatenate([np.flatnonzero(k["existing"]) for k in self._k])),
@@ -605,8 +605,8 @@ class CapacitatedCoverage(JointCoverage):
 
     @classmethod
     def from_cost_matrix(cls, cost_matrix: Any, max_cost: float, demand: Any, **kwargs) -> "CapacitatedCoverage":
-        return _from_matrix(cls, cost_matrix, max_cost, kwargs, demand)
+        return from_matrix(cls, cost_matrix, max_cost, kwargs, demand)
 
     @classmethod
     def from_reach(cls, reach: Any, demand: Any, *, max_cost: float | None = None, **kwargs) -> "CapacitatedCoverage":
-        return cls(_pairs_from_reach(reach, max_cost), demand, **kwargs)
+        return cls(pairs_from_reach(reach, max_cost), demand, **kwargs)

@@ -12,20 +12,20 @@ import pandas as pd
 from ..errors import InputError, OptimizationError
 from ..network.arrays import concat_ranges
 from .base import (
+    ModelBase,
     SitingResult,
-    _add_at_most,
-    _check_solution,
-    _cover_model,
-    _from_matrix,
-    _heuristic_seconds,
-    _meets,
-    _Model,
-    _nearest_open,
-    _pairs_from_reach,
-    _proved_without_milp,
-    _reduce_cover,
-    _vector,
-    _warn_unreachable,
+    add_at_most,
+    check_solution,
+    cover_model,
+    float_vector,
+    from_matrix,
+    heuristic_seconds,
+    meets_bound,
+    nearest_open,
+    pairs_from_reach,
+    proved_without_milp,
+    reduce_cover,
+    warn_unreachable,
 )
 from .benders import BendersMaster, MedianBound, pmedian_lp_bound
 from .branch import branch_and_cut
@@ -38,10 +38,10 @@ from .reduce import (
     group_identical_rows,
 )
 from .solvers import (
-    _SOLVER_NAMES,
     FEASIBLE_TIME_LIMIT,
     INFEASIBLE,
     OPTIMAL,
+    SOLVER_NAMES,
     Milp,
     Solution,
     bound_proves,
@@ -164,7 +164,7 @@ def _bound_note(lp: MedianBound) -> str:
             f"{lp.seconds:.2f} s)")
 
 
-class _AssignModel(_Model):
+class _AssignModel(ModelBase):
     """Shared by PMedian and PCenter: p new sites, every reachable row assigned to an open site over its allowed pairs.
 
     Every reachable row is assigned, however far; `cover_within` (same unit as the costs, e.g. the 15-minute walk in
@@ -179,18 +179,18 @@ class _AssignModel(_Model):
 
     def _covered(self, open_mask: np.ndarray) -> np.ndarray:
         """Rows whose nearest site in `open_mask` is within `cover_within` (any allowed pair without it)."""
-        _, cost = _nearest_open(self.pairs, open_mask)
+        _, cost = nearest_open(self.pairs, open_mask)
         return cost <= (np.inf if self.cover_within is None else self.cover_within)
 
     @classmethod
     def from_cost_matrix(cls, cost_matrix: Any, p: int, *, max_cost: float | None = None, **kwargs):
         """`cost_matrix`: demand rows × candidate columns in metres or minutes; infinite entries are not allowed pairs."""
         kwargs["p"] = p
-        return _from_matrix(cls, cost_matrix, max_cost, kwargs)
+        return from_matrix(cls, cost_matrix, max_cost, kwargs)
 
     @classmethod
     def from_reach(cls, reach: Any, p: int, *, max_cost: float | None = None, **kwargs):
-        return cls(_pairs_from_reach(reach, max_cost), p=p, **kwargs)
+        return cls(pairs_from_reach(reach, max_cost), p=p, **kwargs)
 
     def _cover_plan(self, radius: float, solver: str, time_limit_s: float | Deadline | None, fewest: bool,
                     heuristic_share: float = 0.25):
@@ -203,7 +203,7 @@ class _AssignModel(_Model):
         the rest, from the heuristic's cover when it fits. `time_limit_s` may be the caller's Deadline."""
         deadline = as_deadline(time_limit_s)
         within = self.pairs.select(self.pairs.cost <= radius)
-        red = _reduce_cover(within, np.ones(self.pairs.n_rows), self.existing, np.ones(self.pairs.n_cols),
+        red = reduce_cover(within, np.ones(self.pairs.n_rows), self.existing, np.ones(self.pairs.n_cols),
                             drop_zero_weight=False, set_cover=True)
         open_mask = self.existing.copy()
         open_mask[red.forced] = True
@@ -214,9 +214,9 @@ class _AssignModel(_Model):
             return "feasible", open_mask, Milp(maximise=False), red
         if left == 0:
             return "infeasible", None, Milp(maximise=False), red
-        model, y = _cover_model(red, np.ones(self.pairs.n_cols), max_sites=left)
+        model, y = cover_model(red, np.ones(self.pairs.n_cols), max_sites=left)
         found = cover_heuristic(red.incidence, np.ones(red.columns.size),
-                                max_seconds=_heuristic_seconds(deadline.left(), heuristic_share),
+                                max_seconds=heuristic_seconds(deadline.left(), heuristic_share),
                                 target=None if fewest else left)
         red.report.notes.append(found.note(red.forced.size))
         if found.bound > left:
@@ -252,7 +252,7 @@ class PMedian(_AssignModel):
 
     def __init__(self, pairs: Pairs, *, p: int, capacities: Any = None, fulfill_existing: bool = False, **kwargs) -> None:
         super().__init__(pairs, p=p, **kwargs)
-        self.capacities = None if capacities is None else _vector(capacities, pairs.n_cols, "capacities")
+        self.capacities = None if capacities is None else float_vector(capacities, pairs.n_cols, "capacities")
         if fulfill_existing and self.capacities is None:
             raise InputError("fulfill_existing needs capacities", column="capacities", expected="one capacity per candidate")
         self.fulfill_existing = fulfill_existing
@@ -266,7 +266,7 @@ class PMedian(_AssignModel):
         gap are proved, never assumed."""
         deadline = Deadline(time_limit_s)
         red = _reduce_assign(self.pairs, self.weights, self.existing, nearest_only=self.capacities is None)
-        _warn_unreachable(self.name, red.unreachable, self.demand_ids)
+        warn_unreachable(self.name, red.unreachable, self.demand_ids)
         if self.capacities is None and red.pairs.n_rows:
             return self._solve_uncapacitated(red, solver, deadline, gap_rel)
         model, y, x = self._build(red)
@@ -311,8 +311,8 @@ class PMedian(_AssignModel):
         if proved or stranded:  # stranded: a row whose every site is closed, so every plan costs more than `upper`
             bound = upper if stranded else lp.bound
             why = ("every site of some demand row is closed by the LP bound's reduced costs" if stranded
-                   else meets or _meets(upper, bound, False))
-            sol = _proved_without_milp(solver, self._plan_vector(red, open_start), upper, bound,
+                   else meets or meets_bound(upper, bound, False))
+            sol = proved_without_milp(solver, self._plan_vector(red, open_start), upper, bound,
                                        deadline.elapsed(), why, "the Benders LP")
             return self._finish(sol, lp.master, gap_rel, red)
         if self._branch_wins(lp, open_start):
@@ -323,7 +323,7 @@ class PMedian(_AssignModel):
                 "the branch and bound over the Benders master (HiGHS) had the time"
             sol = Solution(OPTIMAL if proved else FEASIBLE_TIME_LIMIT, self._plan_vector(red, tree.open_mask),
                            tree.cost, tree.bound, "highs", deadline.elapsed(),
-                           f"the {_SOLVER_NAMES.get(solver.lower(), solver)} MILP was not {'needed' if proved else 'run'}: {why}")
+                           f"the {SOLVER_NAMES.get(solver.lower(), solver)} MILP was not {'needed' if proved else 'run'}: {why}")
             return self._finish(sol, lp.master, gap_rel, red)
         model, y, _ = self._build(red, closed=closed)
         start = None if open_start is None else self._plan_vector(red, open_start)
@@ -381,7 +381,7 @@ class PMedian(_AssignModel):
                            integer=True)
         x = model.add_vars(gp.row.size, lb=0, ub=1, cost=red.weight[gp.row] * gp.cost)
         model.add_rows(gp.n_rows, gp.row, x, 1.0, lb=1.0, ub=1.0)  # every reachable row fully assigned
-        _add_at_most(model, x, y[gp.col])  # only to open sites
+        add_at_most(model, x, y[gp.col])  # only to open sites
         new = np.flatnonzero(~fixed)
         model.add_rows(1, np.zeros(new.size, dtype=np.int64), y[new], 1.0, ub=float(self.p))
         return model, y, x
@@ -396,7 +396,7 @@ class PMedian(_AssignModel):
     def _finish(self, sol: Solution, model: Milp | BendersMaster, gap_rel, red: _AssignReduced) -> SitingResult:
         """The result of `sol` (in `_layout`'s variables); `model` is what the solver solved, whose size the result
         reports: the compact MILP, or the Benders master when HiGHS proved the plan on it."""
-        _check_solution(self.name, sol, self._why_infeasible())
+        check_solution(self.name, sol, self._why_infeasible())
         gp = red.pairs
         y, x = self._layout(gp)
         open_mask = sol.x[y] > 0.5
@@ -460,7 +460,7 @@ class PMedian(_AssignModel):
     def _plan_vector(cls, red: _AssignReduced, open_mask: np.ndarray) -> np.ndarray:
         """The plan `open_mask` in the compact MILP's variables (`_layout`): every row wholly at its nearest open site."""
         y, x = cls._layout(red.pairs)
-        site, _ = _nearest_open(red.pairs, open_mask)
+        site, _ = nearest_open(red.pairs, open_mask)
         vector = np.zeros(y.size + x.size)
         vector[y] = open_mask
         vector[x] = red.pairs.col == site[red.pairs.row]
@@ -493,7 +493,7 @@ class PCenter(_AssignModel):
         pairs = self.pairs
         reachable = pairs.reach_count() > 0
         unreachable = np.flatnonzero(~reachable)
-        _warn_unreachable(self.name, unreachable, self.demand_ids)
+        warn_unreachable(self.name, unreachable, self.demand_ids)
         radii = np.unique(pairs.cost)
         if radii.size == 0:
             raise OptimizationError(f"{self.name}: no demand row has any candidate within reach")
@@ -505,7 +505,7 @@ class PCenter(_AssignModel):
         remaining = deadline.left
 
         def worst(open_mask: np.ndarray) -> int:
-            _, cost = _nearest_open(pairs, open_mask)
+            _, cost = nearest_open(pairs, open_mask)
             return int(np.searchsorted(radii, np.nanmax(cost[reachable])))
 
         verdict, best, model, red = self._cover_plan(radii[hi], solver, deadline, fewest=False)

@@ -33,7 +33,7 @@ UNBOUNDED = "unbounded"
 NOT_SOLVED = "not solved"
 STOPPED_WALL_CLOCK = "not solved (stopped at the wall-clock limit)"
 SOLVERS = ("cbc", "highs")
-_SOLVER_NAMES = {"cbc": "CBC", "highs": "HiGHS"}
+SOLVER_NAMES = {"cbc": "CBC", "highs": "HiGHS"}
 
 CBC_GRACE_MIN_S = 5.0
 CBC_GRACE_FRACTION = 0.10
@@ -657,7 +657,7 @@ def _checked_start(arrays: tuple, start: Any) -> np.ndarray:
     return x
 
 
-def _no_worse_than_start(sol: Solution, start: np.ndarray, start_objective: float, maximise: bool) -> Solution:
+def no_worse_than_start(sol: Solution, start: np.ndarray, start_objective: float, maximise: bool) -> Solution:
     """The solver's plan when it is at least as good as the start, else the start itself: status 'feasible (time
     limit)' when the solver had no plan (else the solver's own), the bound stays the solver's, the note says why."""
     tie = 1e-9 * max(1.0, abs(start_objective))
@@ -665,7 +665,7 @@ def _no_worse_than_start(sol: Solution, start: np.ndarray, start_objective: floa
         return sol
     if sol.status == UNBOUNDED:  # the start is feasible, but the model has no optimum: its costs are wrong
         return sol
-    name = _SOLVER_NAMES[sol.solver]
+    name = SOLVER_NAMES[sol.solver]
     if sol.x is not None:
         why, status = f"{name}'s plan ({sol.objective:.10g}) is worse than the warm start", sol.status
     elif sol.status == STOPPED_WALL_CLOCK:
@@ -703,7 +703,7 @@ def solve_milp(model: Milp, solver: str, time_limit_s: float | None, gap_rel: fl
         sol = _solve_cbc(model, arrays, time_limit_s, gap_rel, start, deadline)
     else:
         sol = _solve_highs(model, arrays, time_limit_s, gap_rel, start, deadline)
-    return sol if start is None else _no_worse_than_start(sol, start, float(cost @ start), model.maximise)
+    return sol if start is None else no_worse_than_start(sol, start, float(cost @ start), model.maximise)
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
