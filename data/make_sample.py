@@ -80,7 +80,9 @@ def main() -> None:
         "名称": [f"{n or s} (candidate)" for n, s in zip(public["name"], public["source_tag"])],
         "来源": public["source_tag"].to_numpy(),
         "费用": (200 + 50 * (np.arange(len(public)) % 5)).astype(float),  # invented cost, 10,000 CNY
-        "最大面积": (300 + 100 * (np.arange(len(public)) % 4)).astype(float),  # invented max floor area, m²
+        # invented max floor area, m²: every seventh site a larger building that can host a 街道 centre (≥ 1,000 m²;
+        # one in each invented 街道, so `siting optimize --by-unit` has a centre site in both)
+        "最大面积": np.where(np.arange(len(public)) % 7 == 5, 1200.0, 300 + 100 * (np.arange(len(public)) % 4)).astype(float),
         "经度": p_lon,
         "纬度": p_lat,
     })
