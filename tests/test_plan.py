@@ -172,3 +172,60 @@ def test_cli_paths_are_relative_to_the_current_folder_and_gap_rel_reaches_the_mo
     # the proof (the reported gap was the LP relaxation's 2.1 % while CBC said it stopped within 1 %)
     assert all(info["gap"] is not None and info["gap"] <= 0.01 for info in summary["kinds"].values())
     assert "gap " in result.output and " %" in result.output
+
+
+def test_siting_by_unit_on_the_sample_equals_brute_force(project):
+    """`--by-unit` on the sample (elderly care, p = 3): every 社区 without a station and each invented 街道 (none has a
+    centre) must get a site inside it, a 街道's able to host 1,000 m². The plan covers as many households as the best
+    of all 1,330 triples of candidates that meet those rules, found by brute force over a dense walking-distance
+    matrix with unit membership from a spatial join of the unit polygons; each 街道's centre is such a site."""
+    import geopandas as gpd
+
+    run = run_coverage(project)
+    kind = "elderly_day_care"
+    project.optimize.update({"model": "mclp", "p": 3, "kinds": [kind], "units": ["社区", "街道"]})
+    with pytest.warns(UserWarning):  # residences no candidate reaches are left out of the model
+        plan = optimise_project(project, run.inputs, run.result)
+    res = run.result.residences
+    households = res["households"].to_numpy()
+    limit = run.inputs.profile.walk_limit_m(kind, 15)
+    cand = read_candidates(project, kind).reset_index(drop=True)
+    net = run.inputs.network
+    dist_c = cost_matrix_m(net, snap_geoseries(net, cand.geometry), run.result.residence_snap)
+    covered_now = res[f"walk_min_{kind}"].fillna(np.inf).to_numpy() <= 15
+
+    def unit_of(points: gpd.GeoSeries, layer: str, code: str) -> np.ndarray:
+        units = gpd.read_file(SAMPLE / layer).to_crs(points.crs)
+        joined = gpd.sjoin(gpd.GeoDataFrame(geometry=points.reset_index(drop=True)), units, predicate="within")
+        out = np.full(len(points), None, dtype=object)
+        out[joined.index.to_numpy()] = joined[code].to_numpy()
+        return out
+
+    fac = run.inputs.facilities[run.inputs.facilities.kind == kind]
+    cand_community = unit_of(cand.geometry, "example_communities.geojson", "社区代码")
+    cand_street = unit_of(cand.geometry, "example_streets.geojson", "街道代码")
+    with_station = set(unit_of(fac.geometry, "example_communities.geojson", "社区代码"))
+    res_community = set(unit_of(res.geometry, "example_communities.geojson", "社区代码"))
+    streets = set(unit_of(res.geometry, "example_streets.geojson", "街道代码")) - {None}
+    assert not (fac["floor_area_m2"] >= 1000).any()  # no 街道 has a centre yet
+    need_station = (res_community - {None}) - with_station
+    can_host = cand["max_capacity"].to_numpy() >= 1000
+
+    def meets(triple) -> bool:
+        sites = list(triple)
+        return (all(any(cand_community[j] == c for j in sites) for c in need_station)
+                and all(any(cand_street[j] == s and can_host[j] for j in sites) for s in streets))
+
+    feasible = [t for t in itertools.combinations(range(len(cand)), 3) if meets(t)]
+    assert feasible
+    best = max(households[covered_now | (dist_c[list(t)] <= limit).any(axis=0)].sum() for t in feasible)
+    summary = plan.summaries[kind]
+    assert summary["status"] == "optimal"
+    assert summary["covered_after"] == pytest.approx(best)
+    chosen = [int(np.flatnonzero(cand.site_id.to_numpy() == s)[0]) for s in plan.new_sites.site_id]
+    assert meets(chosen)
+    centres = plan.units[(plan.units["level"] == "street") & (plan.units["kind"] == kind)]
+    assert set(centres["unit"]) == streets and (centres["change"] == "gains service").all()
+    for _, row in centres.iterrows():
+        j = int(np.flatnonzero(cand.site_id.to_numpy() == row["centre_site"])[0])
+        assert cand_street[j] == row["unit"] and can_host[j]
