@@ -71,8 +71,8 @@ def _pool_by_source_set(dst, src, n_dst, keys, runs):
             q = table[slot]
             if q < 0:
                 if n_pool == rep.size:
-                    rep = grown(rep, n_pool + 1)
-                    pool_hash = grown(pool_hash, n_pool + 1)
+                    rep = grown(rep, n_pool + 1, n_pool)
+                    pool_hash = grown(pool_hash, n_pool + 1, n_pool)
                 table[slot] = n_pool
                 pool_hash[n_pool], rep[n_pool], pool[d] = h, d, n_pool
                 n_pool += 1

@@ -105,12 +105,13 @@ def _search(indptr, indices, weights, seeds, seed_m, seed_owner, limit, dist, ow
 
 
 @njit(cache=True, nogil=True)
-def grown(a, need):
-    """`a`, or a copy with room for at least `need` items (twice its size if that is more)."""
+def grown(a, need, filled):
+    """`a`, or a copy with room for at least `need` items (twice its size if that is more) holding its first `filled`
+    items (only those: a buffer reserved larger than it was written keeps its unwritten pages untouched)."""
     if need <= a.size:
         return a
     out = np.empty(max(need, 2 * a.size), dtype=a.dtype)
-    out[: a.size] = a
+    out[:filled] = a[:filled]
     return out
 
 
@@ -146,9 +147,9 @@ def _sort_ids(a, n, tmp, count, n_bits):
 
 
 @njit(cache=True, nogil=True)
-def _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, limit, node_dst_ptr, node_dst, node_dst_extra,
-                 direct_ptr, direct_dst, direct_m, dist, owner, touched, best, hit, heap_d, heap_n, radix_count, tmp,
-                 out_t, out_d, n_bits):
+def _reach_chunk(sources, indptr, indices, weights, u, v, leg_u, leg_v, limit, node_dst_ptr, node_dst, node_dst_extra,
+                 direct_ptr, direct_dst, direct_m, n_bits, dist, owner, touched, best, hit, heap_d, heap_n, radix_count,
+                 tmp, out_t, out_d):
     """The pairs of `sources` (in that order), each source's destinations ascending, written from the start of
     `out_t` (destination) and `out_d` (metres); returns those two (regrown if they were too short), the number of
     pairs and the number per source. Scratch (`_ReachScratch`): `dist` and `best` are inf on entry and left so."""
@@ -177,8 +178,8 @@ def _reach_chunk(indptr, indices, weights, sources, u, v, leg_u, leg_v, limit, n
         if m + hits > out_t.size:
             # room for twice the projected total: pages never written are never touched
             room = max(2 * (m + hits), 2 * ((m + hits) * sources.size // (j + 1)))
-            out_t = grown(out_t, room)
-            out_d = grown(out_d, room)
+            out_t = grown(out_t, room, m)
+            out_d = grown(out_d, room, m)
         if hits > tmp.size:
             tmp = np.empty(2 * hits, dtype=np.int64)
         _sort_ids(hit, hits, tmp, radix_count, n_bits)
@@ -207,11 +208,9 @@ class _ReachScratch:
         self.out_d = np.empty(65536)
 
     def run(self, sources: np.ndarray, *args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`_reach_chunk` for `sources` (args: the graph, legs, limit and destination lists, as it takes them):
-        views of this scratch's buffers, valid until its next run."""
-        graph, legs, lists = args[:3], args[3:8], args[8:14]
-        self.out_t, self.out_d, m, counts = _reach_chunk(*graph, sources, *legs, *lists, *self.arrays, self.out_t,
-                                                         self.out_d, args[14])
+        """`_reach_chunk` for `sources` (args: the graph, legs, limit, destination lists and n_bits, as it takes
+        them): views of this scratch's buffers, valid until its next run."""
+        self.out_t, self.out_d, m, counts = _reach_chunk(sources, *args, *self.arrays, self.out_t, self.out_d)
         return self.out_t[:m], self.out_d[:m], counts
 
     def detach_output(self) -> None:
@@ -326,7 +325,7 @@ class _InOrder:
     that falls short; the answer is their filled part. Each pair is copied once, from a buffer already in use."""
 
     def __init__(self, blocks: list[np.ndarray], dst_dtype) -> None:
-        self.blocks, self.dst_dtype = blocks, dst_dtype
+        self.blocks, self.n_sources = blocks, sum(block.size for block in blocks)
         self.lock = threading.Lock()
         self.waiting: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.next, self.m, self.sources_done = 0, 0, 0
@@ -347,9 +346,8 @@ class _InOrder:
         lo, hi = self.m, self.m + t.size
         self.sources_done += counts.size
         if hi > self.a.size:
-            n_sources = sum(block.size for block in self.blocks)
-            room = max(2 * hi, 2 * (hi * n_sources // self.sources_done))
-            self.a, self.b, self.d = (_regrown(x, self.m, room) for x in (self.a, self.b, self.d))
+            room = max(2 * hi, 2 * (hi * self.n_sources // self.sources_done))
+            self.a, self.b, self.d = (grown(x, room, self.m) for x in (self.a, self.b, self.d))
         self.a[lo:hi] = np.repeat(self.blocks[k], counts)
         self.b[lo:hi] = t
         self.d[lo:hi] = d
@@ -357,12 +355,6 @@ class _InOrder:
 
     def answer(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.a[: self.m], self.b[: self.m], self.d[: self.m]
-
-
-def _regrown(values: np.ndarray, filled: int, room: int) -> np.ndarray:
-    out = np.empty(room, dtype=values.dtype)
-    out[:filled] = values[:filled]
-    return out
 
 
 def bounded_node_distances(indptr, indices, weights, n_nodes: int, u, v, leg_u, leg_v, limit_m: float):

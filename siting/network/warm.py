@@ -11,6 +11,7 @@ from .kernels import (
     bounded_reach,
     by_node_both_ends,
     counting_order,
+    grown,
     nearest_node_source,
     nearest_via_ends,
     pair_sums,
@@ -37,6 +38,8 @@ def warm_up() -> float:
     xy = np.array([0.0, 1.0])
     best_candidate_edges(xy, xy, np.zeros((2, 1), dtype=np.int64), xy, xy, xy, xy + 1, xy, 0.5)
     counting_order(one, 1)
+    grown(one, 2, 1)  # called from Python too, by the reach answer's arrays
+    grown(leg, 2, 1)
     same_edge_pairs(one, np.array([0, 1], dtype=np.int64), leg, leg, one, leg, leg)
     nearest_via_ends(one, one, leg, leg, leg, np.zeros(1), one)
     pair_sums(one, one, 1, np.ones((1, 1)))
